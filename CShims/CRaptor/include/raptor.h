@@ -1,0 +1,244 @@
+/*
+ * raptor.h: the only header Swift imports.
+ *
+ * Everything behind it is C11: the libev event loop (engine.c and friends) and the
+ * http_parser driver with the strictness http_parser 2.9.4 lacks (parser.c).
+ * Neither ev.h nor http_parser.h appears here, so Swift never sees a libev macro or a
+ * parser callback. Requests are plain structs of spans (offset, length) into the
+ * connection's read buffer; Swift copies only what the handler asks for.
+ */
+#ifndef RAPTOR_H
+#define RAPTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------ */
+/* Requests                                                                             */
+/* ------------------------------------------------------------------------------------ */
+
+/* A byte range of the connection's read buffer. Offsets, not pointers, so the buffer may
+ * grow (realloc) while a request's head is still arriving. */
+typedef struct rv_span {
+    uint32_t off;
+    uint32_t len;
+} rv_span;
+
+typedef struct rv_field {
+    rv_span name;  /* a validated token */
+    rv_span value; /* leading and trailing SP/HTAB already trimmed */
+} rv_field;
+
+/* The hard ceiling on fields (header fields plus trailer fields) in one request; the
+ * configurable limit (rv_limits.max_fields) may only be lower. */
+#define RV_MAX_FIELDS 100
+
+/* Methods the engine needs to tell apart without comparing strings. */
+typedef enum rv_method {
+    RV_METHOD_OTHER = 0,
+    RV_METHOD_GET,
+    RV_METHOD_HEAD,
+    RV_METHOD_POST,
+    RV_METHOD_PUT,
+    RV_METHOD_DELETE,
+    RV_METHOD_OPTIONS,
+    RV_METHOD_PATCH,
+    RV_METHOD_CONNECT,
+    RV_METHOD_TRACE,
+} rv_method;
+
+/* A request body. In memory up to rv_limits.body_memory_max bytes, past that spooled to
+ * an unlinked temporary file (fd >= 0), so a 1 GiB upload never takes 1 GiB of memory. */
+typedef struct rv_body {
+    uint8_t *data;   /* the bytes when fd < 0 (NULL when length == 0) */
+    uint64_t length; /* decoded length (chunked framing removed) */
+    int fd;          /* >= 0: the body lives in this file, from offset 0 */
+    size_t capacity; /* private: allocated size of data */
+} rv_body;
+
+typedef struct rv_request {
+    const char *method_name; /* static string, e.g. "GET" */
+    rv_method method;
+    rv_span target; /* request-target as sent */
+    uint16_t version_major;
+    uint16_t version_minor;
+    uint8_t keep_alive;      /* RFC 9112 section 9.3, from version and Connection */
+    uint8_t expect_continue; /* "Expect: 100-continue" and a body is coming */
+    uint8_t chunked;
+    uint8_t upgrade; /* Upgrade/CONNECT: served as a plain request, then closed */
+    int64_t content_length; /* -1 when the request has no Content-Length */
+    uint32_t head_length;   /* bytes from the buffer start through the empty line */
+    uint16_t field_count;   /* fields[0 ..< field_count] */
+    uint16_t trailer_start; /* fields[trailer_start ..< field_count] are trailer fields */
+    uint16_t error_status;  /* 0, or the status the request earned: 400 413 414 417 431 501 505 */
+    const char *error_reason; /* static text for the log when error_status != 0 */
+    rv_body body;
+    rv_field fields[RV_MAX_FIELDS];
+} rv_request;
+
+/* Limits applied while parsing (the configuration's values, copied). */
+typedef struct rv_limits {
+    uint32_t max_target;      /* request-target bytes; over it: 414 */
+    uint32_t max_head;        /* request line + fields bytes; over it: 431 */
+    uint32_t max_fields;      /* number of fields, at most RV_MAX_FIELDS; over it: 431 */
+    uint64_t max_body;        /* decoded body bytes; over it: 413 */
+    uint64_t body_memory_max; /* bigger bodies are spooled to a temporary file */
+} rv_limits;
+
+/* ------------------------------------------------------------------------------------ */
+/* The parser (parser.c). The engine drives it; tests drive it directly.               */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct rv_parser rv_parser; /* opaque: wraps an http_parser */
+
+typedef enum rv_parse_result {
+    RV_PARSE_MORE = 0,     /* every byte consumed, the request is not complete yet */
+    RV_PARSE_HEAD_CONTINUE, /* head complete and valid, "Expect: 100-continue" asked for:
+                               send 100 Continue (or a final status), then feed again */
+    RV_PARSE_COMPLETE,     /* one whole request; bytes after *consumed belong to the next */
+    RV_PARSE_ERROR,        /* request.error_status says which answer; close after it */
+} rv_parse_result;
+
+rv_parser *rv_parser_create(const rv_limits *limits);
+void rv_parser_destroy(rv_parser *parser);
+
+/* Forget the current request (closing a spooled body file) and expect a new one. */
+void rv_parser_reset(rv_parser *parser);
+
+/* Feed buffer[start ..< end]. Spans recorded are offsets from `buffer`, which must hold
+ * the same bytes at the same offsets (it may move) across calls for one request. Sets
+ * *consumed to the offset just after the last byte used. */
+rv_parse_result rv_parser_feed(rv_parser *parser, const uint8_t *buffer, uint32_t start,
+                               uint32_t end, uint32_t *consumed);
+
+const rv_request *rv_parser_request(const rv_parser *parser);
+
+/* 1 once any byte of a request (not leading empty lines) has been seen. */
+int rv_parser_started(const rv_parser *parser);
+/* 1 once the head (request line and header fields) is complete and valid. */
+int rv_parser_head_done(const rv_parser *parser);
+/* 1 while the bytes after the head may be dropped once fed: the body is copied out as
+ * it is parsed, so only trailer fields (whose spans point into the buffer) pin them. */
+int rv_parser_body_bytes_discardable(const rv_parser *parser);
+
+/* Reason phrase for a status code, "" when unknown. */
+const char *rv_status_reason(unsigned status);
+
+/* ------------------------------------------------------------------------------------ */
+/* Shared-memory stats: one slot per worker, relaxed atomic counters.                  */
+/* ------------------------------------------------------------------------------------ */
+
+typedef enum rv_stat {
+    RV_STAT_PID = 0,
+    RV_STAT_INDEX,
+    RV_STAT_PHASE,
+    RV_STAT_BOOTED,
+    RV_STAT_STARTED_AT,   /* unix seconds */
+    RV_STAT_LAST_CHECKIN, /* unix seconds, written every second by the worker's loop */
+    RV_STAT_REQUESTS,
+    RV_STAT_ACTIVE_CONNECTIONS,
+    RV_STAT_KEEPALIVE_CONNECTIONS, /* idle, parked between requests */
+    RV_STAT_BACKLOG,               /* requests waiting for an app thread */
+    RV_STAT_BUSY_THREADS,
+    RV_STAT_THREAD_CAPACITY,
+    RV_STAT_BYTES_READ,
+    RV_STAT_BYTES_WRITTEN,
+    RV_STAT_RESPONSES_1XX,
+    RV_STAT_RESPONSES_2XX,
+    RV_STAT_RESPONSES_3XX,
+    RV_STAT_RESPONSES_4XX,
+    RV_STAT_RESPONSES_5XX,
+    RV_STAT_PARSE_ERRORS,
+    RV_STAT_TIMEOUTS,
+    RV_STAT_SHED_503,
+    RV_STAT_ACCEPT_PAUSES, /* times accepting stopped for backpressure */
+    RV_STAT_COUNT
+} rv_stat;
+
+typedef struct rv_stats {
+    uint64_t values[RV_STAT_COUNT];
+} rv_stats;
+
+uint64_t rv_stats_get(const rv_stats *stats, rv_stat which);
+void rv_stats_set(rv_stats *stats, rv_stat which, uint64_t value);
+void rv_stats_add(rv_stats *stats, rv_stat which, int64_t delta);
+const char *rv_stat_name(rv_stat which); /* snake_case, for JSON and tables */
+
+/* ------------------------------------------------------------------------------------ */
+/* The worker engine (engine.c): one libev loop, accept, read, parse, timers, write.   */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct rv_conn rv_conn; /* opaque; owned by the engine */
+
+/* Called once per complete request: on an app thread, or on the loop thread when
+ * threads == 0. It must answer exactly once through rv_respond_* before returning. */
+typedef void (*rv_handler_fn)(rv_conn *conn, void *context);
+
+typedef struct rv_worker_config {
+    const int *listen_fds; /* bound, listening sockets (TCP or Unix) */
+    int listen_count;
+    rv_limits limits;
+    double first_data_timeout; /* accept to first byte; 408 on expiry */
+    double keepalive_timeout;  /* idle between requests; just closes */
+    double request_timeout;    /* first byte to end of body; 408 on expiry */
+    double body_timeout;       /* no body byte for this long; 408 on expiry */
+    double write_timeout;      /* no write progress for this long; closes */
+    double shutdown_timeout;   /* graceful stop: past it, open connections are dropped */
+    uint32_t max_keepalive_requests; /* the last one gets Connection: close */
+    uint32_t threads;                /* 0: run the handler on the loop thread */
+    uint32_t accept_pause_backlog;   /* stop accepting while this many wait for a thread */
+    uint32_t max_pending; /* 0: off; else answer 503 past this many waiting */
+    rv_stats *stats;      /* this worker's slot; never NULL */
+    rv_handler_fn handler;
+    void *handler_context;
+} rv_worker_config;
+
+/* Runs the worker until a graceful stop (SIGTERM/SIGINT, or rv_worker_request_stop)
+ * has drained it. Returns 0, or -1 with errno when it could not start. */
+int rv_worker_run(const rv_worker_config *config);
+
+/* Asks the running worker (from any thread) to stop gracefully. */
+void rv_worker_request_stop(void);
+
+/* ---- the request in hand (valid until the response is finished) ---- */
+const rv_request *rv_conn_request(const rv_conn *conn);
+const uint8_t *rv_conn_buffer(const rv_conn *conn);
+/* Copies the peer address; returns its length (0 for an unnamed Unix peer). */
+socklen_t rv_conn_peer(const rv_conn *conn, struct sockaddr_storage *out);
+
+/* ---- the response, from the thread that runs the handler ----
+ * rv_respond_start, then rv_respond_field per field, then exactly one of
+ * rv_respond_body / rv_respond_file / rv_respond_stream_begin (+ writes + end).
+ * The engine owns framing: it writes Date, Content-Length or Transfer-Encoding and
+ * Connection itself and drops those fields when a handler sets them. HEAD, 1xx, 204 and
+ * 304 get no body. Functions return 0, or -1 when the client is gone (stop writing). */
+void rv_respond_start(rv_conn *conn, unsigned status);
+/* Returns -1 (and drops the field) when the name is not a token or the value holds
+ * CR, LF or NUL: response splitting is refused here, once, for every handler. */
+int rv_respond_field(rv_conn *conn, const uint8_t *name, size_t name_len,
+                     const uint8_t *value, size_t value_len);
+int rv_respond_body(rv_conn *conn, const uint8_t *body, size_t length);
+/* Sends length bytes of fd from offset with sendfile; the engine closes fd when done. */
+int rv_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length);
+/* Streams a body of unknown length: chunked on HTTP/1.1, close-delimited on HTTP/1.0.
+ * Writes block the calling thread (bounded by write_timeout) while the client is slow. */
+int rv_respond_stream_begin(rv_conn *conn);
+int rv_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length);
+int rv_respond_stream_end(rv_conn *conn);
+/* 1 once rv_respond_start has been called for this request. */
+int rv_response_started(const rv_conn *conn);
+/* Bytes of body this response carried (for access logs). */
+uint64_t rv_response_body_bytes(const rv_conn *conn);
+
+/* ---- versions of the C libraries actually linked ---- */
+void rv_library_versions(int *ev_major, int *ev_minor, unsigned long *http_parser_version);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RAPTOR_H */

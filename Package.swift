@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "raptor-ev",
+    products: [
+        .library(name: "Raptor", targets: ["Raptor"]),
+        .executable(name: "raptor-ev", targets: ["raptor-ev"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.3.0"),
+    ],
+    targets: [
+        // The C shim: the only code that includes ev.h and http_parser.h.
+        .target(
+            name: "CRaptor",
+            path: "CShims/CRaptor",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("ev"), .linkedLibrary("http_parser")]
+        ),
+        .target(
+            name: "Raptor",
+            dependencies: [
+                "CRaptor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .executableTarget(name: "raptor-ev", dependencies: ["Raptor"]),
+        // A small application on the public API: what the static default cannot show
+        // (echo, slow, throwing, streaming handlers) for the tests and the benchmarks.
+        .executableTarget(name: "raptor-testapp", dependencies: ["Raptor"]),
+        .testTarget(name: "RaptorTests", dependencies: ["Raptor", "CRaptor"]),
+        .testTarget(name: "IntegrationTests"),
+    ]
+)
