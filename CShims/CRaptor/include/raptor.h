@@ -230,6 +230,9 @@ int rv_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length);
 int rv_respond_stream_begin(rv_conn *conn);
 int rv_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length);
 int rv_respond_stream_end(rv_conn *conn);
+/* Gives up on the response (a streaming handler failed midway): the connection is closed
+ * without the final chunk, so the client cannot mistake a truncated body for a whole. */
+void rv_respond_abort(rv_conn *conn);
 /* 1 once rv_respond_start has been called for this request. */
 int rv_response_started(const rv_conn *conn);
 /* Bytes of body this response carried (for access logs). */

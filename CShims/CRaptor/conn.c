@@ -1,0 +1,448 @@
+/*
+ * conn.c: the loop side of one connection: read, parse, dispatch, keep-alive,
+ * pipelining, timeouts, closing. Runs on the loop thread only.
+ *
+ * Timers: each connection has one ev_timer and a deadline. Changing the deadline to a
+ * later time (the common case: a keep-alive connection parks again) touches nothing;
+ * the timer fires, sees the later deadline and re-arms. Only an earlier deadline
+ * restarts it. libev timers live in a heap in user space, so no path costs a syscall.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents);
+static void conn_write_cb(struct ev_loop *loop, ev_io *watcher, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents);
+static int process_input(rv_conn *conn);
+static int finish_response(rv_conn *conn);
+
+/* ---- deadlines ---- */
+
+static void set_deadline(rv_conn *conn, ev_tstamp at, deadline_kind kind) {
+    conn->deadline = at;
+    conn->deadline_kind = kind;
+    if (kind == DEADLINE_NONE) return; /* a pending timer will find nothing to do */
+    struct ev_loop *loop = conn->worker->loop;
+    if (ev_is_active(&conn->timer) && conn->timer_at <= at) return;
+    ev_timer_stop(loop, &conn->timer);
+    ev_timer_set(&conn->timer, at - ev_now(loop), 0.);
+    ev_timer_start(loop, &conn->timer);
+    conn->timer_at = at;
+}
+
+static void set_timeout(rv_conn *conn, double seconds, deadline_kind kind) {
+    set_deadline(conn, ev_now(conn->worker->loop) + seconds, kind);
+}
+
+/* While a request is being read: the whole-request deadline, or the body progress
+ * deadline when that is sooner. */
+static void set_reading_deadline(rv_conn *conn) {
+    const rv_worker_config *config = conn->worker->config;
+    ev_tstamp request_end = conn->request_started + config->request_timeout;
+    if (rv_parser_head_done(conn->parser)) {
+        ev_tstamp body_end = ev_now(conn->worker->loop) + config->body_timeout;
+        if (body_end < request_end) {
+            set_deadline(conn, body_end, DEADLINE_BODY);
+            return;
+        }
+    }
+    set_deadline(conn, request_end, DEADLINE_REQUEST);
+}
+
+/* ---- buffers: a per-worker free list, so a keep-alive request allocates nothing ---- */
+
+static int acquire_buffer(rv_conn *conn) {
+    if (conn->buffer) return 0;
+    rv_worker *worker = conn->worker;
+    if (worker->free_buffer_count > 0) {
+        conn->buffer = worker->free_buffers[--worker->free_buffer_count];
+    } else {
+        conn->buffer = malloc(RV_BUFFER_SIZE);
+        if (!conn->buffer) return -1;
+    }
+    conn->capacity = RV_BUFFER_SIZE;
+    conn->length = conn->parsed = 0;
+    return 0;
+}
+
+/* An idle keep-alive connection holds no buffer: 10k of them cost only their structs. */
+static void release_buffer(rv_conn *conn) {
+    if (!conn->buffer) return;
+    rv_worker *worker = conn->worker;
+    if (conn->capacity == RV_BUFFER_SIZE && worker->free_buffer_count < 1024)
+        worker->free_buffers[worker->free_buffer_count++] = conn->buffer;
+    else
+        free(conn->buffer);
+    conn->buffer = NULL;
+    conn->capacity = conn->length = conn->parsed = 0;
+}
+
+/* Grows a full buffer; the limit lets the parser see one byte past max_head, so it is
+ * the parser that decides 431 (or 414). */
+static int grow_buffer(rv_conn *conn) {
+    const rv_limits *limits = &conn->worker->config->limits;
+    uint64_t ceiling = (uint64_t)limits->max_head * 2 + RV_BUFFER_SIZE;
+    if (conn->capacity >= ceiling) return -1;
+    uint64_t wanted = (uint64_t)conn->capacity * 2;
+    if (wanted > ceiling) wanted = ceiling;
+    uint8_t *grown;
+    if (conn->capacity == RV_BUFFER_SIZE) {
+        /* pooled buffers keep their size; copy out of it */
+        grown = malloc(wanted);
+        if (grown) {
+            memcpy(grown, conn->buffer, conn->length);
+            rv_worker *worker = conn->worker;
+            if (worker->free_buffer_count < 1024)
+                worker->free_buffers[worker->free_buffer_count++] = conn->buffer;
+            else
+                free(conn->buffer);
+        }
+    } else {
+        grown = realloc(conn->buffer, wanted);
+    }
+    if (!grown) return -1;
+    conn->buffer = grown;
+    conn->capacity = (uint32_t)wanted;
+    return 0;
+}
+
+/* ---- life and death ---- */
+
+void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
+                   socklen_t peer_length) {
+    rv_conn *conn = worker->free_conns;
+    if (conn) {
+        worker->free_conns = conn->next;
+        worker->free_conn_count--;
+        rv_parser *parser = conn->parser;
+        memset(conn, 0, sizeof *conn);
+        conn->parser = parser;
+    } else {
+        conn = calloc(1, sizeof *conn);
+        if (conn) conn->parser = rv_parser_create(&worker->config->limits);
+        if (!conn || !conn->parser) {
+            free(conn);
+            close(fd);
+            return;
+        }
+    }
+    rv_parser_reset(conn->parser);
+    conn->worker = worker;
+    conn->fd = fd;
+    conn->file_fd = -1;
+    conn->state = CONN_IDLE;
+    memcpy(&conn->peer, peer, peer_length);
+    conn->peer_length = peer_length;
+    conn->live_next = worker->live;
+    if (worker->live) worker->live->live_prev = conn;
+    worker->live = conn;
+    worker->connections++;
+    STAT_ADD(worker, RV_STAT_ACTIVE_CONNECTIONS, 1);
+
+    ev_io_init(&conn->io, conn_read_cb, fd, EV_READ);
+    conn->io.data = conn;
+    ev_init(&conn->timer, conn_timer_cb);
+    conn->timer.data = conn;
+    set_timeout(conn, worker->config->first_data_timeout, DEADLINE_FIRST_DATA);
+    ev_io_start(worker->loop, &conn->io);
+}
+
+static void set_parked(rv_conn *conn, int parked) {
+    if (conn->parked == parked) return;
+    conn->parked = (uint8_t)parked;
+    STAT_ADD(conn->worker, RV_STAT_KEEPALIVE_CONNECTIONS, parked ? 1 : -1);
+}
+
+void conn_close(rv_conn *conn) {
+    rv_worker *worker = conn->worker;
+    ev_io_stop(worker->loop, &conn->io);
+    ev_timer_stop(worker->loop, &conn->timer);
+    set_parked(conn, 0);
+    close(conn->fd);
+    respond_reset(conn);
+    rv_parser_reset(conn->parser); /* closes a spooled body file */
+    release_buffer(conn);
+    if (conn->live_prev) conn->live_prev->live_next = conn->live_next;
+    else worker->live = conn->live_next;
+    if (conn->live_next) conn->live_next->live_prev = conn->live_prev;
+    worker->connections--;
+    STAT_ADD(worker, RV_STAT_ACTIVE_CONNECTIONS, -1);
+    if (worker->free_conn_count < 1024) {
+        conn->next = worker->free_conns;
+        worker->free_conns = conn;
+        worker->free_conn_count++;
+    } else {
+        rv_parser_destroy(conn->parser);
+        free(conn);
+    }
+    worker_connection_closed(worker);
+}
+
+void conn_close_all_idle(rv_worker *worker) {
+    rv_conn *conn = worker->live;
+    while (conn) {
+        rv_conn *next = conn->live_next;
+        if (conn->state == CONN_IDLE && conn->length == 0) conn_close(conn);
+        conn = next;
+    }
+}
+
+/* Closing right after an answer could reset the connection (unread input makes close()
+ * send RST) and destroy the answer before the client reads it: stop writing, drain
+ * what the client still sends for a moment, then close. */
+static void linger(rv_conn *conn) {
+    struct ev_loop *loop = conn->worker->loop;
+    shutdown(conn->fd, SHUT_WR);
+    char scratch[4096];
+    ssize_t got = recv(conn->fd, scratch, sizeof scratch, 0);
+    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_close(conn);
+        return;
+    }
+    conn->state = CONN_LINGERING;
+    ev_io_stop(loop, &conn->io);
+    ev_io_set(&conn->io, conn->fd, EV_READ);
+    ev_io_start(loop, &conn->io);
+    set_timeout(conn, 2.0, DEADLINE_LINGER);
+}
+
+static void linger_read(rv_conn *conn) {
+    char scratch[16384];
+    for (;;) {
+        ssize_t got = recv(conn->fd, scratch, sizeof scratch, 0);
+        if (got > 0) continue;
+        if (got < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        conn_close(conn);
+        return;
+    }
+}
+
+/* ---- the request cycle ---- */
+
+static void watch(rv_conn *conn, int events) {
+    struct ev_loop *loop = conn->worker->loop;
+    if (ev_is_active(&conn->io) && conn->io.events == events) return;
+    ev_io_stop(loop, &conn->io);
+    ev_io_set(&conn->io, conn->fd, events);
+    ev_set_cb(&conn->io, events == EV_WRITE ? conn_write_cb : conn_read_cb);
+    ev_io_start(loop, &conn->io);
+}
+
+/* Returns 1 when the request was answered inline and bytes of the next one wait. */
+static int dispatch(rv_conn *conn) {
+    rv_worker *worker = conn->worker;
+    conn->state = CONN_DISPATCHED;
+    conn->deadline_kind = DEADLINE_NONE;
+    conn->deadline = 0;
+    ev_io_stop(worker->loop, &conn->io);
+    conn->handback = HANDBACK_DONE;
+    conn->responded = conn->finished = 0;
+    if (worker->config->threads == 0) {
+        worker->config->handler(conn, worker->config->handler_context);
+        respond_ensure_finished(conn);
+        return finish_response(conn);
+    }
+    pool_dispatch(worker, conn);
+    return 0;
+}
+
+/* The next request on a kept-alive connection. Returns 1 when bytes of it were already
+ * read (pipelining), for the caller to parse; otherwise parks, holding no buffer. */
+static int next_request(rv_conn *conn) {
+    rv_worker *worker = conn->worker;
+    conn->requests_served++;
+    rv_parser_reset(conn->parser);
+    respond_reset(conn);
+    uint32_t leftover = conn->length - conn->parsed;
+    if (leftover > 0) memmove(conn->buffer, conn->buffer + conn->parsed, leftover);
+    conn->length = leftover;
+    conn->parsed = 0;
+    conn->state = CONN_IDLE;
+    conn->seen_request = 1;
+    if (leftover == 0) {
+        release_buffer(conn);
+        set_parked(conn, 1);
+        set_timeout(conn, worker->config->keepalive_timeout, DEADLINE_IDLE);
+        watch(conn, EV_READ);
+        return 0;
+    }
+    watch(conn, EV_READ);
+    return 1;
+}
+
+/* Acts on what the handler's thread left. Returns 1 when the connection goes on with
+ * buffered bytes of its next request; 0 when the caller must not touch it any more
+ * (closed, lingering, waiting to write, or parked). */
+static int finish_response(rv_conn *conn) {
+    switch (conn->handback) {
+    case HANDBACK_CLOSE:
+        conn_close(conn);
+        return 0;
+    case HANDBACK_WRITE_PENDING:
+        conn->state = CONN_WRITING;
+        set_timeout(conn, conn->worker->config->write_timeout, DEADLINE_WRITE);
+        watch(conn, EV_WRITE);
+        return 0;
+    case HANDBACK_DONE:
+        break;
+    }
+    STAT_ADD(conn->worker, RV_STAT_REQUESTS, 1);
+    if (conn->close_after || atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed)) {
+        linger(conn);
+        return 0;
+    }
+    return next_request(conn);
+}
+
+void conn_after_handler(rv_conn *conn) {
+    if (finish_response(conn)) process_input(conn);
+}
+
+/* Feeds what was read to the parser and acts on the result; loops for pipelined
+ * requests answered inline. Returns 1 while the connection waits for more input, 0 when
+ * the caller must not touch it any more. */
+static int process_input(rv_conn *conn) {
+    rv_worker *worker = conn->worker;
+    while (conn->state == CONN_IDLE || conn->state == CONN_READING) {
+        if (conn->parsed == conn->length) return 1;
+        if (conn->state == CONN_IDLE) {
+            conn->state = CONN_READING;
+            set_parked(conn, 0);
+            conn->request_started = ev_now(worker->loop);
+        }
+        uint32_t consumed = conn->parsed;
+        rv_parse_result result =
+            rv_parser_feed(conn->parser, conn->buffer, conn->parsed, conn->length, &consumed);
+        conn->parsed = consumed;
+        switch (result) {
+        case RV_PARSE_MORE:
+            if (rv_parser_head_done(conn->parser) && rv_parser_body_bytes_discardable(conn->parser)) {
+                /* the body was copied out as it was parsed: reuse that room */
+                uint32_t head = rv_parser_request(conn->parser)->head_length;
+                conn->length = conn->parsed = head;
+            }
+            set_reading_deadline(conn);
+            return 1;
+        case RV_PARSE_HEAD_CONTINUE:
+            /* A client that already sent body bytes does not wait for 100 Continue. */
+            if (conn->length == conn->parsed && respond_continue(conn) != 0) {
+                conn_close(conn);
+                return 0;
+            }
+            continue;
+        case RV_PARSE_COMPLETE:
+            if (!dispatch(conn)) return 0;
+            continue; /* answered inline; the next request's bytes are in the buffer */
+        case RV_PARSE_ERROR:
+            STAT_ADD(worker, RV_STAT_PARSE_ERRORS, 1);
+            respond_error(conn, rv_parser_request(conn->parser)->error_status);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
+    (void)loop;
+    (void)revents;
+    rv_conn *conn = watcher->data;
+    if (conn->state == CONN_LINGERING) {
+        linger_read(conn);
+        return;
+    }
+    if (acquire_buffer(conn) != 0) {
+        conn_close(conn);
+        return;
+    }
+    for (;;) {
+        if (conn->length == conn->capacity && grow_buffer(conn) != 0) {
+            STAT_ADD(conn->worker, RV_STAT_PARSE_ERRORS, 1);
+            respond_error(conn, 431);
+            return;
+        }
+        uint32_t room = conn->capacity - conn->length;
+        ssize_t got = recv(conn->fd, conn->buffer + conn->length, room, 0);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                if (conn->length == 0 && conn->state == CONN_IDLE) release_buffer(conn);
+                return;
+            }
+            conn_close(conn);
+            return;
+        }
+        if (got == 0) { /* the client is done: nothing can be answered any more */
+            conn_close(conn);
+            return;
+        }
+        conn->length += (uint32_t)got;
+        STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
+        if (!process_input(conn)) return;
+        /* A short read drained the socket: wait for the next readiness rather than
+         * spend a syscall on EAGAIN. */
+        if ((uint32_t)got < room) return;
+    }
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
+    (void)loop;
+    (void)revents;
+    rv_conn *conn = watcher->data;
+    int flushed = respond_flush_pending(conn);
+    if (flushed < 0) {
+        conn_close(conn);
+        return;
+    }
+    if (flushed == 0) { /* progress (or not): the write timeout counts from now */
+        set_timeout(conn, conn->worker->config->write_timeout, DEADLINE_WRITE);
+        return;
+    }
+    conn->handback = HANDBACK_DONE;
+    conn_after_handler(conn);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
+    (void)revents;
+    rv_conn *conn = timer->data;
+    if (conn->deadline_kind == DEADLINE_NONE) return;
+    ev_tstamp now = ev_now(loop);
+    if (now < conn->deadline) {
+        ev_timer_set(timer, conn->deadline - now, 0.);
+        ev_timer_start(loop, timer);
+        conn->timer_at = conn->deadline;
+        return;
+    }
+    deadline_kind kind = conn->deadline_kind;
+    conn->deadline_kind = DEADLINE_NONE;
+    switch (kind) {
+    case DEADLINE_FIRST_DATA:
+    case DEADLINE_REQUEST:
+    case DEADLINE_BODY:
+        STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
+        respond_error(conn, 408);
+        return;
+    case DEADLINE_WRITE:
+        STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
+        conn_close(conn);
+        return;
+    case DEADLINE_IDLE:
+    case DEADLINE_LINGER:
+    case DEADLINE_NONE:
+        conn_close(conn);
+        return;
+    }
+}
+
+const rv_request *rv_conn_request(const rv_conn *conn) { return rv_parser_request(conn->parser); }
+
+const uint8_t *rv_conn_buffer(const rv_conn *conn) { return conn->buffer; }
+
+socklen_t rv_conn_peer(const rv_conn *conn, struct sockaddr_storage *out) {
+    memcpy(out, &conn->peer, conn->peer_length);
+    return conn->peer_length;
+}

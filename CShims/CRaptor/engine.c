@@ -1,0 +1,225 @@
+/*
+ * engine.c: one worker's life. Makes its own libev loop (ev_loop_new: the default loop
+ * would install a SIGCHLD reaper that steals the master's waitpid results), accepts
+ * with backpressure, ticks once per second (Date header, heartbeat), and stops
+ * gracefully on SIGTERM/SIGINT or rv_worker_request_stop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+/* The running worker, for rv_worker_request_stop (one worker per process). */
+static rv_worker *_Atomic running_worker;
+
+ev_tstamp worker_now(const rv_worker *worker) { return ev_now(worker->loop); }
+
+static void start_listeners(rv_worker *worker) {
+    if (worker->listening) return;
+    for (int i = 0; i < worker->config->listen_count; i++)
+        ev_io_start(worker->loop, &worker->listeners[i]);
+    worker->listening = 1;
+}
+
+static void stop_listeners(rv_worker *worker) {
+    if (!worker->listening) return;
+    for (int i = 0; i < worker->config->listen_count; i++)
+        ev_io_stop(worker->loop, &worker->listeners[i]);
+    worker->listening = 0;
+}
+
+/* Accepting follows backpressure: while many requests wait for an app thread, leave new
+ * connections in the kernel's queue, where another worker (or this one, later) takes
+ * them. */
+void worker_update_accepting(rv_worker *worker) {
+    if (atomic_load_explicit(&worker->stopping, memory_order_relaxed) ||
+        ev_is_active(&worker->accept_retry)) {
+        stop_listeners(worker);
+        return;
+    }
+    uint32_t threshold = worker->config->accept_pause_backlog;
+    int overloaded = worker->config->threads > 0 && threshold > 0 &&
+                     worker->pool.pending >= threshold;
+    if (overloaded && !worker->accept_paused) {
+        worker->accept_paused = 1;
+        STAT_ADD(worker, RV_STAT_ACCEPT_PAUSES, 1);
+        stop_listeners(worker);
+    } else if (!overloaded) {
+        worker->accept_paused = 0;
+        start_listeners(worker);
+    }
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
+    (void)loop;
+    (void)revents;
+    rv_worker *worker = watcher->data;
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t peer_length = sizeof peer;
+        int fd = accept4(watcher->fd, (struct sockaddr *)&peer, &peer_length,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: stop asking for 100 ms instead of spinning on a
+                 * listener that stays readable. */
+                ev_timer_set(&worker->accept_retry, 0.1, 0.);
+                ev_timer_start(worker->loop, &worker->accept_retry);
+                stop_listeners(worker);
+            }
+            return; /* EAGAIN: drained */
+        }
+        if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        conn_accepted(worker, fd, &peer, peer_length);
+        if (!worker->listening) return; /* backpressure or shutdown began */
+    }
+}
+
+static void accept_retry_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
+    (void)loop;
+    (void)revents;
+    worker_update_accepting(timer->data);
+}
+
+static void tick_cb(struct ev_loop *loop, ev_periodic *tick, int revents) {
+    (void)loop;
+    (void)revents;
+    rv_worker *worker = tick->data;
+    date_refresh();
+    rv_stats_set(worker->stats, RV_STAT_LAST_CHECKIN, (uint64_t)time(NULL));
+}
+
+static void finish_if_drained(rv_worker *worker) {
+    if (atomic_load(&worker->stopping) && worker->connections == 0) ev_break(worker->loop, EVBREAK_ALL);
+}
+
+void worker_connection_closed(rv_worker *worker) { finish_if_drained(worker); }
+
+static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
+    (void)timer;
+    (void)revents;
+    /* Past the shutdown timeout: stop waiting for what is still open. */
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Graceful stop: no new connections, idle keep-alive connections closed now, requests
+ * in flight and queued finished (their responses say Connection: close). */
+static void begin_stop(rv_worker *worker) {
+    if (atomic_exchange(&worker->stopping, 1)) return;
+    stop_listeners(worker);
+    ev_timer_stop(worker->loop, &worker->accept_retry);
+    ev_timer_set(&worker->shutdown_timer, worker->config->shutdown_timeout, 0.);
+    ev_timer_start(worker->loop, &worker->shutdown_timer);
+    conn_close_all_idle(worker);
+    finish_if_drained(worker);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *watcher, int revents) {
+    (void)loop;
+    (void)revents;
+    begin_stop(watcher->data);
+}
+
+static void stop_async_cb(struct ev_loop *loop, ev_async *watcher, int revents) {
+    (void)loop;
+    (void)revents;
+    begin_stop(watcher->data);
+}
+
+void rv_worker_request_stop(void) {
+    rv_worker *worker = atomic_load(&running_worker);
+    if (worker) ev_async_send(worker->loop, &worker->stop_async);
+}
+
+static void free_caches(rv_worker *worker) {
+    while (worker->free_conns) {
+        rv_conn *conn = worker->free_conns;
+        worker->free_conns = conn->next;
+        rv_parser_destroy(conn->parser);
+        free(conn);
+    }
+    for (uint32_t i = 0; i < worker->free_buffer_count; i++) free(worker->free_buffers[i]);
+    free(worker->free_buffers);
+}
+
+int rv_worker_run(const rv_worker_config *config) {
+    signal(SIGPIPE, SIG_IGN); /* a vanished client is an error return, not a death */
+    rv_worker *worker = calloc(1, sizeof *worker);
+    if (!worker) return -1;
+    worker->config = config;
+    worker->stats = config->stats;
+    worker->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+    worker->listeners = calloc((size_t)(config->listen_count > 0 ? config->listen_count : 1),
+                               sizeof *worker->listeners);
+    worker->free_buffers = calloc(1024, sizeof *worker->free_buffers);
+    if (!worker->loop || !worker->listeners || !worker->free_buffers) {
+        if (worker->loop) ev_loop_destroy(worker->loop);
+        free(worker->listeners);
+        free(worker->free_buffers);
+        free(worker);
+        errno = ENOMEM;
+        return -1;
+    }
+    struct ev_loop *loop = worker->loop;
+    date_refresh();
+
+    for (int i = 0; i < config->listen_count; i++) {
+        int fd = config->listen_fds[i];
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        ev_io_init(&worker->listeners[i], accept_cb, fd, EV_READ);
+        worker->listeners[i].data = worker;
+    }
+    ev_init(&worker->accept_retry, accept_retry_cb);
+    worker->accept_retry.data = worker;
+    ev_periodic_init(&worker->tick, tick_cb, 0., 1., 0);
+    worker->tick.data = worker;
+    ev_periodic_start(loop, &worker->tick);
+    ev_signal_init(&worker->sigterm, signal_cb, SIGTERM);
+    ev_signal_init(&worker->sigint, signal_cb, SIGINT);
+    worker->sigterm.data = worker->sigint.data = worker;
+    ev_signal_start(loop, &worker->sigterm);
+    ev_signal_start(loop, &worker->sigint);
+    ev_async_init(&worker->stop_async, stop_async_cb);
+    worker->stop_async.data = worker;
+    ev_async_start(loop, &worker->stop_async);
+    ev_init(&worker->shutdown_timer, shutdown_timeout_cb);
+    worker->shutdown_timer.data = worker;
+
+    if (pool_start(worker) != 0) {
+        int saved = errno;
+        ev_loop_destroy(loop);
+        free(worker->listeners);
+        free(worker->free_buffers);
+        free(worker);
+        errno = saved;
+        return -1;
+    }
+    rv_stats_set(worker->stats, RV_STAT_THREAD_CAPACITY, config->threads);
+    rv_stats_set(worker->stats, RV_STAT_LAST_CHECKIN, (uint64_t)time(NULL));
+    rv_stats_set(worker->stats, RV_STAT_BOOTED, 1);
+    atomic_store(&running_worker, worker);
+    start_listeners(worker);
+
+    /* Signal watchers keep the loop alive; it ends by ev_break once a stop has drained
+     * every connection or the shutdown timeout passed. */
+    ev_run(loop, 0);
+
+    atomic_store(&running_worker, NULL);
+    pool_stop(worker);
+    ev_loop_destroy(loop);
+    free_caches(worker);
+    free(worker->listeners);
+    free(worker);
+    return 0;
+}

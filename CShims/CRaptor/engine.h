@@ -1,0 +1,166 @@
+/*
+ * engine.h: private to the engine's C files (not imported by Swift).
+ *
+ * Ownership, which every file relies on:
+ * - The loop thread owns a connection in every state but CONN_DISPATCHED.
+ * - In CONN_DISPATCHED one app thread (or the loop thread itself in inline mode) owns it
+ *   until the handler returns; it may read the request and write the response, and
+ *   records what the loop must do next in `handback`. Only then is the connection handed
+ *   back (directly in inline mode, through the completion list and one ev_async in pool
+ *   mode).
+ */
+#ifndef RAPTOR_ENGINE_H
+#define RAPTOR_ENGINE_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "raptor.h"
+
+typedef enum conn_state {
+    CONN_IDLE,       /* no byte of the next request yet (fresh or keep-alive) */
+    CONN_READING,    /* a request has started: head or body */
+    CONN_DISPATCHED, /* the application has it (queued or running) */
+    CONN_WRITING,    /* response output waits for the socket (EV_WRITE) */
+    CONN_LINGERING,  /* answered and closing: draining input so no RST eats the answer */
+} conn_state;
+
+/* What the loop does when a deadline passes. */
+typedef enum deadline_kind {
+    DEADLINE_NONE,
+    DEADLINE_FIRST_DATA, /* 408 */
+    DEADLINE_IDLE,       /* close quietly */
+    DEADLINE_REQUEST,    /* 408 */
+    DEADLINE_BODY,       /* 408 */
+    DEADLINE_WRITE,      /* close */
+    DEADLINE_LINGER,     /* close */
+} deadline_kind;
+
+/* What the handler's thread left for the loop. */
+typedef enum handback {
+    HANDBACK_DONE,          /* response fully written */
+    HANDBACK_WRITE_PENDING, /* output left in pending/file: wait for EV_WRITE */
+    HANDBACK_CLOSE,         /* client gone or response abandoned */
+} handback;
+
+typedef struct rv_worker rv_worker;
+
+struct rv_conn {
+    rv_worker *worker;
+    int fd;
+    conn_state state;
+    ev_io io;
+    ev_timer timer;
+    ev_tstamp deadline;    /* 0: none */
+    ev_tstamp timer_at;    /* when the timer is due, while it is active */
+    deadline_kind deadline_kind;
+    ev_tstamp request_started;
+
+    /* read side */
+    uint8_t *buffer;
+    uint32_t length;   /* bytes held */
+    uint32_t capacity;
+    uint32_t parsed;   /* bytes fed to the parser */
+    rv_parser *parser;
+    uint32_t requests_served;
+    uint8_t seen_request; /* first-data timeout vs keep-alive idle */
+    uint8_t parked;       /* counted in RV_STAT_KEEPALIVE_CONNECTIONS */
+
+    /* response side (written by the handler's thread while dispatched) */
+    handback handback;
+    uint8_t responded;    /* rv_respond_start was called */
+    uint8_t finished;     /* the response is complete (or abandoned) */
+    uint8_t close_after;  /* Connection: close */
+    uint8_t no_body;      /* HEAD, 1xx, 204, 304 */
+    uint8_t streaming;    /* 1 chunked, 2 close-delimited */
+    uint16_t status;
+    uint64_t body_bytes;
+    uint8_t *pending;     /* unsent output the loop owns (copied on EAGAIN) */
+    uint32_t pending_length, pending_sent, pending_capacity;
+    int file_fd;          /* after `pending`: a file region still to sendfile */
+    uint64_t file_offset, file_left;
+
+    struct sockaddr_storage peer;
+    socklen_t peer_length;
+
+    rv_conn *next; /* free list, dispatch queue or completion list */
+    rv_conn *live_prev, *live_next; /* every open connection, for a graceful stop */
+};
+
+/* Thread pool with its dispatch queue and the completion list back to the loop. */
+typedef struct rv_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    rv_conn *queue_head, *queue_tail;
+    uint32_t pending;  /* queued, not yet taken by a thread */
+    int stopping;
+    pthread_t *threads;
+    uint32_t thread_count;
+
+    pthread_mutex_t done_lock;
+    rv_conn *done_head, *done_tail;
+    ev_async done_async;
+} rv_pool;
+
+struct rv_worker {
+    struct ev_loop *loop;
+    const rv_worker_config *config;
+    rv_stats *stats;
+    ev_io *listeners;
+    int listening;          /* listener watchers are started */
+    int accept_paused;      /* by backpressure */
+    ev_timer accept_retry;  /* after EMFILE/ENFILE */
+    ev_periodic tick;       /* each wall-clock second: Date, heartbeat */
+    ev_signal sigterm, sigint;
+    ev_async stop_async;
+    ev_timer shutdown_timer;
+    atomic_int stopping;
+    uint32_t connections;
+    rv_conn *live; /* open connections */
+    rv_conn *free_conns;
+    uint32_t free_conn_count;
+    uint8_t **free_buffers;
+    uint32_t free_buffer_count;
+    rv_pool pool;
+};
+
+/* Read buffers: most requests fit in one; bigger heads grow it up to the limit. */
+#define RV_BUFFER_SIZE 8192
+
+/* conn.c: the loop side of a connection */
+void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
+                   socklen_t peer_length);
+void conn_after_handler(rv_conn *conn);
+void conn_close(rv_conn *conn);
+/* Graceful stop: closes connections that wait for a request with no byte of it. */
+void conn_close_all_idle(rv_worker *worker);
+
+/* respond.c: answers the engine makes itself */
+void respond_error(rv_conn *conn, unsigned status);
+int respond_continue(rv_conn *conn);
+void respond_reset(rv_conn *conn);
+/* After the handler returned: a handler that never answered gets a 500, a stream left
+ * open is abandoned (the connection closes). */
+void respond_ensure_finished(rv_conn *conn);
+/* Writes pending output (loop thread); 1 done, 0 would block, -1 failed. */
+int respond_flush_pending(rv_conn *conn);
+
+/* pool.c */
+int pool_start(rv_worker *worker);
+void pool_dispatch(rv_worker *worker, rv_conn *conn);
+void pool_stop(rv_worker *worker);
+
+/* engine.c */
+void worker_update_accepting(rv_worker *worker);
+void worker_connection_closed(rv_worker *worker);
+ev_tstamp worker_now(const rv_worker *worker);
+
+/* date.c: the Date header value, refreshed once per second by the loop */
+void date_refresh(void);
+/* Copies "Sun, 06 Nov 1994 08:49:37 GMT" (29 bytes) to out. */
+void date_copy(char out[29]);
+
+#define STAT_ADD(worker, which, delta) rv_stats_add((worker)->stats, (which), (delta))
+
+#endif

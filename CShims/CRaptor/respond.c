@@ -1,0 +1,450 @@
+/*
+ * respond.c: responses. The thread that ran the handler encodes the head into a
+ * thread-local buffer and writes head and body with one sendmsg. Only what the socket
+ * does not take is copied to the connection and left to the loop (EV_WRITE), so a slow
+ * reader never holds an app thread. Streams are the exception: they block their thread,
+ * bounded by the write timeout, because the handler produces the body as it goes.
+ *
+ * The engine owns framing: Date, Content-Length / Transfer-Encoding and Connection are
+ * written here and dropped when a handler sets them, so a response never carries both
+ * Content-Length and Transfer-Encoding and never lies about its length.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+/* ---- the head being encoded, one per thread ---- */
+
+typedef struct head_buffer {
+    uint8_t *data;
+    size_t length, capacity;
+} head_buffer;
+
+static _Thread_local head_buffer head;
+
+static int head_reserve(size_t more) {
+    if (head.length + more <= head.capacity) return 0;
+    size_t wanted = head.capacity ? head.capacity : 1024;
+    while (wanted < head.length + more) wanted *= 2;
+    uint8_t *grown = realloc(head.data, wanted);
+    if (!grown) return -1;
+    head.data = grown;
+    head.capacity = wanted;
+    return 0;
+}
+
+static void head_append(const void *bytes, size_t length) {
+    if (head_reserve(length) != 0) return; /* out of memory: the head is cut short */
+    memcpy(head.data + head.length, bytes, length);
+    head.length += length;
+}
+
+#define HEAD_LITERAL(text) head_append(text, sizeof(text) - 1)
+
+static void head_append_decimal(uint64_t value) {
+    char digits[24];
+    int length = snprintf(digits, sizeof digits, "%llu", (unsigned long long)value);
+    head_append(digits, (size_t)length);
+}
+
+/* ---- field validation (RFC 9110 section 5.1 and 5.5) ---- */
+
+static int is_tchar(uint8_t c) {
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
+    return c != 0 && strchr(extra, c) != NULL;
+}
+
+static int valid_name(const uint8_t *name, size_t length) {
+    if (length == 0) return 0;
+    for (size_t i = 0; i < length; i++)
+        if (!is_tchar(name[i])) return 0;
+    return 1;
+}
+
+static int valid_value(const uint8_t *value, size_t length) {
+    for (size_t i = 0; i < length; i++)
+        if (value[i] == '\r' || value[i] == '\n' || value[i] == 0) return 0;
+    return 1;
+}
+
+static int name_is(const uint8_t *name, size_t length, const char *wanted) {
+    return strlen(wanted) == length && strncasecmp((const char *)name, wanted, length) == 0;
+}
+
+/* "close" as one of the comma-separated connection options. */
+static int has_close_option(const uint8_t *value, size_t length) {
+    size_t i = 0;
+    while (i < length) {
+        while (i < length && (value[i] == ' ' || value[i] == '\t' || value[i] == ',')) i++;
+        size_t start = i;
+        while (i < length && value[i] != ',') i++;
+        size_t end = i;
+        while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t')) end--;
+        if (end - start == 5 && strncasecmp((const char *)value + start, "close", 5) == 0) return 1;
+    }
+    return 0;
+}
+
+/* ---- writing ---- */
+
+static void count_written(rv_conn *conn, ssize_t bytes) {
+    if (bytes > 0) STAT_ADD(conn->worker, RV_STAT_BYTES_WRITTEN, bytes);
+}
+
+/* Keeps what the socket did not take, for the loop to send on EV_WRITE. */
+static int keep_pending(rv_conn *conn, const struct iovec *iov, int count, size_t skip) {
+    size_t total = 0;
+    for (int i = 0; i < count; i++) total += iov[i].iov_len;
+    total -= skip;
+    if (total > UINT32_MAX) return -1;
+    uint8_t *pending = malloc(total ? total : 1);
+    if (!pending) return -1;
+    size_t at = 0;
+    for (int i = 0; i < count; i++) {
+        size_t length = iov[i].iov_len;
+        const uint8_t *base = iov[i].iov_base;
+        if (skip >= length) {
+            skip -= length;
+            continue;
+        }
+        memcpy(pending + at, base + skip, length - skip);
+        at += length - skip;
+        skip = 0;
+    }
+    free(conn->pending);
+    conn->pending = pending;
+    conn->pending_length = (uint32_t)total;
+    conn->pending_sent = 0;
+    return 0;
+}
+
+/* Writes as much as the socket takes now. Returns 1 all written, 0 partly (the rest is
+ * kept in conn->pending), -1 the client is gone. */
+static int write_or_keep(rv_conn *conn, struct iovec *iov, int count) {
+    size_t total = 0;
+    for (int i = 0; i < count; i++) total += iov[i].iov_len;
+    size_t written = 0;
+    while (written < total) {
+        struct iovec rest[4];
+        int rest_count = 0;
+        size_t skip = written;
+        for (int i = 0; i < count; i++) {
+            if (skip >= iov[i].iov_len) {
+                skip -= iov[i].iov_len;
+                continue;
+            }
+            rest[rest_count].iov_base = (uint8_t *)iov[i].iov_base + skip;
+            rest[rest_count].iov_len = iov[i].iov_len - skip;
+            rest_count++;
+            skip = 0;
+        }
+        struct msghdr message = {.msg_iov = rest, .msg_iovlen = (size_t)rest_count};
+        ssize_t sent = sendmsg(conn->fd, &message, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return keep_pending(conn, iov, count, written) == 0 ? 0 : -1;
+            return -1;
+        }
+        count_written(conn, sent);
+        written += (size_t)sent;
+    }
+    return 1;
+}
+
+/* Writes everything, waiting (up to the write timeout per step) while the client is slow.
+ * For streams only: they run on the handler's thread by design. */
+static int write_blocking(rv_conn *conn, struct iovec *iov, int count) {
+    int timeout_ms = (int)(conn->worker->config->write_timeout * 1000);
+    for (int i = 0; i < count;) {
+        if (iov[i].iov_len == 0) {
+            i++;
+            continue;
+        }
+        struct msghdr message = {.msg_iov = iov + i, .msg_iovlen = (size_t)(count - i)};
+        ssize_t sent = sendmsg(conn->fd, &message, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) return -1;
+            struct pollfd wait = {.fd = conn->fd, .events = POLLOUT};
+            int ready = poll(&wait, 1, timeout_ms);
+            if (ready == 0) STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
+            if (ready <= 0 && errno != EINTR) return -1;
+            continue;
+        }
+        count_written(conn, sent);
+        size_t left = (size_t)sent;
+        while (i < count && left >= iov[i].iov_len) left -= iov[i++].iov_len;
+        if (i < count) {
+            iov[i].iov_base = (uint8_t *)iov[i].iov_base + left;
+            iov[i].iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+static int send_file_part(rv_conn *conn) {
+    while (conn->file_left > 0) {
+        off_t offset = (off_t)conn->file_offset;
+        size_t chunk = conn->file_left > (1u << 30) ? (1u << 30) : (size_t)conn->file_left;
+        ssize_t sent = sendfile(conn->fd, conn->file_fd, &offset, chunk);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        if (sent == 0) return -1; /* the file shrank under us: the length would be a lie */
+        count_written(conn, sent);
+        conn->file_offset += (uint64_t)sent;
+        conn->file_left -= (uint64_t)sent;
+    }
+    close(conn->file_fd);
+    conn->file_fd = -1;
+    return 1;
+}
+
+int respond_flush_pending(rv_conn *conn) {
+    while (conn->pending_sent < conn->pending_length) {
+        ssize_t sent = send(conn->fd, conn->pending + conn->pending_sent,
+                            conn->pending_length - conn->pending_sent, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        count_written(conn, sent);
+        conn->pending_sent += (uint32_t)sent;
+    }
+    if (conn->file_fd >= 0) return send_file_part(conn);
+    return 1;
+}
+
+void respond_reset(rv_conn *conn) {
+    free(conn->pending);
+    conn->pending = NULL;
+    conn->pending_length = conn->pending_sent = 0;
+    if (conn->file_fd >= 0) close(conn->file_fd);
+    conn->file_fd = -1;
+    conn->file_left = 0;
+    conn->responded = conn->finished = conn->close_after = conn->no_body = conn->streaming = 0;
+    conn->status = 0;
+    conn->body_bytes = 0;
+}
+
+/* ---- the handler's API ---- */
+
+static void count_status(rv_conn *conn, unsigned status) {
+    static const rv_stat by_class[] = {RV_STAT_RESPONSES_1XX, RV_STAT_RESPONSES_2XX,
+                                       RV_STAT_RESPONSES_3XX, RV_STAT_RESPONSES_4XX,
+                                       RV_STAT_RESPONSES_5XX};
+    unsigned class = status / 100;
+    if (class >= 1 && class <= 5) STAT_ADD(conn->worker, by_class[class - 1], 1);
+}
+
+static void start_head(rv_conn *conn, unsigned status) {
+    const rv_request *request = rv_conn_request(conn);
+    conn->responded = 1;
+    conn->status = (uint16_t)status;
+    conn->no_body = request->method == RV_METHOD_HEAD || status == 204 || status == 304;
+    conn->close_after = !request->keep_alive || request->upgrade ||
+                        request->error_status != 0 ||
+                        conn->requests_served + 1 >= conn->worker->config->max_keepalive_requests ||
+                        atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed);
+    count_status(conn, status);
+    head.length = 0;
+    char line[64];
+    const char *reason = rv_status_reason(status);
+    int length = snprintf(line, sizeof line, "HTTP/1.1 %03u ", status);
+    head_append(line, (size_t)length);
+    head_append(reason, strlen(reason));
+    HEAD_LITERAL("\r\nDate: ");
+    char date[29];
+    date_copy(date);
+    head_append(date, sizeof date);
+    HEAD_LITERAL("\r\n");
+}
+
+void rv_respond_start(rv_conn *conn, unsigned status) {
+    /* An interim (1xx) status cannot end a response, and a status must have 3 digits. */
+    if (status < 200 || status > 999) status = 500;
+    start_head(conn, status);
+}
+
+int rv_respond_field(rv_conn *conn, const uint8_t *name, size_t name_length,
+                     const uint8_t *value, size_t value_length) {
+    if (!valid_name(name, name_length) || !valid_value(value, value_length)) return -1;
+    if (name_is(name, name_length, "connection")) {
+        if (has_close_option(value, value_length)) conn->close_after = 1;
+        return 0;
+    }
+    if (name_is(name, name_length, "content-length") ||
+        name_is(name, name_length, "transfer-encoding") || name_is(name, name_length, "date"))
+        return 0;
+    head_append(name, name_length);
+    HEAD_LITERAL(": ");
+    head_append(value, value_length);
+    HEAD_LITERAL("\r\n");
+    return 0;
+}
+
+typedef enum framing { FRAMING_LENGTH, FRAMING_CHUNKED, FRAMING_CLOSE } framing;
+
+static void end_head(rv_conn *conn, framing kind, uint64_t length) {
+    unsigned status = conn->status;
+    const rv_request *request = rv_conn_request(conn);
+    if (status == 204 || status == 304) {
+        /* no framing field: these never have content */
+    } else if (kind == FRAMING_LENGTH) {
+        HEAD_LITERAL("Content-Length: ");
+        head_append_decimal(length);
+        HEAD_LITERAL("\r\n");
+    } else if (kind == FRAMING_CHUNKED) {
+        HEAD_LITERAL("Transfer-Encoding: chunked\r\n");
+    } else {
+        conn->close_after = 1; /* the end of the body is the end of the connection */
+    }
+    if (conn->close_after)
+        HEAD_LITERAL("Connection: close\r\n");
+    else if (request->version_major == 1 && request->version_minor == 0)
+        HEAD_LITERAL("Connection: keep-alive\r\n");
+    HEAD_LITERAL("\r\n");
+}
+
+static int settle(rv_conn *conn, int written) {
+    conn->finished = 1;
+    if (written > 0) {
+        conn->handback = conn->file_fd >= 0 ? HANDBACK_WRITE_PENDING : HANDBACK_DONE;
+        return 0;
+    }
+    if (written == 0) {
+        conn->handback = HANDBACK_WRITE_PENDING;
+        return 0;
+    }
+    conn->handback = HANDBACK_CLOSE;
+    return -1;
+}
+
+int rv_respond_body(rv_conn *conn, const uint8_t *body, size_t length) {
+    if (!conn->responded) start_head(conn, 200);
+    end_head(conn, FRAMING_LENGTH, conn->no_body && conn->status != 200 && conn->status != 203 ? 0 : length);
+    struct iovec iov[2] = {{head.data, head.length}, {(void *)body, conn->no_body ? 0 : length}};
+    conn->body_bytes = conn->no_body ? 0 : length;
+    return settle(conn, write_or_keep(conn, iov, conn->no_body || length == 0 ? 1 : 2));
+}
+
+int rv_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length) {
+    if (!conn->responded) start_head(conn, 200);
+    end_head(conn, FRAMING_LENGTH, length);
+    if (conn->no_body || length == 0) {
+        close(fd);
+    } else {
+        conn->file_fd = fd;
+        conn->file_offset = offset;
+        conn->file_left = length;
+        conn->body_bytes = length;
+    }
+    struct iovec iov[1] = {{head.data, head.length}};
+    int written = write_or_keep(conn, iov, 1);
+    if (written > 0 && conn->file_fd >= 0) written = send_file_part(conn);
+    return settle(conn, written);
+}
+
+int rv_respond_stream_begin(rv_conn *conn) {
+    if (!conn->responded) start_head(conn, 200);
+    const rv_request *request = rv_conn_request(conn);
+    int chunked = request->version_major == 1 && request->version_minor >= 1;
+    conn->streaming = chunked ? 1 : 2;
+    end_head(conn, chunked ? FRAMING_CHUNKED : FRAMING_CLOSE, 0);
+    struct iovec iov[1] = {{head.data, head.length}};
+    if (write_blocking(conn, iov, 1) != 0) {
+        rv_respond_abort(conn);
+        return -1;
+    }
+    return 0;
+}
+
+int rv_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length) {
+    if (conn->finished) return -1;
+    if (conn->no_body || length == 0) return 0;
+    conn->body_bytes += length;
+    int result;
+    if (conn->streaming == 1) {
+        char size_line[24];
+        int size_length = snprintf(size_line, sizeof size_line, "%zx\r\n", length);
+        struct iovec iov[3] = {{size_line, (size_t)size_length}, {(void *)data, length}, {"\r\n", 2}};
+        result = write_blocking(conn, iov, 3);
+    } else {
+        struct iovec iov[1] = {{(void *)data, length}};
+        result = write_blocking(conn, iov, 1);
+    }
+    if (result != 0) rv_respond_abort(conn);
+    return result;
+}
+
+int rv_respond_stream_end(rv_conn *conn) {
+    if (conn->finished) return -1;
+    if (conn->streaming == 1 && !conn->no_body) {
+        struct iovec iov[1] = {{"0\r\n\r\n", 5}};
+        if (write_blocking(conn, iov, 1) != 0) {
+            rv_respond_abort(conn);
+            return -1;
+        }
+    }
+    conn->finished = 1;
+    conn->handback = HANDBACK_DONE;
+    return 0;
+}
+
+void rv_respond_abort(rv_conn *conn) {
+    conn->finished = 1;
+    conn->handback = HANDBACK_CLOSE;
+}
+
+int rv_response_started(const rv_conn *conn) { return conn->responded; }
+
+uint64_t rv_response_body_bytes(const rv_conn *conn) { return conn->body_bytes; }
+
+void respond_ensure_finished(rv_conn *conn) {
+    if (!conn->responded) {
+        static const char body[] = "Internal Server Error\n";
+        rv_respond_start(conn, 500);
+        conn->close_after = 1;
+        rv_respond_field(conn, (const uint8_t *)"Content-Type", 12,
+                         (const uint8_t *)"text/plain; charset=utf-8", 25);
+        rv_respond_body(conn, (const uint8_t *)body, sizeof body - 1);
+    } else if (!conn->finished) {
+        rv_respond_abort(conn); /* a stream left open: the body cannot be completed */
+    }
+}
+
+/* ---- answers the engine makes itself (loop thread) ---- */
+
+void respond_error(rv_conn *conn, unsigned status) {
+    const char *reason = rv_status_reason(status);
+    start_head(conn, status);
+    conn->close_after = 1;
+    conn->no_body = 0;
+    HEAD_LITERAL("Content-Type: text/plain; charset=utf-8\r\n");
+    if (status == 503) HEAD_LITERAL("Retry-After: 1\r\n");
+    size_t reason_length = strlen(reason);
+    end_head(conn, FRAMING_LENGTH, reason_length + 1);
+    head_append(reason, reason_length);
+    HEAD_LITERAL("\n");
+    struct iovec iov[1] = {{head.data, head.length}};
+    settle(conn, write_or_keep(conn, iov, 1));
+    conn_after_handler(conn);
+}
+
+int respond_continue(rv_conn *conn) {
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    ssize_t sent = send(conn->fd, line, sizeof line - 1, MSG_NOSIGNAL);
+    count_written(conn, sent);
+    return sent == (ssize_t)(sizeof line - 1) ? 0 : -1;
+}

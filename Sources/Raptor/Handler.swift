@@ -1,0 +1,31 @@
+/// An application: called once per request on an app thread (or on the event loop with
+/// `threads = 0`). It may block; it must not keep the `Request` beyond its return.
+/// A thrown error becomes a 500 response and reaches `Hooks.onError`.
+public typealias Handler = @Sendable (Request) throws -> Response
+
+/// Code the server runs at points of a worker's life.
+public struct Hooks: Sendable {
+    /// In the worker process, before it starts serving; the argument is the worker index.
+    public var workerBoot: @Sendable (Int) -> Void
+    /// In the worker process, after it stopped serving (graceful stop).
+    public var workerShutdown: @Sendable (Int) -> Void
+    /// After a handler threw; the response (500) is already on its way.
+    public var onError: @Sendable (ErrorContext) -> Void
+
+    public init(
+        workerBoot: @escaping @Sendable (Int) -> Void = { _ in },
+        workerShutdown: @escaping @Sendable (Int) -> Void = { _ in },
+        onError: @escaping @Sendable (ErrorContext) -> Void = { _ in }
+    ) {
+        self.workerBoot = workerBoot
+        self.workerShutdown = workerShutdown
+        self.onError = onError
+    }
+}
+
+/// What `Hooks.onError` learns about a failed request (copied: the request is gone).
+public struct ErrorContext: Sendable {
+    public var method: String
+    public var target: String
+    public var error: any Error
+}

@@ -1,0 +1,24 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Errors the library reports to the code that embeds it.
+public enum RaptorError: Error, CustomStringConvertible, Equatable {
+    /// A configuration value is invalid; `option` names the flag (or property).
+    case invalidConfiguration(option: String, message: String)
+    /// A listener could not be bound.
+    case bind(address: String, message: String)
+    /// A system call failed.
+    case system(String, Int32)
+    /// The client went away while the response was being written.
+    case clientGone
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let option, let message): return "\(option): \(message)"
+        case .bind(let address, let message): return "cannot bind \(address): \(message)"
+        case .system(let what, let code): return "\(what): \(String(cString: strerror(code)))"
+        case .clientGone: return "the client closed the connection"
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import CRaptor
+import HTTPTypes
+
+/// A request as a handler sees it.
+///
+/// `Request` is a view over the engine's read buffer: nothing is copied until a property
+/// is read, and the view is valid only while the handler runs. Keep what you need by
+/// reading it (the properties return owned values), never the `Request` itself.
+public struct Request {
+    let connection: OpaquePointer
+    let raw: UnsafePointer<rv_request>
+    let buffer: UnsafePointer<UInt8>
+
+    init(connection: OpaquePointer) {
+        self.connection = connection
+        self.raw = rv_conn_request(connection)
+        self.buffer = rv_conn_buffer(connection)
+    }
+
+    /// The request method, in swift-http-types vocabulary.
+    public var method: HTTPRequest.Method {
+        switch raw.pointee.method {
+        case RV_METHOD_GET: return .get
+        case RV_METHOD_HEAD: return .head
+        case RV_METHOD_POST: return .post
+        case RV_METHOD_PUT: return .put
+        case RV_METHOD_DELETE: return .delete
+        case RV_METHOD_OPTIONS: return .options
+        case RV_METHOD_PATCH: return .patch
+        case RV_METHOD_CONNECT: return .connect
+        case RV_METHOD_TRACE: return .trace
+        default:
+            // The parser only hands over methods that are valid tokens.
+            return HTTPRequest.Method(String(cString: raw.pointee.method_name))!
+        }
+    }
+
+    /// The request-target exactly as the client sent it (`/a%20b?x=1`).
+    public var target: String { string(raw.pointee.target) }
+
+    /// The path part of the target, before any `?`, still percent-encoded.
+    public var path: String {
+        let target = bytes(raw.pointee.target)
+        let end = target.firstIndex(of: UInt8(ascii: "?")) ?? target.endIndex
+        return String(decoding: UnsafeBufferPointer(rebasing: target[..<end]), as: UTF8.self)
+    }
+
+    /// The query part of the target, after the first `?`, still percent-encoded; nil when
+    /// the target has no `?`.
+    public var query: String? {
+        let target = bytes(raw.pointee.target)
+        guard let mark = target.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        return String(decoding: UnsafeBufferPointer(rebasing: target[(mark + 1)...]), as: UTF8.self)
+    }
+
+    /// The path, percent-decoded; nil when its encoding is invalid or decodes to bytes that
+    /// are not UTF-8.
+    public var decodedPath: String? { PercentDecoding.decode(path) }
+
+    /// The query's `name=value` pairs, percent-decoded (`+` read as a space), in order.
+    public var queryItems: [(name: String, value: String)] {
+        guard let query else { return [] }
+        return PercentDecoding.formItems(query)
+    }
+
+    /// The HTTP version of the request line.
+    public var version: HTTPVersion {
+        HTTPVersion(major: Int(raw.pointee.version_major), minor: Int(raw.pointee.version_minor))
+    }
+
+    /// The header fields, with case-insensitive lookup.
+    public var headers: RequestFields {
+        RequestFields(raw: raw, buffer: buffer, range: 0..<Int(raw.pointee.trailer_start))
+    }
+
+    /// Trailer fields that followed a chunked body (empty otherwise).
+    public var trailers: RequestFields {
+        RequestFields(
+            raw: raw, buffer: buffer,
+            range: Int(raw.pointee.trailer_start)..<Int(raw.pointee.field_count))
+    }
+
+    /// The body, already read in full: in memory up to the configured size, else in an
+    /// unlinked temporary file.
+    public var body: RequestBody { RequestBody(raw: raw) }
+
+    /// The peer's address: `203.0.113.7`, `2001:db8::1`, or nil for a Unix socket peer.
+    public var remoteAddress: String? {
+        var storage = sockaddr_storage()
+        let length = rv_conn_peer(connection, &storage)
+        return SocketAddress.numericHost(storage, length: length)
+    }
+
+    /// The request as swift-http-types' `HTTPRequest`, for interoperation. This builds an
+    /// `HTTPFields`, which costs far more than reading fields from `headers`.
+    public var httpRequest: HTTPRequest {
+        var fields = HTTPFields()
+        for field in headers {
+            if let name = HTTPField.Name(field.name) {
+                fields.append(HTTPField(name: name, value: field.value))
+            }
+        }
+        let isAbsolute = target.contains("://")
+        return HTTPRequest(
+            method: method, scheme: nil, authority: headers[.host],
+            path: isAbsolute ? nil : target, headerFields: fields)
+    }
+
+    func bytes(_ span: rv_span) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: buffer + Int(span.off), count: Int(span.len))
+    }
+
+    func string(_ span: rv_span) -> String {
+        String(decoding: bytes(span), as: UTF8.self)
+    }
+}
+
+/// An HTTP version, as in `HTTP/1.1`.
+public struct HTTPVersion: Sendable, Hashable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+    public static let http1_0 = HTTPVersion(major: 1, minor: 0)
+    public static let http1_1 = HTTPVersion(major: 1, minor: 1)
+    public var description: String { "HTTP/\(major).\(minor)" }
+}

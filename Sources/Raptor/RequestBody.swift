@@ -1,0 +1,94 @@
+import CRaptor
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A request body, read in full before the handler runs.
+///
+/// Small bodies are in memory; large ones (past `Configuration.bodyMemoryLimit`) were
+/// spooled to an unlinked temporary file. `reader()` reads either kind the same way.
+public struct RequestBody {
+    let raw: UnsafePointer<rv_request>
+
+    /// The decoded length in bytes (chunked framing removed).
+    public var count: Int { Int(raw.pointee.body.length) }
+
+    /// True when the body is in memory (`bytes` is then free to read).
+    public var isInMemory: Bool { raw.pointee.body.fd < 0 }
+
+    /// A copy of the bytes when the body is in memory; nil when it was spooled to a file.
+    public var bytes: [UInt8]? {
+        guard isInMemory else { return nil }
+        guard let data = raw.pointee.body.data, count > 0 else { return [] }
+        return Array(UnsafeBufferPointer(start: data, count: count))
+    }
+
+    /// The whole body as UTF-8 text (invalid sequences replaced), reading the file if
+    /// spooled.
+    public func string() throws -> String {
+        String(decoding: try readAll(), as: UTF8.self)
+    }
+
+    /// The whole body, reading the spool file if needed: this may take as much memory as
+    /// the body is long, so prefer `reader()` for large uploads.
+    public func readAll() throws -> [UInt8] {
+        if let bytes { return bytes }
+        var reader = reader()
+        return try reader.read(upTo: count)
+    }
+
+    /// A blocking reader over the body, from its first byte.
+    public func reader() -> RequestBodyReader {
+        RequestBodyReader(raw: raw)
+    }
+}
+
+/// Reads a request body sequentially, from memory or from its spool file.
+public struct RequestBodyReader {
+    let raw: UnsafePointer<rv_request>
+    private var position = 0
+
+    init(raw: UnsafePointer<rv_request>) {
+        self.raw = raw
+    }
+
+    /// Bytes not read yet.
+    public var remaining: Int { Int(raw.pointee.body.length) - position }
+
+    /// Reads up to `buffer.count` bytes; returns 0 at the end of the body.
+    public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let wanted = min(buffer.count, remaining)
+        guard wanted > 0, let base = buffer.baseAddress else { return 0 }
+        let body = raw.pointee.body
+        if body.fd < 0 {
+            base.copyMemory(from: body.data! + position, byteCount: wanted)
+            position += wanted
+            return wanted
+        }
+        while true {
+            let got = pread(body.fd, base, wanted, off_t(position))
+            if got >= 0 {
+                position += got
+                return got
+            }
+            if errno != EINTR { throw RaptorError.system("reading the spooled request body", errno) }
+        }
+    }
+
+    /// Reads up to `limit` bytes (fewer only at the end of the body).
+    public mutating func read(upTo limit: Int) throws -> [UInt8] {
+        let wanted = min(limit, remaining)
+        var result = [UInt8](repeating: 0, count: wanted)
+        var filled = 0
+        try result.withUnsafeMutableBytes { all in
+            while filled < wanted {
+                let got = try read(into: UnsafeMutableRawBufferPointer(rebasing: all[filled...]))
+                if got == 0 { break }
+                filled += got
+            }
+        }
+        result.removeLast(wanted - filled)
+        return result
+    }
+}

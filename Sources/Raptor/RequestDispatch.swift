@@ -1,0 +1,79 @@
+import CRaptor
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What the engine's per-request entry point needs; travels to C as an unmanaged
+/// pointer in `rv_worker_config.handler_context`.
+final class Application: Sendable {
+    let handler: Handler
+    let hooks: Hooks
+    let logger: Logger
+    let accessLogFormat: Configuration.LogFormat?
+
+    init(handler: @escaping Handler, hooks: Hooks, logger: Logger, accessLogFormat: Configuration.LogFormat?) {
+        self.handler = handler
+        self.hooks = hooks
+        self.logger = logger
+        self.accessLogFormat = accessLogFormat
+    }
+
+    func handle(_ connection: OpaquePointer) {
+        let request = Request(connection: connection)
+        let started = accessLogFormat == nil ? timespec() : Self.now(CLOCK_REALTIME)
+        var status = 500
+        do {
+            let response = try handler(request)
+            status = response.status.code
+            try ResponseSender.send(response, on: connection)
+        } catch {
+            if rv_response_started(connection) == 0 {
+                status = 500
+                ResponseSender.sendInternalError(on: connection)
+            } else {
+                rv_respond_abort(connection)
+            }
+            let context = ErrorContext(method: request.method.rawValue, target: request.target, error: error)
+            logger.error("handler failed", metadata: ["method": "\(context.method)", "target": "\(context.target)", "error": "\(error)"])
+            hooks.onError(context)
+        }
+        if let accessLogFormat {
+            let entry = AccessLogEntry(
+                remoteAddress: request.remoteAddress, method: request.method.rawValue, target: request.target,
+                version: request.version, status: status, bodyBytes: rv_response_body_bytes(connection),
+                startTime: started, duration: Self.seconds(since: started))
+            AccessLog.write(AccessLog.line(entry, format: accessLogFormat))
+        }
+    }
+
+    private static func now(_ clock: clockid_t) -> timespec {
+        var time = timespec()
+        clock_gettime(clock, &time)
+        return time
+    }
+
+    private static func seconds(since start: timespec) -> Double {
+        let end = now(CLOCK_REALTIME)
+        return Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+    }
+}
+
+extension ResponseSender {
+    /// What a client gets when the handler threw before answering.
+    static func sendInternalError(on connection: OpaquePointer) {
+        let response = Response(
+            status: .internalServerError,
+            headers: [.contentType: "text/plain; charset=utf-8", .connection: "close"],
+            body: "Internal Server Error\n")
+        try? send(response, on: connection)
+    }
+}
+
+/// The engine's entry point for every request (an `rv_handler_fn`). A plain global
+/// function: C calls it from app threads, where a main-actor-isolated closure would trap.
+func raptorHandleRequest(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {
+    guard let connection, let context else { return }
+    Unmanaged<Application>.fromOpaque(context).takeUnretainedValue().handle(connection)
+}

@@ -1,0 +1,85 @@
+import CRaptor
+import HTTPTypes
+
+/// The header (or trailer) fields of a request, in the order they were sent.
+///
+/// Lookup by `HTTPField.Name` is case-insensitive and copies only the value it returns;
+/// nothing is built per request until asked for.
+public struct RequestFields: Sequence {
+    let raw: UnsafePointer<rv_request>
+    let buffer: UnsafePointer<UInt8>
+    let range: Range<Int>
+
+    /// One field as sent: the name keeps the client's spelling.
+    public struct Field: Sendable, Hashable {
+        public var name: String
+        public var value: String
+    }
+
+    public var count: Int { range.count }
+
+    /// The first value of the field, or nil when the request does not have it.
+    public subscript(name: HTTPField.Name) -> String? {
+        for index in range where matches(index, name) {
+            return value(at: index)
+        }
+        return nil
+    }
+
+    /// Every value of a repeated field, in order.
+    public func values(for name: HTTPField.Name) -> [String] {
+        range.filter { matches($0, name) }.map(value(at:))
+    }
+
+    /// True when the field is present.
+    public func contains(_ name: HTTPField.Name) -> Bool {
+        range.contains { matches($0, name) }
+    }
+
+    public func makeIterator() -> AnyIterator<Field> {
+        var index = range.lowerBound
+        return AnyIterator {
+            guard index < range.upperBound else { return nil }
+            defer { index += 1 }
+            return Field(name: name(at: index), value: value(at: index))
+        }
+    }
+
+    private func field(_ index: Int) -> rv_field {
+        withUnsafeBytes(of: raw.pointee.fields) { fields in
+            fields.load(fromByteOffset: index * MemoryLayout<rv_field>.stride, as: rv_field.self)
+        }
+    }
+
+    private func span(_ span: rv_span) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: buffer + Int(span.off), count: Int(span.len))
+    }
+
+    private func name(at index: Int) -> String {
+        String(decoding: span(field(index).name), as: UTF8.self)
+    }
+
+    private func value(at index: Int) -> String {
+        String(decoding: span(field(index).value), as: UTF8.self)
+    }
+
+    /// `HTTPField.Name.canonicalName` is lowercase, so one side needs folding.
+    private func matches(_ index: Int, _ name: HTTPField.Name) -> Bool {
+        let sent = span(field(index).name)
+        var canonical = name.canonicalName
+        return canonical.withUTF8 { wanted in
+            guard wanted.count == sent.count else { return false }
+            for offset in 0..<sent.count where ASCII.lowercased(sent[offset]) != wanted[offset] {
+                return false
+            }
+            return true
+        }
+    }
+}
+
+enum ASCII {
+    @inline(__always)
+    static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte &+ ((byte &- 0x41) < 26 ? 0x20 : 0)
+    }
+}

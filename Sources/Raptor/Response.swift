@@ -1,0 +1,100 @@
+import HTTPTypes
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a handler returns: a status, header fields and a body.
+///
+/// The server owns the framing: it writes `Date`, `Content-Length` or
+/// `Transfer-Encoding` and `Connection` itself, and ignores those fields when a handler
+/// sets them (a `Connection: close` set by the handler is honoured).
+public struct Response: Sendable {
+    public var status: HTTPResponse.Status
+    public var headers: ResponseFields
+    public var body: Body
+
+    public init(status: HTTPResponse.Status = .ok, headers: ResponseFields = [], body: Body = .empty) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The body of a response.
+    public enum Body: Sendable, ExpressibleByStringLiteral {
+        /// No body (`Content-Length: 0`, or nothing at all for 1xx, 204 and 304).
+        case empty
+        case bytes([UInt8])
+        /// UTF-8 text.
+        case string(String)
+        /// A region of a file, sent with sendfile(2).
+        case file(FileRegion)
+        /// A body of unknown length, written piece by piece: chunked on HTTP/1.1,
+        /// delimited by closing the connection on HTTP/1.0. Writes block while the
+        /// client is slow (bounded by the write timeout).
+        case stream(@Sendable (inout ResponseBodyWriter) throws -> Void)
+
+        public init(stringLiteral value: String) {
+            self = .string(value)
+        }
+    }
+}
+
+/// A response's header fields, in order; names are swift-http-types' `HTTPField.Name`.
+public struct ResponseFields: Sendable, ExpressibleByDictionaryLiteral, Sequence {
+    public typealias Element = (name: HTTPField.Name, value: String)
+    var fields: [Element]
+
+    public init(dictionaryLiteral elements: (HTTPField.Name, String)...) {
+        fields = elements.map { (name: $0.0, value: $0.1) }
+    }
+
+    public init(_ elements: [(HTTPField.Name, String)]) {
+        fields = elements.map { (name: $0.0, value: $0.1) }
+    }
+
+    /// The first value of a field; setting replaces every value of it (nil removes).
+    public subscript(name: HTTPField.Name) -> String? {
+        get { fields.first { $0.name == name }?.value }
+        set {
+            fields.removeAll { $0.name == name }
+            if let newValue { fields.append((name: name, value: newValue)) }
+        }
+    }
+
+    /// Adds a field, keeping any that has the same name (for repeated fields).
+    public mutating func append(_ name: HTTPField.Name, _ value: String) {
+        fields.append((name: name, value: value))
+    }
+
+    public var count: Int { fields.count }
+
+    public func makeIterator() -> IndexingIterator<[Element]> { fields.makeIterator() }
+}
+
+/// A region of an open file. The server takes ownership of the descriptor and closes it
+/// once the region is sent (or the response is abandoned).
+public struct FileRegion: Sendable {
+    public let fileDescriptor: Int32
+    public let offset: UInt64
+    public let length: UInt64
+
+    public init(fileDescriptor: Int32, offset: UInt64, length: UInt64) {
+        self.fileDescriptor = fileDescriptor
+        self.offset = offset
+        self.length = length
+    }
+
+    /// Opens a regular file for reading and takes all of it.
+    public init(path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw RaptorError.system("open \(path)", errno) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            let code = errno
+            close(descriptor)
+            throw RaptorError.system("stat \(path)", code)
+        }
+        self.init(fileDescriptor: descriptor, offset: 0, length: UInt64(info.st_size))
+    }
+}

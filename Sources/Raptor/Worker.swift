@@ -1,0 +1,59 @@
+import CRaptor
+import Logging
+
+/// One worker: the engine's event loop and app threads, serving already-bound listeners.
+/// The listeners, the stats slot and the hooks come from outside, so a master process
+/// can run many of these (one per forked process) around the same code.
+public struct Worker {
+    public let index: Int
+    public let configuration: Configuration
+    public let hooks: Hooks
+    public let logger: Logger
+    let handler: Handler
+
+    public init(index: Int, configuration: Configuration, hooks: Hooks, logger: Logger, handler: @escaping Handler) {
+        self.index = index
+        self.configuration = configuration
+        self.hooks = hooks
+        self.logger = logger
+        self.handler = handler
+    }
+
+    /// Serves until SIGTERM or SIGINT (graceful: requests in flight finish), then runs the
+    /// shutdown hook and returns.
+    public func run(listeners: [Int32], stats: UnsafeMutablePointer<rv_stats>) throws {
+        hooks.workerBoot(index)
+        defer { hooks.workerShutdown(index) }
+        let application = Application(
+            handler: handler, hooks: hooks, logger: logger,
+            accessLogFormat: configuration.accessLog ? (configuration.logFormat ?? .json) : nil)
+        let context = Unmanaged.passRetained(application)
+        defer { context.release() }
+        let result = listeners.withUnsafeBufferPointer { fds in
+            var config = rv_worker_config()
+            config.listen_fds = fds.baseAddress
+            config.listen_count = Int32(fds.count)
+            config.limits = rv_limits(
+                max_target: UInt32(configuration.maxTargetSize),
+                max_head: UInt32(configuration.maxHeaderSize),
+                max_fields: UInt32(configuration.maxHeaderCount),
+                max_body: configuration.maxBodySize,
+                body_memory_max: configuration.bodyMemoryLimit)
+            config.first_data_timeout = configuration.firstDataTimeout.seconds
+            config.keepalive_timeout = configuration.keepaliveTimeout.seconds
+            config.request_timeout = configuration.requestTimeout.seconds
+            config.body_timeout = configuration.bodyTimeout.seconds
+            config.write_timeout = configuration.writeTimeout.seconds
+            config.shutdown_timeout = configuration.shutdownTimeout.seconds
+            config.max_keepalive_requests = UInt32(configuration.maxKeepaliveRequests)
+            config.threads = UInt32(configuration.threads)
+            config.accept_pause_backlog = UInt32(configuration.acceptPauseBacklog)
+            config.max_pending = UInt32(configuration.maxPending ?? 0)
+            config.stats = stats
+            config.handler = raptorHandleRequest
+            config.handler_context = context.toOpaque()
+            return rv_worker_run(&config)
+        }
+        if result != 0 { throw RaptorError.system("starting worker \(index)", errno) }
+    }
+}
