@@ -1,0 +1,96 @@
+import HTTPTypes
+import Raptor
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The routes of the test application. Each one shows one behaviour of the server.
+enum TestApplication {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String { "the /throw route always fails" }
+    }
+
+    @Sendable static func respond(to request: Request) throws -> Response {
+        let parameters = Dictionary(request.queryItems.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+        func number(_ name: String, _ fallback: Int) -> Int { parameters[name].flatMap { Int($0) } ?? fallback }
+
+        switch request.path {
+        case "/":
+            return text("Hello, World!")
+        case "/echo":
+            // The body back, as received, with its media type.
+            let body = try request.body.readAll()
+            return Response(
+                headers: [.contentType: request.headers[.contentType] ?? "application/octet-stream"], body: .bytes(body))
+        case "/body-info":
+            // How the body arrived: length, whether it stayed in memory, a checksum.
+            var reader = request.body.reader()
+            var sum: UInt64 = 0
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let got = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+                if got == 0 { break }
+                for byte in buffer[..<got] { sum = sum &+ UInt64(byte) }
+            }
+            return text("length=\(request.body.count) memory=\(request.body.isInMemory) sum=\(sum)\n")
+        case "/headers":
+            let lines = request.headers.map { "\($0.name): \($0.value)" }
+            return text(lines.joined(separator: "\n") + "\n")
+        case "/header-values":
+            // Every value of one field, in order: /header-values?name=x-thing
+            guard let name = parameters["name"].flatMap(HTTPField.Name.init) else {
+                return Response(status: .badRequest, body: "name?\n")
+            }
+            return text(request.headers.values(for: name).joined(separator: "|") + "\n")
+        case "/trailers":
+            let lines = request.trailers.map { "\($0.name): \($0.value)" }
+            return text("body=\(try request.body.string())\n" + lines.joined(separator: "\n") + "\n")
+        case "/request":
+            // The request line as the API sees it.
+            let decoded = request.decodedPath ?? "(invalid)"
+            let query = request.queryItems.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
+            return text(
+                "method=\(request.method.rawValue) target=\(request.target) path=\(decoded) query=\(query) version=\(request.version) remote=\(request.remoteAddress ?? "-") authority=\(request.httpRequest.authority ?? "-")\n"
+            )
+        case "/slow":
+            usleep(UInt32(number("ms", 1000)) * 1000)
+            return text("slow done\n")
+        case "/throw":
+            throw Failure()
+        case "/status":
+            // Any status with a body, to show the engine drops bodies where HTTP forbids them.
+            let code = number("code", 200)
+            return Response(status: HTTPResponse.Status(code: code), headers: [.contentType: "text/plain"], body: "body\n")
+        case "/stream":
+            let chunks = number("chunks", 3)
+            return Response(
+                headers: [.contentType: "text/plain"],
+                body: .stream { writer in
+                    for index in 0..<chunks { try writer.write("chunk \(index)\n") }
+                })
+        case "/stream-throw":
+            return Response(
+                body: .stream { writer in
+                    try writer.write("partial\n")
+                    throw Failure()
+                })
+        case "/bytes":
+            // A large body, to test clients that read slowly.
+            let count = number("n", 1 << 20)
+            return Response(headers: [.contentType: "application/octet-stream"], body: .bytes([UInt8](repeating: 120, count: count)))
+        case "/split-header":
+            // A handler that tries response splitting: the engine must drop the field.
+            return Response(headers: [HTTPField.Name("X-Injected")!: "a\r\nSet-Cookie: evil=1"], body: "safe\n")
+        case "/exit":
+            // A crashing application: the worker dies (the cluster respawns it).
+            exit(3)
+        default:
+            return Response(status: .notFound, headers: [.contentType: "text/plain"], body: "Not Found\n")
+        }
+    }
+
+    static func text(_ body: String) -> Response {
+        Response(headers: [.contentType: "text/plain"], body: .string(body))
+    }
+}
