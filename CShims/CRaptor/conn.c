@@ -192,11 +192,20 @@ void conn_close_all_idle(rv_worker *worker) {
     }
 }
 
+/* One watcher per connection, reading or writing. */
+static void watch(rv_conn *conn, int events) {
+    struct ev_loop *loop = conn->worker->loop;
+    if (ev_is_active(&conn->io) && (conn->io.events & (EV_READ | EV_WRITE)) == events) return;
+    ev_io_stop(loop, &conn->io);
+    ev_io_set(&conn->io, conn->fd, events);
+    ev_set_cb(&conn->io, events == EV_WRITE ? conn_write_cb : conn_read_cb);
+    ev_io_start(loop, &conn->io);
+}
+
 /* Closing right after an answer could reset the connection (unread input makes close()
  * send RST) and destroy the answer before the client reads it: stop writing, drain
  * what the client still sends for a moment, then close. */
 static void linger(rv_conn *conn) {
-    struct ev_loop *loop = conn->worker->loop;
     shutdown(conn->fd, SHUT_WR);
     char scratch[4096];
     ssize_t got = recv(conn->fd, scratch, sizeof scratch, 0);
@@ -205,9 +214,7 @@ static void linger(rv_conn *conn) {
         return;
     }
     conn->state = CONN_LINGERING;
-    ev_io_stop(loop, &conn->io);
-    ev_io_set(&conn->io, conn->fd, EV_READ);
-    ev_io_start(loop, &conn->io);
+    watch(conn, EV_READ);
     set_timeout(conn, 2.0, DEADLINE_LINGER);
 }
 
@@ -223,15 +230,6 @@ static void linger_read(rv_conn *conn) {
 }
 
 /* ---- the request cycle ---- */
-
-static void watch(rv_conn *conn, int events) {
-    struct ev_loop *loop = conn->worker->loop;
-    if (ev_is_active(&conn->io) && conn->io.events == events) return;
-    ev_io_stop(loop, &conn->io);
-    ev_io_set(&conn->io, conn->fd, events);
-    ev_set_cb(&conn->io, events == EV_WRITE ? conn_write_cb : conn_read_cb);
-    ev_io_start(loop, &conn->io);
-}
 
 /* Returns 1 when the request was answered inline and bytes of the next one wait. */
 static int dispatch(rv_conn *conn) {

@@ -107,9 +107,9 @@ static void finish_if_drained(rv_worker *worker) {
 void worker_connection_closed(rv_worker *worker) { finish_if_drained(worker); }
 
 static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
-    (void)timer;
     (void)revents;
     /* Past the shutdown timeout: stop waiting for what is still open. */
+    ((rv_worker *)timer->data)->forced_stop = 1;
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -216,6 +216,11 @@ int rv_worker_run(const rv_worker_config *config) {
     ev_run(loop, 0);
 
     atomic_store(&running_worker, NULL);
+    if (worker->forced_stop) {
+        /* Handlers still run on app threads and use the worker's memory: leave both to
+         * the process exit that follows, rather than wait for a handler that hangs. */
+        return 0;
+    }
     pool_stop(worker);
     ev_loop_destroy(loop);
     free_caches(worker);

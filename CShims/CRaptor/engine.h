@@ -116,6 +116,7 @@ struct rv_worker {
     ev_async stop_async;
     ev_timer shutdown_timer;
     atomic_int stopping;
+    int forced_stop; /* the shutdown timeout passed with requests still open */
     uint32_t connections;
     rv_conn *live; /* open connections */
     rv_conn *free_conns;

@@ -333,7 +333,7 @@ static int settle(rv_conn *conn, int written) {
 
 int rv_respond_body(rv_conn *conn, const uint8_t *body, size_t length) {
     if (!conn->responded) start_head(conn, 200);
-    end_head(conn, FRAMING_LENGTH, conn->no_body && conn->status != 200 && conn->status != 203 ? 0 : length);
+    end_head(conn, FRAMING_LENGTH, length); /* for HEAD: the length GET would have */
     struct iovec iov[2] = {{head.data, head.length}, {(void *)body, conn->no_body ? 0 : length}};
     conn->body_bytes = conn->no_body ? 0 : length;
     return settle(conn, write_or_keep(conn, iov, conn->no_body || length == 0 ? 1 : 2));
@@ -430,13 +430,14 @@ void respond_error(rv_conn *conn, unsigned status) {
     const char *reason = rv_status_reason(status);
     start_head(conn, status);
     conn->close_after = 1;
-    conn->no_body = 0;
     HEAD_LITERAL("Content-Type: text/plain; charset=utf-8\r\n");
     if (status == 503) HEAD_LITERAL("Retry-After: 1\r\n");
     size_t reason_length = strlen(reason);
     end_head(conn, FRAMING_LENGTH, reason_length + 1);
-    head_append(reason, reason_length);
-    HEAD_LITERAL("\n");
+    if (!conn->no_body) {
+        head_append(reason, reason_length);
+        HEAD_LITERAL("\n");
+    }
     struct iovec iov[1] = {{head.data, head.length}};
     settle(conn, write_or_keep(conn, iov, 1));
     conn_after_handler(conn);
