@@ -237,7 +237,8 @@ static int dispatch(rv_conn *conn) {
     conn->state = CONN_DISPATCHED;
     conn->deadline_kind = DEADLINE_NONE;
     conn->deadline = 0;
-    ev_io_stop(worker->loop, &conn->io);
+    /* The read watcher stays on: stopping and restarting it costs an epoll_ctl per
+     * request. If input arrives meanwhile (a pipelined request), conn_read_cb stops it. */
     conn->handback = HANDBACK_DONE;
     conn->responded = conn->finished = 0;
     if (worker->config->threads == 0) {
@@ -351,6 +352,11 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
     rv_conn *conn = watcher->data;
     if (conn->state == CONN_LINGERING) {
         linger_read(conn);
+        return;
+    }
+    if (conn->state == CONN_DISPATCHED) {
+        /* The buffer belongs to the handler now; the bytes wait in the kernel. */
+        ev_io_stop(conn->worker->loop, &conn->io);
         return;
     }
     if (acquire_buffer(conn) != 0) {

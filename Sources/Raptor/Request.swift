@@ -102,9 +102,13 @@ public struct Request {
         }
         let isAbsolute = target.contains("://")
         return HTTPRequest(
-            method: method, scheme: nil, authority: headers[.host],
+            method: method, scheme: nil, authority: headers[Self.hostField],
             path: isAbsolute ? nil : target, headerFields: fields)
     }
+
+    /// swift-http-types marks `.host` unavailable (it wants `authority`), but reading the
+    /// field is how the authority is found.
+    private static let hostField = HTTPField.Name("Host")!
 
     func bytes(_ span: rv_span) -> UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(start: buffer + Int(span.off), count: Int(span.len))

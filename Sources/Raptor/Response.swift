@@ -14,7 +14,7 @@ public struct Response: Sendable {
     public var headers: ResponseFields
     public var body: Body
 
-    public init(status: HTTPResponse.Status = .ok, headers: ResponseFields = [], body: Body = .empty) {
+    public init(status: HTTPResponse.Status = .ok, headers: ResponseFields = [:], body: Body = .empty) {
         self.status = status
         self.headers = headers
         self.body = body

@@ -23,8 +23,9 @@ enum SocketAddress {
     /// The port of an IPv4 or IPv6 address.
     static func port(_ storage: sockaddr_storage) -> UInt16 {
         var storage = storage
+        let family = storage.ss_family
         return withUnsafePointer(to: &storage) { pointer in
-            if storage.ss_family == sa_family_t(AF_INET6) {
+            if family == sa_family_t(AF_INET6) {
                 return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
             }
             return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }

@@ -1,6 +1,10 @@
 import CRaptor
 import Logging
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One worker: the engine's event loop and app threads, serving already-bound listeners.
 /// The listeners, the stats slot and the hooks come from outside, so a master process
 /// can run many of these (one per forked process) around the same code.

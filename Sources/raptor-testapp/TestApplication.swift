@@ -39,7 +39,7 @@ enum TestApplication {
             return text(lines.joined(separator: "\n") + "\n")
         case "/header-values":
             // Every value of one field, in order: /header-values?name=x-thing
-            guard let name = parameters["name"].flatMap(HTTPField.Name.init) else {
+            guard let name = parameters["name"].flatMap({ HTTPField.Name($0) }) else {
                 return Response(status: .badRequest, body: "name?\n")
             }
             return text(request.headers.values(for: name).joined(separator: "|") + "\n")
