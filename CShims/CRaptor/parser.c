@@ -31,8 +31,10 @@
  *  - Accepts HTAB and bytes >= 0x80 inside the request-target: pre-scanner allows only
  *    0x21-0x7E -> 400.
  *  - Accepts a request line without version (HTTP/0.9 "GET /"): -> 400.
- *  - Accepts any major version (HTTP/2.0, HTTP/0.9): pre-scanner -> 505. It rejects
- *    multi-digit versions (HTTP/1.10) itself (HPE_INVALID_VERSION), mapped to 400.
+ *  - Accepts any major version (HTTP/2.0, HTTP/0.9): pre-scanner -> 505. Multi-digit
+ *    versions (HTTP/1.10, HTTP/10.1), which it rejects itself with HPE_INVALID_VERSION,
+ *    and anything after the version are 400 from the pre-scanner (HPE_INVALID_VERSION
+ *    would map to 400 too).
  *  - Does not check the request-target form ("GET foo", "GET *", "CONNECT /x",
  *    "GET host:80"): origin-form, "*" only for OPTIONS, absolute-form scheme "://",
  *    authority-form only and always for CONNECT; else 400.
@@ -65,6 +67,8 @@
  *  - Accepts trailer field names with SP ("A b: c") and has no limit on the trailer
  *    section: trailer lines get the head's raw validation (400) and count against
  *    max_head and max_fields (431).
+ *  - Ignores Expect: "100-continue" (case-insensitive, HTTP/1.1, body coming) sets
+ *    expect_continue and pauses with RV_PARSE_HEAD_CONTINUE; other expectations -> 417.
  *  - Its header-size limit (80 KiB, HPE_HEADER_OVERFLOW) is set out of the way once
  *    (pthread_once, http_parser_set_max_header_size(UINT32_MAX)) so ours decide; should
  *    it ever fire, it maps to 431.
@@ -98,6 +102,8 @@
  *    http_parser's own errors, Host (400), Content-Length (400), Transfer-Encoding
  *    (400, then 501), Expect (417), body size (413).
  *  - A failure to store the body (no memory, temp file error) answers 500.
+ *  - On RV_PARSE_ERROR, *consumed is the end of the feed: the connection is closed after
+ *    the answer, so nothing after the error is ever parsed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -798,7 +804,12 @@ static const char *check_field_lines(const uint8_t *buf, uint32_t from, uint32_t
         while (i < n && is_tchar(line[i])) i++;
         if (i == n) return "field line without colon";
         if (line[i] != ':') {
-            if (i > 0 && is_ows(line[i])) return "whitespace between field name and colon";
+            if (i > 0 && is_ows(line[i])) {
+                size_t k = i;
+                while (k < n && is_ows(line[k])) k++;
+                if (k < n && line[k] == ':') return "whitespace between field name and colon";
+                return "invalid character in field name";
+            }
             if (i == 0) return "empty or invalid field name";
             return "invalid character in field name";
         }
@@ -1309,7 +1320,10 @@ rv_parse_result rv_parser_feed(rv_parser *p, const uint8_t *buffer, uint32_t sta
         return RV_PARSE_MORE;
     }
 
-    /* Chunked: the scanner goes first; http_parser gets the bytes it cleared. */
+    /* Chunked: the scanner goes first; http_parser gets the bytes it cleared. Body
+     * bytes may have been dropped by the engine (rv_parser_body_bytes_discardable), so
+     * this feed's bytes start at pos whatever offsets earlier body bytes had. */
+    if (!p->in_trailers) p->hp_pos = pos;
     for (;;) {
         uint32_t scan_pos = pos;
         unsigned status = 0;

@@ -560,6 +560,30 @@ final class ParserTests: XCTestCase {
         }
     }
 
+    // While body bytes are discardable the engine may reuse their space: every body
+    // segment is fed at the same offset, right after the head.
+    func testBodyBytesDroppedWhileDiscardable() {
+        for (head, segments, expected) in [
+            ("POST / HTTP/1.1\r\n\(host)Content-Length: 10\r\n\r\n", ["012", "3456", "789"], "0123456789"),
+            ("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n", ["4;x=y\r", "\nabcd\r\n", "2\r\nef", "\r\n0\r\n\r\n"], "abcdef"),
+        ] {
+            let d = Driver(limits())
+            var buf = bytes(head)
+            let headEnd = buf.count
+            var consumed: UInt32 = 0
+            var r = buf.withUnsafeBufferPointer { rv_parser_feed(d.parser, $0.baseAddress!, 0, UInt32(headEnd), &consumed) }
+            XCTAssertEqual(r, RV_PARSE_MORE)
+            for seg in segments {
+                XCTAssertEqual(rv_parser_body_bytes_discardable(d.parser), 1)
+                buf = Array(buf[..<headEnd]) + bytes(seg)
+                r = buf.withUnsafeBufferPointer { rv_parser_feed(d.parser, $0.baseAddress!, UInt32(headEnd), UInt32(buf.count), &consumed) }
+            }
+            XCTAssertEqual(r, RV_PARSE_COMPLETE, head)
+            XCTAssertEqual(Int(consumed), buf.count)
+            XCTAssertEqual(Driver.bodyBytes(rv_parser_request(d.parser)!.pointee.body), bytes(expected))
+        }
+    }
+
     // RFC 9112 2.3: HTTP/1.x with a higher minor version is served as HTTP/1.1
     func testMinorVersionAboveOneServedAs11() {
         let s = assertComplete("GET / HTTP/1.9\r\n\(host)\r\n")
