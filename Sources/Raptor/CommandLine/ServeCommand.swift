@@ -1,0 +1,255 @@
+import ArgumentParser
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `raptor-ev serve`: every flag is one `Configuration` property, in the same order, with
+/// the same default (taken from `Configuration()`, so the two cannot drift apart).
+///
+/// Numeric options parse `.unconditional`ly: the next word is the value even when it
+/// starts with `-`, so `--threads -1` reaches validation and reads "--threads: must be
+/// between 0 and 1024" rather than ArgumentParser's "Missing value for '--threads <n>'".
+struct ServeCommand: ParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "serve",
+            abstract: "Serve HTTP/1.1 (the default command).",
+            discussion: ServeHelp.discussion)
+    }
+
+    private static let defaults = Configuration()
+
+    @Argument(
+        help: ArgumentHelp(
+            "Directory of static files to serve, when the program has no handler of its own"
+                + " (the raptor-ev binary). (default: ./public if it exists, else the current"
+                + " directory)",
+            valueName: "dir"))
+    var directory: String?
+
+    @Option(
+        name: [.customShort("b"), .customLong("bind")],
+        help: ArgumentHelp(
+            "Address to listen on: tcp://HOST:PORT, tcp://[IPV6]:PORT or unix:///PATH."
+                + " Repeat to listen on several.",
+            valueName: "url"))
+    var binds: [String] = ServeCommand.defaults.binds
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "listen(2) backlog: connections the kernel queues before they are accepted.",
+            valueName: "n"))
+    var backlog: Int = ServeCommand.defaults.backlog
+
+    @Option(
+        name: [.customShort("t"), .customLong("threads")], parsing: .unconditional,
+        help: ArgumentHelp(
+            "App threads per worker; 0 runs the handler on the event loop thread (fastest for"
+                + " handlers that never block).",
+            valueName: "n"))
+    var threads: Int = ServeCommand.defaults.threads
+
+    // No default value: ArgumentParser wants an optional option to default to nil, which is
+    // Configuration's default too (a test checks that they stay equal).
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Requests waiting for an app thread past which new ones get 503 with Retry-After: 1"
+                + " and the connection closes. (default: none, never shed)",
+            valueName: "n"))
+    var maxPending: Int?
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Largest request body accepted (decoded); a bigger one gets 413."
+                + " (default: \(ByteSize(bytes: ServeCommand.defaults.maxBodySize)))",
+            valueName: "size"),
+        transform: ByteSize.init(parsing:))
+    var maxBodySize = ByteSize(bytes: ServeCommand.defaults.maxBodySize)
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Request bodies up to this size stay in memory; larger ones are spooled to an"
+                + " unlinked temporary file."
+                + " (default: \(ByteSize(bytes: ServeCommand.defaults.bodyMemoryLimit)))",
+            valueName: "size"),
+        transform: ByteSize.init(parsing:))
+    var bodyMemoryLimit = ByteSize(bytes: ServeCommand.defaults.bodyMemoryLimit)
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Largest request head (request line and header fields), 1KiB to 1GiB; bigger gets"
+                + " 431."
+                + " (default: \(ByteSize(bytes: UInt64(ServeCommand.defaults.maxHeaderSize))))",
+            valueName: "size"),
+        transform: ByteSize.init(parsing:))
+    var maxHeaderSize = ByteSize(bytes: UInt64(ServeCommand.defaults.maxHeaderSize))
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Longest request-target, 16 bytes to --max-header-size; longer gets 414."
+                + " (default: \(ByteSize(bytes: UInt64(ServeCommand.defaults.maxTargetSize))))",
+            valueName: "size"),
+        transform: ByteSize.init(parsing:))
+    var maxTargetSize = ByteSize(bytes: UInt64(ServeCommand.defaults.maxTargetSize))
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Most header fields in one request, 1 to 100; more gets 431.", valueName: "n"))
+    var maxHeaderCount: Int = ServeCommand.defaults.maxHeaderCount
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Requests served on one connection; the last response says Connection: close.",
+            valueName: "n"))
+    var maxKeepaliveRequests: Int = ServeCommand.defaults.maxKeepaliveRequests
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "From accept to the first byte of a request; then 408 and close."
+                + " (default: \(DurationArgument(ServeCommand.defaults.firstDataTimeout)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var firstDataTimeout = DurationArgument(ServeCommand.defaults.firstDataTimeout)
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Idle time between requests on a keep-alive connection; then it closes."
+                + " (default: \(DurationArgument(ServeCommand.defaults.keepaliveTimeout)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var keepaliveTimeout = DurationArgument(ServeCommand.defaults.keepaliveTimeout)
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "From the first byte of a request to the end of its body (the slowloris guard);"
+                + " then 408 and close."
+                + " (default: \(DurationArgument(ServeCommand.defaults.requestTimeout)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var requestTimeout = DurationArgument(ServeCommand.defaults.requestTimeout)
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Longest wait for the next byte of a request body; then 408 and close."
+                + " (default: \(DurationArgument(ServeCommand.defaults.bodyTimeout)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var bodyTimeout = DurationArgument(ServeCommand.defaults.bodyTimeout)
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Longest wait for a slow client to take more of a response; then it closes."
+                + " (default: \(DurationArgument(ServeCommand.defaults.writeTimeout)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var writeTimeout = DurationArgument(ServeCommand.defaults.writeTimeout)
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "How long a graceful stop waits for requests in flight; then the rest are dropped."
+                + " (default: \(DurationArgument(ServeCommand.defaults.shutdownTimeout)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var shutdownTimeout = DurationArgument(ServeCommand.defaults.shutdownTimeout)
+
+    // nil, as in Configuration: the format is chosen when the server starts, from whether
+    // standard error is a terminal.
+    @Option(
+        help: ArgumentHelp(
+            "Log format on standard error: text (for people) or json (one object per line)."
+                + " (default: text on a terminal, json otherwise)",
+            valueName: "format"))
+    var logFormat: Configuration.LogFormat?
+
+    @Flag(
+        help: ArgumentHelp(
+            "Write one line per request to standard output: Common Log Format with the text log"
+                + " format, JSON with the json one. (default: off)"))
+    var accessLog: Bool = ServeCommand.defaults.accessLog
+
+    /// The configuration the flags describe, not yet validated.
+    var serverConfiguration: Configuration {
+        var configuration = Configuration()
+        configuration.binds = binds
+        configuration.backlog = backlog
+        configuration.threads = threads
+        configuration.maxPending = maxPending
+        configuration.maxBodySize = maxBodySize.bytes
+        configuration.bodyMemoryLimit = bodyMemoryLimit.bytes
+        // ByteSize stops at Int64.max, so these conversions cannot trap.
+        configuration.maxHeaderSize = Int(maxHeaderSize.bytes)
+        configuration.maxTargetSize = Int(maxTargetSize.bytes)
+        configuration.maxHeaderCount = maxHeaderCount
+        configuration.maxKeepaliveRequests = maxKeepaliveRequests
+        configuration.firstDataTimeout = firstDataTimeout.duration
+        configuration.keepaliveTimeout = keepaliveTimeout.duration
+        configuration.requestTimeout = requestTimeout.duration
+        configuration.bodyTimeout = bodyTimeout.duration
+        configuration.writeTimeout = writeTimeout.duration
+        configuration.shutdownTimeout = shutdownTimeout.duration
+        configuration.logFormat = logFormat
+        configuration.accessLog = accessLog
+        return configuration
+    }
+
+    /// The handler to serve: the program's own, or static files from the directory.
+    func resolveHandler(programHandler: Handler?) throws -> Handler {
+        if let programHandler {
+            // Silently ignoring the directory would leave the user wondering why their files
+            // are not served.
+            if let directory {
+                throw RaptorError.invalidConfiguration(
+                    option: "DIR",
+                    message: "'\(directory)': this program serves its own handler; a directory"
+                        + " applies only to the static-file server")
+            }
+            return programHandler
+        }
+        let files = try StaticFiles(root: directory ?? Self.defaultStaticRoot())
+        return { request in files.respond(to: request) }
+    }
+
+    /// `./public` when it is a directory (the convention of Rack and many static sites),
+    /// else the current directory.
+    static func defaultStaticRoot(in base: String = ".") -> String {
+        let candidate = base + "/public"
+        var info = stat()
+        if stat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { return candidate }
+        return base
+    }
+
+    mutating func run() throws {
+        // Every check that can fail happens before anything binds.
+        let configuration = serverConfiguration
+        try configuration.validate()
+
+        // The one bootstrap of the process: the library only logs through swift-log's API
+        // and leaves the choice of handler to the program, here the command line. It comes
+        // before any Logger is made, since a Logger keeps the handler it was made with.
+        let format = configuration.effectiveLogFormat
+        LoggingSystem.bootstrap { label in RaptorLogHandler(label: label, format: format) }
+
+        let handler = try resolveHandler(programHandler: CommandLineContext.handler)
+
+        let server = Server(
+            configuration: configuration, hooks: CommandLineContext.hooks,
+            logger: Logger(label: "raptor"), handler: handler)
+        try server.run()
+    }
+}

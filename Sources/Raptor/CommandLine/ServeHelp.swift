@@ -1,0 +1,30 @@
+/// The long help of `serve`: what the flag list cannot say. Kept under 80 columns, as
+/// ArgumentParser prints it as written.
+enum ServeHelp {
+    static let discussion = """
+        Serves the program's own handler, or, for the raptor-ev binary, the static
+        files of <dir>. Invalid flags are reported before anything binds.
+
+        Signals (send them to the master process):
+          INT, TERM   Graceful stop: stop accepting, let requests in flight finish (up
+                      to --shutdown-timeout), then exit 0.
+
+        Bind URLs (--bind, repeatable; each address is one listener):
+          tcp://HOST:PORT      tcp://0.0.0.0:9292, tcp://127.0.0.1:8080,
+                               tcp://localhost:80 (a name or a numeric address)
+          tcp://[IPV6]:PORT    tcp://[::]:9292, tcp://[::1]:8080
+          unix:///PATH         unix:///run/app.sock (absolute, under 108 bytes)
+
+        Sizes (<size>): a byte count, or a number and a unit, case-insensitive:
+          1048576, 512k, 16m, 1g, 1.5m, 64KiB, 16MiB, 1GiB, 64KB, 16MB
+          Every unit is a power of 1024: k = KB = KiB = 1024 bytes, m = MB = MiB =
+          1048576 bytes, g = GB = GiB, t = TB = TiB.
+
+        Durations (<duration>): seconds, or a number and a unit:
+          30, 30s, 500ms, 1.5s, 2m, 1h
+
+        Logs go to standard error, one line per event (see --log-format); the access
+        log goes to standard output. Exit status: 0 after a graceful stop, 64 for an
+        invalid flag or value, 1 when the server cannot run (a bind fails, say).
+        """
+}

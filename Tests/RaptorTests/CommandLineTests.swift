@@ -1,0 +1,289 @@
+import ArgumentParser
+import XCTest
+
+@testable import Raptor
+
+final class CommandLineTests: XCTestCase {
+    // MARK: Sizes
+
+    func testByteSizeAcceptsCountsAndEveryUnitCaseInsensitively() throws {
+        let cases: [(String, UInt64)] = [
+            ("0", 0), ("1048576", 1_048_576), ("512b", 512), ("512B", 512),
+            ("1k", 1024), ("1K", 1024), ("1KiB", 1024), ("1kib", 1024), ("1KB", 1024),
+            ("1kb", 1024),
+            ("1m", 1 << 20), ("1MiB", 1 << 20), ("1MB", 1 << 20), ("16m", 16 << 20),
+            ("1g", 1 << 30), ("1GiB", 1 << 30), ("1GB", 1 << 30), ("2t", 2 << 40),
+            ("1TiB", 1 << 40),
+            ("1.5m", 1_572_864), ("0.5k", 512), ("1.0001k", 1024),
+        ]
+        for (text, bytes) in cases {
+            XCTAssertEqual(try ByteSize(parsing: text).bytes, bytes, text)
+            XCTAssertEqual(ByteSize(argument: text)?.bytes, bytes, text)
+        }
+    }
+
+    func testByteSizeRejectsMalformedValuesWithAReason() {
+        let cases: [(String, String)] = [
+            ("", "expected a byte count"), ("abc", "expected a byte count"),
+            ("k", "expected a byte count"),
+            ("-1", "expected a byte count"), (".5m", "expected a byte count"),
+            ("1.", "expected a byte count"),
+            ("12x", "'x' is not a size unit"), ("1 k", "' k' is not a size unit"),
+            ("1kibi", "'kibi' is not a size unit"), ("1e3", "'e3' is not a size unit"),
+            ("9223372036854775808", "too large"), ("99999999999999999999", "too large"),
+            ("8589934592g", "too large"),
+        ]
+        for (text, reason) in cases {
+            XCTAssertThrowsError(try ByteSize(parsing: text), text) { error in
+                XCTAssertTrue("\(error)".contains(reason), "\(text): \(error)")
+            }
+            XCTAssertNil(ByteSize(argument: text), text)
+        }
+        XCTAssertEqual(try ByteSize(parsing: "9223372036854775807").bytes, UInt64(Int64.max))
+    }
+
+    func testByteSizeDescriptionIsTheShortestExactSpellingAndReadsBack() throws {
+        let cases: [(UInt64, String)] = [
+            (16 << 20, "16MiB"), (64 << 10, "64KiB"), (8 << 10, "8KiB"), (1 << 30, "1GiB"),
+            (3 << 40, "3TiB"), (1000, "1000"), (1536, "1536"), (0, "0"), (1_572_864, "1536KiB"),
+        ]
+        for (bytes, text) in cases {
+            XCTAssertEqual(ByteSize(bytes: bytes).description, text)
+            XCTAssertEqual(try ByteSize(parsing: text).bytes, bytes)
+        }
+    }
+
+    // MARK: Durations
+
+    func testDurationAcceptsSecondsAndUnits() throws {
+        let cases: [(String, Duration)] = [
+            ("30", .seconds(30)), ("30s", .seconds(30)), ("30S", .seconds(30)),
+            ("500ms", .milliseconds(500)),
+            ("500MS", .milliseconds(500)), ("2m", .seconds(120)), ("1.5s", .milliseconds(1500)),
+            ("0.1s", .milliseconds(100)), ("1.5", .milliseconds(1500)), ("1h", .seconds(3600)),
+            ("0.000000001", .nanoseconds(1)), ("0.0000000019", .nanoseconds(1)), ("0", .zero),
+            ("2.5ms", .microseconds(2500)),
+        ]
+        for (text, duration) in cases {
+            XCTAssertEqual(try DurationArgument(parsing: text).duration, duration, text)
+            XCTAssertEqual(DurationArgument(argument: text)?.duration, duration, text)
+        }
+    }
+
+    func testDurationRejectsMalformedValuesWithAReason() {
+        let cases: [(String, String)] = [
+            ("", "expected seconds"), ("s", "expected seconds"), ("-1s", "expected seconds"),
+            ("1.", "expected seconds"), (".5s", "expected seconds"),
+            ("5parsecs", "'parsecs' is not a duration unit"),
+            ("1e3", "'e3' is not a duration unit"),
+            ("1d", "'d' is not a duration unit"), ("1 s", "' s' is not a duration unit"),
+            ("9999999999999999999h", "too long"), ("9300000000s", "too long"),
+        ]
+        for (text, reason) in cases {
+            XCTAssertThrowsError(try DurationArgument(parsing: text), text) { error in
+                XCTAssertTrue("\(error)".contains(reason), "\(text): \(error)")
+            }
+            XCTAssertNil(DurationArgument(argument: text), text)
+        }
+    }
+
+    func testDurationDescriptionReadsBack() throws {
+        let cases: [(Duration, String)] = [
+            (.seconds(30), "30s"), (.seconds(65), "65s"), (.seconds(60), "60s"),
+            (.milliseconds(500), "500ms"),
+            (.milliseconds(1500), "1.5s"), (.microseconds(1_000_001), "1.000001s"),
+            (.microseconds(250), "0.00025s"),
+            (.zero, "0s"),
+        ]
+        for (duration, text) in cases {
+            XCTAssertEqual(DurationArgument(duration).description, text)
+            XCTAssertEqual(try DurationArgument(parsing: text).duration, duration, text)
+        }
+    }
+
+    // MARK: Flags and the configuration
+
+    func testNoFlagsGiveTheDefaultConfiguration() throws {
+        let command = try ServeCommand.parse([])
+        XCTAssertEqual(command.serverConfiguration, Configuration())
+        XCTAssertNil(command.directory)
+    }
+
+    /// Each flag changes its own property and no other.
+    func testEveryFlagMapsToItsConfigurationProperty() throws {
+        let cases: [([String], (inout Configuration) -> Void)] = [
+            (["--bind", "tcp://127.0.0.1:8080"], { $0.binds = ["tcp://127.0.0.1:8080"] }),
+            (["-b", "unix:///tmp/a.sock"], { $0.binds = ["unix:///tmp/a.sock"] }),
+            (["--backlog", "16"], { $0.backlog = 16 }),
+            (["--threads", "0"], { $0.threads = 0 }),
+            (["-t", "12"], { $0.threads = 12 }),
+            (["--max-pending", "40"], { $0.maxPending = 40 }),
+            (["--max-body-size", "2g"], { $0.maxBodySize = 2 << 30 }),
+            (["--body-memory-limit", "256KiB"], { $0.bodyMemoryLimit = 256 << 10 }),
+            (["--max-header-size", "16k"], { $0.maxHeaderSize = 16 << 10 }),
+            (["--max-target-size", "2048"], { $0.maxTargetSize = 2048 }),
+            (["--max-header-count", "50"], { $0.maxHeaderCount = 50 }),
+            (["--max-keepalive-requests", "7"], { $0.maxKeepaliveRequests = 7 }),
+            (["--first-data-timeout", "5"], { $0.firstDataTimeout = .seconds(5) }),
+            (["--keepalive-timeout", "2m"], { $0.keepaliveTimeout = .seconds(120) }),
+            (["--request-timeout", "1.5s"], { $0.requestTimeout = .milliseconds(1500) }),
+            (["--body-timeout", "250ms"], { $0.bodyTimeout = .milliseconds(250) }),
+            (["--write-timeout", "3s"], { $0.writeTimeout = .seconds(3) }),
+            (["--shutdown-timeout", "1h"], { $0.shutdownTimeout = .seconds(3600) }),
+            (["--log-format", "json"], { $0.logFormat = .json }),
+            (["--log-format", "text"], { $0.logFormat = .text }),
+            (["--access-log"], { $0.accessLog = true }),
+        ]
+        for (arguments, change) in cases {
+            var expected = Configuration()
+            change(&expected)
+            XCTAssertEqual(
+                try ServeCommand.parse(arguments).serverConfiguration, expected, "\(arguments)")
+        }
+    }
+
+    func testBindRepeatsAndReplacesTheDefault() throws {
+        let command = try ServeCommand.parse([
+            "-b", "tcp://127.0.0.1:1", "--bind", "unix:///tmp/x.sock",
+        ])
+        XCTAssertEqual(
+            command.serverConfiguration.binds, ["tcp://127.0.0.1:1", "unix:///tmp/x.sock"])
+    }
+
+    /// The flags are declared in the order of Configuration's properties, one for each.
+    func testFlagsFollowTheConfigurationPropertiesOneToOne() throws {
+        let flagProperties = Mirror(reflecting: try ServeCommand.parse([])).children
+            .compactMap { $0.label.map { String($0.drop { $0 == "_" }) } }
+            .filter { $0 != "directory" }
+        let configurationProperties = Mirror(reflecting: Configuration()).children.compactMap(
+            \.label)
+        XCTAssertEqual(flagProperties, configurationProperties)
+    }
+
+    func testNegativeNumbersReachValidation() throws {
+        let command = try ServeCommand.parse(["--threads", "-1"])
+        XCTAssertThrowsError(try command.serverConfiguration.validate()) { error in
+            XCTAssertEqual("\(error)", "--threads: must be between 0 and 1024")
+        }
+    }
+
+    func testInvalidConfigurationNamesTheFlag() throws {
+        let cases: [([String], String)] = [
+            (["--bind", "http://x:1"], "--bind"),
+            (["--backlog", "0"], "--backlog"),
+            (["--threads", "5000"], "--threads"),
+            (["--max-pending", "0"], "--max-pending"),
+            (["--max-body-size", "0"], "--max-body-size"),
+            (["--body-memory-limit", "0"], "--body-memory-limit"),
+            (["--max-header-size", "512"], "--max-header-size"),
+            (["--max-target-size", "8"], "--max-target-size"),
+            (["--max-header-count", "101"], "--max-header-count"),
+            (["--max-keepalive-requests", "0"], "--max-keepalive-requests"),
+            (["--first-data-timeout", "0"], "--first-data-timeout"),
+            (["--keepalive-timeout", "0s"], "--keepalive-timeout"),
+            (["--request-timeout", "0ms"], "--request-timeout"),
+            (["--body-timeout", "0"], "--body-timeout"),
+            (["--write-timeout", "0"], "--write-timeout"),
+            (["--shutdown-timeout", "0"], "--shutdown-timeout"),
+        ]
+        for (arguments, flag) in cases {
+            let configuration = try ServeCommand.parse(arguments).serverConfiguration
+            XCTAssertThrowsError(try configuration.validate(), "\(arguments)") { error in
+                guard case RaptorError.invalidConfiguration(let option, _) = error else {
+                    return XCTFail("\(arguments): \(error)")
+                }
+                XCTAssertEqual(option, flag)
+            }
+        }
+    }
+
+    /// A value ArgumentParser cannot read becomes two lines: the flag and the problem, then
+    /// where to read more (not the whole usage).
+    func testUnreadableValuesGiveOneErrorLineNamingTheFlag() {
+        let cases: [([String], String, String)] = [
+            (["--max-body-size", "12x"], "--max-body-size", "'x' is not a size unit"),
+            (
+                ["serve", "--write-timeout", "5parsecs"], "--write-timeout",
+                "'parsecs' is not a duration unit"
+            ),
+            (["--log-format", "xml"], "--log-format", "'text' and 'json'"),
+            (["--threads", "many"], "--threads", "'many' is invalid"),
+            (["--frobnicate"], "--frobnicate", "Unknown option"),
+        ]
+        for (arguments, flag, problem) in cases {
+            XCTAssertThrowsError(try RaptorCommand.parseAsRoot(arguments), "\(arguments)") {
+                error in
+                XCTAssertEqual(RaptorCommand.exitCode(for: error), .validationFailure)
+                let lines = RaptorCommandLine.usageErrorText(for: error).split(separator: "\n")
+                XCTAssertEqual(lines.count, 2, "\(lines)")
+                XCTAssertTrue(lines.first?.hasPrefix("Error: ") ?? false, "\(lines)")
+                XCTAssertTrue(lines.first?.contains(flag) ?? false, "\(lines)")
+                XCTAssertTrue(lines.first?.contains(problem) ?? false, "\(lines)")
+                XCTAssertTrue(lines.last?.contains("serve --help") ?? false, "\(lines)")
+            }
+        }
+    }
+
+    // MARK: The root command
+
+    func testServeIsTheDefaultSubcommand() throws {
+        XCTAssertTrue(try RaptorCommand.parseAsRoot([]) is ServeCommand)
+        let withFlags = try XCTUnwrap(
+            try RaptorCommand.parseAsRoot(["-t", "2", "site"]) as? ServeCommand)
+        XCTAssertEqual(withFlags.threads, 2)
+        XCTAssertEqual(withFlags.directory, "site")
+    }
+
+    func testVersionNamesTheCLibraries() {
+        let version = RaptorVersion.description
+        XCTAssertTrue(version.hasPrefix("raptor-ev \(RaptorVersion.current) (libev "), version)
+        XCTAssertTrue(version.contains(", http_parser "), version)
+        XCTAssertTrue(version.hasSuffix(")"), version)
+    }
+
+    func testServeHelpDescribesEveryFlagSignalsAndSyntax() {
+        let help = ServeCommand.helpMessage(columns: 1000)  // wide: no line break inside a phrase
+        let flags = [
+            "--bind", "-b", "--backlog", "--threads", "-t", "--max-pending", "--max-body-size",
+            "--body-memory-limit", "--max-header-size", "--max-target-size", "--max-header-count",
+            "--max-keepalive-requests", "--first-data-timeout", "--keepalive-timeout",
+            "--request-timeout", "--body-timeout", "--write-timeout", "--shutdown-timeout",
+            "--log-format", "--access-log", "<dir>",
+        ]
+        for flag in flags { XCTAssertTrue(help.contains(flag), flag) }
+        for text in [
+            "INT, TERM", "unix:///PATH", "tcp://[IPV6]:PORT", "KiB", "500ms", "(default: 16MiB)",
+            "(default: 65s)", "(default: tcp://0.0.0.0:9292)", "(default: 1024)",
+        ] {
+            XCTAssertTrue(help.contains(text), text)
+        }
+    }
+
+    // MARK: The handler
+
+    func testADirectoryWithAProgramHandlerIsAnError() throws {
+        let programHandler: Handler = { _ in Response() }
+        XCTAssertNoThrow(try ServeCommand.parse([]).resolveHandler(programHandler: programHandler))
+        XCTAssertThrowsError(
+            try ServeCommand.parse(["site"]).resolveHandler(programHandler: programHandler)
+        ) {
+            error in
+            guard case RaptorError.invalidConfiguration(let option, _) = error else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertEqual(option, "DIR")
+        }
+    }
+
+    func testDefaultStaticRootPrefersPublic() throws {
+        let base = "/tmp/raptor-cli-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        XCTAssertEqual(mkdir(base, 0o700), 0)
+        defer {
+            rmdir(base + "/public")
+            rmdir(base)
+        }
+        XCTAssertEqual(ServeCommand.defaultStaticRoot(in: base), base)
+        XCTAssertEqual(mkdir(base + "/public", 0o755), 0)
+        XCTAssertEqual(ServeCommand.defaultStaticRoot(in: base), base + "/public")
+    }
+}
