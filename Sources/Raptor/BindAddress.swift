@@ -11,7 +11,9 @@ public enum BindAddress: Sendable, Equatable, CustomStringConvertible {
         }
         if url.hasPrefix("unix://") {
             let path = String(url.dropFirst("unix://".count))
-            guard path.hasPrefix("/") else { throw fail("a Unix socket needs an absolute path, as unix:///run/app.sock") }
+            guard path.hasPrefix("/") else {
+                throw fail("a Unix socket needs an absolute path, as unix:///run/app.sock")
+            }
             guard path.utf8.count < 108 else { throw fail("a Unix socket path must be shorter than 108 bytes") }
             self = .unix(path: path)
             return

@@ -14,7 +14,8 @@ public struct Listener: Sendable {
     /// Binds and listens. Errors are one line naming the address and the reason.
     public static func bind(_ address: BindAddress, backlog: Int, reusePort: Bool = false) throws -> [Listener] {
         switch address {
-        case .tcp(let host, let port): try bindTCP(address, host: host, port: port, backlog: backlog, reusePort: reusePort)
+        case .tcp(let host, let port):
+            try bindTCP(address, host: host, port: port, backlog: backlog, reusePort: reusePort)
         case .unix(let path): [try bindUnix(address, path: path, backlog: backlog)]
         }
     }

@@ -36,7 +36,9 @@ final class Application: Sendable {
                 rv_respond_abort(connection)
             }
             let context = ErrorContext(method: request.method.rawValue, target: request.target, error: error)
-            logger.error("handler failed", metadata: ["method": "\(context.method)", "target": "\(context.target)", "error": "\(error)"])
+            logger.error(
+                "handler failed",
+                metadata: ["method": "\(context.method)", "target": "\(context.target)", "error": "\(error)"])
             hooks.onError(context)
         }
         if let accessLogFormat {

@@ -12,7 +12,8 @@ enum TestApplication {
     }
 
     @Sendable static func respond(to request: Request) throws -> Response {
-        let parameters = Dictionary(request.queryItems.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+        let parameters = Dictionary(
+            request.queryItems.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         func number(_ name: String, _ fallback: Int) -> Int { parameters[name].flatMap { Int($0) } ?? fallback }
 
         switch request.path {
@@ -22,7 +23,8 @@ enum TestApplication {
             // The body back, as received, with its media type.
             let body = try request.body.readAll()
             return Response(
-                headers: [.contentType: request.headers[.contentType] ?? "application/octet-stream"], body: .bytes(body))
+                headers: [.contentType: request.headers[.contentType] ?? "application/octet-stream"], body: .bytes(body)
+            )
         case "/body-info":
             // How the body arrived: length, whether it stayed in memory, a checksum.
             var reader = request.body.reader()
@@ -61,7 +63,8 @@ enum TestApplication {
         case "/status":
             // Any status with a body, to show the engine drops bodies where HTTP forbids them.
             let code = number("code", 200)
-            return Response(status: HTTPResponse.Status(code: code), headers: [.contentType: "text/plain"], body: "body\n")
+            return Response(
+                status: HTTPResponse.Status(code: code), headers: [.contentType: "text/plain"], body: "body\n")
         case "/stream":
             let chunks = number("chunks", 3)
             return Response(
@@ -78,7 +81,9 @@ enum TestApplication {
         case "/bytes":
             // A large body, to test clients that read slowly.
             let count = number("n", 1 << 20)
-            return Response(headers: [.contentType: "application/octet-stream"], body: .bytes([UInt8](repeating: 120, count: count)))
+            return Response(
+                headers: [.contentType: "application/octet-stream"], body: .bytes([UInt8](repeating: 120, count: count))
+            )
         case "/split-header":
             // A handler that tries response splitting: the engine must drop the field.
             return Response(headers: [HTTPField.Name("X-Injected")!: "a\r\nSet-Cookie: evil=1"], body: "safe\n")
