@@ -46,7 +46,7 @@ void worker_update_accepting(rv_worker *worker) {
     }
     uint32_t threshold = worker->config->accept_pause_backlog;
     int overloaded = worker->config->threads > 0 && threshold > 0 &&
-                     worker->pool.pending >= threshold;
+                     pool_waiting(worker) >= threshold;
     if (overloaded && !worker->accept_paused) {
         worker->accept_paused = 1;
         STAT_ADD(worker, RV_STAT_ACCEPT_PAUSES, 1);

@@ -90,16 +90,24 @@ struct rv_conn {
 
 /* Thread pool with its dispatch queue and the completion list back to the loop. */
 typedef struct rv_pool {
-    pthread_mutex_t lock;
+    /* requests dispatched during this loop iteration: loop thread only, handed to the
+     * queue in one go before the loop waits again (ev_prepare) */
+    rv_conn *batch_head, *batch_tail;
+    uint32_t batch_count;
+    ev_prepare flush;
+
+    pthread_mutex_t lock; /* guards the queue, pending, idle and stopping */
     pthread_cond_t wake;
     rv_conn *queue_head, *queue_tail;
-    uint32_t pending;  /* queued, not yet taken by a thread */
+    uint32_t pending; /* queued, not yet taken by a thread */
+    uint32_t idle;    /* threads waiting on `wake` */
     int stopping;
     pthread_t *threads;
     uint32_t thread_count;
 
-    pthread_mutex_t done_lock;
-    rv_conn *done_head, *done_tail;
+    /* finished requests, pushed by app threads without a lock (a Treiber stack) and
+     * taken all at once by the loop */
+    rv_conn *_Atomic done;
     ev_async done_async;
 } rv_pool;
 
@@ -150,6 +158,7 @@ int respond_flush_pending(rv_conn *conn);
 /* pool.c */
 int pool_start(rv_worker *worker);
 void pool_dispatch(rv_worker *worker, rv_conn *conn);
+uint32_t pool_waiting(const rv_worker *worker);
 void pool_stop(rv_worker *worker);
 
 /* engine.c */

@@ -1,9 +1,13 @@
 /*
- * pool.c: the app threads. The loop appends a complete request to the dispatch queue
- * (one mutex, one condition variable); a thread takes it, runs the handler, which
- * writes its own response, and hands the connection back through the completion list.
- * The loop learns of completions through one ev_async, which libev coalesces: one
- * wake-up drains every completion that arrived meanwhile.
+ * pool.c: the app threads.
+ *
+ * Dispatch: requests completed during one loop iteration are collected and appended to
+ * the queue in one go just before the loop waits again (an ev_prepare watcher), waking
+ * only as many idle threads as there are new requests. One lock per batch, not per
+ * request.
+ * Completion: the thread that ran the handler pushes the connection on a lock-free stack
+ * and pokes one ev_async, which libev coalesces; the loop takes the whole stack with one
+ * atomic exchange. No lock on the way back.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,29 +18,30 @@ static void drain_completions(struct ev_loop *loop, ev_async *watcher, int reven
     (void)loop;
     (void)revents;
     rv_worker *worker = watcher->data;
-    rv_pool *pool = &worker->pool;
-    pthread_mutex_lock(&pool->done_lock);
-    rv_conn *conn = pool->done_head;
-    pool->done_head = pool->done_tail = NULL;
-    pthread_mutex_unlock(&pool->done_lock);
-    while (conn) {
-        rv_conn *next = conn->next;
-        conn->next = NULL;
-        conn_after_handler(conn);
-        conn = next;
+    rv_conn *stack = atomic_exchange_explicit(&worker->pool.done, NULL, memory_order_acquire);
+    rv_conn *in_order = NULL; /* the stack is newest first: answer the oldest first */
+    while (stack) {
+        rv_conn *next = stack->next;
+        stack->next = in_order;
+        in_order = stack;
+        stack = next;
+    }
+    while (in_order) {
+        rv_conn *next = in_order->next;
+        in_order->next = NULL;
+        conn_after_handler(in_order);
+        in_order = next;
     }
     worker_update_accepting(worker);
 }
 
 static void hand_back(rv_worker *worker, rv_conn *conn) {
-    rv_pool *pool = &worker->pool;
-    pthread_mutex_lock(&pool->done_lock);
-    conn->next = NULL;
-    if (pool->done_tail) pool->done_tail->next = conn;
-    else pool->done_head = conn;
-    pool->done_tail = conn;
-    pthread_mutex_unlock(&pool->done_lock);
-    ev_async_send(worker->loop, &pool->done_async);
+    rv_conn *top = atomic_load_explicit(&worker->pool.done, memory_order_relaxed);
+    do {
+        conn->next = top;
+    } while (!atomic_compare_exchange_weak_explicit(&worker->pool.done, &top, conn, memory_order_release,
+                                                    memory_order_relaxed));
+    ev_async_send(worker->loop, &worker->pool.done_async);
 }
 
 static void *app_thread(void *argument) {
@@ -45,7 +50,11 @@ static void *app_thread(void *argument) {
     const rv_worker_config *config = worker->config;
     for (;;) {
         pthread_mutex_lock(&pool->lock);
-        while (!pool->queue_head && !pool->stopping) pthread_cond_wait(&pool->wake, &pool->lock);
+        while (!pool->queue_head && !pool->stopping) {
+            pool->idle++;
+            pthread_cond_wait(&pool->wake, &pool->lock);
+            pool->idle--;
+        }
         rv_conn *conn = pool->queue_head;
         if (!conn) { /* stopping, and the queue is drained */
             pthread_mutex_unlock(&pool->lock);
@@ -65,15 +74,42 @@ static void *app_thread(void *argument) {
     }
 }
 
+/* Before the loop waits: hand this iteration's requests to the threads. */
+static void flush_batch(struct ev_loop *loop, ev_prepare *watcher, int revents) {
+    (void)loop;
+    (void)revents;
+    rv_worker *worker = watcher->data;
+    rv_pool *pool = &worker->pool;
+    if (pool->batch_count == 0) return;
+    uint32_t count = pool->batch_count;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->queue_tail) pool->queue_tail->next = pool->batch_head;
+    else pool->queue_head = pool->batch_head;
+    pool->queue_tail = pool->batch_tail;
+    pool->pending += count;
+    rv_stats_set(worker->stats, RV_STAT_BACKLOG, pool->pending);
+    uint32_t wake = count < pool->idle ? count : pool->idle;
+    if (wake == pool->idle) pthread_cond_broadcast(&pool->wake);
+    else
+        while (wake--) pthread_cond_signal(&pool->wake);
+    pthread_mutex_unlock(&pool->lock);
+    pool->batch_head = pool->batch_tail = NULL;
+    pool->batch_count = 0;
+    worker_update_accepting(worker);
+}
+
 int pool_start(rv_worker *worker) {
     rv_pool *pool = &worker->pool;
     uint32_t count = worker->config->threads;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
-    pthread_mutex_init(&pool->done_lock, NULL);
+    atomic_init(&pool->done, NULL);
     ev_async_init(&pool->done_async, drain_completions);
     pool->done_async.data = worker;
     ev_async_start(worker->loop, &pool->done_async);
+    ev_prepare_init(&pool->flush, flush_batch);
+    pool->flush.data = worker;
+    ev_prepare_start(worker->loop, &pool->flush);
     if (count == 0) return 0;
     pool->threads = calloc(count, sizeof *pool->threads);
     if (!pool->threads) return -1;
@@ -89,25 +125,25 @@ int pool_start(rv_worker *worker) {
     return 0;
 }
 
+/* Requests waiting for a thread, counting this iteration's batch. */
+uint32_t pool_waiting(const rv_worker *worker) {
+    return worker->pool.pending + worker->pool.batch_count;
+}
+
 void pool_dispatch(rv_worker *worker, rv_conn *conn) {
     rv_pool *pool = &worker->pool;
     uint32_t max_pending = worker->config->max_pending;
-    if (max_pending > 0 && pool->pending >= max_pending) {
+    if (max_pending > 0 && pool_waiting(worker) >= max_pending) {
         /* Load shedding: a quick, honest 503 beats a request that waits for minutes. */
         STAT_ADD(worker, RV_STAT_SHED_503, 1);
         respond_error(conn, 503);
         return;
     }
-    pthread_mutex_lock(&pool->lock);
     conn->next = NULL;
-    if (pool->queue_tail) pool->queue_tail->next = conn;
-    else pool->queue_head = conn;
-    pool->queue_tail = conn;
-    pool->pending++;
-    rv_stats_set(worker->stats, RV_STAT_BACKLOG, pool->pending);
-    pthread_cond_signal(&pool->wake);
-    pthread_mutex_unlock(&pool->lock);
-    worker_update_accepting(worker);
+    if (pool->batch_tail) pool->batch_tail->next = conn;
+    else pool->batch_head = conn;
+    pool->batch_tail = conn;
+    pool->batch_count++;
 }
 
 /* Lets the threads finish what is queued, then joins them. */
