@@ -113,6 +113,7 @@
 #include <http_parser.h>
 
 #include "body.h"
+#include "chars.h"
 #include "raptor.h"
 
 /* A chunk-size line (size, extensions, CRLF) longer than this is refused with 400. */
@@ -121,18 +122,6 @@
 /* ------------------------------------------------------------------------------------ */
 /* Character classes                                                                    */
 /* ------------------------------------------------------------------------------------ */
-
-static int is_tchar(uint8_t c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-        return 1;
-    default:
-        return 0;
-    }
-}
 
 static int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 static int is_alpha(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -634,7 +623,7 @@ static int scan_head(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_
         uint8_t c = buf[pos];
         switch (p->hs) {
         case HS_METHOD:
-            if (is_tchar(c)) {
+            if (rv_is_tchar(c)) {
                 pos++;
                 continue;
             }
@@ -801,7 +790,7 @@ static const char *check_field_lines(const uint8_t *buf, uint32_t from, uint32_t
         if (n == 0) return "unexpected empty line"; /* never: the scanner ends there */
         if (is_ows(line[0])) return "obsolete line folding";
         size_t i = 0;
-        while (i < n && is_tchar(line[i])) i++;
+        while (i < n && rv_is_tchar(line[i])) i++;
         if (i == n) return "field line without colon";
         if (line[i] != ':') {
             if (i > 0 && is_ows(line[i])) {
@@ -854,7 +843,7 @@ static void te_add_list(te_state *te, const uint8_t *s, size_t n) {
         if (a == b) continue; /* empty list members are allowed and ignored */
         /* transfer-coding = token *( OWS ";" OWS transfer-parameter ) */
         size_t t = a;
-        while (t < b && is_tchar(s[t])) t++;
+        while (t < b && rv_is_tchar(s[t])) t++;
         if (t == a) {
             te->bad = 1;
             continue;
@@ -1075,11 +1064,11 @@ static int scan_chunks(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint3
             else if (!is_ows(c)) CHUNK_ERR(400, "invalid chunk size line");
             break;
         case CS_EXT_PRE_NAME:
-            if (is_tchar(c)) p->cs = CS_EXT_NAME;
+            if (rv_is_tchar(c)) p->cs = CS_EXT_NAME;
             else if (!is_ows(c)) CHUNK_ERR(400, "invalid chunk extension");
             break;
         case CS_EXT_NAME:
-            if (is_tchar(c)) break;
+            if (rv_is_tchar(c)) break;
             if (c == '=') p->cs = CS_EXT_PRE_VAL;
             else if (c == ';') p->cs = CS_EXT_PRE_NAME;
             else if (is_ows(c)) p->cs = CS_EXT_POST_NAME;
@@ -1092,12 +1081,12 @@ static int scan_chunks(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint3
             else if (!is_ows(c)) CHUNK_ERR(400, "invalid chunk extension");
             break;
         case CS_EXT_PRE_VAL:
-            if (is_tchar(c)) p->cs = CS_EXT_TOKEN;
+            if (rv_is_tchar(c)) p->cs = CS_EXT_TOKEN;
             else if (c == '"') p->cs = CS_EXT_QSTR;
             else if (!is_ows(c)) CHUNK_ERR(400, "invalid chunk extension");
             break;
         case CS_EXT_TOKEN:
-            if (is_tchar(c)) break;
+            if (rv_is_tchar(c)) break;
             if (c == ';') p->cs = CS_EXT_PRE_NAME;
             else if (is_ows(c)) p->cs = CS_EXT_POST_VAL;
             else if (c == '\r') p->cs = CS_SIZE_LF;

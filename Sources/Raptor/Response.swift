@@ -43,33 +43,40 @@ public struct Response: Sendable {
 /// A response's header fields, in order; names are swift-http-types' `HTTPField.Name`.
 public struct ResponseFields: Sendable, ExpressibleByDictionaryLiteral, Sequence {
     public typealias Element = (name: HTTPField.Name, value: String)
-    var fields: [Element]
+    /// Kept as the literal's own array: a second, relabelled copy cost an allocation per
+    /// response.
+    var fields: [(HTTPField.Name, String)]
 
     public init(dictionaryLiteral elements: (HTTPField.Name, String)...) {
-        fields = elements.map { (name: $0.0, value: $0.1) }
+        fields = elements
     }
 
     public init(_ elements: [(HTTPField.Name, String)]) {
-        fields = elements.map { (name: $0.0, value: $0.1) }
+        fields = elements
     }
 
     /// The first value of a field; setting replaces every value of it (nil removes).
     public subscript(name: HTTPField.Name) -> String? {
-        get { fields.first { $0.name == name }?.value }
+        get { fields.first { $0.0 == name }?.1 }
         set {
-            fields.removeAll { $0.name == name }
-            if let newValue { fields.append((name: name, value: newValue)) }
+            fields.removeAll { $0.0 == name }
+            if let newValue { fields.append((name, newValue)) }
         }
     }
 
     /// Adds a field, keeping any that has the same name (for repeated fields).
     public mutating func append(_ name: HTTPField.Name, _ value: String) {
-        fields.append((name: name, value: value))
+        fields.append((name, value))
     }
 
     public var count: Int { fields.count }
 
-    public func makeIterator() -> IndexingIterator<[Element]> { fields.makeIterator() }
+    public struct Iterator: IteratorProtocol {
+        var base: IndexingIterator<[(HTTPField.Name, String)]>
+        public mutating func next() -> Element? { base.next().map { (name: $0.0, value: $0.1) } }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(base: fields.makeIterator()) }
 }
 
 /// A region of an open file. The server takes ownership of the descriptor and closes it

@@ -1,0 +1,15 @@
+/*
+ * chars.h: character classes shared by the parser and the response encoder (private).
+ * A table lookup: these run once per byte of every field name.
+ */
+#ifndef RAPTOR_CHARS_H
+#define RAPTOR_CHARS_H
+
+#include <stdint.h>
+
+/* tchar (RFC 9110 section 5.6.2): "!#$%&'*+-.^_`|~", digits and letters. */
+extern const uint8_t rv_tchar_table[256];
+
+static inline int rv_is_tchar(uint8_t c) { return rv_tchar_table[c]; }
+
+#endif
