@@ -10,7 +10,7 @@ TEST_DEPS  := curl python3
 CFLAGS_CHECK := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -ICShims/CRaptor/include
 C_SOURCES  := $(wildcard CShims/CRaptor/*.c)
 
-.PHONY: all deps test-deps build build-debug serve test check-c format bench clean
+.PHONY: all deps test-deps build build-debug serve test check-c readme-check format bench clean
 
 all: build
 
@@ -43,7 +43,15 @@ check-c: deps
 	@for file in $(C_SOURCES); do cc $(CFLAGS_CHECK) $$file || exit 1; done
 	@echo "C shim: no warnings"
 
-test: test-deps check-c
+# README.md shows `raptor-ev serve --help` verbatim: this fails when they drift apart.
+readme-check: build-debug
+	@$$($(SWIFT) build --show-bin-path)/raptor-ev serve --help > .build/serve-help.txt
+	@awk '/^```help$$/{inside=1; next} /^```$$/{inside=0} inside' README.md > .build/readme-help.txt
+	@diff -u .build/readme-help.txt .build/serve-help.txt \
+	  || { echo "README.md's help block differs from 'raptor-ev serve --help' (update README.md)"; exit 1; }
+	@echo "README.md: the help block matches raptor-ev serve --help"
+
+test: test-deps check-c readme-check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
