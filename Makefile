@@ -45,7 +45,7 @@ check-c: deps
 
 # README.md shows `raptor-ev serve --help` verbatim: this fails when they drift apart.
 readme-check: build-debug
-	@$$($(SWIFT) build --show-bin-path)/raptor-ev serve --help > .build/serve-help.txt
+	@$$($(SWIFT) build --show-bin-path)/raptor-ev serve --help | awk 'NF { for (; blank > 0; blank--) print ""; print; next } { blank++ }' > .build/serve-help.txt
 	@awk '/^```help$$/{inside=1; next} /^```$$/{inside=0} inside' README.md > .build/readme-help.txt
 	@diff -u .build/readme-help.txt .build/serve-help.txt \
 	  || { echo "README.md's help block differs from 'raptor-ev serve --help' (update README.md)"; exit 1; }
