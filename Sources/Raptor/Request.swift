@@ -38,19 +38,42 @@ public struct Request {
     /// The request-target exactly as the client sent it (`/a%20b?x=1`).
     public var target: String { string(raw.pointee.target) }
 
-    /// The path part of the target, before any `?`, still percent-encoded.
+    /// The path part of the target, before any `?`, still percent-encoded. For an
+    /// absolute-form target (`http://host/a?b`, RFC 9112 section 3.2.2) it is the path
+    /// after the authority (`/a`); `*` for `OPTIONS *`.
     public var path: String {
         let target = bytes(raw.pointee.target)
-        let end = target.firstIndex(of: UInt8(ascii: "?")) ?? target.endIndex
-        return String(decoding: UnsafeBufferPointer(rebasing: target[..<end]), as: UTF8.self)
+        let start = Self.pathStart(target)
+        let end = target[start...].firstIndex(of: UInt8(ascii: "?")) ?? target.endIndex
+        if start == end && start != 0 { return "/" }  // "http://host" or "http://host?q": empty path
+        return String(decoding: UnsafeBufferPointer(rebasing: target[start..<end]), as: UTF8.self)
     }
 
     /// The query part of the target, after the first `?`, still percent-encoded; nil when
     /// the target has no `?`.
     public var query: String? {
         let target = bytes(raw.pointee.target)
-        guard let mark = target.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        let start = Self.pathStart(target)
+        guard let mark = target[start...].firstIndex(of: UInt8(ascii: "?")) else { return nil }
         return String(decoding: UnsafeBufferPointer(rebasing: target[(mark + 1)...]), as: UTF8.self)
+    }
+
+    /// Where the path begins: 0 for origin-form; after `scheme://authority` for
+    /// absolute-form.
+    static func pathStart(_ target: UnsafeBufferPointer<UInt8>) -> Int {
+        guard let first = target.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") else { return 0 }
+        var index = 0
+        while index + 2 < target.count {
+            if target[index] == UInt8(ascii: ":") && target[index + 1] == UInt8(ascii: "/")
+                && target[index + 2] == UInt8(ascii: "/")
+            {
+                let authority = index + 3
+                return target[authority...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }
+                    ?? target.count
+            }
+            index += 1
+        }
+        return 0  // authority-form (CONNECT): the whole target
     }
 
     /// The path, percent-decoded; nil when its encoding is invalid or decodes to bytes that
@@ -100,10 +123,10 @@ public struct Request {
                 fields.append(HTTPField(name: name, value: field.value))
             }
         }
-        let isAbsolute = target.contains("://")
+        let query = self.query.map { "?" + $0 } ?? ""
         return HTTPRequest(
             method: method, scheme: nil, authority: headers[Self.hostField],
-            path: isAbsolute ? nil : target, headerFields: fields)
+            path: method == .connect ? nil : path + query, headerFields: fields)
     }
 
     /// swift-http-types marks `.host` unavailable (it wants `authority`), but reading the
