@@ -7,6 +7,15 @@ public struct Configuration: Sendable, Equatable {
     public var binds: [String] = ["tcp://0.0.0.0:9292"]
     /// listen(2) backlog. Default 1024.
     public var backlog: Int = 1024
+    /// How forked workers share a TCP address: `.reuseport` (default) binds one
+    /// SO_REUSEPORT socket per worker slot, so the kernel spreads connections evenly and a
+    /// replaced worker's queue survives; `.shared` hands one socket to every worker. Unix
+    /// sockets are always shared.
+    public var listener: ListenerMode = .reuseport
+    /// Worker processes forked by a master that supervises them; 0 serves in this one
+    /// process (no master, no fork). Default: the CPUs available to the process (affinity
+    /// and cgroup CPU quota respected).
+    public var workers: Int = ProcessorCount.available
     /// App threads per worker; 0 runs the handler on the event loop thread (fastest for
     /// handlers that never block). Default 5.
     public var threads: Int = 5
@@ -44,6 +53,18 @@ public struct Configuration: Sendable, Equatable {
     /// A graceful stop waits this long for requests in flight; then the rest are dropped.
     /// Default 30 s.
     public var shutdownTimeout: Duration = .seconds(30)
+    /// A booted worker whose heartbeat (written every second) is older than this is
+    /// killed (SIGKILL) and replaced: it is stopped or deadlocked. Default 60 s.
+    public var workerTimeout: Duration = .seconds(60)
+    /// A worker that has not booted this long after its fork is killed and replaced.
+    /// Default 60 s.
+    public var workerBootTimeout: Duration = .seconds(60)
+    /// The master's pid is written here, created exclusively; an existing file naming a
+    /// live process is an error, a stale one is replaced; removed at exit. Default: none.
+    public var pidfile: String? = nil
+    /// The master writes every worker's stats here as JSON each second (temporary file
+    /// and rename), and removes it at exit; `raptor-ev stats` reads it. Default: none.
+    public var statsFile: String? = nil
 
     /// `text` (for people) or `json` (one object per line); nil picks text on a terminal
     /// and JSON otherwise.
@@ -58,6 +79,17 @@ public struct Configuration: Sendable, Equatable {
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
     }
+
+    /// How forked workers share a TCP listening address.
+    public enum ListenerMode: String, Sendable, CaseIterable {
+        /// One SO_REUSEPORT socket per worker slot: the kernel balances new connections.
+        case reuseport
+        /// One socket that every worker accepts from.
+        case shared
+    }
+
+    /// The most workers a master runs at once (`--workers` and TTIN together).
+    public static let maximumWorkers = 1024
 
     /// Raptor's rule: stop accepting while at least max(ceil(threads x 1.2), 8) requests
     /// wait for an app thread, so other workers take the new connections.
@@ -79,6 +111,9 @@ public struct Configuration: Sendable, Equatable {
         }
         if backlog < 1 { try fail("--backlog", "must be at least 1") }
         if threads < 0 || threads > 1024 { try fail("--threads", "must be between 0 and 1024") }
+        if workers < 0 || workers > Self.maximumWorkers {
+            try fail("--workers", "must be between 0 (one process, no master) and \(Self.maximumWorkers)")
+        }
         if let maxPending, maxPending < 1 { try fail("--max-pending", "must be at least 1") }
         if maxBodySize < 1 { try fail("--max-body-size", "must be at least 1 byte") }
         if bodyMemoryLimit < 1 { try fail("--body-memory-limit", "must be at least 1 byte") }
@@ -96,10 +131,13 @@ public struct Configuration: Sendable, Equatable {
             ("--first-data-timeout", firstDataTimeout), ("--keepalive-timeout", keepaliveTimeout),
             ("--request-timeout", requestTimeout), ("--body-timeout", bodyTimeout),
             ("--write-timeout", writeTimeout), ("--shutdown-timeout", shutdownTimeout),
+            ("--worker-timeout", workerTimeout), ("--worker-boot-timeout", workerBootTimeout),
         ]
         for (option, value) in timeouts where value <= .zero {
             try fail(option, "must be longer than zero")
         }
+        if let pidfile, pidfile.isEmpty { try fail("--pidfile", "the path is empty") }
+        if let statsFile, statsFile.isEmpty { try fail("--stats-file", "the path is empty") }
     }
 }
 

@@ -5,6 +5,9 @@ public typealias Handler = @Sendable (Request) throws -> Response
 
 /// Code the server runs at points of a worker's life.
 public struct Hooks: Sendable {
+    /// In the master process, once, after the listeners are bound and before the first
+    /// worker is forked (cluster mode only): close what workers must not inherit.
+    public var beforeFork: @Sendable () -> Void
     /// In the worker process, before it starts serving; the argument is the worker index.
     public var workerBoot: @Sendable (Int) -> Void
     /// In the worker process, after it stopped serving (graceful stop).
@@ -13,10 +16,12 @@ public struct Hooks: Sendable {
     public var onError: @Sendable (ErrorContext) -> Void
 
     public init(
+        beforeFork: @escaping @Sendable () -> Void = {},
         workerBoot: @escaping @Sendable (Int) -> Void = { _ in },
         workerShutdown: @escaping @Sendable (Int) -> Void = { _ in },
         onError: @escaping @Sendable (ErrorContext) -> Void = { _ in }
     ) {
+        self.beforeFork = beforeFork
         self.workerBoot = workerBoot
         self.workerShutdown = workerShutdown
         self.onError = onError

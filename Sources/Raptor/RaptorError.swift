@@ -12,6 +12,8 @@ public enum RaptorError: Error, CustomStringConvertible, Equatable {
     case system(String, Int32)
     /// The client went away while the response was being written.
     case clientGone
+    /// The server cannot run, for the reason given (another one owns the pidfile, say).
+    case cannotRun(String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,7 @@ public enum RaptorError: Error, CustomStringConvertible, Equatable {
         case .bind(let address, let message): return "cannot bind \(address): \(message)"
         case .system(let what, let code): return "\(what): \(String(cString: strerror(code)))"
         case .clientGone: return "the client closed the connection"
+        case .cannotRun(let reason): return reason
         }
     }
 }

@@ -32,15 +32,45 @@ public struct Server {
 
     /// Validates the configuration, binds every listener (failing before serving
     /// anything), serves until SIGTERM or SIGINT, and removes what it created.
+    ///
+    /// With `configuration.workers` > 0 (the default: one per CPU) this process becomes the
+    /// master of a cluster: it forks the workers and supervises them (see the README's
+    /// Cluster and Signals sections). With 0 it serves in this one process.
     public func run() throws {
         try configuration.validate()
-        var listeners: [Listener] = []
-        defer { listeners.forEach { $0.close() } }
-        for bind in configuration.binds {
-            listeners += try Listener.bind(BindAddress(parsing: bind), backlog: configuration.backlog)
+        if configuration.workers > 0 {
+            try Master.run(server: self)
+        } else {
+            try runSingleProcess()
         }
-        for listener in listeners {
-            logger.info("listening", metadata: ["url": "\(listener.boundURL)"])
+    }
+
+    /// One process, no master: the listeners are this process's, and only INT and TERM
+    /// mean something.
+    private func runSingleProcess() throws {
+        SignalQueue.ignoreMasterSignals()
+        let inheritance = HotRestart.takeInheritance()
+        let activated = SystemdNotify.takeActivatedDescriptors()
+        let pidfile = try configuration.pidfile.map { try Pidfile.claim(path: $0) }
+        defer { pidfile?.remove() }
+        let listeners = ClusterListeners(backlog: configuration.backlog)
+        defer { listeners.closeAll() }
+        if let inheritance {
+            // A hot restart into one process: slot 0's sockets serve, the old workers stop.
+            let kept = inheritance.sockets.filter { $0.slot == nil || $0.slot == 0 }
+            for socket in inheritance.sockets where !kept.contains(socket) { _ = close(socket.fd) }
+            listeners.adoptInherited(kept)
+            for pid in inheritance.workers { kill(pid, SIGTERM) }
+        } else if !activated.isEmpty {
+            listeners.adoptActivated(activated)
+            logger.info("socket activation: serving the listeners systemd passed; --bind ignored")
+        } else {
+            try listeners.bind(configuration.binds, mode: .shared, slots: 1)
+        }
+        for socket in listeners.logged {
+            var metadata: Logger.Metadata = ["url": "\(socket.url)"]
+            if socket.activated { metadata["activated"] = "true" }
+            logger.info("listening", metadata: metadata)
         }
         let stats = UnsafeMutablePointer<rv_stats>.allocate(capacity: 1)
         stats.initialize(to: rv_stats())
@@ -51,7 +81,9 @@ public struct Server {
         logger.info(
             "worker booted",
             metadata: ["pid": "\(getpid())", "threads": "\(configuration.threads)"])
-        try worker.run(listeners: listeners.map(\.fileDescriptor), stats: stats)
+        SystemdNotify().send("READY=1\nMAINPID=\(getpid())")
+        try worker.run(listeners: listeners.descriptors(forSlot: 0), stats: stats)
+        SystemdNotify().send("STOPPING=1")
         logger.info("stopped")
     }
 }

@@ -133,6 +133,14 @@ final class CommandLineTests: XCTestCase {
             (["--log-format", "json"], { $0.logFormat = .json }),
             (["--log-format", "text"], { $0.logFormat = .text }),
             (["--access-log"], { $0.accessLog = true }),
+            (["--listener", "shared"], { $0.listener = .shared }),
+            (["-w", "3"], { $0.workers = 3 }),
+            (["--workers", "0"], { $0.workers = 0 }),
+            (["--single"], { $0.workers = 0 }),
+            (["--worker-timeout", "2s"], { $0.workerTimeout = .seconds(2) }),
+            (["--worker-boot-timeout", "90"], { $0.workerBootTimeout = .seconds(90) }),
+            (["--pidfile", "/run/r.pid"], { $0.pidfile = "/run/r.pid" }),
+            (["--stats-file", "/run/r.json"], { $0.statsFile = "/run/r.json" }),
         ]
         for (arguments, change) in cases {
             var expected = Configuration()
@@ -154,7 +162,7 @@ final class CommandLineTests: XCTestCase {
     func testFlagsFollowTheConfigurationPropertiesOneToOne() throws {
         let flagProperties = Mirror(reflecting: try ServeCommand.parse([])).children
             .compactMap { $0.label.map { String($0.drop { $0 == "_" }) } }
-            .filter { $0 != "directory" }
+            .filter { $0 != "directory" && $0 != "single" }  // --single is --workers 0
         let configurationProperties = Mirror(reflecting: Configuration()).children.compactMap(
             \.label)
         XCTAssertEqual(flagProperties, configurationProperties)
@@ -185,6 +193,12 @@ final class CommandLineTests: XCTestCase {
             (["--body-timeout", "0"], "--body-timeout"),
             (["--write-timeout", "0"], "--write-timeout"),
             (["--shutdown-timeout", "0"], "--shutdown-timeout"),
+            (["--workers", "-1"], "--workers"),
+            (["-w", "5000"], "--workers"),
+            (["--worker-timeout", "0"], "--worker-timeout"),
+            (["--worker-boot-timeout", "0"], "--worker-boot-timeout"),
+            (["--pidfile", ""], "--pidfile"),
+            (["--stats-file", ""], "--stats-file"),
         ]
         for (arguments, flag) in cases {
             let configuration = try ServeCommand.parse(arguments).serverConfiguration
@@ -248,7 +262,8 @@ final class CommandLineTests: XCTestCase {
             "--body-memory-limit", "--max-header-size", "--max-target-size", "--max-header-count",
             "--max-keepalive-requests", "--first-data-timeout", "--keepalive-timeout",
             "--request-timeout", "--body-timeout", "--write-timeout", "--shutdown-timeout",
-            "--log-format", "--access-log", "<dir>",
+            "--log-format", "--access-log", "<dir>", "--workers", "-w", "--single", "--listener",
+            "--worker-timeout", "--worker-boot-timeout", "--pidfile", "--stats-file",
         ]
         for flag in flags { XCTAssertTrue(help.contains(flag), flag) }
         for text in [

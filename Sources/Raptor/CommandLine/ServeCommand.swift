@@ -45,6 +45,24 @@ struct ServeCommand: ParsableCommand {
     var backlog: Int = ServeCommand.defaults.backlog
 
     @Option(
+        help: ArgumentHelp(
+            "How workers share a TCP address: reuseport (one SO_REUSEPORT socket per worker, the"
+                + " kernel balances) or shared (one socket for all). Unix sockets are always shared.",
+            valueName: "mode"))
+    var listener: Configuration.ListenerMode = ServeCommand.defaults.listener
+
+    @Option(
+        name: [.customShort("w"), .customLong("workers")], parsing: .unconditional,
+        help: ArgumentHelp(
+            "Worker processes, forked and supervised by a master; 0 serves in one process (as"
+                + " --single). (default: the CPUs available, \(ServeCommand.defaults.workers) here)",
+            valueName: "n"))
+    var workers: Int = ServeCommand.defaults.workers
+
+    @Flag(help: ArgumentHelp("One process, no master and no fork: the same as --workers 0."))
+    var single: Bool = false
+
+    @Option(
         name: [.customShort("t"), .customLong("threads")], parsing: .unconditional,
         help: ArgumentHelp(
             "App threads per worker; 0 runs the handler on the event loop thread (fastest for"
@@ -168,6 +186,38 @@ struct ServeCommand: ParsableCommand {
         transform: DurationArgument.init(parsing:))
     var shutdownTimeout = DurationArgument(ServeCommand.defaults.shutdownTimeout)
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "A worker whose heartbeat (every second) is older than this is killed and replaced."
+                + " (default: \(DurationArgument(ServeCommand.defaults.workerTimeout)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var workerTimeout = DurationArgument(ServeCommand.defaults.workerTimeout)
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "A worker not booted this long after its fork is killed and replaced."
+                + " (default: \(DurationArgument(ServeCommand.defaults.workerBootTimeout)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var workerBootTimeout = DurationArgument(ServeCommand.defaults.workerBootTimeout)
+
+    @Option(
+        help: ArgumentHelp(
+            "Write the master's pid here (created exclusively: a file naming a running process is an"
+                + " error, a stale one is replaced); removed at exit. (default: none)",
+            valueName: "path"))
+    var pidfile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Write every worker's stats here as JSON each second (read by `stats`); removed at exit."
+                + " (default: none)",
+            valueName: "path"))
+    var statsFile: String?
+
     // nil, as in Configuration: the format is chosen when the server starts, from whether
     // standard error is a terminal.
     @Option(
@@ -188,6 +238,8 @@ struct ServeCommand: ParsableCommand {
         var configuration = Configuration()
         configuration.binds = binds
         configuration.backlog = backlog
+        configuration.listener = listener
+        configuration.workers = single ? 0 : workers
         configuration.threads = threads
         configuration.maxPending = maxPending
         configuration.maxBodySize = maxBodySize.bytes
@@ -203,6 +255,10 @@ struct ServeCommand: ParsableCommand {
         configuration.bodyTimeout = bodyTimeout.duration
         configuration.writeTimeout = writeTimeout.duration
         configuration.shutdownTimeout = shutdownTimeout.duration
+        configuration.workerTimeout = workerTimeout.duration
+        configuration.workerBootTimeout = workerBootTimeout.duration
+        configuration.pidfile = pidfile
+        configuration.statsFile = statsFile
         configuration.logFormat = logFormat
         configuration.accessLog = accessLog
         return configuration

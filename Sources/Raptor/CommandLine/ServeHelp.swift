@@ -5,9 +5,22 @@ enum ServeHelp {
         Serves the program's own handler, or, for the raptor-ev binary, the static
         files of <dir>. Invalid flags are reported before anything binds.
 
+        Processes: with --workers N (default: one per CPU) a master binds the
+        listeners, forks N workers and supervises them: a dead worker is respawned
+        (with backoff if it keeps dying young), a hung one (no heartbeat for
+        --worker-timeout) is killed and replaced. --workers 0 or --single serves in
+        one process, where only INT and TERM apply.
+
         Signals (send them to the master process):
           INT, TERM   Graceful stop: stop accepting, let requests in flight finish (up
-                      to --shutdown-timeout), then exit 0.
+                      to --shutdown-timeout, then SIGKILL), then exit 0.
+          USR1        Log every worker's stats, one line each.
+          USR2        Phased restart: replace the workers one at a time, each after
+                      its replacement booted (no request lost).
+          HUP         Hot restart: re-execute the binary (a new build, new flags) with
+                      the same pid and listening sockets; old workers drain.
+          TTIN, TTOU  One worker more, one worker fewer.
+        Workers ignore USR1, USR2, HUP, TTIN and TTOU.
 
         Bind URLs (--bind, repeatable; each address is one listener):
           tcp://HOST:PORT      tcp://0.0.0.0:9292, tcp://127.0.0.1:8080,

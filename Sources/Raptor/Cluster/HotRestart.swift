@@ -1,0 +1,131 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// HUP: the master re-executes its binary in place (same pid, so the pidfile and systemd's
+/// MAINPID stay valid), handing over what the new image needs through the environment:
+///
+/// - `RAPTOR_INHERITED_FDS`: the listening sockets, with close-on-exec cleared, as
+///   `fd:slot:flags:bind:url` entries separated by `,` (slot `-` for a shared socket;
+///   flags `u` = this server created the Unix socket file, `a` = socket activation; bind
+///   and url percent-encoded). No socket is ever closed, so no connection is refused.
+/// - `RAPTOR_INHERITED_WORKERS`: the pids of the old workers. They keep serving while the
+///   new image starts; it stops them gracefully once its own workers have booted. They
+///   stay children of this pid across exec, so the new image reaps them.
+/// - `RAPTOR_INHERITED_PHASE`: the phase, which the new image continues from.
+///
+/// The binary is the path this process was started from (read from /proc/self/exe at
+/// start-up), so a build installed over it since (a new file renamed into place) is the
+/// one that runs; /proc/self/exe itself would name the old, deleted file.
+enum HotRestart {
+    static let fdsVariable = "RAPTOR_INHERITED_FDS"
+    static let workersVariable = "RAPTOR_INHERITED_WORKERS"
+    static let phaseVariable = "RAPTOR_INHERITED_PHASE"
+
+    /// What a hot-restarted master was handed.
+    struct Inheritance {
+        var sockets: [ClusterSocket]
+        var workers: [pid_t]
+        var phase: Int
+    }
+
+    /// The path of the running binary, as started.
+    static let executablePath: String = {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard length > 0 else { return "/proc/self/exe" }
+        let path = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return path.hasSuffix(" (deleted)") ? "/proc/self/exe" : path
+    }()
+
+    /// Reads (and removes from the environment) what the previous image handed over;
+    /// nil when this process was not started by a hot restart.
+    static func takeInheritance() -> Inheritance? {
+        defer {
+            unsetenv(fdsVariable)
+            unsetenv(workersVariable)
+            unsetenv(phaseVariable)
+        }
+        guard let fdsText = getenv(fdsVariable).map({ String(cString: $0) }) else { return nil }
+        var sockets: [ClusterSocket] = []
+        for entry in fdsText.split(separator: ",") {
+            let fields = entry.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 5, let fd = Int32(fields[0]), fcntl(fd, F_GETFD) >= 0 else { continue }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            let url = percentDecoded(fields[4])
+            var ownsPath: String?
+            if fields[2].contains("u"), url.hasPrefix("unix://") { ownsPath = String(url.dropFirst("unix://".count)) }
+            sockets.append(
+                ClusterSocket(
+                    fd: fd, url: url, bind: percentDecoded(fields[3]), slot: Int(fields[1]), ownsPath: ownsPath,
+                    activated: fields[2].contains("a")))
+        }
+        let workers = (getenv(workersVariable).map { String(cString: $0) } ?? "").split(separator: ",")
+            .compactMap { pid_t($0) }
+        let phase = getenv(phaseVariable).flatMap { Int(String(cString: $0)) } ?? 0
+        return Inheritance(sockets: sockets, workers: workers, phase: phase)
+    }
+
+    /// Re-executes the binary with the same arguments. Returns only if exec failed (the
+    /// error says why); the environment and descriptors are then restored.
+    static func execute(sockets: [ClusterSocket], workers: [pid_t], phase: Int) -> RaptorError {
+        let entries = sockets.map { socket in
+            let flags = (socket.ownsPath != nil ? "u" : "") + (socket.activated ? "a" : "")
+            return "\(socket.fd):\(socket.slot.map(String.init) ?? "-"):\(flags):"
+                + "\(percentEncoded(socket.bind)):\(percentEncoded(socket.url))"
+        }
+        setenv(fdsVariable, entries.joined(separator: ","), 1)
+        setenv(workersVariable, workers.map(String.init).joined(separator: ","), 1)
+        setenv(phaseVariable, String(phase), 1)
+        for socket in sockets { _ = fcntl(socket.fd, F_SETFD, 0) }
+
+        let arguments = CommandLine.arguments
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        fflush(nil)
+        var path = executablePath
+        if access(path, X_OK) != 0 { path = "/proc/self/exe" }
+        execv(path, argv)
+        let code = errno
+
+        argv.forEach { free($0) }
+        for socket in sockets { _ = fcntl(socket.fd, F_SETFD, FD_CLOEXEC) }
+        unsetenv(fdsVariable)
+        unsetenv(workersVariable)
+        unsetenv(phaseVariable)
+        return .system("re-executing \(path)", code)
+    }
+
+    /// `%`, `:`, `,` and bytes outside printable ASCII become `%XX`.
+    static func percentEncoded(_ text: String) -> String {
+        let hex = Array("0123456789ABCDEF")
+        var output = ""
+        for byte in text.utf8 {
+            if byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: "%") || byte == UInt8(ascii: ":")
+                || byte == UInt8(ascii: ",")
+            {
+                output.append("%")
+                output.append(hex[Int(byte >> 4)])
+                output.append(hex[Int(byte & 0xF)])
+            } else {
+                output.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+        }
+        return output
+    }
+
+    static func percentDecoded(_ text: String) -> String {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8)[...]
+        while let byte = iterator.popFirst() {
+            if byte == UInt8(ascii: "%"), iterator.count >= 2,
+                let value = UInt8(String(decoding: iterator.prefix(2), as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+                iterator = iterator.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,546 @@
+import CRaptor
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The master of a cluster: binds (or inherits) the listeners, maps the stats region,
+/// forks the workers and supervises them until INT or TERM.
+///
+/// It is one thread with one loop, and never starts Dispatch or a Swift Task (a child
+/// forked after either hangs on its first Dispatch call). Signals are blocked and taken
+/// by the loop (`SignalQueue`), which wakes at least every 100 ms to reap children,
+/// notice boots, enforce timeouts, respawn, advance a phased restart, and once a second
+/// write the stats file and ping the systemd watchdog.
+final class Master {
+    struct Slot {
+        /// The worker serving this slot (booting or running).
+        var current: pid_t?
+        var backoff = Backoff()
+        /// When to fork the slot's next worker, while it has none.
+        var respawnAt: Double? = 0
+    }
+
+    struct PhasedRestart {
+        let phase: Int
+        /// The slot being replaced.
+        var slot = 0
+        /// Its replacement, while it boots.
+        var pending: pid_t?
+    }
+
+    let server: Server
+    var configuration: Configuration { server.configuration }
+    var logger: Logger { server.logger }
+    let listeners: ClusterListeners
+    let stats: StatsRegion
+    let notify = SystemdNotify()
+    /// The most workers TTIN may reach.
+    let maximumWorkers: Int
+    private var pidfile: Pidfile?
+    private var statsFile: StatsFile?
+
+    private var slots: [Slot] = []
+    private var workers: [pid_t: WorkerProcess] = [:]
+    /// Workers of the image before a hot restart: stopped once ours have booted.
+    private var inherited: Set<pid_t> = []
+    private var inheritedStopAt: Double?
+    private var inheritedKilled = false
+    private var phase = 0
+    private var phased: PhasedRestart?
+    private var stoppingSince: Double?
+    private var readyNotified = false
+    private var nextStatsWrite = 0.0
+    private var nextWatchdog = 0.0
+    private let startedAt = UInt64(time(nil))
+    private let startedMonotonic = Monotonic.now()
+
+    /// Runs a cluster until INT or TERM; returns after every worker is reaped and the
+    /// pidfile, stats file and Unix socket files are removed.
+    static func run(server: Server) throws {
+        try Master(server: server).run()
+    }
+
+    private init(server: Server) throws {
+        self.server = server
+        let configuration = server.configuration
+        // First of all: signals wait for the loop from now on.
+        SignalQueue.block()
+        let inheritance = HotRestart.takeInheritance()
+        let activated = SystemdNotify.takeActivatedDescriptors()
+        maximumWorkers = min(Configuration.maximumWorkers, max(configuration.workers * 2, 32))
+        listeners = ClusterListeners(backlog: configuration.backlog)
+
+        if let path = configuration.pidfile { pidfile = try Pidfile.claim(path: path) }
+        do {
+            if let inheritance {
+                listeners.adoptInherited(inheritance.sockets)
+                listeners.dropBinds(notIn: configuration.binds)
+                let inheritedBinds = Set(listeners.all.map(\.bind))
+                let activatedBefore = listeners.all.contains { $0.activated }
+                for bind in configuration.binds where !inheritedBinds.contains(bind) && !activatedBefore {
+                    try listeners.add(bind: bind, mode: configuration.listener)
+                }
+                inherited = Set(inheritance.workers)
+                phase = inheritance.phase
+            } else if !activated.isEmpty {
+                listeners.adoptActivated(activated)
+            } else {
+                try listeners.bind(configuration.binds, mode: configuration.listener, slots: configuration.workers)
+            }
+            try listeners.ensureSlots(configuration.workers)
+            listeners.removeSlots(from: configuration.workers)
+            stats = try StatsRegion(capacity: maximumWorkers * 2)
+        } catch {
+            pidfile?.remove()
+            throw error
+        }
+        statsFile = configuration.statsFile.map(StatsFile.init(path:))
+        slots = Array(repeating: Slot(), count: configuration.workers)
+
+        if inheritance != nil {
+            logger.info(
+                "hot restart: new master image running",
+                metadata: ["pid": "\(getpid())", "old_workers": "\(inherited.count)", "phase": "\(phase)"])
+        }
+        if !activated.isEmpty {
+            logger.info("socket activation: serving the listeners systemd passed; --bind ignored")
+        }
+        for socket in listeners.logged {
+            var metadata: Logger.Metadata = ["url": "\(socket.url)"]
+            if socket.activated { metadata["activated"] = "true" }
+            if inheritance != nil { metadata["inherited"] = "true" }
+            logger.info("listening", metadata: metadata)
+        }
+    }
+
+    private func run() throws {
+        logger.info(
+            "master started",
+            metadata: [
+                "pid": "\(getpid())", "workers": "\(slots.count)", "threads": "\(configuration.threads)",
+                "listener": "\(listeners.usesReusePort ? "reuseport" : "shared")", "phase": "\(phase)",
+            ])
+        server.hooks.beforeFork()
+        respawnDue(Monotonic.now())
+        while true {
+            if let signal = SignalQueue.wait(timeout: 0.1) {
+                handle(signal)
+                while let next = SignalQueue.wait(timeout: 0) { handle(next) }
+            }
+            reap()
+            let now = Monotonic.now()
+            if stoppingSince != nil {
+                if workers.isEmpty && inherited.isEmpty { break }
+                enforceDeadlines(now)
+                periodic(now)
+                continue
+            }
+            observeBoots(now)
+            enforceDeadlines(now)
+            advancePhasedRestart()
+            handOverFromInherited(now)
+            respawnDue(now)
+            periodic(now)
+        }
+        statsFile?.remove()
+        listeners.closeAll()
+        pidfile?.remove()
+        logger.info("stopped", metadata: ["pid": "\(getpid())"])
+    }
+
+    // MARK: Signals
+
+    private func handle(_ signal: Int32) {
+        switch signal {
+        case SIGINT, SIGTERM, SIGQUIT: beginShutdown(signal)
+        case SIGCHLD: break  // reaped by the loop
+        case SIGUSR1: logStats()
+        case SIGUSR2: beginPhasedRestart()
+        case SIGHUP: hotRestart()
+        case SIGTTIN: addWorker()
+        case SIGTTOU: removeWorker()
+        default: break
+        }
+    }
+
+    private func beginShutdown(_ signal: Int32) {
+        guard stoppingSince == nil else {
+            logger.info("already shutting down", metadata: ["signal": "\(SignalQueue.name(signal))"])
+            return
+        }
+        let now = Monotonic.now()
+        stoppingSince = now
+        phased = nil
+        notify.send("STOPPING=1")
+        logger.info(
+            "shutting down",
+            metadata: [
+                "signal": "\(SignalQueue.name(signal))", "workers": "\(workers.count + inherited.count)",
+                "shutdown_timeout": "\(configuration.shutdownTimeout.seconds)s",
+            ])
+        for worker in workers.values { stop(worker, reason: "shutdown", now: now) }
+        stopInherited(now)
+    }
+
+    private func logStats() {
+        for worker in workers.values.sorted(by: { ($0.slot, $0.spawnedAt) < ($1.slot, $1.spawnedAt) }) {
+            let snapshot = WorkerSnapshot(slot: worker.slot, state: worker.stateName, cell: stats.cell(worker.cell))
+            var metadata: Logger.Metadata = ["worker": "\(worker.slot)", "state": "\(snapshot.state)"]
+            for (name, value) in snapshot.values where name != "index" {
+                metadata[name] = .stringConvertible(value)
+            }
+            logger.info("worker stats", metadata: metadata)
+        }
+        if workers.isEmpty { logger.info("worker stats: no worker running") }
+    }
+
+    private func beginPhasedRestart() {
+        guard stoppingSince == nil else { return }
+        if let phased {
+            logger.info("phased restart already in progress", metadata: ["phase": "\(phased.phase)"])
+            return
+        }
+        phase += 1
+        phased = PhasedRestart(phase: phase)
+        notify.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotify.monotonicMicroseconds)")
+        logger.info("phased restart started", metadata: ["phase": "\(phase)", "workers": "\(slots.count)"])
+        advancePhasedRestart()
+    }
+
+    private func hotRestart() {
+        guard stoppingSince == nil else { return }
+        if phased != nil {
+            logger.warning("hot restart refused: a phased restart is in progress")
+            return
+        }
+        notify.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotify.monotonicMicroseconds)")
+        logger.info(
+            "hot restart: re-executing",
+            metadata: [
+                "path": "\(HotRestart.executablePath)", "workers": "\(workers.count)", "phase": "\(phase + 1)",
+            ])
+        let error = HotRestart.execute(
+            sockets: listeners.all, workers: Array(workers.keys) + Array(inherited), phase: phase + 1)
+        logger.error("hot restart failed; this image goes on", metadata: ["error": "\(error)"])
+        notify.send("READY=1")
+    }
+
+    private func addWorker() {
+        guard stoppingSince == nil else { return }
+        guard slots.count < maximumWorkers else {
+            logger.warning("TTIN ignored: at the most workers", metadata: ["workers": "\(slots.count)"])
+            return
+        }
+        do {
+            try listeners.ensureSlots(slots.count + 1)
+        } catch {
+            logger.error("TTIN: cannot bind the new worker's socket", metadata: ["error": "\(error)"])
+            return
+        }
+        slots.append(Slot())
+        logger.info("worker added (TTIN)", metadata: ["workers": "\(slots.count)"])
+        respawnDue(Monotonic.now())
+    }
+
+    private func removeWorker() {
+        guard stoppingSince == nil else { return }
+        guard slots.count > 1 else {
+            logger.warning("TTOU ignored: one worker is the fewest", metadata: ["workers": "\(slots.count)"])
+            return
+        }
+        let slot = slots.count - 1
+        let now = Monotonic.now()
+        for worker in workers.values where worker.slot == slot && !worker.isStopping {
+            stop(worker, reason: "worker removed (TTOU)", now: now)
+        }
+        if phased?.slot == slot { phased?.pending = nil }
+        slots.removeLast()
+        listeners.removeSlots(from: slots.count)
+        logger.info("worker removed (TTOU)", metadata: ["workers": "\(slots.count)"])
+    }
+
+    // MARK: Supervision
+
+    private func spawn(slot: Int, role: WorkerProcess.Role, reason: String) -> WorkerProcess? {
+        guard let cell = stats.allocate() else {
+            logger.error("no free stats cell; worker not started", metadata: ["worker": "\(slot)"])
+            return nil
+        }
+        stats[cell, RV_STAT_INDEX] = UInt64(slot)
+        stats[cell, RV_STAT_PHASE] = UInt64(phase)
+        stats[cell, RV_STAT_STARTED_AT] = UInt64(time(nil))
+        let mine = Set(listeners.descriptors(forSlot: slot))
+        let others = listeners.all.map(\.fd).filter { !mine.contains($0) }
+        let pid: pid_t
+        do {
+            pid = try WorkerProcess.fork(
+                server: server, slot: slot, descriptors: listeners.descriptors(forSlot: slot), closeInChild: others,
+                stats: stats.cell(cell))
+        } catch {
+            stats.release(cell)
+            logger.error("cannot start a worker", metadata: ["worker": "\(slot)", "error": "\(error)"])
+            return nil
+        }
+        stats[cell, RV_STAT_PID] = UInt64(pid)
+        let worker = WorkerProcess(
+            pid: pid, slot: slot, cell: cell, phase: phase, spawnedAt: Monotonic.now(), role: role)
+        workers[pid] = worker
+        logger.info(
+            "worker started",
+            metadata: ["worker": "\(slot)", "pid": "\(pid)", "phase": "\(phase)", "reason": "\(reason)"])
+        return worker
+    }
+
+    private func respawnDue(_ now: Double) {
+        for index in slots.indices where slots[index].current == nil {
+            guard let due = slots[index].respawnAt, due <= now else { continue }
+            let reason = due > 0 ? "respawn" : "boot"
+            if let worker = spawn(slot: index, role: .current, reason: reason) {
+                slots[index].current = worker.pid
+                slots[index].respawnAt = nil
+            } else {
+                slots[index].respawnAt = now + 1
+            }
+        }
+    }
+
+    private func stop(_ worker: WorkerProcess, reason: String, now: Double) {
+        guard !worker.isStopping else { return }
+        worker.role = .stopping(since: now, reason: reason)
+        kill(worker.pid, SIGTERM)
+    }
+
+    private func reap() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid <= 0 { return }
+            exited(pid, status: status)
+        }
+    }
+
+    private func exited(_ pid: pid_t, status: Int32) {
+        let now = Monotonic.now()
+        let signal = status & 0x7f
+        let code = (status >> 8) & 0xff
+        var metadata: Logger.Metadata = ["pid": "\(pid)"]
+        if signal == 0 {
+            metadata["status"] = .stringConvertible(Int(code))
+        } else {
+            metadata["signal"] = "\(SignalQueue.name(signal))"
+        }
+        guard let worker = workers.removeValue(forKey: pid) else {
+            if inherited.remove(pid) != nil {
+                logger.info("old worker exited (hot restart)", metadata: metadata)
+            }
+            return  // not ours (a process the previous image started, say): ignored
+        }
+        stats.release(worker.cell)
+        let lifetime = now - worker.spawnedAt
+        metadata["worker"] = "\(worker.slot)"
+        metadata["phase"] = "\(worker.phase)"
+        metadata["lifetime"] = "\(Self.seconds(lifetime))s"
+        if case .stopping(_, let reason) = worker.role {
+            metadata["reason"] = "\(worker.killReason ?? reason)"
+            logger.info("worker exited", metadata: metadata)
+            return
+        }
+        if let reason = worker.killReason { metadata["reason"] = "\(reason)" }
+        logger.warning("worker exited unexpectedly", metadata: metadata)
+        if worker.role == .replacement, let restart = phased, restart.pending == pid {
+            logger.error(
+                "phased restart aborted: the new worker exited before it booted",
+                metadata: ["worker": "\(worker.slot)", "phase": "\(restart.phase)"])
+            phased = nil
+            notify.send("READY=1")
+            return
+        }
+        guard stoppingSince == nil, worker.slot < slots.count, slots[worker.slot].current == pid else { return }
+        slots[worker.slot].current = nil
+        let delay = slots[worker.slot].backoff.delay(afterLifetime: lifetime)
+        slots[worker.slot].respawnAt = now + delay
+        if delay > 0 {
+            logger.warning(
+                "worker crash loop: respawn delayed",
+                metadata: [
+                    "worker": "\(worker.slot)", "delay": "\(Self.seconds(delay))s",
+                    "quick_deaths": .stringConvertible(slots[worker.slot].backoff.quickDeaths),
+                    "reason":
+                        "died \(slots[worker.slot].backoff.quickDeaths) times in a row within \(Self.seconds(slots[worker.slot].backoff.window))s of starting",
+                ])
+        }
+    }
+
+    private func observeBoots(_ now: Double) {
+        for worker in workers.values where worker.bootedAt == nil && !worker.isStopping {
+            guard stats[worker.cell, RV_STAT_BOOTED] != 0 else { continue }
+            worker.bootedAt = now
+            worker.heartbeat = stats[worker.cell, RV_STAT_LAST_CHECKIN]
+            worker.heartbeatSeenAt = now
+            logger.info(
+                "worker booted",
+                metadata: [
+                    "worker": "\(worker.slot)", "pid": "\(worker.pid)", "phase": "\(worker.phase)",
+                    "boot_time": "\(Self.seconds(now - worker.spawnedAt))s",
+                ])
+        }
+        if !readyNotified && allBooted {
+            readyNotified = true
+            notify.send("READY=1\nSTATUS=\(slots.count) workers serving\nMAINPID=\(getpid())")
+            logger.info("all workers booted", metadata: ["workers": "\(slots.count)", "phase": "\(phase)"])
+        }
+    }
+
+    private var allBooted: Bool {
+        slots.allSatisfy { slot in slot.current.flatMap { workers[$0]?.bootedAt } != nil }
+    }
+
+    /// SIGKILL for a worker that did not boot in time, stopped sending heartbeats, or is
+    /// still running past the shutdown timeout after TERM.
+    private func enforceDeadlines(_ now: Double) {
+        let shutdownLimit = configuration.shutdownTimeout.seconds + 1
+        for worker in workers.values where worker.killReason == nil {
+            var reason: String?
+            switch worker.role {
+            case .stopping(let since, _):
+                if now - since > shutdownLimit {
+                    reason = "still running \(Self.seconds(now - since))s after TERM (--shutdown-timeout)"
+                }
+            case .current, .replacement:
+                if worker.bootedAt == nil {
+                    if now - worker.spawnedAt > configuration.workerBootTimeout.seconds {
+                        reason =
+                            "did not boot within \(Self.seconds(configuration.workerBootTimeout.seconds))s"
+                            + " (--worker-boot-timeout)"
+                    }
+                } else {
+                    // The heartbeat is wall-clock seconds written by the worker; its age is
+                    // measured here on the monotonic clock, so a clock step kills no one.
+                    let beat = stats[worker.cell, RV_STAT_LAST_CHECKIN]
+                    if beat != worker.heartbeat {
+                        worker.heartbeat = beat
+                        worker.heartbeatSeenAt = now
+                    } else if now - worker.heartbeatSeenAt > configuration.workerTimeout.seconds {
+                        reason = "no heartbeat for \(Self.seconds(now - worker.heartbeatSeenAt))s (--worker-timeout)"
+                    }
+                }
+            }
+            guard let reason else { continue }
+            worker.killReason = reason
+            kill(worker.pid, SIGKILL)
+            logger.warning(
+                "worker killed",
+                metadata: ["worker": "\(worker.slot)", "pid": "\(worker.pid)", "reason": "\(reason)"])
+        }
+        if let since = inheritedStopAt, !inheritedKilled, !inherited.isEmpty, now - since > shutdownLimit {
+            inheritedKilled = true
+            for pid in inherited { kill(pid, SIGKILL) }
+            logger.warning(
+                "old workers killed", metadata: ["count": "\(inherited.count)", "reason": "past --shutdown-timeout"])
+        }
+    }
+
+    // MARK: Restarts
+
+    private func advancePhasedRestart() {
+        guard var restart = phased, stoppingSince == nil else { return }
+        let now = Monotonic.now()
+        if let pending = restart.pending {
+            guard let replacement = workers[pending] else { return }
+            guard replacement.bootedAt != nil else { return }
+            let slot = restart.slot
+            var oldPid: pid_t?
+            if slot < slots.count {
+                if let current = slots[slot].current, let old = workers[current] {
+                    oldPid = old.pid
+                    stop(old, reason: "phased restart", now: now)
+                }
+                slots[slot].current = pending
+                replacement.role = .current
+            } else {
+                stop(replacement, reason: "worker removed (TTOU)", now: now)
+            }
+            logger.info(
+                "phased restart: worker replaced",
+                metadata: [
+                    "worker": "\(slot)", "old_pid": "\(oldPid.map { String($0) } ?? "-")", "pid": "\(pending)",
+                    "phase": "\(restart.phase)",
+                ])
+            restart.pending = nil
+            restart.slot += 1
+        }
+        while restart.slot < slots.count {
+            let slot = restart.slot
+            if let current = slots[slot].current, let worker = workers[current], worker.phase < restart.phase {
+                guard let replacement = spawn(slot: slot, role: .replacement, reason: "phased restart") else {
+                    phased = restart
+                    return  // tried again on the next turn
+                }
+                restart.pending = replacement.pid
+                phased = restart
+                return
+            }
+            restart.slot += 1
+        }
+        phased = nil
+        notify.send("READY=1\nSTATUS=\(slots.count) workers serving, phase \(restart.phase)")
+        logger.info("phased restart finished", metadata: ["phase": "\(restart.phase)", "workers": "\(slots.count)"])
+    }
+
+    /// After a hot restart: the old image's workers serve until ours have all booted, then
+    /// stop gracefully.
+    private func handOverFromInherited(_ now: Double) {
+        guard !inherited.isEmpty, inheritedStopAt == nil, allBooted else { return }
+        logger.info("hot restart: stopping the old workers", metadata: ["count": "\(inherited.count)"])
+        stopInherited(now)
+    }
+
+    private func stopInherited(_ now: Double) {
+        guard inheritedStopAt == nil else { return }
+        inheritedStopAt = now
+        for pid in inherited { kill(pid, SIGTERM) }
+    }
+
+    // MARK: Once a second
+
+    private func periodic(_ now: Double) {
+        if now >= nextStatsWrite {
+            nextStatsWrite = now + 1
+            statsFile?.write(snapshot())
+        }
+        if let interval = notify.watchdogInterval, now >= nextWatchdog {
+            nextWatchdog = now + interval
+            notify.send("WATCHDOG=1")
+        }
+    }
+
+    func snapshot() -> ClusterSnapshot {
+        let ordered = workers.values.sorted { ($0.slot, $0.spawnedAt) < ($1.slot, $1.spawnedAt) }
+        return ClusterSnapshot(
+            masterPid: getpid(), startedAt: startedAt, phase: phase, workersConfigured: slots.count,
+            listenerMode: listeners.usesReusePort ? "reuseport" : "shared", phasedRestart: phased != nil,
+            workers: ordered.map { WorkerSnapshot(slot: $0.slot, state: $0.stateName, cell: stats.cell($0.cell)) })
+    }
+
+    /// `1.5`, `0.25`, `30`: seconds with at most three decimals, for log values.
+    static func seconds(_ value: Double) -> String {
+        let milliseconds = Int((value * 1000).rounded())
+        let whole = milliseconds / 1000
+        var fraction = String(milliseconds % 1000)
+        if fraction == "0" { return String(whole) }
+        fraction = String(repeating: "0", count: 3 - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(whole).\(fraction)"
+    }
+}
+
+/// Seconds on the monotonic clock (CLOCK_MONOTONIC), for every deadline of the master.
+enum Monotonic {
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The master's signals, taken synchronously: they are blocked, and the master's loop
+/// collects them with sigtimedwait(2) in its normal code. No handler ever runs, so nothing
+/// has to be async-signal-safe, and a signal that arrives while the master is busy waits
+/// (pending) until the loop asks. (signalfd would do the same, but Swift's Glibc module
+/// does not export it; with one thread and nothing else to poll, sigtimedwait is simpler.)
+///
+/// The blocked mask is inherited across fork and exec: a worker unblocks it first thing
+/// (`restoreForWorker`), a hot-restarted master keeps it (it blocks the same set anyway).
+enum SignalQueue {
+    /// Every signal the master acts on.
+    static let handled: [Int32] = [SIGINT, SIGTERM, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGHUP, SIGTTIN, SIGTTOU]
+    /// What a worker ignores: they are the master's (an operator may signal the whole
+    /// process group).
+    static let ignoredByWorkers: [Int32] = [SIGUSR1, SIGUSR2, SIGHUP, SIGTTIN, SIGTTOU]
+
+    private static var handledSet: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in handled { sigaddset(&set, signal) }
+        return set
+    }
+
+    /// Blocks the handled signals (they stay pending for `wait`). SIGCHLD's disposition
+    /// must not be SIG_IGN, or the kernel would reap children itself.
+    static func block() {
+        var set = handledSet
+        sigprocmask(SIG_BLOCK, &set, nil)
+        signal(SIGCHLD, SIG_DFL)
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// The next pending signal, waiting at most `timeout` seconds; nil when none came.
+    static func wait(timeout: Double) -> Int32? {
+        var set = handledSet
+        var info = siginfo_t()
+        let seconds = max(0, timeout)
+        var time = timespec(
+            tv_sec: Int(seconds.rounded(.down)), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
+        while true {
+            let received = sigtimedwait(&set, &info, &time)
+            if received > 0 { return received }
+            if errno == EINTR { continue }
+            return nil
+        }
+    }
+
+    /// In a forked worker, before it runs: the master's signals are ignored, the mask is
+    /// cleared, and until the engine installs its own INT/TERM handlers (its graceful stop),
+    /// a TERM that arrives while the worker boots is remembered (`ParentWatch` passes it on
+    /// to the engine) instead of killing the process.
+    static func restoreForWorker() {
+        for signal in ignoredByWorkers { Glibc.signal(signal, SIG_IGN) }
+        for signal in [SIGQUIT, SIGCHLD] { Glibc.signal(signal, SIG_DFL) }
+        _ = BootSignal.flag  // initialized before the handler can read it
+        for signal in [SIGINT, SIGTERM] { Glibc.signal(signal, bootSignalHandler) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        sigprocmask(SIG_SETMASK, &empty, nil)
+    }
+
+    /// One-process mode: only INT and TERM mean something; the master's other signals are
+    /// ignored rather than left to kill the process (HUP's default).
+    static func ignoreMasterSignals() {
+        for signal in ignoredByWorkers { Glibc.signal(signal, SIG_IGN) }
+    }
+
+    static func name(_ signal: Int32) -> String {
+        switch signal {
+        case SIGINT: "INT"
+        case SIGTERM: "TERM"
+        case SIGQUIT: "QUIT"
+        case SIGCHLD: "CHLD"
+        case SIGUSR1: "USR1"
+        case SIGUSR2: "USR2"
+        case SIGHUP: "HUP"
+        case SIGTTIN: "TTIN"
+        case SIGTTOU: "TTOU"
+        case SIGKILL: "KILL"
+        case SIGSEGV: "SEGV"
+        case SIGABRT: "ABRT"
+        case SIGBUS: "BUS"
+        case SIGILL: "ILL"
+        case SIGSTOP: "STOP"
+        case SIGPIPE: "PIPE"
+        default: String(signal)
+        }
+    }
+}
+
+/// A stop asked (INT or TERM) before the worker's engine ran.
+enum BootSignal {
+    nonisolated(unsafe) static let flag: UnsafeMutablePointer<Int32> = {
+        let pointer = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        pointer.initialize(to: 0)
+        return pointer
+    }()
+}
+
+/// Async-signal-safe: one store to memory allocated before the handler was installed.
+private func bootSignalHandler(_: Int32) {
+    BootSignal.flag.pointee = 1
+}
