@@ -5,6 +5,9 @@ let package = Package(
     name: "raptor-ev",
     products: [
         .library(name: "Raptor", targets: ["Raptor"]),
+        // The same library as libraptor.so, for tools built outside SwiftPM (`make install`,
+        // packaging/install.sh). SwiftPM packages keep using `Raptor`, linked statically.
+        .library(name: "raptor", type: .dynamic, targets: ["Raptor"]),
         .executable(name: "raptor-ev", targets: ["raptor-ev"]),
     ],
     dependencies: [
