@@ -12,4 +12,10 @@ extern const uint8_t rv_tchar_table[256];
 
 static inline int rv_is_tchar(uint8_t c) { return rv_tchar_table[c]; }
 
+/* unreserved / sub-delims (RFC 3986 2.2, 2.3): the bytes of a reg-name besides
+ * pct-encoded; with ':' allowed too, the bytes of IPvFuture. */
+extern const uint8_t rv_host_table[256];
+
+static inline int rv_is_reg_name_char(uint8_t c) { return rv_host_table[c]; }
+
 #endif

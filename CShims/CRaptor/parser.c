@@ -533,9 +533,7 @@ static int valid_host(const uint8_t *s, size_t n, int require_port) {
             if (j >= close) return 0;
             for (; j < close; j++) {
                 uint8_t c = s[j];
-                if (!(is_alpha(c) || is_digit(c) || strchr("-._~!$&'()*+,;=:", c) != NULL) ||
-                    c == 0)
-                    return 0;
+                if (!rv_is_reg_name_char(c) && c != ':') return 0;
             }
         } else {
             size_t colons = 0;
@@ -556,8 +554,7 @@ static int valid_host(const uint8_t *s, size_t n, int require_port) {
                 i += 3;
                 continue;
             }
-            if (!(is_alpha(c) || is_digit(c) || (c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL)))
-                return 0;
+            if (!rv_is_reg_name_char(c)) return 0;
             i++;
         }
         if (i == start) return 0; /* empty reg-name */
@@ -744,12 +741,17 @@ static int scan_head(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_
             }
             p->hs = HS_LINE;
             /* fall through */
-        case HS_LINE:
-            while (pos < lim && buf[pos] != '\r' && buf[pos] != '\n') pos++;
+        case HS_LINE: {
+            /* the first CR or LF ends the line: memchr finds both in a few instructions */
+            const uint8_t *lf = memchr(buf + pos, '\n', lim - pos);
+            uint32_t line_end = lf ? (uint32_t)(lf - buf) : lim;
+            const uint8_t *cr = memchr(buf + pos, '\r', line_end - pos);
+            pos = cr ? (uint32_t)(cr - buf) : line_end;
             if (pos == lim) continue;
-            p->hs = buf[pos] == '\r' ? HS_LINE_CR : HS_LINE_START;
+            p->hs = cr ? HS_LINE_CR : HS_LINE_START;
             pos++;
             continue;
+        }
         case HS_LINE_CR:
             if (c != '\n') {
                 fail(p, 400, "bare CR in a header field");
