@@ -18,4 +18,10 @@ extern const uint8_t rv_host_table[256];
 
 static inline int rv_is_reg_name_char(uint8_t c) { return rv_host_table[c]; }
 
+/* pchar without pct-encoded, plus "/" and "?" (RFC 3986 3.3, 3.4): the bytes a path and
+ * query may hold as they are; "%" is checked apart (it must start an escape). */
+extern const uint8_t rv_target_table[256];
+
+static inline int rv_is_target_char(uint8_t c) { return rv_target_table[c]; }
+
 #endif

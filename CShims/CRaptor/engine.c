@@ -153,17 +153,35 @@ static void free_caches(rv_worker *worker) {
     free(worker->free_buffers);
 }
 
+/* After a stop: drop stop signals that came meanwhile (a second SIGTERM must not kill the
+ * embedding program after a graceful stop), then unblock them again. */
+static void restore_signal_mask(const sigset_t *stop_signals, const sigset_t *previous_mask) {
+    struct timespec no_wait = {0, 0};
+    while (sigtimedwait(stop_signals, NULL, &no_wait) > 0) {
+    }
+    pthread_sigmask(SIG_SETMASK, previous_mask, NULL);
+}
+
 int rv_worker_run(const rv_worker_config *config) {
     signal(SIGPIPE, SIG_IGN); /* a vanished client is an error return, not a death */
     rv_worker *worker = calloc(1, sizeof *worker);
     if (!worker) return -1;
     worker->config = config;
     worker->stats = config->stats;
-    worker->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+    /* Signals arrive through a signalfd, and are blocked in this thread before the app
+     * threads exist, so they inherit the mask: a SIGTERM never interrupts a handler's
+     * system call (an inline handler runs on this very thread). */
+    sigset_t stop_signals, previous_mask;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &previous_mask);
+    worker->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | EVFLAG_SIGNALFD);
     worker->listeners = calloc((size_t)(config->listen_count > 0 ? config->listen_count : 1),
                                sizeof *worker->listeners);
     worker->free_buffers = calloc(1024, sizeof *worker->free_buffers);
     if (!worker->loop || !worker->listeners || !worker->free_buffers) {
+        pthread_sigmask(SIG_SETMASK, &previous_mask, NULL);
         if (worker->loop) ev_loop_destroy(worker->loop);
         free(worker->listeners);
         free(worker->free_buffers);
@@ -198,6 +216,7 @@ int rv_worker_run(const rv_worker_config *config) {
 
     if (pool_start(worker) != 0) {
         int saved = errno;
+        pthread_sigmask(SIG_SETMASK, &previous_mask, NULL);
         ev_loop_destroy(loop);
         free(worker->listeners);
         free(worker->free_buffers);
@@ -223,6 +242,7 @@ int rv_worker_run(const rv_worker_config *config) {
     }
     pool_stop(worker);
     ev_loop_destroy(loop);
+    restore_signal_mask(&stop_signals, &previous_mask);
     free_caches(worker);
     free(worker->listeners);
     free(worker);

@@ -263,6 +263,7 @@ struct rv_parser {
     uint8_t ver_minor;
     uint8_t form;
     uint8_t is_connect;
+    uint8_t method_unknown; /* a valid token we do not implement: 501 once the line is whole */
     uint8_t is_options;
 
     /* body */
@@ -463,6 +464,7 @@ static void state_clear(rv_parser *p) {
     p->ver_minor = 0;
     p->form = TF_ORIGIN;
     p->is_connect = 0;
+    p->method_unknown = 0;
     p->is_options = 0;
     p->hp_pos = 0;
     p->cs = CS_SIZE_START;
@@ -569,6 +571,31 @@ static int valid_host(const uint8_t *s, size_t n, int require_port) {
     return 1;
 }
 
+/* The bytes of a path and query (RFC 3986 3.3, 3.4: pchar / "/" / "?", pct-encoded
+ * as "%" HEXDIG HEXDIG). with_authority: the part after "scheme://" of an absolute-form
+ * target, whose authority may hold an IP-literal in brackets. */
+static int check_target_chars(const uint8_t *t, size_t n, int with_authority, const char **reason) {
+    size_t authority_end = 0;
+    if (with_authority) {
+        while (authority_end < n && t[authority_end] != '/' && t[authority_end] != '?') authority_end++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = t[i];
+        if (c == '%') {
+            if (i + 2 >= n || hex_value(t[i + 1]) < 0 || hex_value(t[i + 2]) < 0) {
+                *reason = "malformed percent-encoding in the request-target";
+                return -1;
+            }
+            i += 2;
+            continue;
+        }
+        if (rv_is_target_char(c) || (i < authority_end && (c == '[' || c == ']'))) continue;
+        *reason = "character not allowed in the request-target";
+        return -1;
+    }
+    return 0;
+}
+
 /* The request-target's form, checked at the SP that ends it (RFC 9112 3.2). */
 static int check_target(rv_parser *p, const uint8_t *t, size_t n, const char **reason) {
     if (p->is_connect) {
@@ -582,7 +609,7 @@ static int check_target(rv_parser *p, const uint8_t *t, size_t n, const char **r
     }
     if (t[0] == '/') {
         p->form = TF_ORIGIN;
-        return 0;
+        return check_target_chars(t, n, 0, reason);
     }
     if (n == 1 && t[0] == '*') {
         if (!p->is_options) {
@@ -605,7 +632,7 @@ static int check_target(rv_parser *p, const uint8_t *t, size_t n, const char **r
         return -1;
     }
     p->form = TF_ABSOLUTE;
-    return 0;
+    return check_target_chars(t + i + 3, n - i - 3, 1, reason);
 }
 
 /* Scans head bytes [*pos, end). Returns 1 when the head is complete (p->head_end set),
@@ -627,11 +654,9 @@ static int scan_head(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_
             if (c == ' ' && pos > p->req_start) {
                 const uint8_t *m = buf + p->req_start;
                 size_t mlen = pos - p->req_start;
-                if (!method_known(m, mlen)) {
-                    *pos_io = pos;
-                    fail(p, 501, "method not implemented");
-                    return -1;
-                }
+                /* 501 only for an otherwise well-formed request line: "this is not
+                 * http" is a malformed line (400), not a request for method "this". */
+                p->method_unknown = !method_known(m, mlen);
                 p->is_connect = (mlen == 7 && memcmp(m, "CONNECT", 7) == 0);
                 p->is_options = (mlen == 7 && memcmp(m, "OPTIONS", 7) == 0);
                 p->hs = HS_TARGET_FIRST;
@@ -718,6 +743,10 @@ static int scan_head(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_
         request_line_done:
             if (p->ver_major != 1) {
                 fail(p, 505, "HTTP version not supported");
+                return -1;
+            }
+            if (p->method_unknown) {
+                fail(p, 501, "method not implemented");
                 return -1;
             }
             p->rl_end = pos;

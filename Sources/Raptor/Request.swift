@@ -61,19 +61,35 @@ public struct Request {
     /// Where the path begins: 0 for origin-form; after `scheme://authority` for
     /// absolute-form.
     static func pathStart(_ target: UnsafeBufferPointer<UInt8>) -> Int {
-        guard let first = target.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") else { return 0 }
+        guard let authority = authorityStart(target) else { return 0 }
+        return target[authority...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? target.count
+    }
+
+    /// Where the authority of an absolute-form target begins (after `scheme://`); nil for
+    /// the other forms (origin, asterisk, and CONNECT's authority-form).
+    static func authorityStart(_ target: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard let first = target.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") else { return nil }
         var index = 0
         while index + 2 < target.count {
             if target[index] == UInt8(ascii: ":") && target[index + 1] == UInt8(ascii: "/")
                 && target[index + 2] == UInt8(ascii: "/")
             {
-                let authority = index + 3
-                return target[authority...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }
-                    ?? target.count
+                return index + 3
             }
             index += 1
         }
-        return 0  // authority-form (CONNECT): the whole target
+        return nil
+    }
+
+    /// The authority the request is for: from an absolute-form target when there is one
+    /// (RFC 9112 section 3.2.2: the Host field is then ignored), else the Host field.
+    public var authority: String? {
+        let target = bytes(raw.pointee.target)
+        let start = Self.pathStart(target)
+        if start > 0, let schemeEnd = Self.authorityStart(target) {
+            return String(decoding: UnsafeBufferPointer(rebasing: target[schemeEnd..<start]), as: UTF8.self)
+        }
+        return headers[Self.hostField]
     }
 
     /// The path, percent-decoded; nil when its encoding is invalid or decodes to bytes that
@@ -125,7 +141,7 @@ public struct Request {
         }
         let query = self.query.map { "?" + $0 } ?? ""
         return HTTPRequest(
-            method: method, scheme: nil, authority: headers[Self.hostField],
+            method: method, scheme: nil, authority: authority,
             path: method == .connect ? nil : path + query, headerFields: fields)
     }
 

@@ -660,6 +660,33 @@ final class ParserTests: XCTestCase {
         assertStatus("BREW-COFFEE / HTTP/1.1\r\n\(host)\r\n", 501)
     }
 
+    // RFC 9112 3 and 9110 9.1: 501 is for a well-formed request line whose method we do
+    // not implement; a malformed line with a token-like first word is 400
+    func testMalformedLineWithUnknownMethodIs400() {
+        assertStatus("this is not http\r\n\r\n", 400)
+        assertStatus("FOO bar HTTP/1.1\r\n\(host)\r\n", 400)
+        assertStatus("FOO / HTTP/1\r\n\(host)\r\n", 400)
+    }
+
+    // RFC 3986 3.3 and 3.4: a path and query hold pchar, "/" and "?" only
+    func testRequestTargetCharactersOutsideURIGrammar() {
+        for character in ["\"", "<", ">", "\\", "^", "`", "{", "|", "}", "#", "[", "]"] {
+            assertStatus("GET /a\(character)b HTTP/1.1\r\n\(host)\r\n", 400)
+            assertStatus("GET /a?q=\(character) HTTP/1.1\r\n\(host)\r\n", 400)
+        }
+        assertComplete("GET /a-._~!$&'()*+,;=:@/b?c=/?d HTTP/1.1\r\n\(host)\r\n")
+        assertComplete("GET http://[::1]:8080/x HTTP/1.1\r\n\(host)\r\n")
+        assertStatus("GET http://x/[y] HTTP/1.1\r\n\(host)\r\n", 400)
+    }
+
+    // RFC 3986 2.1: "%" starts an escape of two hex digits
+    func testMalformedPercentEncodingInTarget() {
+        for target in ["/%", "/%2", "/%zz", "/a%g0", "/?q=%"] {
+            assertStatus("GET \(target) HTTP/1.1\r\n\(host)\r\n", 400)
+        }
+        assertComplete("GET /%2F%aB HTTP/1.1\r\n\(host)\r\n")
+    }
+
     // RFC 9112 3.2 / RFC 3986: request-target bytes are visible US-ASCII (0x21-0x7E)
     func testRequestTargetBytesOutsideVisibleASCII() {
         assertStatus("GET /a\u{7F} HTTP/1.1\r\n\(host)\r\n", 400)
