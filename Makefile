@@ -63,3 +63,17 @@ bench: deps
 
 clean:
 	rm -rf .build
+
+# Installing and packaging (the logic is in packaging/; README.md, "Using libraptor from
+# another Swift tool"): `make install` (PREFIX, DESTDIR), `make uninstall`, `make deb`.
+PREFIX ?= /usr/local
+.PHONY: install uninstall deb
+
+install: deps
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" SWIFT="$(SWIFT)" bash packaging/install.sh install
+
+uninstall:
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" bash packaging/install.sh uninstall
+
+deb: deps
+	SWIFT="$(SWIFT)" bash packaging/deb.sh
