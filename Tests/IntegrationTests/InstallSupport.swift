@@ -1,0 +1,306 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// What the Install* tests share: running commands with a time limit, a server started from
+// an installed or example binary, and one `make install` for the whole run. Everything is
+// named Install* so it stays apart from the other integration tests' harness.
+
+/// The repository root, from this file's path (Tests/IntegrationTests/InstallSupport.swift).
+enum InstallPaths {
+    static let repository: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// The Swift toolchain's runtime libraries (libswiftCore.so, ...): what an installed
+    /// binary must never need.
+    static let toolchainRuntime: String? = {
+        guard let result = try? InstallCommand.run(["swift", "-print-target-info"], timeout: 60),
+            result.succeeded,
+            let object = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any],
+            let paths = object["paths"] as? [String: Any],
+            let runtime = (paths["runtimeLibraryPaths"] as? [String])?.first
+        else { return nil }
+        return runtime
+    }()
+
+    /// A new empty directory under the system's temporary directory.
+    static func temporaryDirectory(_ name: String) throws -> String {
+        let path = NSTemporaryDirectory() + "raptor-\(name)-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
+
+/// A command run to completion (or killed at its time limit), stdout and stderr together.
+struct InstallCommand: CustomStringConvertible {
+    let arguments: [String]
+    /// The exit status; nil when it was killed at the time limit or by a signal.
+    let status: Int32?
+    let output: String
+    let seconds: Double
+
+    var succeeded: Bool { status == 0 }
+    var description: String {
+        "`\(arguments.joined(separator: " "))` "
+            + (status.map { "exited with status \($0)" } ?? "did not finish (killed)")
+            + " after \(String(format: "%.1f", seconds)) s; output (last 4000 bytes):\n\(output.suffix(4000))"
+    }
+
+    /// Runs `arguments` (the first looked up in PATH) in `directory` (default: the
+    /// repository), with `environment` added to this process's, for at most `timeout`
+    /// seconds: then its whole process group is killed.
+    static func run(
+        _ arguments: [String], in directory: String = InstallPaths.repository, environment: [String: String] = [:],
+        timeout: Double
+    ) throws -> InstallCommand {
+        let started = Date()
+        let process = try InstallProcess(arguments, in: directory, environment: environment)
+        let status = process.wait(timeout: timeout)
+        if status == nil { process.kill() }
+        return InstallCommand(
+            arguments: arguments, status: status ?? nil, output: process.output,
+            seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Runs it and fails the test unless it exits with status 0; returns its output.
+    @discardableResult
+    static func succeed(
+        _ arguments: [String], in directory: String = InstallPaths.repository, environment: [String: String] = [:],
+        timeout: Double, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> String {
+        let result = try run(arguments, in: directory, environment: environment, timeout: timeout)
+        guard result.succeeded else {
+            XCTFail("\(result)", file: file, line: line)
+            throw InstallFailure(description: "`\(arguments.joined(separator: " "))` failed")
+        }
+        return result.output
+    }
+}
+
+struct InstallFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// A child process in its own process group (so a time limit or a failed test kills what it
+/// forked too), stdin from /dev/null, stdout and stderr into one file.
+final class InstallProcess {
+    let pid: pid_t
+    let outputPath: String
+    private var finished: Int32??
+
+    init(_ arguments: [String], in directory: String, environment: [String: String]) throws {
+        outputPath = NSTemporaryDirectory() + "raptor-install-output-\(getpid())-\(UUID().uuidString.prefix(8))"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&defaultSignals, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+
+        var variables = ProcessInfo.processInfo.environment
+        variables.merge(environment) { $1 }
+        // In `directory` through env(1) (posix_spawn_file_actions_addchdir_np does not import).
+        let command = ["env", "-C", directory] + arguments
+        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var child: pid_t = 0
+        let result = posix_spawnp(&child, command[0], &actions, &attributes, argv, envp)
+        guard result == 0 else {
+            throw InstallFailure(description: "cannot start \(command[0]): \(String(cString: strerror(result)))")
+        }
+        pid = child
+    }
+
+    deinit {
+        kill()
+        try? FileManager.default.removeItem(atPath: outputPath)
+    }
+
+    /// The exit status once it has ended (nil inside: killed by a signal), nil while it runs.
+    func poll() -> Int32?? {
+        if let finished { return finished }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result == pid {
+            // WIFEXITED / WEXITSTATUS, which Swift cannot import (macros).
+            finished = .some((status & 0x7f) == 0 ? (status >> 8) & 0xff : nil)
+        } else if result < 0 {
+            finished = .some(nil)
+        }
+        return finished
+    }
+
+    var isRunning: Bool { poll() == nil }
+
+    /// Waits at most `timeout` seconds; nil if it still runs.
+    func wait(timeout: Double) -> Int32?? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let status = poll() { return status }
+            usleep(20_000)
+        }
+        return poll()
+    }
+
+    func signal(_ signal: Int32) {
+        if poll() == nil { Glibc.kill(pid, signal) }
+    }
+
+    /// SIGKILL to the whole process group, then reap.
+    func kill() {
+        if poll() == nil {
+            Glibc.kill(-pid, SIGKILL)
+            _ = wait(timeout: 10)
+        }
+    }
+
+    var output: String {
+        guard let data = FileManager.default.contents(atPath: outputPath) else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A server from a built or installed binary, on an ephemeral port of 127.0.0.1: ready once
+/// it logged its `listening` line, stopped with SIGTERM (SIGKILL to its group at the end).
+final class InstallServer {
+    let process: InstallProcess
+    let port: UInt16
+
+    init(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 20) throws {
+        process = try InstallProcess(
+            arguments + ["--bind", "tcp://127.0.0.1:0", "--log-format", "json"], in: InstallPaths.repository,
+            environment: environment)
+        let deadline = Date().addingTimeInterval(timeout)
+        var found: UInt16?
+        while found == nil && Date() < deadline && process.isRunning {
+            found = Self.listeningPort(in: process.output)
+            if found == nil { usleep(50_000) }
+        }
+        guard let found = found ?? Self.listeningPort(in: process.output) else {
+            let log = process.output
+            process.kill()
+            throw InstallFailure(
+                description: "no listening line within \(timeout) s from `\(arguments.joined(separator: " "))`:\n"
+                    + log.suffix(3000))
+        }
+        port = found
+    }
+
+    /// The port of `{"message":"listening","url":"tcp://127.0.0.1:PORT"}`.
+    static func listeningPort(in log: String) -> UInt16? {
+        for line in log.split(separator: "\n") where line.contains("listening") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                object["message"] as? String == "listening", let url = object["url"] as? String,
+                url.hasPrefix("tcp://"), let colon = url.lastIndex(of: ":")
+            else { continue }
+            if let port = UInt16(url[url.index(after: colon)...]) { return port }
+        }
+        return nil
+    }
+
+    /// `curl` GET: the status code and the body.
+    func get(_ path: String) throws -> (status: Int, body: String) {
+        let result = try InstallCommand.run(
+            ["curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"],
+            timeout: 20)
+        guard result.succeeded, let newline = result.output.lastIndex(of: "\n"),
+            let status = Int(result.output[result.output.index(after: newline)...])
+        else { throw InstallFailure(description: "GET \(path): \(result)") }
+        return (status, String(result.output[..<newline]))
+    }
+
+    /// SIGTERM (a graceful stop); the exit status, or nil when it had to be killed.
+    @discardableResult
+    func stop() -> Int32?? {
+        process.signal(SIGTERM)
+        let status = process.wait(timeout: 15)
+        process.kill()
+        return status
+    }
+
+    var log: String { String(process.output.suffix(3000)) }
+
+    deinit { process.kill() }
+}
+
+/// One `make install` (default PREFIX, /usr/local) into a temporary DESTDIR, shared by the
+/// tests that need an installed tree: the release build behind it is the slow part.
+struct InstallTree: Sendable {
+    let destdir: String
+    let prefix = "/usr/local"
+    let version: String
+    let makeOutput: String
+    let seconds: Double
+
+    var root: String { destdir + prefix }
+    func path(_ relative: String) -> String { root + "/" + relative }
+
+    static let shared: Result<InstallTree, any Error> = Result {
+        let destdir = try InstallPaths.temporaryDirectory("install-destdir")
+        let make = try InstallCommand.run(["make", "install", "DESTDIR=\(destdir)"], timeout: 1200)
+        guard make.succeeded else { throw InstallFailure(description: "make install: \(make)") }
+        let source = try String(
+            contentsOfFile: InstallPaths.repository + "/Sources/Raptor/CommandLine/RaptorVersion.swift", encoding: .utf8
+        )
+        guard let line = source.split(separator: "\n").first(where: { $0.contains("static let current") }),
+            let open = line.firstIndex(of: "\""), let close = line.lastIndex(of: "\""), open < close
+        else { throw InstallFailure(description: "no version in RaptorVersion.swift") }
+        return InstallTree(
+            destdir: destdir, version: String(line[line.index(after: open)..<close]), makeOutput: make.output,
+            seconds: make.seconds)
+    }
+
+    static func get() throws -> InstallTree { try shared.get() }
+}
+
+extension InstallCommand {
+    /// `ldd FILE` with an empty environment: only the file's own rpath and the system's
+    /// paths count.
+    static func ldd(_ file: String) throws -> String {
+        try succeed(["env", "-i", "/usr/bin/ldd", file], timeout: 30)
+    }
+
+    /// Runs `arguments` with an empty environment and the toolchain's runtime directory
+    /// really gone: a private mount namespace with an empty tmpfs over it. nil where the
+    /// kernel does not let us make one (CI runs as root, where it does).
+    static func withoutToolchain(_ arguments: [String]) throws -> String? {
+        guard let runtime = InstallPaths.toolchainRuntime,
+            (try? run(["unshare", "--mount", "true"], timeout: 30))?.succeeded == true
+        else {
+            print("Install tests: cannot hide the toolchain here (no unshare --mount); the ldd checks stand")
+            return nil
+        }
+        return try succeed(
+            [
+                "unshare", "--mount", "sh", "-c",
+                #"mount -t tmpfs none "$1" && ! test -e "$1/libswiftCore.so" && shift && exec env -i "$@""#,
+                "sh", runtime,
+            ] + arguments, timeout: 30)
+    }
+
+    /// The ELF dynamic section (readelf -d).
+    static func dynamicSection(_ file: String) throws -> String {
+        try succeed(["readelf", "-d", file], timeout: 30)
+    }
+}
