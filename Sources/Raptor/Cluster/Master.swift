@@ -287,6 +287,7 @@ final class Master {
         let worker = WorkerProcess(
             pid: pid, slot: slot, cell: cell, phase: phase, spawnedAt: Monotonic.now(), role: role)
         workers[pid] = worker
+        nextStatsWrite = 0
         logger.info(
             "worker started",
             metadata: ["worker": "\(slot)", "pid": "\(pid)", "phase": "\(phase)", "reason": "\(reason)"])
@@ -331,6 +332,7 @@ final class Master {
         } else {
             metadata["signal"] = "\(SignalQueue.name(signal))"
         }
+        nextStatsWrite = 0  // the stats file shows the change at once
         guard let worker = workers.removeValue(forKey: pid) else {
             if inherited.remove(pid) != nil {
                 logger.info("old worker exited (hot restart)", metadata: metadata)
@@ -377,6 +379,7 @@ final class Master {
         for worker in workers.values where worker.bootedAt == nil && !worker.isStopping {
             guard stats[worker.cell, RV_STAT_BOOTED] != 0 else { continue }
             worker.bootedAt = now
+            nextStatsWrite = 0
             worker.heartbeat = stats[worker.cell, RV_STAT_LAST_CHECKIN]
             worker.heartbeatSeenAt = now
             logger.info(

@@ -14,7 +14,7 @@ struct RaptorCommand: ParsableCommand {
             commandName: CommandLineContext.commandName,
             abstract: "A prefork HTTP/1.1 server.",
             version: RaptorVersion.description,
-            subcommands: [ServeCommand.self],
+            subcommands: [ServeCommand.self, StatsCommand.self],
             defaultSubcommand: ServeCommand.self)
     }
 }
