@@ -1,0 +1,64 @@
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// SIGTERM stops the server gracefully: a request in flight still gets its whole response,
+/// idle connections are closed, and the process exits 0.
+class GracefulStopTestCase: ServerTestCase {
+    func requestInFlightCompletesThenExitZero() throws {
+        let server = try startTestApp(["--shutdown-timeout", "10s"])
+        let client = try connect(server)
+        let sent = ContinuousClock.now
+        try client.send(Requests.get("/slow?ms=1000"))
+        // In flight: the request reached the server's socket (all of it acknowledged) and
+        // the server read it (that socket's receive queue is empty again).
+        let serverPort = server.port
+        let clientPort = client.localPort
+        let read = waitUntil(timeout: 5) {
+            client.unacknowledgedBytes == 0 && ProcFS.receiveQueue(localPort: serverPort, remotePort: clientPort) == 0
+        }
+        XCTAssertTrue(read, "the server never read the request")
+        let start = ContinuousClock.now
+        server.terminate()
+        let response = try client.readResponse(timeout: 10)
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.bodyText, "slow done\n", "the response arrives whole")
+        // The stop must not disturb the handler: its 1 s sleep runs to the end.
+        let took = sent.duration(to: ContinuousClock.now).secondsValue
+        XCTAssertGreaterThanOrEqual(took, 0.95, "the handler was cut short by the stop (its sleep was interrupted)")
+        let status = server.waitForExit(timeout: 10)
+        XCTAssertEqual(status, .exited(0), "after SIGTERM; stderr:\n\(server.logTail)")
+        let elapsed = start.duration(to: ContinuousClock.now).secondsValue
+        XCTAssertLessThan(elapsed, 8, "the stop took longer than the request")
+    }
+
+    func idleConnectionsAreClosedAndExitIsPrompt() throws {
+        let server = try startTestApp(["--shutdown-timeout", "10s"])
+        let client = try connect(server)
+        try client.send(Requests.get("/"))
+        XCTAssertEqual(try client.readResponse().status, 200)
+        let (status, seconds) = measureSeconds { () -> ExitStatus? in
+            server.terminate()
+            return server.waitForExit(timeout: 10)
+        }
+        XCTAssertEqual(status, .exited(0), "after SIGTERM; stderr:\n\(server.logTail)")
+        XCTAssertLessThan(seconds, 5, "an idle keep-alive connection held the stop back")
+        let (closed, data) = client.waitForClose(timeout: 2)
+        XCTAssertTrue(closed)
+        XCTAssertEqual(data.count, 0)
+    }
+}
+
+final class GracefulStopPoolTests: GracefulStopTestCase {
+    override class var threads: Int { 5 }
+    func testRequestInFlightCompletesThenExitZero() throws { try requestInFlightCompletesThenExitZero() }
+    func testIdleConnectionsAreClosedAndExitIsPrompt() throws { try idleConnectionsAreClosedAndExitIsPrompt() }
+}
+
+final class GracefulStopInlineTests: GracefulStopTestCase {
+    override class var threads: Int { 0 }
+    func testRequestInFlightCompletesThenExitZero() throws { try requestInFlightCompletesThenExitZero() }
+    func testIdleConnectionsAreClosedAndExitIsPrompt() throws { try idleConnectionsAreClosedAndExitIsPrompt() }
+}

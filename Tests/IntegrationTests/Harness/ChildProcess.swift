@@ -1,0 +1,238 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How a child process ended.
+enum ExitStatus: Equatable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    init(waitStatus status: Int32) {
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift cannot import (they are macros).
+        let signal = status & 0x7f
+        self = signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
+    }
+
+    var description: String {
+        switch self {
+        case .exited(let code): "exited with status \(code)"
+        case .signaled(let signal): "killed by signal \(signal)"
+        }
+    }
+}
+
+/// A process started with posix_spawn in its own process group (so a last-resort SIGKILL
+/// reaches any worker it forked), stdin from /dev/null, stdout and stderr into files.
+/// Reaped with waitpid by polling, so every wait is bounded.
+final class ChildProcess {
+    let pid: pid_t
+    let executable: String
+    let arguments: [String]
+    let standardOutputPath: String
+    let standardErrorPath: String
+    private(set) var exitStatus: ExitStatus?
+
+    struct SpawnError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Starts `executable` (searched in PATH when it has no slash) with `arguments`; its
+    /// output goes to `stdout` and `stderr` files in `outputDirectory`.
+    init(executable: String, arguments: [String], outputDirectory: URL, name: String) throws {
+        self.executable = executable
+        self.arguments = arguments
+        standardOutputPath = outputDirectory.appendingPathComponent("\(name).stdout").path
+        standardErrorPath = outputDirectory.appendingPathComponent("\(name).stderr").path
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, standardOutputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, standardErrorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else of the test process leaks into the child (a pipe of the test runner
+        // held open by a leftover server would hang the run).
+        Self.closeFrom3(&actions)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&defaultSignals, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let result = posix_spawnp(&child, executable, &actions, &attributes, argv, environ)
+        guard result == 0 else {
+            throw SpawnError(description: "cannot start \(executable): \(String(cString: strerror(result)))")
+        }
+        pid = child
+        LiveProcesses.shared.add(child)
+    }
+
+    /// posix_spawn_file_actions_addclosefrom_np (glibc 2.34+), which Swift does not import:
+    /// looked up at run time, skipped where missing.
+    private static func closeFrom3(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return }
+        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+    }
+
+    deinit {
+        if exitStatus == nil {
+            kill(-pid, SIGKILL)
+            _ = wait(timeout: 5)
+        }
+    }
+
+    /// The exit status if the process has ended (and reaps it), nil while it runs.
+    @discardableResult
+    func poll() -> ExitStatus? {
+        if let exitStatus { return exitStatus }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result == pid {
+            exitStatus = ExitStatus(waitStatus: status)
+            LiveProcesses.shared.remove(pid)
+        } else if result < 0 && errno == ECHILD {
+            // Someone else reaped it: it is gone, with an unknown status.
+            exitStatus = .exited(-1)
+            LiveProcesses.shared.remove(pid)
+        }
+        return exitStatus
+    }
+
+    var isRunning: Bool { poll() == nil }
+
+    /// Waits at most `timeout` seconds for the process to end.
+    func wait(timeout: Double) -> ExitStatus? {
+        waitUntil(timeout: timeout) { poll() != nil }
+        return poll()
+    }
+
+    func signal(_ signal: Int32) {
+        if exitStatus == nil { kill(pid, signal) }
+    }
+
+    /// SIGKILL to the whole process group, then reap.
+    func killGroup() {
+        if poll() == nil {
+            kill(-pid, SIGKILL)
+            _ = wait(timeout: 5)
+        }
+    }
+
+    var standardOutput: String { Self.read(standardOutputPath) }
+    var standardError: String { Self.read(standardErrorPath) }
+
+    private static func read(_ path: String) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Every child still running, killed (whole process group) when the test process exits,
+/// so a test run that ends early never leaves a server behind.
+final class LiveProcesses: @unchecked Sendable {
+    static let shared = LiveProcesses()
+    private let lock = NSLock()
+    private var pids: Set<pid_t> = []
+    private var registered = false
+
+    func add(_ pid: pid_t) {
+        lock.lock()
+        defer { lock.unlock() }
+        pids.insert(pid)
+        if !registered {
+            registered = true
+            atexit { LiveProcesses.shared.killAll() }
+        }
+    }
+
+    func remove(_ pid: pid_t) {
+        lock.lock()
+        defer { lock.unlock() }
+        pids.remove(pid)
+    }
+
+    func killAll() {
+        lock.lock()
+        let all = pids
+        pids = []
+        lock.unlock()
+        for pid in all { kill(-pid, SIGKILL) }
+    }
+}
+
+/// Reading /proc: the processes under a pid, their memory, and the kernel's TCP table.
+enum ProcFS {
+    /// `pid` and every process descended from it (a prefork master's workers).
+    static func processTree(of root: pid_t) -> [pid_t] {
+        var parents: [pid_t: pid_t] = [:]
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries {
+            guard let pid = pid_t(entry), let stat = readText("/proc/\(entry)/stat") else { continue }
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            guard let close = stat.lastIndex(of: ")") else { continue }
+            let rest = stat[stat.index(after: close)...].split(separator: " ")
+            if rest.count > 1, let parent = pid_t(rest[1]) { parents[pid] = parent }
+        }
+        var tree = [root]
+        var index = 0
+        while index < tree.count {
+            let current = tree[index]
+            tree += parents.filter { $0.value == current }.map(\.key)
+            index += 1
+        }
+        return tree
+    }
+
+    /// A `VmXXX:` value of /proc/PID/status in KiB, nil when the process is gone.
+    static func statusKiB(_ pid: pid_t, _ key: String) -> Int? {
+        guard let status = readText("/proc/\(pid)/status") else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix(key + ":") {
+            // "VmHWM:\t   12345 kB"
+            let number = line.dropFirst(key.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first
+            return number.flatMap { Int($0) }
+        }
+        return nil
+    }
+
+    /// Bytes waiting in the receive queue of the IPv4 TCP socket with these ports, or nil
+    /// when there is no such socket.
+    static func receiveQueue(localPort: UInt16, remotePort: UInt16) -> Int? {
+        guard let table = readText("/proc/net/tcp") else { return nil }
+        for line in table.split(separator: "\n").dropFirst() {
+            let columns = line.split(separator: " ")
+            guard columns.count > 4 else { continue }
+            let local = columns[1].split(separator: ":")
+            let remote = columns[2].split(separator: ":")
+            guard local.count == 2, remote.count == 2,
+                UInt16(local[1], radix: 16) == localPort, UInt16(remote[1], radix: 16) == remotePort
+            else { continue }
+            let queues = columns[4].split(separator: ":")
+            guard queues.count == 2 else { continue }
+            return Int(queues[1], radix: 16)
+        }
+        return nil
+    }
+
+    static func readText(_ path: String) -> String? {
+        // /proc files report size 0: read until the end.
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.readToEnd() else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where the binaries under test live: `$RAPTOR_BIN_DIR`, else the directory of the test
+/// bundle (`swift build` puts `raptor-ev` and `raptor-testapp` next to it).
+enum Binaries {
+    static var directory: String {
+        if let override = ProcessInfo.processInfo.environment["RAPTOR_BIN_DIR"], !override.isEmpty {
+            return override
+        }
+        // On Linux the bundle is the test executable itself: .build/<triple>/debug/X.xctest
+        let bundle = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        let url = URL(fileURLWithPath: bundle)
+        return url.pathExtension == "xctest" ? url.deletingLastPathComponent().path : Bundle.main.bundlePath
+    }
+
+    static var raptorEV: String { directory + "/raptor-ev" }
+    static var testApp: String { directory + "/raptor-testapp" }
+
+    /// The repository root, from this file's path.
+    static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath)  // Tests/IntegrationTests/Harness/ServerProcess.swift
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+    }
+}
+
+/// A server under test: started with its arguments, ready once it logged its `listening`
+/// line (JSON on stderr), stopped with SIGTERM (SIGKILL to its process group as a last
+/// resort).
+final class ServerProcess {
+    let process: ChildProcess
+    /// The TCP port it listens on (an ephemeral one: the tests bind port 0).
+    let port: UInt16
+
+    struct StartError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    var pid: pid_t { process.pid }
+    var standardError: String { process.standardError }
+    var standardOutput: String { process.standardOutput }
+    var isRunning: Bool { process.isRunning }
+    var commandLine: String { ([process.executable] + process.arguments).joined(separator: " ") }
+
+    /// Starts `binary` and waits (at most `readyTimeout` seconds) for the listening line.
+    init(binary: String, arguments: [String], outputDirectory: URL, readyTimeout: Double = 10) throws {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw StartError(
+                description: "\(binary) is not an executable: run `swift build` first, or set RAPTOR_BIN_DIR")
+        }
+        let name = URL(fileURLWithPath: binary).lastPathComponent
+        let process = try ChildProcess(
+            executable: binary, arguments: arguments, outputDirectory: outputDirectory, name: name)
+        var found: UInt16?
+        waitUntil(timeout: readyTimeout) {
+            found = Self.listeningPort(in: process.standardError)
+            return found != nil || !process.isRunning
+        }
+        guard let found else {
+            let state = process.poll().map { "it \($0)" } ?? "it still runs"
+            let log = process.standardError
+            process.killGroup()
+            throw StartError(
+                description:
+                    "no listening line within \(readyTimeout) s from `\(([binary] + arguments).joined(separator: " "))`"
+                    + " (\(state)); stderr:\n\(log.suffix(2000))")
+        }
+        self.process = process
+        self.port = found
+    }
+
+    /// The port of the first `{"message":"listening","url":"tcp://HOST:PORT"}` line.
+    static func listeningPort(in log: String) -> UInt16? {
+        for line in log.split(separator: "\n") where line.contains("listening") {
+            guard let data = line.data(using: .utf8),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                object["message"] as? String == "listening",
+                let url = object["url"] as? String, url.hasPrefix("tcp://"),
+                let colon = url.lastIndex(of: ":")
+            else { continue }
+            if let port = UInt16(url[url.index(after: colon)...]) { return port }
+        }
+        return nil
+    }
+
+    /// Set once the test (or tearDown) asked the server to stop: an exit before that is a
+    /// crash.
+    private(set) var stopRequested = false
+
+    /// SIGTERM (a graceful stop), without waiting.
+    func terminate() {
+        stopRequested = true
+        process.signal(SIGTERM)
+    }
+
+    /// Waits at most `timeout` seconds for the process to end.
+    func waitForExit(timeout: Double) -> ExitStatus? { process.wait(timeout: timeout) }
+
+    /// SIGTERM, a bounded wait, then SIGKILL to the process group. Returns the status the
+    /// graceful stop ended with, nil when it had to be killed.
+    @discardableResult
+    func stop(timeout: Double = 5) -> ExitStatus? {
+        if let status = process.poll() {
+            stopRequested = true
+            return status
+        }
+        terminate()
+        if let status = waitForExit(timeout: timeout) { return status }
+        process.killGroup()
+        return nil
+    }
+
+    /// The server and its workers.
+    var processTree: [pid_t] { ProcFS.processTree(of: pid) }
+
+    /// The largest peak resident set (VmHWM) over the server and its workers, in KiB.
+    var peakResidentKiB: Int {
+        processTree.compactMap { ProcFS.statusKiB($0, "VmHWM") }.max() ?? 0
+    }
+
+    /// The largest current resident set (VmRSS) over the server and its workers, in KiB.
+    var residentKiB: Int {
+        processTree.compactMap { ProcFS.statusKiB($0, "VmRSS") }.max() ?? 0
+    }
+
+    /// The last lines of stderr, for failure messages.
+    var logTail: String { String(standardError.suffix(1500)) }
+}
