@@ -258,7 +258,8 @@ struct InstallTree: Sendable {
 
     static let shared: Result<InstallTree, any Error> = Result {
         let destdir = try InstallPaths.temporaryDirectory("install-destdir")
-        let make = try InstallCommand.run(["make", "install", "DESTDIR=\(destdir)"], timeout: 1200)
+        let make = try InstallCommand.run(
+            ["make", "--no-print-directory", "install", "DESTDIR=\(destdir)"], timeout: 1200)
         guard make.succeeded else { throw InstallFailure(description: "make install: \(make)") }
         let source = try String(
             contentsOfFile: InstallPaths.repository + "/Sources/Raptor/CommandLine/RaptorVersion.swift", encoding: .utf8
