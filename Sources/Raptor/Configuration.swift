@@ -30,7 +30,8 @@ public struct Configuration: Sendable, Equatable {
     public var bodyMemoryLimit: UInt64 = 1 << 20
     /// Largest header section (request line and fields); bigger gets 431. Default 64 KiB.
     public var maxHeaderSize: Int = 64 << 10
-    /// Largest request-target; longer gets 414. Default 8 KiB.
+    /// Largest request-target; longer gets 414. Default 8 KiB. The request line is part of
+    /// the header section, so a smaller `maxHeaderSize` caps it (`effectiveMaxTargetSize`).
     public var maxTargetSize: Int = 8 << 10
     /// Most header fields in one request; more gets 431. Default 100 (the maximum).
     public var maxHeaderCount: Int = 100
@@ -91,6 +92,9 @@ public struct Configuration: Sendable, Equatable {
     /// The most workers a master runs at once (`--workers` and TTIN together).
     public static let maximumWorkers = 1024
 
+    /// The target limit in force: `maxTargetSize`, capped by `maxHeaderSize`.
+    public var effectiveMaxTargetSize: Int { min(maxTargetSize, maxHeaderSize) }
+
     /// Raptor's rule: stop accepting while at least max(ceil(threads x 1.2), 8) requests
     /// wait for an app thread, so other workers take the new connections.
     public var acceptPauseBacklog: Int {
@@ -120,8 +124,8 @@ public struct Configuration: Sendable, Equatable {
         if maxHeaderSize < 1024 || maxHeaderSize > 1 << 30 {
             try fail("--max-header-size", "must be between 1KiB and 1GiB")
         }
-        if maxTargetSize < 16 || maxTargetSize > maxHeaderSize {
-            try fail("--max-target-size", "must be between 16 bytes and --max-header-size")
+        if maxTargetSize < 16 || maxTargetSize > 1 << 30 {
+            try fail("--max-target-size", "must be between 16 bytes and 1GiB")
         }
         if maxHeaderCount < 1 || maxHeaderCount > 100 {
             try fail("--max-header-count", "must be between 1 and 100")

@@ -38,7 +38,7 @@ public struct Worker {
             config.listen_fds = fds.baseAddress
             config.listen_count = Int32(fds.count)
             config.limits = rv_limits(
-                max_target: UInt32(configuration.maxTargetSize),
+                max_target: UInt32(configuration.effectiveMaxTargetSize),
                 max_head: UInt32(configuration.maxHeaderSize),
                 max_fields: UInt32(configuration.maxHeaderCount),
                 max_body: configuration.maxBodySize,

@@ -54,4 +54,15 @@ final class RequestHelpersTests: XCTestCase {
             XCTAssertEqual(configuration.acceptPauseBacklog, expected, "threads \(threads)")
         }
     }
+
+    // The request line is part of the header section: a small header limit caps the target
+    // limit instead of making the default target limit an error.
+    func testHeaderSizeCapsTheTargetLimit() throws {
+        var configuration = Configuration()
+        configuration.maxHeaderSize = 1024
+        XCTAssertNoThrow(try configuration.validate())
+        XCTAssertEqual(configuration.effectiveMaxTargetSize, 1024)
+        configuration.maxHeaderSize = 64 << 10
+        XCTAssertEqual(configuration.effectiveMaxTargetSize, 8 << 10)
+    }
 }

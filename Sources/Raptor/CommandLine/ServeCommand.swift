@@ -55,7 +55,7 @@ struct ServeCommand: ParsableCommand {
         name: [.customShort("w"), .customLong("workers")], parsing: .unconditional,
         help: ArgumentHelp(
             "Worker processes, forked and supervised by a master; 0 serves in one process (as"
-                + " --single). (default: the CPUs available, \(ServeCommand.defaults.workers) here)",
+                + " --single). (default: the number of CPUs available to the process)",
             valueName: "n"))
     var workers: Int = ServeCommand.defaults.workers
 
@@ -112,7 +112,7 @@ struct ServeCommand: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Longest request-target, 16 bytes to --max-header-size; longer gets 414."
+            "Longest request-target (at most --max-header-size); longer gets 414."
                 + " (default: \(ByteSize(bytes: UInt64(ServeCommand.defaults.maxTargetSize))))",
             valueName: "size"),
         transform: ByteSize.init(parsing:))
