@@ -260,7 +260,10 @@ struct InstallTree: Sendable {
         let destdir = try InstallPaths.temporaryDirectory("install-destdir")
         let make = try InstallCommand.run(
             ["make", "--no-print-directory", "install", "DESTDIR=\(destdir)"], timeout: 1200)
-        guard make.succeeded else { throw InstallFailure(description: "make install: \(make)") }
+        guard make.succeeded else {
+            try? FileManager.default.removeItem(atPath: destdir)
+            throw InstallFailure(description: "make install: \(make)")
+        }
         let source = try String(
             contentsOfFile: InstallPaths.repository + "/Sources/Raptor/CommandLine/RaptorVersion.swift", encoding: .utf8
         )
