@@ -96,6 +96,17 @@ enum TestApplication {
         }
     }
 
+    /// Every hook reports itself on standard error, so the tests can see it ran.
+    static let hooks = Hooks(
+        workerBoot: { index in report("hook worker-boot index=\(index)") },
+        workerShutdown: { index in report("hook worker-shutdown index=\(index)") },
+        onError: { context in report("hook on-error \(context.method) \(context.target): \(context.error)") })
+
+    private static func report(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
     static func text(_ body: String) -> Response {
         Response(headers: [.contentType: "text/plain"], body: .string(body))
     }

@@ -8,4 +8,4 @@ import Raptor
     import Glibc
 #endif
 
-RaptorCommandLine.main(handler: TestApplication.respond)
+RaptorCommandLine.main(handler: TestApplication.respond, hooks: TestApplication.hooks)

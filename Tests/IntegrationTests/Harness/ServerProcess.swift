@@ -77,6 +77,13 @@ final class ServerProcess {
     /// The port of the first `{"message":"listening","url":"tcp://HOST:PORT"}` line.
     static func listeningPort(in log: String) -> UInt16? {
         for line in log.split(separator: "\n") where line.contains("listening") {
+            // The text format: `2026-11-23T11:30:00.123Z info listening url=tcp://127.0.0.1:43817`
+            if !line.hasPrefix("{"), let start = line.range(of: "url=tcp://") {
+                let url = line[start.upperBound...].prefix { !$0.isWhitespace }
+                if let colon = url.lastIndex(of: ":"), let port = UInt16(url[url.index(after: colon)...]) {
+                    return port
+                }
+            }
             guard let data = line.data(using: .utf8),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                 object["message"] as? String == "listening",
