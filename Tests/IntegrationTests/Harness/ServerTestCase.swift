@@ -47,7 +47,8 @@ class ServerTestCase: XCTestCase {
     // MARK: Servers and clients
 
     /// `raptor-testapp` with `flags`, on 127.0.0.1, an ephemeral port, JSON logs, this
-    /// class's `--threads`, and a short `--shutdown-timeout` unless `flags` say otherwise.
+    /// class's `--threads` (inline suites also `--workers 0`: one process), and a short
+    /// `--shutdown-timeout` unless `flags` say otherwise.
     func startTestApp(_ flags: [String] = []) throws -> ServerProcess {
         try startServer(binary: Binaries.testApp, leading: [], flags: flags)
     }
@@ -61,6 +62,11 @@ class ServerTestCase: XCTestCase {
         var arguments = leading + flags
         if !flags.contains("--bind") && !flags.contains("-b") { arguments += ["--bind", "tcp://127.0.0.1:0"] }
         if !flags.contains("--threads") && !flags.contains("-t") { arguments += ["--threads", String(threads)] }
+        // Both process models get the whole suite: the inline suites run one process
+        // (`--workers 0`, no master), the pool suites the default cluster.
+        if threads == 0 && !flags.contains("--workers") && !flags.contains("-w") && !flags.contains("--single") {
+            arguments += ["--workers", "0"]
+        }
         if !flags.contains("--log-format") { arguments += ["--log-format", "json"] }
         if !flags.contains("--shutdown-timeout") { arguments += ["--shutdown-timeout", "3s"] }
         let server = try ServerProcess(binary: binary, arguments: arguments, outputDirectory: workDirectory)
