@@ -125,6 +125,8 @@ final class ClusterSupervisionTests: ClusterTestCase {
         let server = try startCluster(["-w", "2"])
         let pids = waitForRunningWorkers(2)
         for _ in 0..<10 { XCTAssertEqual(get(server.port), 200) }
+        // A worker counts a request just after its response leaves.
+        waitForStats("10 requests") { ($0["totals"] as? [String: Any])?["requests"] as? Int == 10 }
         server.process.signal(SIGUSR1)
         let lines = waitForEvents(server, "worker stats", count: 2)
         XCTAssertEqual(Set(lines.compactMap { $0["pid"] as? Int }), Set(pids.values.map(Int.init)))

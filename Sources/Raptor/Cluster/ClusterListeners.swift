@@ -115,6 +115,20 @@ final class ClusterListeners {
         }
     }
 
+    /// Takes the last slot's reuseport sockets out of the set, still open: the master
+    /// closes them once their worker no longer accepts from them.
+    func retireLastSlot() -> [ClusterSocket] {
+        guard perSlot.count > 1 else { return [] }
+        return perSlot.removeLast()
+    }
+
+    /// One socket of each reuseport group (one group per address), to steer the group.
+    var groupDescriptors: [Int32] { perSlot.first?.map(\.fd) ?? [] }
+
+    static func closeAll(_ sockets: [ClusterSocket]) {
+        for socket in sockets { _ = Glibc.close(socket.fd) }
+    }
+
     /// Closes the reuseport sockets of slots `count` and beyond.
     func removeSlots(from count: Int) {
         while perSlot.count > max(count, 1) {

@@ -22,6 +22,18 @@ final class Master {
         var respawnAt: Double? = 0
     }
 
+    /// A slot removed by TTOU: new connections are steered away from its sockets at once,
+    /// its worker goes on accepting until their queues are empty, and only then stops.
+    struct Retirement {
+        let id: Int
+        let slot: Int
+        let sockets: [ClusterSocket]
+        let since: Double
+        /// Workers that still hold the sockets.
+        var holders: Set<pid_t>
+        var stopped = false
+    }
+
     struct PhasedRestart {
         let phase: Int
         /// The slot being replaced.
@@ -49,6 +61,17 @@ final class Master {
     private var inheritedKilled = false
     private var phase = 0
     private var phased: PhasedRestart?
+    /// The reuseport groups' order of sockets (nil without reuseport sockets).
+    private var group: ReuseportGroup?
+    /// The group indices the steering program chooses from now.
+    private var steeredIndices: [Int]?
+    /// Steering is off after a failed attach, or with RAPTOR_STEERING=off in the environment.
+    private var steeringFailed = getenv("RAPTOR_STEERING").map { String(cString: $0) } == "off"
+    /// Slots removed by TTOU whose sockets are still open (see `advanceRetirements`).
+    private var retirements: [Retirement] = []
+    private var retirementCount = 0
+    /// Retired group members whose sockets the previous image's workers still hold.
+    private var inheritedRetired: [Int] = []
     private var stoppingSince: Double?
     private var readyNotified = false
     private var nextStatsWrite = 0.0
@@ -90,6 +113,15 @@ final class Master {
                 try listeners.bind(configuration.binds, mode: configuration.listener, slots: configuration.workers)
             }
             try listeners.ensureSlots(configuration.workers)
+            if listeners.usesReusePort {
+                var model = ReuseportGroup(slots: listeners.perSlot.count)
+                for slot in configuration.workers..<max(configuration.workers, listeners.perSlot.count) {
+                    // The previous image's workers of these slots hold the sockets until they exit.
+                    model.retire(slot: slot, id: -1 - slot)
+                    inheritedRetired.append(-1 - slot)
+                }
+                group = model
+            }
             listeners.removeSlots(from: configuration.workers)
             stats = try StatsRegion(capacity: maximumWorkers * 2)
         } catch {
@@ -139,6 +171,8 @@ final class Master {
             }
             observeBoots(now)
             enforceDeadlines(now)
+            advanceRetirements(now)
+            steer(now)
             advancePhasedRestart()
             handOverFromInherited(now)
             respawnDue(now)
@@ -240,6 +274,7 @@ final class Master {
             return
         }
         slots.append(Slot())
+        group?.join(slot: slots.count - 1)
         logger.info("worker added (TTIN)", metadata: ["workers": "\(slots.count)"])
         respawnDue(Monotonic.now())
     }
@@ -252,13 +287,75 @@ final class Master {
         }
         let slot = slots.count - 1
         let now = Monotonic.now()
-        for worker in workers.values where worker.slot == slot && !worker.isStopping {
-            stop(worker, reason: "worker removed (TTOU)", now: now)
-        }
         if phased?.slot == slot { phased?.pending = nil }
         slots.removeLast()
-        listeners.removeSlots(from: slots.count)
+        let holders = workers.values.filter { $0.slot == slot && !$0.isStopping }
+        let sockets = listeners.retireLastSlot()
+        if group != nil, !sockets.isEmpty, !steeringFailed {
+            // Steered away first; the worker stops once its queue is served.
+            retirementCount += 1
+            group?.retire(slot: slot, id: retirementCount)
+            retirements.append(
+                Retirement(
+                    id: retirementCount, slot: slot, sockets: sockets, since: now, holders: Set(holders.map(\.pid))))
+            steer(now)
+        } else {
+            for worker in holders { stop(worker, reason: "worker removed (TTOU)", now: now) }
+            ClusterListeners.closeAll(sockets)
+        }
         logger.info("worker removed (TTOU)", metadata: ["workers": "\(slots.count)"])
+    }
+
+    /// A retired slot's worker stops once the accept queues of its sockets are empty (new
+    /// connections go elsewhere already), or after 2 s at most; its sockets leave their
+    /// groups when the last descriptor (the master's, or the worker's at exit) is closed.
+    private func advanceRetirements(_ now: Double) {
+        for index in retirements.indices where !retirements[index].stopped {
+            let retirement = retirements[index]
+            let queued = retirement.sockets.reduce(0) { $0 + (ReuseportSteering.acceptQueueLength($1.fd) ?? 0) }
+            guard (now - retirement.since >= 0.05 && queued == 0) || now - retirement.since > 2 else { continue }
+            for pid in retirement.holders {
+                if let worker = workers[pid] { stop(worker, reason: "worker removed (TTOU)", now: now) }
+            }
+            ClusterListeners.closeAll(retirement.sockets)
+            retirements[index].stopped = true
+        }
+        let done = retirements.filter { $0.stopped && $0.holders.isEmpty }
+        for retirement in done { group?.leave(retired: retirement.id) }
+        retirements.removeAll { $0.stopped && $0.holders.isEmpty }
+    }
+
+    /// Points the reuseport groups at the slots whose worker accepts now: booted, not
+    /// stopping, heartbeat fresh, and not paused by its own backpressure. A slot without
+    /// such a worker gets no new connection (they would wait in its queue) unless no slot
+    /// qualifies.
+    private func steer(_ now: Double) {
+        guard let group, !steeringFailed, group.count > 1 else { return }
+        let pauseAt = UInt64(configuration.acceptPauseBacklog)
+        var eligible = Set(
+            slots.indices.filter { slot in
+                guard let pid = slots[slot].current, let worker = workers[pid], worker.bootedAt != nil,
+                    !worker.isStopping, worker.killReason == nil
+                else { return false }
+                if now - worker.heartbeatSeenAt > 1.5 { return false }
+                return configuration.threads == 0 || stats[worker.cell, RV_STAT_BACKLOG] < pauseAt
+            })
+        if eligible.isEmpty { eligible = Set(slots.indices) }
+        let indices = group.indices(of: eligible)
+        guard indices != steeredIndices, !indices.isEmpty else { return }
+        for fd in listeners.groupDescriptors {
+            if let code = ReuseportSteering.attach(to: fd, choosing: indices) {
+                steeringFailed = true
+                logger.warning(
+                    "cannot steer new connections (SO_ATTACH_REUSEPORT_CBPF); the kernel's hash spreads them",
+                    metadata: ["error": "\(String(cString: strerror(code)))"])
+                return
+            }
+        }
+        steeredIndices = indices
+        logger.debug(
+            "new connections steered",
+            metadata: ["workers": "\(eligible.sorted().map(String.init).joined(separator: ","))"])
     }
 
     // MARK: Supervision
@@ -336,10 +433,15 @@ final class Master {
         guard let worker = workers.removeValue(forKey: pid) else {
             if inherited.remove(pid) != nil {
                 logger.info("old worker exited (hot restart)", metadata: metadata)
+                if inherited.isEmpty {
+                    for id in inheritedRetired { group?.leave(retired: id) }
+                    inheritedRetired = []
+                }
             }
             return  // not ours (a process the previous image started, say): ignored
         }
         stats.release(worker.cell)
+        for index in retirements.indices { retirements[index].holders.remove(pid) }
         let lifetime = now - worker.spawnedAt
         metadata["worker"] = "\(worker.slot)"
         metadata["phase"] = "\(worker.phase)"

@@ -1,0 +1,72 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The listener modes: reuseport steering away from a worker that does not accept, and the
+/// shared socket.
+final class ClusterListenerTests: ClusterTestCase {
+    /// A stopped worker's reuseport socket gets no new connections once the master noticed
+    /// (its heartbeat is 1.5 s old), and gets them again once it runs again.
+    func testReuseportSteersNewConnectionsAwayFromAStoppedWorker() throws {
+        let server = try startCluster(["-w", "2", "--worker-timeout", "60s"])
+        let pids = waitForRunningWorkers(2)
+        let stopped = try XCTUnwrap(pids[0])
+        kill(stopped, SIGSTOP)
+        var continued = false
+        defer { if !continued { kill(stopped, SIGCONT) } }
+        let stoppedAt = ContinuousClock.now
+
+        // Without steering, half of all new connections would wait in the stopped worker's
+        // queue; 20 answered in a row (each within 0.5 s) means the kernel no longer picks it.
+        var inARow = 0
+        var steeredAfter: Double?
+        waitUntil(timeout: 10, interval: 0) {
+            let started = ContinuousClock.now
+            if get(server.port, "/", timeout: 0.5) == 200 {
+                if inARow == 0 { steeredAfter = stoppedAt.duration(to: started).secondsValue }
+                inARow += 1
+            } else {
+                inARow = 0
+            }
+            return inARow >= 20
+        }
+        XCTAssertGreaterThanOrEqual(inARow, 20, "new connections still reach the stopped worker")
+        XCTAssertLessThan(steeredAfter ?? 99, 4, "steered within a few seconds of the stop")
+
+        kill(stopped, SIGCONT)
+        continued = true
+        func requests(_ pid: pid_t) -> Int {
+            workers(readStats()).first { $0["pid"] as? Int == Int(pid) }?["requests"] as? Int ?? 0
+        }
+        let before = requests(stopped)
+        XCTAssertTrue(
+            waitUntil(timeout: 10, interval: 0.05) {
+                _ = get(server.port)
+                return requests(stopped) > before + 5
+            }, "the worker gets connections again once it runs")
+        XCTAssertTrue(events(server, "worker killed").isEmpty)
+    }
+
+    /// One socket for every worker: served, counted, and TTIN still adds a worker.
+    func testSharedListenerServesAndScales() throws {
+        let server = try startCluster(["-w", "2", "--listener", "shared"])
+        waitForRunningWorkers(2)
+        waitForStats("listener mode shared") { $0["listener_mode"] as? String == "shared" }
+        let load = LoadClient(port: server.port)
+        XCTAssertTrue(waitUntil(timeout: 10) { load.snapshot.ok >= 300 }, "load: \(load.snapshot)")
+        server.process.signal(SIGTTIN)
+        waitForRunningWorkers(3)
+        server.process.signal(SIGUSR2)
+        waitForEvents(server, "phased restart finished")
+        waitForRunningWorkers(3, phase: 1)
+        let summary = load.stop()
+        assertNoFailedRequest(summary, stoppedWorkers: 3)
+        waitForStats("every request counted") { stats in
+            let total = (stats["totals"] as? [String: Any])?["requests"] as? Int ?? 0
+            return total > 0 && workers(stats).count == 3
+        }
+    }
+}
