@@ -77,6 +77,9 @@ public struct Server {
         defer { stats.deallocate() }
         rv_stats_set(stats, RV_STAT_PID, UInt64(getpid()))
         rv_stats_set(stats, RV_STAT_STARTED_AT, UInt64(time(nil)))
+        let statsFile = configuration.statsFile.map { SingleProcessStats(path: $0, cell: stats) }
+        statsFile?.start()
+        defer { statsFile?.stop() }
         let worker = Worker(index: 0, configuration: configuration, hooks: hooks, logger: logger, handler: handler)
         logger.info(
             "worker booted",

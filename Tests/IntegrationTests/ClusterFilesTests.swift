@@ -125,6 +125,23 @@ final class ClusterFilesTests: ClusterTestCase {
         XCTAssertEqual(oldErrors.split(separator: "\n").count, 1, oldErrors)
     }
 
+    /// `--single` (no master): the one process writes the same stats file, and removes it.
+    func testSingleProcessWritesTheStatsFileToo() throws {
+        let server = try startCluster(["--single", "--pidfile", pidPath])
+        for _ in 0..<3 { XCTAssertEqual(get(server.port), 200) }
+        let stats = waitForStats("3 requests") { ($0["totals"] as? [String: Any])?["requests"] as? Int == 3 }
+        XCTAssertEqual(stats?["master_pid"] as? Int, Int(server.pid))
+        XCTAssertEqual(workers(stats).first?["pid"] as? Int, Int(server.pid))
+        XCTAssertEqual(workers(stats).first?["state"] as? String, "running")
+        XCTAssertEqual(ProcFS.processTree(of: server.pid), [server.pid], "no fork")
+        let (status, table, _) = try run(Binaries.raptorEV, ["stats", "--stats-file", statsPath])
+        XCTAssertEqual(status, .exited(0))
+        XCTAssertTrue(table.contains("1 worker (shared)"), table)
+        XCTAssertEqual(server.stop(timeout: 10), .exited(0))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: statsPath))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: pidPath))
+    }
+
     /// A port in use or a bad URL: one error line, a non-zero exit, and no worker forked.
     func testBindErrorsFailBeforeAnyFork() throws {
         // Taken by a plain socket, then by another raptor-ev cluster (SO_REUSEPORT must not

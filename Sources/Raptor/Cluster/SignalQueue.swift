@@ -49,9 +49,10 @@ enum SignalQueue {
     }
 
     /// In a forked worker, before it runs: the master's signals are ignored, the mask is
-    /// cleared, and until the engine installs its own INT/TERM handlers (its graceful stop),
-    /// a TERM that arrives while the worker boots is remembered (`ParentWatch` passes it on
-    /// to the engine) instead of killing the process.
+    /// cleared, and until the engine takes INT and TERM over (it blocks them in its threads
+    /// and reads them from a signalfd: its graceful stop), a TERM that arrives while the
+    /// worker boots is remembered (`ParentWatch` passes it on to the engine) instead of
+    /// killing the process.
     static func restoreForWorker() {
         for signal in ignoredByWorkers { Glibc.signal(signal, SIG_IGN) }
         for signal in [SIGQUIT, SIGCHLD] { Glibc.signal(signal, SIG_DFL) }
@@ -66,6 +67,30 @@ enum SignalQueue {
     /// ignored rather than left to kill the process (HUP's default).
     static func ignoreMasterSignals() {
         for signal in ignoredByWorkers { Glibc.signal(signal, SIG_IGN) }
+    }
+
+    /// Starts a helper thread with INT and TERM blocked in it, so they always reach the
+    /// engine (a thread that left them unblocked would take them, with their default action:
+    /// death).
+    static func startThread(
+        _ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?,
+        context: UnsafeMutableRawPointer?, detached: Bool
+    ) -> pthread_t {
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &stopSignals, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        if detached { pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED)) }
+        pthread_attr_setstacksize(&attributes, 256 << 10)
+        var thread = pthread_t()
+        pthread_create(&thread, &attributes, body, context)
+        return thread
     }
 
     static func name(_ signal: Int32) -> String {

@@ -264,7 +264,8 @@ struct StatsReport {
         }
         let totals = document["totals"] ?? .object([:])
         rows.append([
-            "total", "", "", "\(workers.count) workers", "", count(totals, "requests"),
+            "total", "", "", workers.count == 1 ? "1 worker" : "\(workers.count) workers", "",
+            count(totals, "requests"),
             count(totals, "active_connections"), count(totals, "keepalive_connections"), count(totals, "backlog"),
             "\(count(totals, "busy_threads"))/\(count(totals, "thread_capacity"))", count(totals, "responses_2xx"),
             count(totals, "responses_3xx"), count(totals, "responses_4xx"), count(totals, "responses_5xx"),
@@ -272,7 +273,8 @@ struct StatsReport {
         ])
         let widths = columns.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         var text = "master \(count(document, "master_pid")), phase \(count(document, "phase")),"
-        text += " \(count(document, "workers_configured")) workers (\(document["listener_mode"]?.string ?? "-"))"
+        let configured = count(document, "workers_configured")
+        text += " \(configured) worker\(configured == "1" ? "" : "s") (\(document["listener_mode"]?.string ?? "-"))"
         if document["phased_restart"] == .bool(true) { text += ", phased restart in progress" }
         text += ", up \(Self.duration(now - (document["started_at"]?.number ?? now)))\n"
         for row in rows {

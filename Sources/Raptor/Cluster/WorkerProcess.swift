@@ -109,13 +109,7 @@ enum ParentWatch {
     static func start(masterPid: pid_t) {
         // Written once, before the thread starts; the thread only reads it.
         Self.masterPid = masterPid
-        var thread = pthread_t()
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        pthread_attr_setstacksize(&attributes, 64 << 10)
-        pthread_create(&thread, &attributes, parentWatchThread, nil)
-        pthread_attr_destroy(&attributes)
+        _ = SignalQueue.startThread(parentWatchThread, context: nil, detached: true)
     }
 
     /// Whether the worker should go on: its master lives and no INT/TERM came during boot.
