@@ -98,6 +98,7 @@ enum TestApplication {
 
     /// Every hook reports itself on standard error, so the tests can see it ran.
     static let hooks = Hooks(
+        beforeFork: { report("hook before-fork pid=\(getpid())") },
         workerBoot: { index in report("hook worker-boot index=\(index)") },
         workerShutdown: { index in report("hook worker-shutdown index=\(index)") },
         onError: { context in report("hook on-error \(context.method) \(context.target): \(context.error)") })

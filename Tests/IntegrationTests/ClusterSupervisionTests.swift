@@ -120,6 +120,24 @@ final class ClusterSupervisionTests: ClusterTestCase {
         XCTAssertEqual(get(server.port), 200)
     }
 
+    /// beforeFork runs once in the master before the first fork; workerBoot(index) and
+    /// workerShutdown(index) in each worker, also for a respawned one.
+    func testHooksRunInTheirProcesses() throws {
+        let server = try startCluster(["-w", "2"])
+        let pids = waitForRunningWorkers(2)
+        kill(pids[1]!, SIGKILL)
+        waitForRunningWorkers(2, excluding: [pids[1]])
+        XCTAssertEqual(server.stop(timeout: 15), .exited(0))
+        let lines = server.standardError.split(separator: "\n").filter { $0.hasPrefix("hook ") }.map(String.init)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("hook before-fork") }, ["hook before-fork pid=\(server.pid)"])
+        XCTAssertEqual(lines.first, "hook before-fork pid=\(server.pid)", "before any worker boots: \(lines)")
+        XCTAssertEqual(lines.filter { $0 == "hook worker-boot index=0" }.count, 1, "\(lines)")
+        XCTAssertEqual(lines.filter { $0 == "hook worker-boot index=1" }.count, 2, "respawned: \(lines)")
+        XCTAssertEqual(lines.filter { $0 == "hook worker-shutdown index=0" }.count, 1, "\(lines)")
+        XCTAssertEqual(
+            lines.filter { $0 == "hook worker-shutdown index=1" }.count, 1, "the killed one ran none: \(lines)")
+    }
+
     /// USR1: one log line per worker with its counters.
     func testUsr1LogsEveryWorkersStats() throws {
         let server = try startCluster(["-w", "2"])
