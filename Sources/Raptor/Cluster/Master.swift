@@ -493,8 +493,8 @@ final class Master {
         }
         if !readyNotified && allBooted {
             readyNotified = true
-            notify.send("READY=1\nSTATUS=\(slots.count) workers serving\nMAINPID=\(getpid())")
             logger.info("all workers booted", metadata: ["workers": "\(slots.count)", "phase": "\(phase)"])
+            notify.send("READY=1\nSTATUS=\(slots.count) workers serving\nMAINPID=\(getpid())")
         }
     }
 
