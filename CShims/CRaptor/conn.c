@@ -183,11 +183,23 @@ void conn_close(rv_conn *conn) {
     worker_connection_closed(worker);
 }
 
+/* A graceful stop must not drop a request on its way: a connection accepted but not yet
+ * read has one coming, and gets a short grace to send it (answered with
+ * Connection: close); a parked keep-alive connection is closed unless bytes already wait
+ * in the socket. A request still in the network when it closes is the race every server
+ * has; clients retry idempotent requests on a closed keep-alive connection. */
 void conn_close_all_idle(rv_worker *worker) {
+    double grace = worker->config->first_data_timeout < 1.0 ? worker->config->first_data_timeout : 1.0;
     rv_conn *conn = worker->live;
     while (conn) {
         rv_conn *next = conn->live_next;
-        if (conn->state == CONN_IDLE && conn->length == 0) conn_close(conn);
+        if (conn->state == CONN_IDLE && conn->length == 0) {
+            uint8_t peek;
+            if (!conn->seen_request)
+                set_timeout(conn, grace, DEADLINE_IDLE);
+            else if (recv(conn->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+                conn_close(conn);
+        }
         conn = next;
     }
 }

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,9 +138,40 @@ static void stop_async_cb(struct ev_loop *loop, ev_async *watcher, int revents) 
     begin_stop(watcher->data);
 }
 
+/* A stop asked before the loop ran (during a worker's boot hook, say). Set before the
+ * running worker is looked up, and checked after rv_worker_run publishes itself, so
+ * whatever the interleaving one of the two sides sees the other. */
+static atomic_int stop_requested;
+
 void rv_worker_request_stop(void) {
+    atomic_store(&stop_requested, 1);
     rv_worker *worker = atomic_load(&running_worker);
-    if (worker) ev_async_send(worker->loop, &worker->stop_async);
+    if (worker) ev_async_send(worker->loop, &worker->stop_async); /* async-signal-safe */
+}
+
+static void stop_signal_handler(int signal_number) {
+    (void)signal_number;
+    int saved = errno;
+    rv_worker_request_stop();
+    errno = saved;
+}
+
+/* The loop reads INT and TERM from a signalfd in the threads that block them; a thread
+ * the embedding program started itself may not block them, and this handler turns a
+ * signal delivered there into the same graceful stop instead of the default death. */
+void rv_install_stop_signal_handlers(void) {
+    struct sigaction action = {0};
+    action.sa_handler = stop_signal_handler;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGINT, &action, NULL);
+}
+
+int rv_stop_when_parent_dies(pid_t parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return -1;
+    if (getppid() != parent) rv_worker_request_stop(); /* it died before prctl */
+    return 0;
 }
 
 static void free_caches(rv_worker *worker) {
@@ -176,6 +208,7 @@ int rv_worker_run(const rv_worker_config *config) {
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &previous_mask);
+    rv_install_stop_signal_handlers();
     worker->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | EVFLAG_SIGNALFD);
     worker->listeners = calloc((size_t)(config->listen_count > 0 ? config->listen_count : 1),
                                sizeof *worker->listeners);
@@ -229,12 +262,14 @@ int rv_worker_run(const rv_worker_config *config) {
     rv_stats_set(worker->stats, RV_STAT_BOOTED, 1);
     atomic_store(&running_worker, worker);
     start_listeners(worker);
+    if (atomic_exchange(&stop_requested, 0)) begin_stop(worker);
 
     /* Signal watchers keep the loop alive; it ends by ev_break once a stop has drained
      * every connection or the shutdown timeout passed. */
     ev_run(loop, 0);
 
     atomic_store(&running_worker, NULL);
+    atomic_store(&stop_requested, 0);
     if (worker->forced_stop) {
         /* Handlers still run on app threads and use the worker's memory: leave both to
          * the process exit that follows, rather than wait for a handler that hangs. */

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -202,8 +203,18 @@ typedef struct rv_worker_config {
  * has drained it. Returns 0, or -1 with errno when it could not start. */
 int rv_worker_run(const rv_worker_config *config);
 
-/* Asks the running worker (from any thread) to stop gracefully. */
+/* Asks the worker (from any thread, or a signal handler) to stop gracefully. Asked before
+ * rv_worker_run, the stop is remembered and the worker stops as soon as it runs. */
 void rv_worker_request_stop(void);
+
+/* From now on INT and TERM ask for a graceful stop (rv_worker_request_stop), whichever
+ * thread they reach, even before rv_worker_run. rv_worker_run installs this itself; a
+ * forked worker calls it at once, so a stop during its boot is not lost. */
+void rv_install_stop_signal_handlers(void);
+
+/* A forked worker stops gracefully when `parent` (its master) dies: SIGTERM through
+ * PR_SET_PDEATHSIG, and a stop at once if the parent is already gone. Returns 0 or -1. */
+int rv_stop_when_parent_dies(pid_t parent);
 
 /* ---- the request in hand (valid until the response is finished) ---- */
 const rv_request *rv_conn_request(const rv_conn *conn);

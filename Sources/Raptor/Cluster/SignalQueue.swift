@@ -1,3 +1,4 @@
+import CRaptor
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -49,15 +50,14 @@ enum SignalQueue {
     }
 
     /// In a forked worker, before it runs: the master's signals are ignored, the mask is
-    /// cleared, and until the engine takes INT and TERM over (it blocks them in its threads
-    /// and reads them from a signalfd: its graceful stop), a TERM that arrives while the
-    /// worker boots is remembered (`ParentWatch` passes it on to the engine) instead of
-    /// killing the process.
+    /// cleared, and INT and TERM ask the engine for its graceful stop from now on (one that
+    /// arrives while the worker boots is remembered until the loop runs).
     static func restoreForWorker() {
         for signal in ignoredByWorkers { Glibc.signal(signal, SIG_IGN) }
         for signal in [SIGQUIT, SIGCHLD] { Glibc.signal(signal, SIG_DFL) }
-        _ = BootSignal.flag  // initialized before the handler can read it
-        for signal in [SIGINT, SIGTERM] { Glibc.signal(signal, bootSignalHandler) }
+        // INT or TERM during the worker's boot (its hooks may take a while) is remembered
+        // by the engine, which stops as soon as its loop runs.
+        rv_install_stop_signal_handlers()
         var empty = sigset_t()
         sigemptyset(&empty)
         sigprocmask(SIG_SETMASK, &empty, nil)
@@ -114,18 +114,4 @@ enum SignalQueue {
         default: String(signal)
         }
     }
-}
-
-/// A stop asked (INT or TERM) before the worker's engine ran.
-enum BootSignal {
-    nonisolated(unsafe) static let flag: UnsafeMutablePointer<Int32> = {
-        let pointer = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
-        pointer.initialize(to: 0)
-        return pointer
-    }()
-}
-
-/// Async-signal-safe: one store to memory allocated before the handler was installed.
-private func bootSignalHandler(_: Int32) {
-    BootSignal.flag.pointee = 1
 }

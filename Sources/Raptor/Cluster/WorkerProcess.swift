@@ -78,7 +78,8 @@ final class WorkerProcess {
         // connections the kernel still queues on it) alive after the master closed it.
         for fd in closeInChild { _ = close(fd) }
         rv_stats_set(stats, RV_STAT_PID, UInt64(getpid()))
-        ParentWatch.start(masterPid: masterPid)
+        // A master killed with SIGKILL must not leave its workers serving unsupervised.
+        rv_stop_when_parent_dies(masterPid)
         var logger = server.logger
         logger[metadataKey: "worker"] = "\(slot)"
         logger[metadataKey: "pid"] = "\(getpid())"
@@ -94,33 +95,5 @@ final class WorkerProcess {
         }
         fflush(nil)
         _exit(status)
-    }
-}
-
-/// A worker whose master is gone (killed with SIGKILL, say) stops gracefully instead of
-/// serving forever unsupervised: a thread checks the parent pid ten times a second. It
-/// also hands the engine a TERM that arrived during boot (see `SignalQueue`).
-///
-/// (PR_SET_PDEATHSIG would do it without a thread, but prctl is variadic and Swift cannot
-/// call it; a `rv_worker_set_parent_pid` in the engine's tick would be the better home.)
-enum ParentWatch {
-    nonisolated(unsafe) private static var masterPid: pid_t = 0
-
-    static func start(masterPid: pid_t) {
-        // Written once, before the thread starts; the thread only reads it.
-        Self.masterPid = masterPid
-        _ = SignalQueue.startThread(parentWatchThread, context: nil, detached: true)
-    }
-
-    /// Whether the worker should go on: its master lives and no INT/TERM came during boot.
-    fileprivate static func check() -> Bool { getppid() == masterPid && BootSignal.flag.pointee == 0 }
-}
-
-private func parentWatchThread(_: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    // Asked again and again: a stop asked before the engine runs (during the boot hook)
-    // would be lost.
-    while true {
-        if !ParentWatch.check() { rv_worker_request_stop() }
-        usleep(100_000)
     }
 }
