@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# raptor-ev benchmark harness: raptor-ev (inline and pool) vs nginx, one worker each,
-# server pinned to one CPU and wrk to another, runs interleaved between servers.
-# See bench/README.md. Usage: bash bench/run.sh [--servers a,b] [--scenarios x,y]
+# raptor-ev benchmark harness: raptor-ev (inline and pool) vs nginx, Puma and Hummingbird,
+# WORKERS worker processes each (1: server pinned to one CPU and wrk to another; more: nothing
+# pinned), runs interleaved between servers.
+# See bench/README.md. Usage: bash bench/run.sh [--workers 1|2|1,2] [--servers a,b] [--scenarios x,y]
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,24 +17,32 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
+IDLE_TIMEOUT=${IDLE_TIMEOUT:-20}
 RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
 export PYTHONDONTWRITEBYTECODE=1  # keep bench/lib free of __pycache__
 COMMAND_LINE="bash bench/run.sh $*"
 
 usage() {
     cat <<USAGE
-Usage: bash bench/run.sh [--servers LIST] [--scenarios LIST]
+Usage: bash bench/run.sh [--workers LIST] [--servers LIST] [--scenarios LIST]
+  --workers LIST     worker processes per server: 1, 2, or 1,2 for both in one run (default: 1);
+                     with 1 the servers are pinned to CPU \$SERVER_CPU and wrk to \$WRK_CPU,
+                     otherwise nothing is pinned
   --servers LIST     comma-separated subset of: $(join , "${SERVERS_ALL[@]}") (default: all)
   --scenarios LIST   comma-separated subset of: $(join , "${SCENARIOS_ALL[@]}") (default: $(join , "${SCENARIOS_DEFAULT[@]}"))
 Environment: RUNS=$RUNS DURATION=$DURATION (s) WARMUP=$WARMUP (s, 0 = none) SERVER_CPU=$SERVER_CPU WRK_CPU=$WRK_CPU
-             READY_TIMEOUT=$READY_TIMEOUT STOP_TIMEOUT=$STOP_TIMEOUT RESULTS_DIR=$RESULTS_DIR
+             READY_TIMEOUT=$READY_TIMEOUT STOP_TIMEOUT=$STOP_TIMEOUT IDLE_TIMEOUT=$IDLE_TIMEOUT (s)
+             IDLE_CONNS=$IDLE_CONNS RESULTS_DIR=$RESULTS_DIR
 USAGE
 }
 
 SERVERS=("${SERVERS_ALL[@]}")
 SCENARIOS=("${SCENARIOS_DEFAULT[@]}")
+WORKERS_LIST=(1)
 while (($#)); do
     case $1 in
+        --workers|-w)  IFS=, read -ra WORKERS_LIST <<<"${2:?--workers needs a count}"; shift 2 ;;
+        --workers=*)   IFS=, read -ra WORKERS_LIST <<<"${1#*=}"; shift ;;
         --servers)     IFS=, read -ra SERVERS <<<"${2:?--servers needs a list}"; shift 2 ;;
         --servers=*)   IFS=, read -ra SERVERS <<<"${1#*=}"; shift ;;
         --scenarios)   IFS=, read -ra SCENARIOS <<<"${2:?--scenarios needs a list}"; shift 2 ;;
@@ -44,6 +53,7 @@ while (($#)); do
 done
 for s in "${SERVERS[@]}"; do in_list "$s" "${SERVERS_ALL[@]}" || die "unknown server: $s"; done
 for s in "${SCENARIOS[@]}"; do in_list "$s" "${SCENARIOS_ALL[@]}" || die "unknown scenario: $s"; done
+for w in "${WORKERS_LIST[@]}"; do [[ $w =~ ^[1-9][0-9]?$ ]] || die "--workers takes counts like 1, 2 or 1,2 (got $w)"; done
 [[ $RUNS =~ ^[1-9][0-9]*$ && $DURATION =~ ^[1-9][0-9]*$ && $WARMUP =~ ^[0-9]+$ ]] ||
     die "RUNS and DURATION must be positive integers, WARMUP a non-negative integer"
 
@@ -63,9 +73,21 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- prerequisites -----------------------------------------------------------------------
+START_SECONDS=$SECONDS
 ensure_debian_packages wrk=wrk
 (($(nproc) >= 2)) || warn "only $(nproc) CPU: server and wrk cannot get a core each"
+# Descriptors for 10k idle connections (client and servers inherit the limit); without
+# CAP_SYS_RESOURCE the hard limit caps it.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if in_list idle-10k "${SCENARIOS[@]}" && (($(ulimit -n) < IDLE_CONNS + 100)); then
+    die "ulimit -n is $(ulimit -n): idle-10k needs more than $((IDLE_CONNS + 100)) descriptors"
+fi
+# The static file every server serves in static-1mib (1 MiB of random bytes).
+STATIC_DIR="$WORK_DIR/static"
+mkdir -p "$STATIC_DIR"
+head -c 1048576 /dev/urandom >"$STATIC_DIR/$STATIC_FILE"
+# nginx's workers run as nobody when started as root: let them read it (mktemp -d is 0700).
+chmod a+rx "$WORK_DIR" "$STATIC_DIR" && chmod a+r "$STATIC_DIR/$STATIC_FILE"
 declare -A VERSIONS=([wrk]="$(wrk --version 2>&1 | head -n1 | sed 's/ Copyright.*//')")
 for s in "${SERVERS[@]}"; do
     f="server_$(fn_name "$s")"
@@ -75,35 +97,68 @@ done
 
 # --- measurements --------------------------------------------------------------------------
 RUNS_FILE="$WORK_DIR/runs.jsonl"
-: >"$RUNS_FILE"
+: >"$RUNS_FILE" && : >"$WORK_DIR/starts.jsonl"
 FAILED=0
-declare -A SCENARIO_DESC=()
+declare -A SCENARIO_DESC=() PINNING=()
 
-wrk_cmd() {  # PORT DURATION -> WRK array (pinned)
-    WRK=(taskset -c "$WRK_CPU" wrk "${WRK_ARGS[@]}" -d"$2"s --latency "http://127.0.0.1:$1$URL_PATH")
+set_pinning() {  # WORKERS -> SERVER_PIN, LOAD_PIN (command prefixes; empty: not pinned)
+    if (($1 == 1)); then
+        SERVER_PIN=(taskset -c "$SERVER_CPU") LOAD_PIN=(taskset -c "$WRK_CPU")
+        PINNING[$1]="server (all its processes and threads) on CPU $SERVER_CPU (taskset -c $SERVER_CPU), load generator on CPU $WRK_CPU (taskset -c $WRK_CPU)"
+    else
+        SERVER_PIN=() LOAD_PIN=()
+        PINNING[$1]="nothing pinned: servers and load generator share all $(nproc) CPUs"
+    fi
 }
 
-for scenario in "${SCENARIOS[@]}"; do
-    WRK_ARGS=() URL_PATH=/
-    "scenario_$(fn_name "$scenario")"
-    SCENARIO_DESC[$scenario]="wrk ${WRK_ARGS[*]} -d${DURATION}s --latency http://127.0.0.1:PORT$URL_PATH"
-    log "scenario $scenario: ${SCENARIO_DESC[$scenario]}"
-    for s in "${SERVERS[@]}"; do start_server "$s"; done
-    if ((WARMUP > 0)); then
-        for s in "${SERVERS[@]}"; do
-            wrk_cmd "${SERVER_PORT[$s]}" "$WARMUP"
-            timeout -k 5 $((WARMUP + 30)) "${WRK[@]}" >/dev/null 2>&1 || warn "warm-up of $s failed"
-        done
+load_cmd() {  # SERVER DURATION -> LOAD_CMD array (the scenario's load generator, pinned or not)
+    local port=${SERVER_PORT[$1]} path=${SERVER_PATH[$1]}
+    if [[ $LOAD == idle ]]; then
+        LOAD_CMD=("${LOAD_PIN[@]}" python3 "$BENCH_DIR/lib/idle_conns.py" --port "$port"
+            --pid "${SERVER_PID[$1]}" --conns "$IDLE_CONNS" --path "$path" --timeout "$IDLE_TIMEOUT")
+    else
+        LOAD_CMD=("${LOAD_PIN[@]}" wrk "${WRK_ARGS[@]}" -d"$2"s --latency "http://127.0.0.1:$port$path")
     fi
-    for ((run = 1; run <= RUNS; run++)); do
-        for s in "${SERVERS[@]}"; do  # interleaved: A B C A B C ...
-            wrk_cmd "${SERVER_PORT[$s]}" "$DURATION"
-            python3 "$BENCH_DIR/lib/measure.py" --server "$s" --scenario "$scenario" --run "$run" \
-                --pid "${SERVER_PID[$s]}" --out "$RUNS_FILE" --timeout $((DURATION + 30)) \
-                --log "$WORK_DIR/wrk-$scenario-$s-$run.txt" -- "${WRK[@]}" || FAILED=$((FAILED + 1))
+}
+
+start_all() { local s; for s in "${SERVERS[@]}"; do start_server "$s"; done; }
+
+for WORKERS in "${WORKERS_LIST[@]}"; do
+    set_pinning "$WORKERS"
+    log "=== $WORKERS worker(s) per server: ${PINNING[$WORKERS]}"
+    for SCENARIO in "${SCENARIOS[@]}"; do
+        WRK_ARGS=() URL_PATH=/ KIND=hello LOAD=wrk RESTART_PER_RUN=0
+        "scenario_$(fn_name "$SCENARIO")"
+        if [[ $LOAD == idle ]]; then
+            SCENARIO_DESC[$SCENARIO]="lib/idle_conns.py --conns $IDLE_CONNS: one keep-alive GET $URL_PATH per connection, all held idle 1 s; server RSS (sum of VmRSS) before and after; setup bounded to ${IDLE_TIMEOUT} s; a fresh server per run"
+            timeout_s=$((IDLE_TIMEOUT + 30))
+        else
+            SCENARIO_DESC[$SCENARIO]="wrk ${WRK_ARGS[*]} -d${DURATION}s --latency http://127.0.0.1:PORT$URL_PATH"
+            timeout_s=$((DURATION + 30))
+        fi
+        log "scenario $SCENARIO (workers $WORKERS): ${SCENARIO_DESC[$SCENARIO]}"
+        if ((!RESTART_PER_RUN)); then
+            start_all
+            if ((WARMUP > 0)) && [[ $LOAD == wrk ]]; then
+                for s in "${SERVERS[@]}"; do
+                    load_cmd "$s" "$WARMUP"
+                    timeout -k 5 $((WARMUP + 30)) "${LOAD_CMD[@]}" >/dev/null 2>&1 || warn "warm-up of $s failed"
+                done
+            fi
+        fi
+        for ((run = 1; run <= RUNS; run++)); do
+            ((RESTART_PER_RUN)) && start_all
+            for s in "${SERVERS[@]}"; do  # interleaved: A B C A B C ...
+                load_cmd "$s" "$DURATION"
+                python3 "$BENCH_DIR/lib/measure.py" --server "$s" --scenario "$SCENARIO" --run "$run" \
+                    --workers "$WORKERS" --load "$LOAD" --pid "${SERVER_PID[$s]}" --out "$RUNS_FILE" \
+                    --timeout "$timeout_s" --log "$WORK_DIR/load-w$WORKERS-$SCENARIO-$s-$run.txt" \
+                    -- "${LOAD_CMD[@]}" || FAILED=$((FAILED + 1))
+            done
+            ((RESTART_PER_RUN)) && stop_all_servers
         done
+        stop_all_servers
     done
-    stop_all_servers
 done
 
 # --- report ------------------------------------------------------------------------------
@@ -120,7 +175,11 @@ python3 "$BENCH_DIR/lib/meta.py" \
     "scenarios=$(json_obj SCENARIO_DESC "${SCENARIOS[@]}")" \
     "versions=$(json_obj VERSIONS wrk "${SERVERS[@]}")" \
     "runs=$RUNS" "duration_s=$DURATION" "warmup_s=$WARMUP" \
-    "server_cpu=$SERVER_CPU" "wrk_cpu=$WRK_CPU" >"$WORK_DIR/meta.json"
+    "server_cpu=$SERVER_CPU" "wrk_cpu=$WRK_CPU" \
+    "workers=$(printf '%s\n' "${WORKERS_LIST[@]}" | python3 -c 'import json,sys; print(json.dumps([int(w) for w in sys.stdin.read().split()]))')" \
+    "pinning=$(json_obj PINNING "${WORKERS_LIST[@]}")" \
+    "starts=$(python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1]) if l.strip()]))' "$WORK_DIR/starts.jsonl")" \
+    "elapsed_s=$((SECONDS - START_SECONDS))" >"$WORK_DIR/meta.json"
 python3 "$BENCH_DIR/lib/report.py" "$WORK_DIR/meta.json" "$RUNS_FILE" "$RESULTS_DIR/$STAMP.json" |
     tee "$RESULTS_DIR/$STAMP.md"
 log "results: $RESULTS_DIR/$STAMP.json"

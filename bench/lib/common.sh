@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # Logging, failure, bounded waits and small helpers shared by bench/run.sh.
 
-log()  { printf '[bench] %s\n' "$*" >&2; }
-warn() { printf '[bench] WARNING: %s\n' "$*" >&2; }
-die()  { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+log()  { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+warn() { printf '[bench %(%H:%M:%S)T] WARNING: %s\n' -1 "$*" >&2; }
+die()  { printf '[bench %(%H:%M:%S)T] ERROR: %s\n' -1 "$*" >&2; exit 1; }
 
 # as_root CMD...: run CMD as root (directly when we are root, else through sudo -n).
 as_root() {
@@ -13,12 +13,17 @@ as_root() {
     fi
 }
 
-# ensure_debian_packages CMD=PKG...: install PKG when CMD is not on PATH.
+# ensure_debian_packages CMD=PKG...: install PKG when CMD is not on PATH; =PKG (no CMD):
+# when dpkg does not list PKG as installed (a library, e.g. =ruby-rack).
 ensure_debian_packages() {
     local missing=() spec cmd pkg
     for spec in "$@"; do
         cmd=${spec%%=*} pkg=${spec#*=}
-        command -v "$cmd" >/dev/null || [[ -x /usr/sbin/$cmd ]] || missing+=("$pkg")
+        if [[ -z $cmd ]]; then
+            [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == *" installed" ]] || missing+=("$pkg")
+        else
+            command -v "$cmd" >/dev/null || [[ -x /usr/sbin/$cmd ]] || missing+=("$pkg")
+        fi
     done
     ((${#missing[@]})) || return 0
     log "installing: ${missing[*]}"

@@ -1,28 +1,46 @@
 # shellcheck shell=bash
-# Starting and stopping servers: pinned, logged, bounded waits, always cleaned up.
-# Uses: SERVER_CPU, WORK_DIR, BENCH_DIR, and the server_<name> functions of servers.sh.
+# Starting and stopping servers: pinned (or not), logged, bounded waits, always cleaned up.
+# Uses: SERVER_PIN (command prefix, e.g. taskset -c 0; empty: not pinned), WORK_DIR, BENCH_DIR,
+# the scenario's KIND and URL_PATH, STATIC_DIR/STATIC_FILE, POST_BYTES, and the
+# server_<name> functions of servers.sh.
 
-declare -A SERVER_PID=() SERVER_PORT=()
+declare -A SERVER_PID=() SERVER_PORT=() SERVER_PATH=()
 READY_TIMEOUT=${READY_TIMEOUT:-10}
 STOP_TIMEOUT=${STOP_TIMEOUT:-5}
 
 fn_name() { echo "${1//-/_}"; }
 
-# start_server NAME: start it on a free port under taskset -c $SERVER_CPU and wait until it
-# answers GET / correctly (at most READY_TIMEOUT s). Fails with the log tail otherwise.
+# start_server NAME: start it on a free port (under SERVER_PIN) and wait until it answers
+# correctly for the scenario's KIND (at most READY_TIMEOUT s). Fails with the log tail
+# otherwise. Appends {workers, scenario, server, cmd, path, note} to $WORK_DIR/starts.jsonl.
 start_server() {
-    local name=$1 port dir pid
+    local name=$1 port dir pid check=()
     port=$(free_port)
-    dir="$WORK_DIR/$name"
+    dir="$WORK_DIR/w$WORKERS-$SCENARIO-$name"
     mkdir -p "$dir"
-    SERVER_CMD=()
+    SERVER_CMD=() SERVER_URL_PATH=$URL_PATH SERVER_NOTE=""
     "server_$(fn_name "$name")" "$port" "$dir"
-    log "starting $name on 127.0.0.1:$port (CPU $SERVER_CPU): ${SERVER_CMD[*]}"
+    log "starting $name on 127.0.0.1:$port (${SERVER_PIN[*]:-not pinned}): ${SERVER_CMD[*]}"
+    [[ -n $SERVER_NOTE ]] && log "  $name: $SERVER_NOTE"
     # taskset execs the server, so $! is the server's own pid; children inherit the affinity.
-    taskset -c "$SERVER_CPU" "${SERVER_CMD[@]}" >"$dir/stdout.log" 2>"$dir/stderr.log" </dev/null &
+    "${SERVER_PIN[@]}" "${SERVER_CMD[@]}" >"$dir/stdout.log" 2>"$dir/stderr.log" </dev/null &
     pid=$!
-    SERVER_PID[$name]=$pid SERVER_PORT[$name]=$port
-    if ! python3 "$BENCH_DIR/lib/wait_ready.py" "$port" "$pid" "$READY_TIMEOUT"; then
+    SERVER_PID[$name]=$pid SERVER_PORT[$name]=$port SERVER_PATH[$name]=$SERVER_URL_PATH
+    python3 - "$WORK_DIR/starts.jsonl" "$WORKERS" "$SCENARIO" "$name" "$SERVER_URL_PATH" \
+        "$SERVER_NOTE" "${SERVER_PIN[*]}" "$port" "$dir" "$WORK_DIR" "$REPO_ROOT" "${SERVER_CMD[@]}" <<'PY'
+import json, sys
+out, workers, scenario, name, path, note, pin, port, sdir, work, repo = sys.argv[1:12]
+cmd = " ".join(sys.argv[12:]).replace(sdir, "$DIR").replace(work, "$WORK").replace(port, "PORT")
+cmd = cmd.replace(repo + "/", "")  # paths in the repository: relative to its root
+with open(out, "a") as f:
+    f.write(json.dumps({"workers": int(workers), "scenario": scenario, "server": name, "cmd": cmd,
+                        "path": path, "note": note, "pin": pin}) + "\n")
+PY
+    case $KIND in
+        static) check=(--kind static --path "$SERVER_URL_PATH" --file "$STATIC_DIR/$STATIC_FILE") ;;
+        post)   check=(--kind post --path "$SERVER_URL_PATH" --body-size "$POST_BYTES") ;;
+    esac
+    if ! python3 "$BENCH_DIR/lib/wait_ready.py" "$port" "$pid" "$READY_TIMEOUT" "${check[@]}"; then
         warn "$name failed to start; last lines of its output:"
         tail -n 20 "$dir/stdout.log" "$dir/stderr.log" "$dir/logs/error.log" 2>/dev/null >&2
         die "$name is not serving on port $port"

@@ -3,7 +3,7 @@
 
     proctree.py pids PID      the pid and all its descendants, one per line
     proctree.py sample PID    JSON: {"pids", "ticks" (utime+stime), "hwm_kib" (sum of VmHWM),
-                              "cpus" (Cpus_allowed_list of each pid)}
+                              "rss_kib" (sum of VmRSS), "cpus" (Cpus_allowed_list of each pid)}
 """
 import json
 import os
@@ -49,7 +49,7 @@ def _status(pid):
 
 
 def sample(root):
-    pids, ticks, hwm, cpus = [], 0, 0, {}
+    pids, ticks, hwm, rss, cpus = [], 0, 0, 0, {}
     for pid in tree(root):
         try:
             fields = _stat_fields(pid)
@@ -59,8 +59,9 @@ def sample(root):
         pids.append(pid)
         ticks += int(fields[11]) + int(fields[12])  # fields 14 (utime) and 15 (stime)
         hwm += int(st.get("VmHWM", "0 kB").split()[0])
+        rss += int(st.get("VmRSS", "0 kB").split()[0])
         cpus[str(pid)] = st.get("Cpus_allowed_list", "?")
-    return {"pids": pids, "ticks": ticks, "hwm_kib": hwm, "cpus": cpus}
+    return {"pids": pids, "ticks": ticks, "hwm_kib": hwm, "rss_kib": rss, "cpus": cpus}
 
 
 def main():

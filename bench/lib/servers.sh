@@ -2,31 +2,76 @@
 # The servers under test: one entry in SERVERS_ALL plus one server_<name> function each.
 #
 # server_<name> PORT DIR   fills the global array SERVER_CMD with the command that runs the
-#                          server in the foreground on 127.0.0.1:PORT with ONE worker process,
-#                          answering GET / with "Hello, World!" (text/plain). DIR is a private
-#                          scratch directory for config files, pid files, temp dirs.
+#                          server in the foreground on 127.0.0.1:PORT with WORKERS worker
+#                          processes (threads for a one-process server), answering:
+#                            GET /            "Hello, World!" (text/plain)
+#                            GET /$STATIC_FILE the file of STATIC_DIR (when KIND=static)
+#                            POST /post       reads the whole body, answers 200 (13 bytes)
+#                          DIR is a private scratch directory for config files, pid files,
+#                          temp dirs. It may also set:
+#                            SERVER_URL_PATH  the path it answers URL_PATH at (default URL_PATH)
+#                            SERVER_NOTE      a remark for the report ("cluster mode not
+#                                             available", how threads are set, ...)
+#                          Context (globals): WORKERS, KIND, URL_PATH, STATIC_DIR, STATIC_FILE.
 # server_<name>_prepare    (optional) install / build what the server needs; runs once.
 # server_<name>_version    (optional) prints a one-line version for the report header.
 #
 # Function names use _ where the server name uses -.
 
-SERVERS_ALL=(raptor-inline raptor-pool nginx)
+SERVERS_ALL=(raptor-inline raptor-pool nginx puma hummingbird)
 
-# --- raptor-ev (the testapp; built once in release) ------------------------------------
+# --- raptor-ev (the testapp, and the raptor-ev binary for static files; release builds) --
 
-RAPTOR_BIN=""
+RAPTOR_BIN_DIR="" RAPTOR_HAS_WORKERS=""
 
 raptor_build() {
-    [[ -n $RAPTOR_BIN ]] && return 0
-    log "building raptor-testapp (release) in $REPO_ROOT"
-    (cd "$REPO_ROOT" && timeout 1800 swift build -c release --product raptor-testapp >&2) ||
-        die "swift build -c release --product raptor-testapp failed (run with --servers nginx to bench nginx alone)"
-    RAPTOR_BIN="$(cd "$REPO_ROOT" && swift build -c release --show-bin-path)/raptor-testapp"
-    [[ -x $RAPTOR_BIN ]] || die "raptor-testapp not found at $RAPTOR_BIN after the build"
+    [[ -n $RAPTOR_BIN_DIR ]] && return 0
+    local product
+    for product in raptor-testapp raptor-ev; do
+        log "building $product (release) in $REPO_ROOT"
+        (cd "$REPO_ROOT" && timeout 1800 swift build -c release --product "$product" >&2) ||
+            die "swift build -c release --product $product failed (run with --servers nginx,puma,hummingbird to bench the others)"
+    done
+    local built
+    built=$(cd "$REPO_ROOT" && swift build -c release --show-bin-path)
+    [[ -x $built/raptor-testapp && -x $built/raptor-ev ]] ||
+        die "raptor-testapp or raptor-ev not found in $built after the build"
+    # A snapshot: a rebuild in the checkout during the run must not change the binary the
+    # later scenarios start (the Swift runtime is found through the absolute RUNPATH).
+    RAPTOR_BIN_DIR="$WORK_DIR/bin"
+    mkdir -p "$RAPTOR_BIN_DIR"
+    cp "$built/raptor-testapp" "$built/raptor-ev" "$RAPTOR_BIN_DIR/"
+    # The prefork cluster (-w N) exists when the serve command documents --workers.
+    local help  # (not piped into grep -q: with pipefail, its early exit would fail the pipe)
+    help=$("$RAPTOR_BIN_DIR/raptor-testapp" serve --help 2>&1 || true)
+    if [[ $help == *--workers* ]]; then
+        RAPTOR_HAS_WORKERS=1
+    else
+        RAPTOR_HAS_WORKERS=0
+        warn "raptor-testapp has no --workers: raptor-ev runs as one process (cluster mode not available)"
+    fi
 }
 raptor_version() { echo "raptor-ev $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo '?')"; }
 raptor_cmd() {  # PORT THREADS
-    SERVER_CMD=("$RAPTOR_BIN" --bind "tcp://127.0.0.1:$1" --threads "$2" --log-format json)
+    local port=$1 threads=$2
+    if [[ $KIND == static ]]; then  # the static file server is the raptor-ev binary itself
+        SERVER_CMD=("$RAPTOR_BIN_DIR/raptor-ev" serve "$STATIC_DIR")
+    else
+        SERVER_CMD=("$RAPTOR_BIN_DIR/raptor-testapp")
+    fi
+    SERVER_CMD+=(--bind "tcp://127.0.0.1:$port" --threads "$threads" --log-format json)
+    local notes=()
+    if [[ $KIND == post ]]; then
+        # raptor-testapp's route that reads a body answers a short summary, not 13 bytes.
+        SERVER_URL_PATH=/body-info
+        notes+=("POST goes to /body-info (reads the body, sums its bytes, answers ~40 bytes)")
+    fi
+    if ((RAPTOR_HAS_WORKERS)); then
+        SERVER_CMD+=(--workers "$WORKERS")  # master + WORKERS workers, like nginx and Puma
+    elif ((WORKERS > 1)); then
+        notes+=("cluster mode not available (no --workers in this build): one process")
+    fi
+    if ((${#notes[@]})); then SERVER_NOTE=$(printf '%s; ' "${notes[@]}"); SERVER_NOTE=${SERVER_NOTE%; }; fi
 }
 
 server_raptor_inline_prepare() { raptor_build; }
@@ -45,7 +90,51 @@ server_nginx() {  # PORT DIR
     local port=$1 dir=$2 nginx
     nginx=$(command -v nginx || echo /usr/sbin/nginx)
     mkdir -p "$dir/logs" "$dir/tmp"
-    sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$dir|g" "$BENCH_DIR/nginx.conf.template" >"$dir/nginx.conf"
+    sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$dir|g" -e "s|@WORKERS@|$WORKERS|g" \
+        -e "s|@STATIC_DIR@|$STATIC_DIR|g" "$BENCH_DIR/nginx.conf.template" >"$dir/nginx.conf"
     # -e: error log before the config is read (the compiled-in path is /var/log/nginx).
     SERVER_CMD=("$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" -g 'daemon off;')
+}
+
+# --- Puma (Debian puma + ruby-rack), cluster mode, the Rack app of puma/config.ru -------
+
+server_puma_prepare() { ensure_debian_packages puma=puma =ruby-rack; }
+server_puma_version() { echo "$(puma --version 2>&1 | head -n1), $(ruby -v | cut -d" " -f1-2), rack $(ruby -e 'require "rack"; print Rack.release' 2>/dev/null)"; }
+server_puma() {  # PORT DIR
+    # -w: cluster mode (a master and WORKERS forked workers) even for 1 worker, like nginx;
+    # -t 5:5: five threads per worker; -q: no request log; keep-alive is Puma's default.
+    SERVER_CMD=(env "BENCH_STATIC_DIR=$STATIC_DIR" puma --no-config -q -e production
+        -w "$WORKERS" -t 5:5 -b "tcp://127.0.0.1:$1" "$BENCH_DIR/puma/config.ru")
+}
+
+# --- Hummingbird 2 (SwiftPM package hello-hummingbird/, built in release) ---------------
+# Not named bench/hummingbird: SwiftPM takes a root package's identity from its directory
+# name, and one called "hummingbird" collides with the dependency of that identity.
+
+HB_DIR=$BENCH_DIR/hello-hummingbird
+HB_BIN=""
+
+server_hummingbird_prepare() {
+    log "building the Hummingbird peer (release): swift build -c release --package-path ${HB_DIR#"$REPO_ROOT"/}"
+    timeout 1800 swift build -c release --package-path "$HB_DIR" >&2 ||
+        die "swift build -c release --package-path $HB_DIR failed"
+    HB_BIN="$(swift build -c release --package-path "$HB_DIR" --show-bin-path)/HelloHummingbird"
+    [[ -x $HB_BIN ]] || die "HelloHummingbird not found at $HB_BIN after the build"
+}
+server_hummingbird_version() {
+    python3 - "$HB_DIR/Package.resolved" <<'PY'
+import json, sys
+try:
+    pins = json.load(open(sys.argv[1]))["pins"]
+    print("hummingbird " + next(p["state"].get("version") or p["state"].get("revision", "?")
+                               for p in pins if p["identity"] == "hummingbird"))
+except (OSError, KeyError, StopIteration, ValueError):
+    print("hummingbird ?")
+PY
+}
+server_hummingbird() {  # PORT DIR
+    # One process: arg 2 sets MultiThreadedEventLoopGroup(numberOfThreads:) (and the file I/O
+    # NIOThreadPool) to the worker count; handlers run on Swift's global executor.
+    SERVER_CMD=("$HB_BIN" "$1" "$WORKERS" "$STATIC_DIR")
+    SERVER_NOTE="one process; SwiftNIO MultiThreadedEventLoopGroup(numberOfThreads: $WORKERS) (2nd argument), handlers on Swift's global concurrency pool"
 }

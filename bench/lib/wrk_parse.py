@@ -25,7 +25,9 @@ def parse(text):
     dist = text.split("Latency Distribution", 1)
     if len(dist) == 2:
         for pct, val, unit in re.findall(r"^\s*(\d+)%\s+([\d.]+)(us|ms|s|m|h)\s*$", dist[1], re.M):
-            res["latency_us"][f"p{pct}"] = _us(val, unit)
+            # wrk prints 0.00us for a percentile it could not compute (it happens with
+            # pipelining, whose latencies are per batch): no data, not zero.
+            res["latency_us"][f"p{pct}"] = _us(val, unit) or None
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if m:
         for key, val in zip(("connect", "read", "write", "timeout"), m.groups()):
