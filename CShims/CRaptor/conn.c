@@ -8,6 +8,8 @@
  * restarts it. libev timers live in a heap in user space, so no path costs a syscall.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -136,6 +138,7 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     conn->fd = fd;
     conn->file_fd = -1;
     conn->state = CONN_IDLE;
+    conn->nodelay = peer->ss_family != AF_INET && peer->ss_family != AF_INET6;
     memcpy(&conn->peer, peer, peer_length);
     conn->peer_length = peer_length;
     conn->live_next = worker->live;
@@ -150,6 +153,13 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     conn->timer.data = conn;
     set_timeout(conn, worker->config->first_data_timeout, DEADLINE_FIRST_DATA);
     ev_io_start(worker->loop, &conn->io);
+}
+
+void conn_set_nodelay(rv_conn *conn) {
+    if (conn->nodelay) return;
+    int one = 1;
+    setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn->nodelay = 1;
 }
 
 static void set_parked(rv_conn *conn, int parked) {
@@ -275,6 +285,7 @@ static int next_request(rv_conn *conn) {
     conn->parsed = 0;
     conn->state = CONN_IDLE;
     conn->seen_request = 1;
+    conn_set_nodelay(conn); /* its next response may follow before this one is acked */
     if (leftover == 0) {
         release_buffer(conn);
         set_parked(conn, 1);
@@ -304,7 +315,13 @@ static int finish_response(rv_conn *conn) {
     }
     STAT_ADD(conn->worker, RV_STAT_REQUESTS, 1);
     if (conn->close_after || atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed)) {
-        linger(conn);
+        /* The client asked to close and sent nothing more: nothing unread can turn the
+         * close into a reset, so no lingering (it cost a shutdown, a recv and a wake-up
+         * per connection). The engine's errors and the server's own closes linger. */
+        if (!rv_conn_request(conn)->keep_alive && !conn->engine_error && conn->parsed == conn->length)
+            conn_close(conn);
+        else
+            linger(conn);
         return 0;
     }
     return next_request(conn);

@@ -6,8 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,10 +75,6 @@ static void accept_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
                 stop_listeners(worker);
             }
             return; /* EAGAIN: drained */
-        }
-        if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
         conn_accepted(worker, fd, &peer, peer_length);
         if (!worker->listening) return; /* backpressure or shutdown began */

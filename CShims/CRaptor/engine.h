@@ -66,6 +66,7 @@ struct rv_conn {
     uint32_t requests_served;
     uint8_t seen_request; /* first-data timeout vs keep-alive idle */
     uint8_t parked;       /* counted in RV_STAT_KEEPALIVE_CONNECTIONS */
+    uint8_t nodelay;      /* TCP_NODELAY is set (or not needed: a Unix socket) */
 
     /* response side (written by the handler's thread while dispatched) */
     handback handback;
@@ -74,6 +75,7 @@ struct rv_conn {
     uint8_t close_after;  /* Connection: close */
     uint8_t no_body;      /* HEAD, 1xx, 204, 304 */
     uint8_t streaming;    /* 1 chunked, 2 close-delimited */
+    uint8_t engine_error; /* the answer is the engine's own error (400, 408, 503, ...) */
     uint16_t status;
     uint64_t body_bytes;
     uint8_t *pending;     /* unsent output the loop owns (copied on EAGAIN) */
@@ -142,6 +144,9 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
                    socklen_t peer_length);
 void conn_after_handler(rv_conn *conn);
 void conn_close(rv_conn *conn);
+/* Turns Nagle off once a connection writes more than one response (or a response in
+ * several writes): a lone response in one write never waits for it. */
+void conn_set_nodelay(rv_conn *conn);
 /* Graceful stop: closes connections that wait for a request with no byte of it. */
 void conn_close_all_idle(rv_worker *worker);
 

@@ -129,8 +129,9 @@ static int keep_pending(rv_conn *conn, const struct iovec *iov, int count, size_
 }
 
 /* Writes as much as the socket takes now. Returns 1 all written, 0 partly (the rest is
- * kept in conn->pending), -1 the client is gone. */
-static int write_or_keep(rv_conn *conn, struct iovec *iov, int count) {
+ * kept in conn->pending), -1 the client is gone. `flags`: MSG_MORE when a sendfile
+ * follows, so the head leaves in the same segment as the file's first bytes. */
+static int write_or_keep(rv_conn *conn, struct iovec *iov, int count, int flags) {
     size_t total = 0;
     for (int i = 0; i < count; i++) total += iov[i].iov_len;
     size_t written = 0;
@@ -149,7 +150,7 @@ static int write_or_keep(rv_conn *conn, struct iovec *iov, int count) {
             skip = 0;
         }
         struct msghdr message = {.msg_iov = rest, .msg_iovlen = (size_t)rest_count};
-        ssize_t sent = sendmsg(conn->fd, &message, MSG_NOSIGNAL);
+        ssize_t sent = sendmsg(conn->fd, &message, MSG_NOSIGNAL | flags);
         if (sent < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) return keep_pending(conn, iov, count, written) == 0 ? 0 : -1;
@@ -234,6 +235,7 @@ void respond_reset(rv_conn *conn) {
     conn->file_fd = -1;
     conn->file_left = 0;
     conn->responded = conn->finished = conn->close_after = conn->no_body = conn->streaming = 0;
+    conn->engine_error = 0;
     conn->status = 0;
     conn->body_bytes = 0;
 }
@@ -336,7 +338,7 @@ int rv_respond_body(rv_conn *conn, const uint8_t *body, size_t length) {
     end_head(conn, FRAMING_LENGTH, length); /* for HEAD: the length GET would have */
     struct iovec iov[2] = {{head.data, head.length}, {(void *)body, conn->no_body ? 0 : length}};
     conn->body_bytes = conn->no_body ? 0 : length;
-    return settle(conn, write_or_keep(conn, iov, conn->no_body || length == 0 ? 1 : 2));
+    return settle(conn, write_or_keep(conn, iov, conn->no_body || length == 0 ? 1 : 2, 0));
 }
 
 int rv_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length) {
@@ -351,7 +353,7 @@ int rv_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length) {
         conn->body_bytes = length;
     }
     struct iovec iov[1] = {{head.data, head.length}};
-    int written = write_or_keep(conn, iov, 1);
+    int written = write_or_keep(conn, iov, 1, conn->file_fd >= 0 ? MSG_MORE : 0);
     if (written > 0 && conn->file_fd >= 0) written = send_file_part(conn);
     return settle(conn, written);
 }
@@ -361,6 +363,7 @@ int rv_respond_stream_begin(rv_conn *conn) {
     const rv_request *request = rv_conn_request(conn);
     int chunked = request->version_major == 1 && request->version_minor >= 1;
     conn->streaming = chunked ? 1 : 2;
+    conn_set_nodelay(conn); /* many small writes: none may wait for an ack */
     end_head(conn, chunked ? FRAMING_CHUNKED : FRAMING_CLOSE, 0);
     struct iovec iov[1] = {{head.data, head.length}};
     if (write_blocking(conn, iov, 1) != 0) {
@@ -439,7 +442,8 @@ void respond_error(rv_conn *conn, unsigned status) {
         HEAD_LITERAL("\n");
     }
     struct iovec iov[1] = {{head.data, head.length}};
-    settle(conn, write_or_keep(conn, iov, 1));
+    conn->engine_error = 1;
+    settle(conn, write_or_keep(conn, iov, 1, 0));
     conn_after_handler(conn);
 }
 

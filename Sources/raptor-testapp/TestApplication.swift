@@ -26,6 +26,10 @@ enum TestApplication {
             return Response(
                 headers: [.contentType: request.headers[.contentType] ?? "application/octet-stream"], body: .bytes(body)
             )
+        case "/post":
+            // The benchmark's POST: the body was read in full before the handler ran (into
+            // memory or a spool file); answer like the other servers, 13 bytes.
+            return text(request.body.count > 0 ? "Hello, World!" : "empty body!!!")
         case "/body-info":
             // How the body arrived: length, whether it stayed in memory, a checksum.
             var reader = request.body.reader()

@@ -61,11 +61,6 @@ raptor_cmd() {  # PORT THREADS
     fi
     SERVER_CMD+=(--bind "tcp://127.0.0.1:$port" --threads "$threads" --log-format json)
     local notes=()
-    if [[ $KIND == post ]]; then
-        # raptor-testapp's route that reads a body answers a short summary, not 13 bytes.
-        SERVER_URL_PATH=/body-info
-        notes+=("POST goes to /body-info (reads the body, sums its bytes, answers ~40 bytes)")
-    fi
     if ((RAPTOR_HAS_WORKERS)); then
         SERVER_CMD+=(--workers "$WORKERS")  # master + WORKERS workers, like nginx and Puma
     elif ((WORKERS > 1)); then
