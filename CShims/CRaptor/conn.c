@@ -153,6 +153,10 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     conn->timer.data = conn;
     set_timeout(conn, worker->config->first_data_timeout, DEADLINE_FIRST_DATA);
     ev_io_start(worker->loop, &conn->io);
+    /* Clients send their request right after connecting: read it now rather than after
+     * a trip through epoll (a Connection: close exchange can end here, before the socket
+     * is ever registered). */
+    conn_read_cb(worker->loop, &conn->io, EV_READ);
 }
 
 void conn_set_nodelay(rv_conn *conn) {

@@ -56,11 +56,16 @@ void worker_update_accepting(rv_worker *worker) {
     }
 }
 
+/* Accepted connections are served at once (conn_accepted reads right away), so a flood of
+ * new connections must not keep the loop from the connections it already has: after this
+ * many, the listener waits for the next loop iteration (it is still readable). */
+#define ACCEPTS_PER_WAKEUP 64
+
 static void accept_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
     (void)loop;
     (void)revents;
     rv_worker *worker = watcher->data;
-    for (;;) {
+    for (int accepted = 0; accepted < ACCEPTS_PER_WAKEUP; accepted++) {
         struct sockaddr_storage peer;
         socklen_t peer_length = sizeof peer;
         int fd = accept4(watcher->fd, (struct sockaddr *)&peer, &peer_length,
