@@ -56,7 +56,7 @@ test: test-deps check-c readme-check
 	$(SWIFT) test --skip-build
 
 format:
-	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+	$(SWIFT) format --in-place --recursive Sources Tests Examples bench/hello-hummingbird Package.swift
 
 bench: deps
 	bash bench/run.sh

@@ -84,101 +84,49 @@ struct InstallFailure: Error, CustomStringConvertible {
     let description: String
 }
 
-/// A child process in its own process group (so a time limit or a failed test kills what it
-/// forked too), stdin from /dev/null, stdout and stderr into one file.
+/// A child process for the Install* tests: stdout and stderr together in one file, removed
+/// with it; killed with its whole process group (what it forked too) at the latest when it
+/// goes away.
 final class InstallProcess {
-    let pid: pid_t
-    let outputPath: String
-    private var finished: Int32??
+    private let child: ChildProcess
+    private let outputDirectory: String
 
     init(_ arguments: [String], in directory: String, environment: [String: String]) throws {
-        outputPath = NSTemporaryDirectory() + "raptor-install-output-\(getpid())-\(UUID().uuidString.prefix(8))"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaultSignals = sigset_t()
-        sigemptyset(&defaultSignals)
-        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&defaultSignals, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-
-        var variables = ProcessInfo.processInfo.environment
-        variables.merge(environment) { $1 }
-        // In `directory` through env(1) (posix_spawn_file_actions_addchdir_np does not import).
-        let command = ["env", "-C", directory] + arguments
-        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        outputDirectory = try InstallPaths.temporaryDirectory("output")
+        do {
+            child = try ChildProcess(
+                executable: arguments[0], arguments: Array(arguments.dropFirst()),
+                outputDirectory: URL(fileURLWithPath: outputDirectory), name: "command", environment: environment,
+                directory: directory, mergingStandardError: true)
+        } catch {
+            try? FileManager.default.removeItem(atPath: outputDirectory)
+            throw error
         }
-        var child: pid_t = 0
-        let result = posix_spawnp(&child, command[0], &actions, &attributes, argv, envp)
-        guard result == 0 else {
-            throw InstallFailure(description: "cannot start \(command[0]): \(String(cString: strerror(result)))")
-        }
-        pid = child
     }
 
     deinit {
-        kill()
-        try? FileManager.default.removeItem(atPath: outputPath)
+        child.killGroup()
+        try? FileManager.default.removeItem(atPath: outputDirectory)
     }
 
-    /// The exit status once it has ended (nil inside: killed by a signal), nil while it runs.
-    func poll() -> Int32?? {
-        if let finished { return finished }
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        if result == pid {
-            // WIFEXITED / WEXITSTATUS, which Swift cannot import (macros).
-            finished = .some((status & 0x7f) == 0 ? (status >> 8) & 0xff : nil)
-        } else if result < 0 {
-            finished = .some(nil)
-        }
-        return finished
-    }
+    var isRunning: Bool { child.isRunning }
 
-    var isRunning: Bool { poll() == nil }
-
-    /// Waits at most `timeout` seconds; nil if it still runs.
+    /// Waits at most `timeout` seconds: nil if it still runs, else its exit status (nil
+    /// inside when a signal killed it).
     func wait(timeout: Double) -> Int32?? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let status = poll() { return status }
-            usleep(20_000)
+        switch child.wait(timeout: timeout) {
+        case nil: nil
+        case .exited(let code): .some(code)
+        case .signaled: .some(nil)
         }
-        return poll()
     }
 
-    func signal(_ signal: Int32) {
-        if poll() == nil { Glibc.kill(pid, signal) }
-    }
+    func signal(_ signal: Int32) { child.signal(signal) }
 
     /// SIGKILL to the whole process group, then reap.
-    func kill() {
-        if poll() == nil {
-            Glibc.kill(-pid, SIGKILL)
-            _ = wait(timeout: 10)
-        }
-    }
+    func kill() { child.killGroup() }
 
-    var output: String {
-        guard let data = FileManager.default.contents(atPath: outputPath) else { return "" }
-        return String(decoding: data, as: UTF8.self)
-    }
+    var output: String { child.standardOutput }
 }
 
 /// A server from a built or installed binary, on an ephemeral port of 127.0.0.1: ready once

@@ -151,13 +151,7 @@ final class InstallTests: XCTestCase {
         let tree = try InstallTree.get()
         let work = try InstallPaths.temporaryDirectory("installed-client")
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let program = work + "/hello"
-        try InstallCommand.succeed(
-            [
-                "swiftc", "-O", InstallPaths.repository + "/Examples/installed/main.swift", "-o", program,
-                "-I", tree.path("lib/swift/raptor"), "-I", tree.path("include/raptor"),
-                "-L", tree.path("lib"), "-lraptor", "-Xlinker", "-rpath", "-Xlinker", tree.path("lib"),
-            ], in: work, timeout: 300)
+        let program = try Self.compileInstalledExample(against: tree, in: work)
 
         let ldd = try InstallCommand.ldd(program)
         XCTAssertTrue(
@@ -179,14 +173,9 @@ final class InstallTests: XCTestCase {
         let tree = try InstallTree.get()
         let work = try InstallPaths.temporaryDirectory("installed-client-alone")
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let program = work + "/hello"
-        try InstallCommand.succeed(
-            [
-                "swiftc", "-O", InstallPaths.repository + "/Examples/installed/main.swift", "-o", program,
-                "-I", tree.path("lib/swift/raptor"), "-I", tree.path("include/raptor"),
-                "-L", tree.path("lib"), "-lraptor", "-Xlinker", "-rpath", "-Xlinker", tree.path("lib"),
-                "-no-toolchain-stdlib-rpath", "-Xlinker", "-rpath", "-Xlinker", tree.path("lib/raptor-ev"),
-            ], in: work, timeout: 300)
+        let program = try Self.compileInstalledExample(
+            against: tree, in: work,
+            extraFlags: ["-no-toolchain-stdlib-rpath", "-Xlinker", "-rpath", "-Xlinker", tree.path("lib/raptor-ev")])
         let ldd = try InstallCommand.ldd(program)
         XCTAssertFalse(ldd.contains("not found"), ldd)
         XCTAssertTrue(ldd.contains("libswiftCore.so => \(tree.path("lib/raptor-ev"))/libswiftCore.so"), ldd)
@@ -201,6 +190,21 @@ final class InstallTests: XCTestCase {
     }
 
     // MARK: - Helpers
+
+    /// Examples/installed/main.swift compiled in `work` as README.md shows it (swiftc -I -L
+    /// -lraptor, an rpath to the prefix's lib) plus `extraFlags`; returns the program's path.
+    static func compileInstalledExample(
+        against tree: InstallTree, in work: String, extraFlags: [String] = []
+    ) throws -> String {
+        let program = work + "/hello"
+        try InstallCommand.succeed(
+            [
+                "swiftc", "-O", InstallPaths.repository + "/Examples/installed/main.swift", "-o", program,
+                "-I", tree.path("lib/swift/raptor"), "-I", tree.path("include/raptor"),
+                "-L", tree.path("lib"), "-lraptor", "-Xlinker", "-rpath", "-Xlinker", tree.path("lib"),
+            ] + extraFlags, in: work, timeout: 300)
+        return program
+    }
 
     /// packaging/*.service and packaging/*.socket: the units `make install` installs as examples.
     static func packagedUnits() throws -> [String] {

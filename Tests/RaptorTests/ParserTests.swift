@@ -10,9 +10,9 @@ import CRaptor
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 // MARK: - Helpers
@@ -210,7 +210,9 @@ private func assertStatus(
     line: UInt = #line
 ) {
     let s = check(input, l, file: file, line: line)
-    XCTAssertEqual(s.result, RV_PARSE_ERROR.rawValue, "not an error: \(latin1(input).debugDescription) \(s)", file: file, line: line)
+    XCTAssertEqual(
+        s.result, RV_PARSE_ERROR.rawValue, "not an error: \(latin1(input).debugDescription) \(s)", file: file,
+        line: line)
     XCTAssertEqual(s.status, status, "\(latin1(input).debugDescription): \(s.reason)", file: file, line: line)
 }
 
@@ -229,7 +231,8 @@ private func assertComplete(
     line: UInt = #line
 ) -> Snapshot {
     let s = check(input, l, file: file, line: line)
-    XCTAssertEqual(s.result, RV_PARSE_COMPLETE.rawValue, "\(latin1(input).debugDescription): \(s)", file: file, line: line)
+    XCTAssertEqual(
+        s.result, RV_PARSE_COMPLETE.rawValue, "\(latin1(input).debugDescription): \(s)", file: file, line: line)
     XCTAssertEqual(s.status, 0, file: file, line: line)
     return s
 }
@@ -277,7 +280,8 @@ final class ParserTests: XCTestCase {
 
     // RFC 9112 7.1: chunked transfer coding, chunk extensions and trailer section
     func testChunkedBodyWithExtensionsAndTrailers() {
-        let req = "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n"
+        let req =
+            "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n"
             + "5;name=value;flag\r\nhello\r\n"
             + "6 ; q = \"a \\\" b\"\r\n world\r\n"
             + "0\r\nChecksum:  abc \r\nX-Done: yes\r\n\r\n"
@@ -292,7 +296,8 @@ final class ParserTests: XCTestCase {
 
     // RFC 9112 7.1: a chunked body without trailer fields; chunk sizes are hex
     func testChunkedBodyWithoutTrailers() {
-        let s = assertComplete("PUT /x HTTP/1.1\r\n\(host)Transfer-Encoding: Chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n")
+        let s = assertComplete(
+            "PUT /x HTTP/1.1\r\n\(host)Transfer-Encoding: Chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n")
         XCTAssertEqual(s.methodCode, RV_METHOD_PUT.rawValue)
         XCTAssertEqual(s.body, bytes("0123456789"))
         XCTAssertEqual(s.trailers, [])
@@ -413,7 +418,8 @@ final class ParserTests: XCTestCase {
     func testTargetFormsAccepted() {
         XCTAssertEqual(assertComplete("OPTIONS * HTTP/1.1\r\n\(host)\r\n").target, "*")
         XCTAssertEqual(assertComplete("OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n").target, "*")
-        XCTAssertEqual(assertComplete("GET http://example.com/a?b HTTP/1.1\r\n\(host)\r\n").target, "http://example.com/a?b")
+        XCTAssertEqual(
+            assertComplete("GET http://example.com/a?b HTTP/1.1\r\n\(host)\r\n").target, "http://example.com/a?b")
         XCTAssertEqual(assertComplete("CONNECT [::1]:8443 HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n").target, "[::1]:8443")
     }
 
@@ -431,7 +437,8 @@ final class ParserTests: XCTestCase {
         XCTAssertTrue(s.sawContinue)
         XCTAssertTrue(s.expectContinue)
         XCTAssertEqual(s.body, bytes("abc"))
-        let c = assertComplete("POST / HTTP/1.1\r\n\(host)Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n")
+        let c = assertComplete(
+            "POST / HTTP/1.1\r\n\(host)Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n")
         XCTAssertTrue(c.sawContinue)
         let none = assertComplete("POST / HTTP/1.1\r\n\(host)Expect: 100-continue\r\nContent-Length: 0\r\n\r\n")
         XCTAssertFalse(none.sawContinue)
@@ -447,11 +454,15 @@ final class ParserTests: XCTestCase {
         let req = bytes(head + "ok")
         let d = Driver(limits())
         var consumed: UInt32 = 0
-        let r = req.withUnsafeBufferPointer { rv_parser_feed(d.parser, $0.baseAddress!, 0, UInt32(req.count), &consumed) }
+        let r = req.withUnsafeBufferPointer {
+            rv_parser_feed(d.parser, $0.baseAddress!, 0, UInt32(req.count), &consumed)
+        }
         XCTAssertEqual(r, RV_PARSE_HEAD_CONTINUE)
         XCTAssertEqual(Int(consumed), head.utf8.count)
         XCTAssertEqual(rv_parser_head_done(d.parser), 1)
-        let r2 = req.withUnsafeBufferPointer { rv_parser_feed(d.parser, $0.baseAddress!, consumed, UInt32(req.count), &consumed) }
+        let r2 = req.withUnsafeBufferPointer {
+            rv_parser_feed(d.parser, $0.baseAddress!, consumed, UInt32(req.count), &consumed)
+        }
         XCTAssertEqual(r2, RV_PARSE_COMPLETE)
         XCTAssertEqual(Int(consumed), req.count)
     }
@@ -486,7 +497,9 @@ final class ParserTests: XCTestCase {
                 all += bytes("POST /r\(i) HTTP/1.1\r\n\(host)Content-Length: \(body.count)\r\n\r\n") + body
                 expected.append(("/r\(i)", body))
             default:
-                all += bytes("PUT /r\(i) HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\n\(i % 10)!\r\n0\r\nT: \(i)\r\n\r\n")
+                all += bytes(
+                    "PUT /r\(i) HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\n\(i % 10)!\r\n0\r\nT: \(i)\r\n\r\n"
+                )
                 expected.append(("/r\(i)", bytes("abc\(i % 10)!")))
             }
         }
@@ -525,7 +538,8 @@ final class ParserTests: XCTestCase {
                         if r == RV_PARSE_MORE { start = UInt32(end); break }
                         XCTAssertEqual(r, RV_PARSE_COMPLETE)
                         let req = rv_parser_request(d.parser)!.pointee
-                        XCTAssertEqual(latin1(buf[Int(req.target.off)..<Int(req.target.off + req.target.len)]), expected[done].0)
+                        XCTAssertEqual(
+                            latin1(buf[Int(req.target.off)..<Int(req.target.off + req.target.len)]), expected[done].0)
                         XCTAssertEqual(Driver.bodyBytes(req.body), expected[done].1)
                         done += 1
                         start = consumed
@@ -565,18 +579,25 @@ final class ParserTests: XCTestCase {
     func testBodyBytesDroppedWhileDiscardable() {
         for (head, segments, expected) in [
             ("POST / HTTP/1.1\r\n\(host)Content-Length: 10\r\n\r\n", ["012", "3456", "789"], "0123456789"),
-            ("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n", ["4;x=y\r", "\nabcd\r\n", "2\r\nef", "\r\n0\r\n\r\n"], "abcdef"),
+            (
+                "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n",
+                ["4;x=y\r", "\nabcd\r\n", "2\r\nef", "\r\n0\r\n\r\n"], "abcdef"
+            ),
         ] {
             let d = Driver(limits())
             var buf = bytes(head)
             let headEnd = buf.count
             var consumed: UInt32 = 0
-            var r = buf.withUnsafeBufferPointer { rv_parser_feed(d.parser, $0.baseAddress!, 0, UInt32(headEnd), &consumed) }
+            var r = buf.withUnsafeBufferPointer {
+                rv_parser_feed(d.parser, $0.baseAddress!, 0, UInt32(headEnd), &consumed)
+            }
             XCTAssertEqual(r, RV_PARSE_MORE)
             for seg in segments {
                 XCTAssertEqual(rv_parser_body_bytes_discardable(d.parser), 1)
                 buf = Array(buf[..<headEnd]) + bytes(seg)
-                r = buf.withUnsafeBufferPointer { rv_parser_feed(d.parser, $0.baseAddress!, UInt32(headEnd), UInt32(buf.count), &consumed) }
+                r = buf.withUnsafeBufferPointer {
+                    rv_parser_feed(d.parser, $0.baseAddress!, UInt32(headEnd), UInt32(buf.count), &consumed)
+                }
             }
             XCTAssertEqual(r, RV_PARSE_COMPLETE, head)
             XCTAssertEqual(Int(consumed), buf.count)
@@ -776,7 +797,9 @@ final class ParserTests: XCTestCase {
         for bad in ["a b", "a/b", "a@b", "[::1", "[::1]x", "[zz::1]", "a:b", "a:123456", ":80", "a\"b", "%zz", "[]"] {
             assertStatus("GET / HTTP/1.1\r\nHost: \(bad)\r\n\r\n", 400)
         }
-        for good in ["example.com", "example.com:8080", "127.0.0.1:80", "[::1]:80", "[v1.fe]", "a_b-c.d~e", "ex%41mple", "x:"] {
+        for good in [
+            "example.com", "example.com:8080", "127.0.0.1:80", "[::1]:80", "[v1.fe]", "a_b-c.d~e", "ex%41mple", "x:",
+        ] {
             assertComplete("GET / HTTP/1.1\r\nHost: \(good)\r\n\r\n")
         }
         assertComplete("GET / HTTP/1.1\r\nHost:\r\n\r\n")
@@ -808,7 +831,8 @@ final class ParserTests: XCTestCase {
     func testTransferEncodingChunkedNotFinal() {
         assertStatus("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: gzip\r\n\r\nabc", 400)
         assertStatus("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400)
-        assertStatus("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400)
+        assertStatus(
+            "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400)
         assertStatus("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 400)
         assertStatus("POST / HTTP/1.1\r\n\(host)Transfer-Encoding:\r\n\r\n0\r\n\r\n", 400)
     }
@@ -816,7 +840,8 @@ final class ParserTests: XCTestCase {
     // RFC 9112 6.1: a sender MUST NOT apply chunked more than once
     func testChunkedAppliedMoreThanOnce() {
         assertStatus("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400)
-        assertStatus("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400)
+        assertStatus(
+            "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400)
     }
 
     // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request is faulty framing
@@ -847,7 +872,10 @@ final class ParserTests: XCTestCase {
     // RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
     func testInvalidChunkExtension() {
         let head = "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n"
-        for bad in ["3;\u{1}", "3;", "3;=a", "3;a=\"b\" ", "3;a=\"b\"\"", "3;a b", "3;a=", "3;a=b c", "3;a=\"b\u{1}\"", "3;a=\"b\"c", "3;a=\"b", "3;a@b", "3;a "] {
+        for bad in [
+            "3;\u{1}", "3;", "3;=a", "3;a=\"b\" ", "3;a=\"b\"\"", "3;a b", "3;a=", "3;a=b c", "3;a=\"b\u{1}\"",
+            "3;a=\"b\"c", "3;a=\"b", "3;a@b", "3;a ",
+        ] {
             assertStatus(head + bad + "\r\nabc\r\n0\r\n\r\n", 400)
         }
         let long = String(repeating: "a", count: 5000)
@@ -928,7 +956,8 @@ final class ParserTests: XCTestCase {
     func testContentLengthOverMaxBody() {
         assertComplete("POST / HTTP/1.1\r\n\(host)Content-Length: 10\r\n\r\n0123456789", limits(maxBody: 10))
         assertStatus("POST / HTTP/1.1\r\n\(host)Content-Length: 11\r\n\r\n", 413, limits(maxBody: 10))
-        let s = check("POST / HTTP/1.1\r\n\(host)Expect: 100-continue\r\nContent-Length: 11\r\n\r\n", limits(maxBody: 10))
+        let s = check(
+            "POST / HTTP/1.1\r\n\(host)Expect: 100-continue\r\nContent-Length: 11\r\n\r\n", limits(maxBody: 10))
         XCTAssertEqual(s.status, 413)
         XCTAssertFalse(s.sawContinue)
     }
@@ -955,7 +984,8 @@ final class ParserTests: XCTestCase {
     // RFC 9112 6.1: a transfer coding the server does not understand is 501
     func testUnimplementedTransferCoding() {
         assertStatus("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501)
-        assertStatus("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501)
+        assertStatus(
+            "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501)
     }
 
     // After COMPLETE or ERROR the parser stays put until reset.
@@ -964,15 +994,19 @@ final class ParserTests: XCTestCase {
         let req = bytes("GET / HTTP/1.1\r\n\(host)\r\nGARBAGE\r\n\r\n")
         req.withUnsafeBufferPointer { buf in
             var consumed: UInt32 = 0
-            XCTAssertEqual(rv_parser_feed(d.parser, buf.baseAddress!, 0, UInt32(buf.count), &consumed), RV_PARSE_COMPLETE)
+            XCTAssertEqual(
+                rv_parser_feed(d.parser, buf.baseAddress!, 0, UInt32(buf.count), &consumed), RV_PARSE_COMPLETE)
             let first = consumed
-            XCTAssertEqual(rv_parser_feed(d.parser, buf.baseAddress!, first, UInt32(buf.count), &consumed), RV_PARSE_COMPLETE)
+            XCTAssertEqual(
+                rv_parser_feed(d.parser, buf.baseAddress!, first, UInt32(buf.count), &consumed), RV_PARSE_COMPLETE)
             XCTAssertEqual(consumed, first)
             rv_parser_reset(d.parser)
             XCTAssertEqual(rv_parser_started(d.parser), 0)
-            XCTAssertEqual(rv_parser_feed(d.parser, buf.baseAddress!, first, UInt32(buf.count), &consumed), RV_PARSE_ERROR)
+            XCTAssertEqual(
+                rv_parser_feed(d.parser, buf.baseAddress!, first, UInt32(buf.count), &consumed), RV_PARSE_ERROR)
             XCTAssertEqual(rv_parser_request(d.parser)!.pointee.error_status, 400)
-            XCTAssertEqual(rv_parser_feed(d.parser, buf.baseAddress!, first, UInt32(buf.count), &consumed), RV_PARSE_ERROR)
+            XCTAssertEqual(
+                rv_parser_feed(d.parser, buf.baseAddress!, first, UInt32(buf.count), &consumed), RV_PARSE_ERROR)
             rv_parser_reset(d.parser)
             XCTAssertEqual(rv_parser_request(d.parser)!.pointee.error_status, 0)
         }

@@ -39,19 +39,29 @@ final class ChildProcess {
     }
 
     /// Starts `executable` (searched in PATH when it has no slash) with `arguments`; its
-    /// output goes to `stdout` and `stderr` files in `outputDirectory`.
-    init(executable: String, arguments: [String], outputDirectory: URL, name: String) throws {
+    /// output goes to `stdout` and `stderr` files in `outputDirectory` (both into `stdout`
+    /// when `mergingStandardError`). `environment` is added to this process's; `directory`
+    /// is where it runs (default: here).
+    init(
+        executable: String, arguments: [String], outputDirectory: URL, name: String,
+        environment: [String: String] = [:], directory: String? = nil, mergingStandardError: Bool = false
+    ) throws {
         self.executable = executable
         self.arguments = arguments
         standardOutputPath = outputDirectory.appendingPathComponent("\(name).stdout").path
-        standardErrorPath = outputDirectory.appendingPathComponent("\(name).stderr").path
+        standardErrorPath =
+            mergingStandardError ? standardOutputPath : outputDirectory.appendingPathComponent("\(name).stderr").path
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, standardOutputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, standardErrorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if mergingStandardError {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 2, standardErrorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        }
         // Nothing else of the test process leaks into the child (a pipe of the test runner
         // held open by a leftover server would hang the run).
         Self.closeFrom3(&actions)
@@ -70,10 +80,18 @@ final class ChildProcess {
         for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&defaultSignals, signal) }
         posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
 
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        // Into `directory` through env(1) (posix_spawn_file_actions_addchdir_np does not import).
+        let command = (directory.map { ["env", "-C", $0] } ?? []) + [executable] + arguments
+        var variables = ProcessInfo.processInfo.environment
+        variables.merge(environment) { $1 }
+        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
         var child: pid_t = 0
-        let result = posix_spawnp(&child, executable, &actions, &attributes, argv, environ)
+        let result = posix_spawnp(&child, command[0], &actions, &attributes, argv, envp)
         guard result == 0 else {
             throw SpawnError(description: "cannot start \(executable): \(String(cString: strerror(result)))")
         }
