@@ -388,8 +388,10 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
         return;
     }
     if (conn->state == CONN_DISPATCHED) {
-        /* The buffer belongs to the handler now; the bytes wait in the kernel. */
+        /* The buffer belongs to the handler now; the bytes wait in the kernel until the
+         * connection is handed back (which must now wake the loop). */
         ev_io_stop(conn->worker->loop, &conn->io);
+        pool_reader_stopped(conn->worker, conn);
         return;
     }
     if (acquire_buffer(conn) != 0) {

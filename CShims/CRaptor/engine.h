@@ -6,8 +6,7 @@
  * - In CONN_DISPATCHED one app thread (or the loop thread itself in inline mode) owns it
  *   until the handler returns; it may read the request and write the response, and
  *   records what the loop must do next in `handback`. Only then is the connection handed
- *   back (directly in inline mode, through the completion list and one ev_async in pool
- *   mode).
+ *   back (directly in inline mode, through the completion stack in pool mode).
  */
 #ifndef RAPTOR_ENGINE_H
 #define RAPTOR_ENGINE_H
@@ -67,6 +66,7 @@ struct rv_conn {
     uint8_t seen_request; /* first-data timeout vs keep-alive idle */
     uint8_t parked;       /* counted in RV_STAT_KEEPALIVE_CONNECTIONS */
     uint8_t nodelay;      /* TCP_NODELAY is set (or not needed: a Unix socket) */
+    uint8_t read_stopped; /* the loop stopped reading it while dispatched (loop thread only) */
 
     /* response side (written by the handler's thread while dispatched) */
     handback handback;
@@ -108,9 +108,14 @@ typedef struct rv_pool {
     uint32_t thread_count;
 
     /* finished requests, pushed by app threads without a lock (a Treiber stack) and
-     * taken all at once by the loop */
+     * taken all at once by the loop: right after it wakes, before it sleeps, or when
+     * `done_async` wakes it for a completion that cannot wait */
     rv_conn *_Atomic done;
     ev_async done_async;
+    ev_check collect;
+    /* dispatched connections whose read watcher the loop stopped (input arrived while the
+     * handler ran): nothing else will wake the loop for them, so their hand back must */
+    atomic_uint stopped_readers;
 } rv_pool;
 
 struct rv_worker {
@@ -119,7 +124,7 @@ struct rv_worker {
     rv_stats *stats;
     ev_io *listeners;
     int listening;          /* listener watchers are started */
-    int accept_paused;      /* by backpressure */
+    atomic_int accept_paused; /* by backpressure (app threads read it) */
     ev_timer accept_retry;  /* after EMFILE/ENFILE */
     ev_periodic tick;       /* each wall-clock second: Date, heartbeat */
     ev_signal sigterm, sigint;
@@ -165,6 +170,9 @@ int pool_start(rv_worker *worker);
 void pool_dispatch(rv_worker *worker, rv_conn *conn);
 uint32_t pool_waiting(const rv_worker *worker);
 void pool_stop(rv_worker *worker);
+/* The loop stopped reading `conn` while an app thread has it: make sure its hand back
+ * wakes the loop. */
+void pool_reader_stopped(rv_worker *worker, rv_conn *conn);
 
 /* engine.c */
 void worker_update_accepting(rv_worker *worker);

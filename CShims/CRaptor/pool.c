@@ -5,20 +5,24 @@
  * the queue in one go just before the loop waits again (an ev_prepare watcher), waking
  * only as many idle threads as there are new requests. One lock per batch, not per
  * request.
- * Completion: the thread that ran the handler pushes the connection on a lock-free stack
- * and pokes one ev_async, which libev coalesces; the loop takes the whole stack with one
- * atomic exchange. No lock on the way back.
+ * Completion: the thread that ran the handler pushes the connection on a lock-free stack;
+ * the loop takes the whole stack with one atomic exchange right after each wake-up and
+ * before each sleep. A finished keep-alive exchange with nothing more to do does not wake
+ * the loop: the client's next request will (or the loop's 1 s tick, which then parks the
+ * connection). Everything else that needs the loop (a close, output left to write, bytes
+ * of a next request already read, a stop, paused accepting) pokes one ev_async, which
+ * libev coalesces. No lock on the way back, and under load no wake-up per request.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "engine.h"
 
-static void drain_completions(struct ev_loop *loop, ev_async *watcher, int revents) {
-    (void)loop;
-    (void)revents;
-    rv_worker *worker = watcher->data;
-    rv_conn *stack = atomic_exchange_explicit(&worker->pool.done, NULL, memory_order_acquire);
+/* Acts on every finished request, oldest first. */
+static void collect_completions(rv_worker *worker) {
+    rv_pool *pool = &worker->pool;
+    if (!atomic_load_explicit(&pool->done, memory_order_relaxed)) return;
+    rv_conn *stack = atomic_exchange_explicit(&pool->done, NULL, memory_order_acquire);
     rv_conn *in_order = NULL; /* the stack is newest first: answer the oldest first */
     while (stack) {
         rv_conn *next = stack->next;
@@ -29,19 +33,57 @@ static void drain_completions(struct ev_loop *loop, ev_async *watcher, int reven
     while (in_order) {
         rv_conn *next = in_order->next;
         in_order->next = NULL;
+        if (in_order->read_stopped) {
+            in_order->read_stopped = 0;
+            atomic_fetch_sub_explicit(&pool->stopped_readers, 1, memory_order_relaxed);
+        }
         conn_after_handler(in_order);
         in_order = next;
     }
     worker_update_accepting(worker);
 }
 
+static void done_async_cb(struct ev_loop *loop, ev_async *watcher, int revents) {
+    (void)loop;
+    (void)revents;
+    collect_completions(watcher->data);
+}
+
+static void collect_cb(struct ev_loop *loop, ev_check *watcher, int revents) {
+    (void)loop;
+    (void)revents;
+    collect_completions(watcher->data);
+}
+
+/* Whether the loop must act on a finished request now rather than when it next wakes.
+ * Read before the push: once pushed, the connection is the loop's. */
+static int needs_loop_now(rv_worker *worker, const rv_conn *conn) {
+    return conn->handback != HANDBACK_DONE || conn->close_after || conn->engine_error ||
+           conn->parsed != conn->length ||
+           atomic_load_explicit(&worker->stopping, memory_order_relaxed) ||
+           atomic_load_explicit(&worker->accept_paused, memory_order_relaxed);
+}
+
 static void hand_back(rv_worker *worker, rv_conn *conn) {
-    rv_conn *top = atomic_load_explicit(&worker->pool.done, memory_order_relaxed);
+    rv_pool *pool = &worker->pool;
+    int urgent = needs_loop_now(worker, conn);
+    rv_conn *top = atomic_load_explicit(&pool->done, memory_order_relaxed);
     do {
         conn->next = top;
-    } while (!atomic_compare_exchange_weak_explicit(&worker->pool.done, &top, conn, memory_order_release,
+    } while (!atomic_compare_exchange_weak_explicit(&pool->done, &top, conn, memory_order_seq_cst,
                                                     memory_order_relaxed));
-    ev_async_send(worker->loop, &worker->pool.done_async);
+    /* Pairs with pool_reader_stopped: either the loop sees this push or this thread sees
+     * its count (both sequentially consistent), so a stopped reader is never forgotten. */
+    if (urgent || atomic_load_explicit(&pool->stopped_readers, memory_order_seq_cst) > 0)
+        ev_async_send(worker->loop, &pool->done_async);
+}
+
+void pool_reader_stopped(rv_worker *worker, rv_conn *conn) {
+    rv_pool *pool = &worker->pool;
+    conn->read_stopped = 1;
+    atomic_fetch_add_explicit(&pool->stopped_readers, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&pool->done, memory_order_seq_cst))
+        ev_feed_event(worker->loop, &pool->done_async, EV_ASYNC);
 }
 
 static void *app_thread(void *argument) {
@@ -74,12 +116,14 @@ static void *app_thread(void *argument) {
     }
 }
 
-/* Before the loop waits: hand this iteration's requests to the threads. */
+/* Before the loop waits: act on finished requests, then hand this iteration's requests
+ * to the threads. */
 static void flush_batch(struct ev_loop *loop, ev_prepare *watcher, int revents) {
     (void)loop;
     (void)revents;
     rv_worker *worker = watcher->data;
     rv_pool *pool = &worker->pool;
+    collect_completions(worker); /* may dispatch the next requests of pipelined connections */
     if (pool->batch_count == 0) return;
     uint32_t count = pool->batch_count;
     pthread_mutex_lock(&pool->lock);
@@ -104,9 +148,16 @@ int pool_start(rv_worker *worker) {
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
     atomic_init(&pool->done, NULL);
-    ev_async_init(&pool->done_async, drain_completions);
+    atomic_init(&pool->stopped_readers, 0);
+    ev_async_init(&pool->done_async, done_async_cb);
     pool->done_async.data = worker;
     ev_async_start(worker->loop, &pool->done_async);
+    /* Right after the loop wakes, before any watcher of this iteration runs, so a
+     * connection whose next request woke the loop is back in the loop's hands first. */
+    ev_check_init(&pool->collect, collect_cb);
+    ev_set_priority(&pool->collect, EV_MAXPRI);
+    pool->collect.data = worker;
+    ev_check_start(worker->loop, &pool->collect);
     ev_prepare_init(&pool->flush, flush_batch);
     pool->flush.data = worker;
     ev_prepare_start(worker->loop, &pool->flush);
