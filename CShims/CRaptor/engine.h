@@ -113,6 +113,8 @@ typedef struct rv_pool {
     rv_conn *_Atomic done;
     ev_async done_async;
     ev_check collect;
+    ev_timer collect_timer; /* bounds the loop's sleep while requests are out */
+    uint32_t in_flight;     /* dispatched, not yet collected (loop thread only) */
     /* dispatched connections whose read watcher the loop stopped (input arrived while the
      * handler ran): nothing else will wake the loop for them, so their hand back must */
     atomic_uint stopped_readers;

@@ -8,8 +8,9 @@
  * Completion: the thread that ran the handler pushes the connection on a lock-free stack;
  * the loop takes the whole stack with one atomic exchange right after each wake-up and
  * before each sleep. A finished keep-alive exchange with nothing more to do does not wake
- * the loop: the client's next request will (or the loop's 1 s tick, which then parks the
- * connection). Everything else that needs the loop (a close, output left to write, bytes
+ * the loop: the client's next request will, or at the latest the collect timer, which
+ * runs every COLLECT_INTERVAL while requests are out (so a keep-alive timeout or a stats
+ * counter is never more than that late). Everything else that needs the loop (a close, output left to write, bytes
  * of a next request already read, a stop, paused accepting) pokes one ev_async, which
  * libev coalesces. No lock on the way back, and under load no wake-up per request.
  */
@@ -17,6 +18,9 @@
 #include <stdlib.h>
 
 #include "engine.h"
+
+/* How late a quiet completion may be collected when nothing else wakes the loop. */
+#define COLLECT_INTERVAL 0.01
 
 /* Acts on every finished request, oldest first. */
 static void collect_completions(rv_worker *worker) {
@@ -33,6 +37,7 @@ static void collect_completions(rv_worker *worker) {
     while (in_order) {
         rv_conn *next = in_order->next;
         in_order->next = NULL;
+        pool->in_flight--;
         if (in_order->read_stopped) {
             in_order->read_stopped = 0;
             atomic_fetch_sub_explicit(&pool->stopped_readers, 1, memory_order_relaxed);
@@ -53,6 +58,25 @@ static void collect_cb(struct ev_loop *loop, ev_check *watcher, int revents) {
     (void)loop;
     (void)revents;
     collect_completions(watcher->data);
+}
+
+/* Fires only when the loop slept COLLECT_INTERVAL with requests out; the collect_cb of
+ * the same wake-up does the work. */
+static void collect_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
+    (void)loop;
+    (void)timer;
+    (void)revents;
+}
+
+/* Before the loop sleeps: bound the sleep while requests are out (a timer in libev's
+ * heap, no syscall). */
+static void arm_collect_timer(rv_worker *worker) {
+    rv_pool *pool = &worker->pool;
+    if (pool->in_flight > 0) {
+        if (!ev_is_active(&pool->collect_timer)) ev_timer_start(worker->loop, &pool->collect_timer);
+    } else if (ev_is_active(&pool->collect_timer)) {
+        ev_timer_stop(worker->loop, &pool->collect_timer);
+    }
 }
 
 /* Whether the loop must act on a finished request now rather than when it next wakes.
@@ -124,6 +148,7 @@ static void flush_batch(struct ev_loop *loop, ev_prepare *watcher, int revents) 
     rv_worker *worker = watcher->data;
     rv_pool *pool = &worker->pool;
     collect_completions(worker); /* may dispatch the next requests of pipelined connections */
+    arm_collect_timer(worker);
     if (pool->batch_count == 0) return;
     uint32_t count = pool->batch_count;
     pthread_mutex_lock(&pool->lock);
@@ -158,6 +183,7 @@ int pool_start(rv_worker *worker) {
     ev_set_priority(&pool->collect, EV_MAXPRI);
     pool->collect.data = worker;
     ev_check_start(worker->loop, &pool->collect);
+    ev_timer_init(&pool->collect_timer, collect_timer_cb, COLLECT_INTERVAL, COLLECT_INTERVAL);
     ev_prepare_init(&pool->flush, flush_batch);
     pool->flush.data = worker;
     ev_prepare_start(worker->loop, &pool->flush);
@@ -195,6 +221,7 @@ void pool_dispatch(rv_worker *worker, rv_conn *conn) {
     else pool->batch_head = conn;
     pool->batch_tail = conn;
     pool->batch_count++;
+    pool->in_flight++;
 }
 
 /* Lets the threads finish what is queued, then joins them. */
