@@ -197,6 +197,13 @@ void conn_close(rv_conn *conn) {
     worker_connection_closed(worker);
 }
 
+/* A stopping worker closes a parked keep-alive connection, unless the client already sent
+ * its next request: that one is read and answered (with Connection: close). */
+static void close_parked_unless_request_waits(rv_conn *conn) {
+    uint8_t peek;
+    if (recv(conn->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0) conn_close(conn);
+}
+
 /* A graceful stop must not drop a request on its way: a connection accepted but not yet
  * read has one coming, and gets a short grace to send it (answered with
  * Connection: close); a parked keep-alive connection is closed unless bytes already wait
@@ -208,11 +215,8 @@ void conn_close_all_idle(rv_worker *worker) {
     while (conn) {
         rv_conn *next = conn->live_next;
         if (conn->state == CONN_IDLE && conn->length == 0) {
-            uint8_t peek;
-            if (!conn->seen_request)
-                set_timeout(conn, grace, DEADLINE_IDLE);
-            else if (recv(conn->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
-                conn_close(conn);
+            if (!conn->seen_request) set_timeout(conn, grace, DEADLINE_IDLE);
+            else close_parked_unless_request_waits(conn);
         }
         conn = next;
     }
@@ -318,7 +322,14 @@ static int finish_response(rv_conn *conn) {
         break;
     }
     STAT_ADD(conn->worker, RV_STAT_REQUESTS, 1);
-    if (conn->close_after || atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed)) {
+    if (!conn->close_after && atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed)) {
+        /* Answered with keep-alive before the stop began: the client may already have
+         * sent its next request, which must not be drained away unanswered. */
+        if (next_request(conn)) return 1;
+        close_parked_unless_request_waits(conn);
+        return 0;
+    }
+    if (conn->close_after) {
         /* The client asked to close and sent nothing more: nothing unread can turn the
          * close into a reset, so no lingering (it cost a shutdown, a recv and a wake-up
          * per connection). The engine's errors and the server's own closes linger. */

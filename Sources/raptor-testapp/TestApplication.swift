@@ -72,10 +72,15 @@ enum TestApplication {
                 status: HTTPResponse.Status(code: code), headers: [.contentType: "text/plain"], body: "body\n")
         case "/stream":
             let chunks = number("chunks", 3)
+            // A pause after each chunk: the response has started and is still going.
+            let pause = UInt32(number("pause-ms", 0))
             return Response(
                 headers: [.contentType: "text/plain"],
                 body: .stream { writer in
-                    for index in 0..<chunks { try writer.write("chunk \(index)\n") }
+                    for index in 0..<chunks {
+                        try writer.write("chunk \(index)\n")
+                        if pause > 0 && index < chunks - 1 { usleep(pause * 1000) }
+                    }
                 })
         case "/stream-throw":
             return Response(

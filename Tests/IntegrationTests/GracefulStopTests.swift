@@ -34,6 +34,28 @@ class GracefulStopTestCase: ServerTestCase {
         XCTAssertLessThan(elapsed, 8, "the stop took longer than the request")
     }
 
+    /// A response that promised keep-alive before the stop began: the request the client
+    /// pipelined behind it is still answered (with Connection: close), not drained away.
+    func requestPipelinedBehindAResponseInFlightIsAnswered() throws {
+        let server = try startTestApp(["--shutdown-timeout", "10s"])
+        let client = try connect(server)
+        try client.send(Requests.get("/stream?chunks=2&pause-ms=500") + Requests.get("/request?n=behind"))
+        XCTAssertTrue(client.isReadable(within: 5), "the streamed response never started")
+        server.terminate()
+        let responses = try client.readResponses(2, timeout: 10)
+        XCTAssertEqual(responses[0].bodyText, "chunk 0\nchunk 1\n")
+        XCTAssertFalse(responses[0].saysClose, "the stream began before the stop: \(responses[0].rawHead)")
+        XCTAssertEqual(responses[1].status, 200)
+        XCTAssertTrue(responses[1].bodyText.contains("query=n=behind"), responses[1].bodyText)
+        if threads > 0 {
+            // The loop saw the stop while the stream ran on an app thread. (Inline, the
+            // loop itself ran both handlers before it could see the stop.)
+            XCTAssertTrue(responses[1].saysClose, "a stopping worker's answer closes: \(responses[1].rawHead)")
+        }
+        assertClosed(client)
+        XCTAssertEqual(server.waitForExit(timeout: 10), .exited(0), "after SIGTERM; stderr:\n\(server.logTail)")
+    }
+
     func idleConnectionsAreClosedAndExitIsPrompt() throws {
         let server = try startTestApp(["--shutdown-timeout", "10s"])
         let client = try connect(server)
@@ -55,10 +77,16 @@ final class GracefulStopPoolTests: GracefulStopTestCase {
     override class var threads: Int { 5 }
     func testRequestInFlightCompletesThenExitZero() throws { try requestInFlightCompletesThenExitZero() }
     func testIdleConnectionsAreClosedAndExitIsPrompt() throws { try idleConnectionsAreClosedAndExitIsPrompt() }
+    func testRequestPipelinedBehindAResponseInFlightIsAnswered() throws {
+        try requestPipelinedBehindAResponseInFlightIsAnswered()
+    }
 }
 
 final class GracefulStopInlineTests: GracefulStopTestCase {
     override class var threads: Int { 0 }
     func testRequestInFlightCompletesThenExitZero() throws { try requestInFlightCompletesThenExitZero() }
     func testIdleConnectionsAreClosedAndExitIsPrompt() throws { try idleConnectionsAreClosedAndExitIsPrompt() }
+    func testRequestPipelinedBehindAResponseInFlightIsAnswered() throws {
+        try requestPipelinedBehindAResponseInFlightIsAnswered()
+    }
 }
