@@ -10,9 +10,10 @@
  * before each sleep. A finished keep-alive exchange with nothing more to do does not wake
  * the loop: the client's next request will, or at the latest the collect timer, which
  * runs every COLLECT_INTERVAL while requests are out (so a keep-alive timeout or a stats
- * counter is never more than that late). Everything else that needs the loop (a close, output left to write, bytes
- * of a next request already read, a stop, paused accepting) pokes one ev_async, which
- * libev coalesces. No lock on the way back, and under load no wake-up per request.
+ * counter is never more than that late). Everything else that needs the loop (a close,
+ * output left to write, bytes of a next request already read, a stop, paused accepting)
+ * pokes one ev_async, which libev coalesces. No lock on the way back, and under load no
+ * wake-up per request.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -174,6 +175,9 @@ int pool_start(rv_worker *worker) {
     pthread_cond_init(&pool->wake, NULL);
     atomic_init(&pool->done, NULL);
     atomic_init(&pool->stopped_readers, 0);
+    /* Inline (--threads 0) nothing is ever dispatched or handed back: no watcher of the
+     * pool's may cost the loop anything. */
+    if (count == 0) return 0;
     ev_async_init(&pool->done_async, done_async_cb);
     pool->done_async.data = worker;
     ev_async_start(worker->loop, &pool->done_async);
@@ -187,7 +191,6 @@ int pool_start(rv_worker *worker) {
     ev_prepare_init(&pool->flush, flush_batch);
     pool->flush.data = worker;
     ev_prepare_start(worker->loop, &pool->flush);
-    if (count == 0) return 0;
     pool->threads = calloc(count, sizeof *pool->threads);
     if (!pool->threads) return -1;
     for (uint32_t i = 0; i < count; i++) {
