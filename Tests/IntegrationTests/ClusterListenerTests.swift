@@ -50,6 +50,42 @@ final class ClusterListenerTests: ClusterTestCase {
         XCTAssertTrue(events(server, "worker killed").isEmpty)
     }
 
+    /// Backpressure: while at least max(ceil(threads x 1.2), 8) requests wait for an app
+    /// thread, the worker leaves new connections in the kernel's queue (where another worker
+    /// could take them), and takes them again once its queue drained.
+    func testBackpressurePausesAcceptingUntilTheQueueDrains() throws {
+        let server = try startCluster(["--workers", "1", "--threads", "2"])
+        waitForRunningWorkers(1)
+        // 2 threads busy for 0.5 s each: 18 of these wait, 8 is the pause threshold.
+        let busy = try (0..<20).map { _ in try RawClient(port: server.port, timeout: 30) }
+        XCTAssertTrue(
+            waitUntil(timeout: 5) { ProcFS.acceptQueue(port: server.port) == 0 },
+            "the first connections were not all accepted")
+        for client in busy { try client.send(Requests.get("/slow?ms=500")) }
+        let port = server.port
+        XCTAssertTrue(
+            waitUntil(timeout: 5) {
+                busy.allSatisfy {
+                    $0.unacknowledgedBytes == 0
+                        && ProcFS.receiveQueue(localPort: port, remotePort: $0.localPort) == 0
+                }
+            }, "the server did not read every request")
+
+        let late = try (0..<3).map { _ in try RawClient(port: server.port, timeout: 30) }
+        for client in late { try client.send(Requests.get("/request?n=late")) }
+        XCTAssertTrue(
+            waitUntil(timeout: 2) { ProcFS.acceptQueue(port: server.port) == late.count },
+            "connections made while the queue is long must wait in the kernel, not be accepted;"
+                + " accept queue: \(String(describing: ProcFS.acceptQueue(port: server.port)))")
+
+        for client in busy { XCTAssertEqual(try client.readResponse().bodyText, "slow done\n") }
+        for client in late { XCTAssertTrue(try client.readResponse().bodyText.contains("query=n=late")) }
+        XCTAssertEqual(ProcFS.acceptQueue(port: server.port), 0)
+        waitForStats("an accept pause counted") { stats in
+            self.workers(stats).contains { ($0["accept_pauses"] as? Int ?? 0) >= 1 }
+        }
+    }
+
     /// One socket for every worker: served, counted, and TTIN still adds a worker.
     func testSharedListenerServesAndScales() throws {
         let server = try startCluster(["-w", "2", "--listener", "shared"])

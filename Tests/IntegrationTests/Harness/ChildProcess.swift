@@ -246,6 +246,24 @@ enum ProcFS {
         return nil
     }
 
+    /// Connections waiting in the accept queues of the listening sockets on `port` (summed:
+    /// reuseport gives a worker slot a socket of its own); nil without /proc/net/tcp.
+    static func acceptQueue(port: UInt16) -> Int? {
+        guard let table = readText("/proc/net/tcp") else { return nil }
+        var waiting = 0
+        for line in table.split(separator: "\n").dropFirst() {
+            // "sl local rem st tx_queue:rx_queue ...": st 0A is LISTEN, whose rx_queue is
+            // the number of connections not yet accepted.
+            let columns = line.split(separator: " ")
+            guard columns.count > 4, columns[3] == "0A" else { continue }
+            let local = columns[1].split(separator: ":")
+            guard local.count == 2, UInt16(local[1], radix: 16) == port else { continue }
+            let queues = columns[4].split(separator: ":")
+            if queues.count == 2, let queued = Int(queues[1], radix: 16) { waiting += queued }
+        }
+        return waiting
+    }
+
     static func readText(_ path: String) -> String? {
         // /proc files report size 0: read until the end.
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
