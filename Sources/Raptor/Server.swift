@@ -49,29 +49,18 @@ public struct Server {
     /// mean something.
     private func runSingleProcess() throws {
         SignalQueue.ignoreMasterSignals()
-        let inheritance = HotRestart.takeInheritance()
-        let activated = SystemdNotify.takeActivatedDescriptors()
+        let setup = ListenerSetup.takeFromEnvironment()
         let pidfile = try configuration.pidfile.map { try Pidfile.claim(path: $0) }
         defer { pidfile?.remove() }
-        let listeners = ClusterListeners(backlog: configuration.backlog)
+        // One slot: after a hot restart into one process, slot 0's sockets (and the shared
+        // ones) serve.
+        let listeners = try setup.open(
+            binds: configuration.binds, mode: .shared, slots: 1, backlog: configuration.backlog
+        ).listeners
         defer { listeners.closeAll() }
-        if let inheritance {
-            // A hot restart into one process: slot 0's sockets serve, the old workers stop.
-            let kept = inheritance.sockets.filter { $0.slot == nil || $0.slot == 0 }
-            for socket in inheritance.sockets where !kept.contains(socket) { _ = close(socket.fd) }
-            listeners.adoptInherited(kept)
-            for pid in inheritance.workers { kill(pid, SIGTERM) }
-        } else if !activated.isEmpty {
-            listeners.adoptActivated(activated)
-            logger.info("socket activation: serving the listeners systemd passed; --bind ignored")
-        } else {
-            try listeners.bind(configuration.binds, mode: .shared, slots: 1)
-        }
-        for socket in listeners.logged {
-            var metadata: Logger.Metadata = ["url": "\(socket.url)"]
-            if socket.activated { metadata["activated"] = "true" }
-            logger.info("listening", metadata: metadata)
-        }
+        // The previous image's workers: this process takes over at once.
+        for pid in setup.inheritance?.workers ?? [] { kill(pid, SIGTERM) }
+        setup.logListening(listeners, logger: logger)
         let stats = UnsafeMutablePointer<rv_stats>.allocate(capacity: 1)
         stats.initialize(to: rv_stats())
         defer { stats.deallocate() }

@@ -1,3 +1,5 @@
+import Logging
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -66,6 +68,24 @@ enum HotRestart {
         return Inheritance(sockets: sockets, workers: workers, phase: phase)
     }
 
+    /// HUP: hands the cluster over to the binary as it is now installed (sd_notify
+    /// `RELOADING=1` first). Returns only if exec failed: that is logged, `READY=1` sent,
+    /// and this image goes on.
+    /// `workers` are this image's, `previousWorkers` those of the image before it that are
+    /// still stopping: the next image reaps them all.
+    static func handOver(
+        sockets: [ClusterSocket], workers: [pid_t], previousWorkers: [pid_t], phase: Int, logger: Logger,
+        notify: SystemdNotify
+    ) {
+        notify.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotify.monotonicMicroseconds)")
+        logger.info(
+            "hot restart: re-executing",
+            metadata: ["path": "\(executablePath)", "workers": "\(workers.count)", "phase": "\(phase)"])
+        let error = execute(sockets: sockets, workers: workers + previousWorkers, phase: phase)
+        logger.error("hot restart failed; this image goes on", metadata: ["error": "\(error)"])
+        notify.send("READY=1")
+    }
+
     /// Re-executes the binary with the same arguments. Returns only if exec failed (the
     /// error says why); the environment and descriptors are then restored.
     static func execute(sockets: [ClusterSocket], workers: [pid_t], phase: Int) -> RaptorError {
@@ -127,5 +147,52 @@ enum HotRestart {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// After a hot restart, the previous image's workers: they go on serving on the very
+/// sockets this image's workers use until those have all booted, then stop gracefully;
+/// past the shutdown timeout they are killed. They stayed children of this pid across
+/// exec, so this image reaps them.
+final class PreviousImageWorkers {
+    private(set) var pids: Set<pid_t>
+    /// When they were told to stop (monotonic), after the hand-over or at shutdown.
+    private var stoppedAt: Double?
+    private var killed = false
+    private let logger: Logger
+
+    init(pids: [pid_t], logger: Logger) {
+        self.pids = Set(pids)
+        self.logger = logger
+    }
+
+    var isEmpty: Bool { pids.isEmpty }
+    var count: Int { pids.count }
+
+    /// Once this image's workers have all booted, the old ones are told to stop.
+    func stopWhenOursBooted(_ now: Double, oursBooted: @autoclosure () -> Bool) {
+        guard !pids.isEmpty, stoppedAt == nil, oursBooted() else { return }
+        logger.info("hot restart: stopping the old workers", metadata: ["count": "\(pids.count)"])
+        stop(now)
+    }
+
+    /// TERM to each (once): a graceful stop.
+    func stop(_ now: Double) {
+        guard stoppedAt == nil else { return }
+        stoppedAt = now
+        for pid in pids { kill(pid, SIGTERM) }
+    }
+
+    /// SIGKILL for those still running `limit` seconds after TERM.
+    func enforceDeadline(_ now: Double, limit: Double) {
+        guard let since = stoppedAt, !killed, !pids.isEmpty, now - since > limit else { return }
+        killed = true
+        for pid in pids { kill(pid, SIGKILL) }
+        logger.warning("old workers killed", metadata: ["count": "\(pids.count)", "reason": "past --shutdown-timeout"])
+    }
+
+    /// Whether the reaped `pid` was one of them.
+    func reaped(_ pid: pid_t) -> Bool {
+        pids.remove(pid) != nil
     }
 }

@@ -5,14 +5,16 @@ import Logging
     import Glibc
 #endif
 
-/// The master of a cluster: binds (or inherits) the listeners, maps the stats region,
-/// forks the workers and supervises them until INT or TERM.
+/// The master of a cluster: binds (or inherits) the listeners (`ListenerSetup`), maps the
+/// stats region, forks the workers and supervises them until INT or TERM.
 ///
 /// It is one thread with one loop, and never starts Dispatch or a Swift Task (a child
 /// forked after either hangs on its first Dispatch call). Signals are blocked and taken
 /// by the loop (`SignalQueue`), which wakes at least every 100 ms to reap children,
 /// notice boots, enforce timeouts, respawn, advance a phased restart, and once a second
-/// write the stats file and ping the systemd watchdog.
+/// write the stats file and ping the systemd watchdog. Which worker gets new connections
+/// and how a removed slot's sockets retire is `ReuseportSteering`'s; the hot-restart
+/// hand-over is in `HotRestart.swift`.
 final class Master {
     struct Slot {
         /// The worker serving this slot (booting or running).
@@ -22,18 +24,6 @@ final class Master {
         var respawnAt: Double? = 0
     }
 
-    /// A slot removed by TTOU: new connections are steered away from its sockets at once,
-    /// its worker goes on accepting until their queues are empty, and only then stops.
-    struct Retirement {
-        let id: Int
-        let slot: Int
-        let sockets: [ClusterSocket]
-        let since: Double
-        /// Workers that still hold the sockets.
-        var holders: Set<pid_t>
-        var stopped = false
-    }
-
     struct PhasedRestart {
         let phase: Int
         /// The slot being replaced.
@@ -41,6 +31,9 @@ final class Master {
         /// Its replacement, while it boots.
         var pending: pid_t?
     }
+
+    /// The stop reason of a worker whose slot TTOU removed.
+    private static let removedReason = "worker removed (TTOU)"
 
     let server: Server
     var configuration: Configuration { server.configuration }
@@ -55,29 +48,17 @@ final class Master {
 
     private var slots: [Slot] = []
     private var workers: [pid_t: WorkerProcess] = [:]
-    /// Workers of the image before a hot restart: stopped once ours have booted.
-    private var inherited: Set<pid_t> = []
-    private var inheritedStopAt: Double?
-    private var inheritedKilled = false
     private var phase = 0
     private var phased: PhasedRestart?
-    /// The reuseport groups' order of sockets (nil without reuseport sockets).
-    private var group: ReuseportGroup?
-    /// The group indices the steering program chooses from now.
-    private var steeredIndices: [Int]?
-    /// Steering is off after a failed attach, or with RAPTOR_STEERING=off in the environment.
-    private var steeringFailed = getenv("RAPTOR_STEERING").map { String(cString: $0) } == "off"
-    /// Slots removed by TTOU whose sockets are still open (see `advanceRetirements`).
-    private var retirements: [Retirement] = []
-    private var retirementCount = 0
-    /// Retired group members whose sockets the previous image's workers still hold.
-    private var inheritedRetired: [Int] = []
+    /// Workers of the image before a hot restart: stopped once ours have booted.
+    private let previousImage: PreviousImageWorkers
+    /// Nil without reuseport sockets.
+    private let steering: ReuseportSteering?
     private var stoppingSince: Double?
     private var readyNotified = false
     private var nextStatsWrite = 0.0
     private var nextWatchdog = 0.0
     private let startedAt = UInt64(time(nil))
-    private let startedMonotonic = Monotonic.now()
 
     /// Runs a cluster until INT or TERM; returns after every worker is reaped and the
     /// pidfile, stats file and Unix socket files are removed.
@@ -90,39 +71,21 @@ final class Master {
         let configuration = server.configuration
         // First of all: signals wait for the loop from now on.
         SignalQueue.block()
-        let inheritance = HotRestart.takeInheritance()
-        let activated = SystemdNotify.takeActivatedDescriptors()
+        let setup = ListenerSetup.takeFromEnvironment()
         maximumWorkers = min(Configuration.maximumWorkers, max(configuration.workers * 2, 32))
-        listeners = ClusterListeners(backlog: configuration.backlog)
 
         if let path = configuration.pidfile { pidfile = try Pidfile.claim(path: path) }
         do {
-            if let inheritance {
-                listeners.adoptInherited(inheritance.sockets)
-                listeners.dropBinds(notIn: configuration.binds)
-                let inheritedBinds = Set(listeners.all.map(\.bind))
-                let activatedBefore = listeners.all.contains { $0.activated }
-                for bind in configuration.binds where !inheritedBinds.contains(bind) && !activatedBefore {
-                    try listeners.add(bind: bind, mode: configuration.listener)
-                }
-                inherited = Set(inheritance.workers)
-                phase = inheritance.phase
-            } else if !activated.isEmpty {
-                listeners.adoptActivated(activated)
-            } else {
-                try listeners.bind(configuration.binds, mode: configuration.listener, slots: configuration.workers)
-            }
-            try listeners.ensureSlots(configuration.workers)
-            if listeners.usesReusePort {
-                var model = ReuseportGroup(slots: listeners.perSlot.count)
-                for slot in configuration.workers..<max(configuration.workers, listeners.perSlot.count) {
-                    // The previous image's workers of these slots hold the sockets until they exit.
-                    model.retire(slot: slot, id: -1 - slot)
-                    inheritedRetired.append(-1 - slot)
-                }
-                group = model
-            }
-            listeners.removeSlots(from: configuration.workers)
+            let opened = try setup.open(
+                binds: configuration.binds, mode: configuration.listener, slots: configuration.workers,
+                backlog: configuration.backlog)
+            listeners = opened.listeners
+            steering =
+                listeners.usesReusePort
+                ? ReuseportSteering(
+                    listeners: listeners, slots: configuration.workers, previousImageSlots: opened.previousImageSlots,
+                    logger: server.logger)
+                : nil
             stats = try StatsRegion(capacity: maximumWorkers * 2)
         } catch {
             pidfile?.remove()
@@ -130,21 +93,15 @@ final class Master {
         }
         statsFile = configuration.statsFile.map(StatsFile.init(path:))
         slots = Array(repeating: Slot(), count: configuration.workers)
+        previousImage = PreviousImageWorkers(pids: setup.inheritance?.workers ?? [], logger: server.logger)
+        phase = setup.inheritance?.phase ?? 0
 
-        if inheritance != nil {
+        if setup.inheritance != nil {
             logger.info(
                 "hot restart: new master image running",
-                metadata: ["pid": "\(getpid())", "old_workers": "\(inherited.count)", "phase": "\(phase)"])
+                metadata: ["pid": "\(getpid())", "old_workers": "\(previousImage.count)", "phase": "\(phase)"])
         }
-        if !activated.isEmpty {
-            logger.info("socket activation: serving the listeners systemd passed; --bind ignored")
-        }
-        for socket in listeners.logged {
-            var metadata: Logger.Metadata = ["url": "\(socket.url)"]
-            if socket.activated { metadata["activated"] = "true" }
-            if inheritance != nil { metadata["inherited"] = "true" }
-            logger.info("listening", metadata: metadata)
-        }
+        setup.logListening(listeners, logger: logger)
     }
 
     private func run() throws {
@@ -164,17 +121,19 @@ final class Master {
             reap()
             let now = Monotonic.now()
             if stoppingSince != nil {
-                if workers.isEmpty && inherited.isEmpty { break }
+                if workers.isEmpty && previousImage.isEmpty { break }
                 enforceDeadlines(now)
                 periodic(now)
                 continue
             }
             observeBoots(now)
             enforceDeadlines(now)
-            advanceRetirements(now)
+            steering?.advanceRetirements(now) { pid in
+                if let worker = workers[pid] { stop(worker, reason: Self.removedReason, now: now) }
+            }
             steer(now)
             advancePhasedRestart()
-            handOverFromInherited(now)
+            previousImage.stopWhenOursBooted(now, oursBooted: allBooted)
             respawnDue(now)
             periodic(now)
         }
@@ -211,11 +170,11 @@ final class Master {
         logger.info(
             "shutting down",
             metadata: [
-                "signal": "\(SignalQueue.name(signal))", "workers": "\(workers.count + inherited.count)",
+                "signal": "\(SignalQueue.name(signal))", "workers": "\(workers.count + previousImage.count)",
                 "shutdown_timeout": "\(configuration.shutdownTimeout.seconds)s",
             ])
         for worker in workers.values { stop(worker, reason: "shutdown", now: now) }
-        stopInherited(now)
+        previousImage.stop(now)
     }
 
     private func logStats() {
@@ -243,22 +202,16 @@ final class Master {
         advancePhasedRestart()
     }
 
+    /// HUP. Once exec succeeded there is no way back: refusals belong here.
     private func hotRestart() {
         guard stoppingSince == nil else { return }
         if phased != nil {
             logger.warning("hot restart refused: a phased restart is in progress")
             return
         }
-        notify.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotify.monotonicMicroseconds)")
-        logger.info(
-            "hot restart: re-executing",
-            metadata: [
-                "path": "\(HotRestart.executablePath)", "workers": "\(workers.count)", "phase": "\(phase + 1)",
-            ])
-        let error = HotRestart.execute(
-            sockets: listeners.all, workers: Array(workers.keys) + Array(inherited), phase: phase + 1)
-        logger.error("hot restart failed; this image goes on", metadata: ["error": "\(error)"])
-        notify.send("READY=1")
+        HotRestart.handOver(
+            sockets: listeners.all, workers: Array(workers.keys), previousWorkers: Array(previousImage.pids),
+            phase: phase + 1, logger: logger, notify: notify)
     }
 
     private func addWorker() {
@@ -274,7 +227,7 @@ final class Master {
             return
         }
         slots.append(Slot())
-        group?.join(slot: slots.count - 1)
+        steering?.join(slot: slots.count - 1)
         logger.info("worker added (TTIN)", metadata: ["workers": "\(slots.count)"])
         respawnDue(Monotonic.now())
     }
@@ -291,71 +244,14 @@ final class Master {
         slots.removeLast()
         let holders = workers.values.filter { $0.slot == slot && !$0.isStopping }
         let sockets = listeners.retireLastSlot()
-        if group != nil, !sockets.isEmpty, !steeringFailed {
+        if let steering, steering.retire(slot: slot, sockets: sockets, holders: Set(holders.map(\.pid)), now: now) {
             // Steered away first; the worker stops once its queue is served.
-            retirementCount += 1
-            group?.retire(slot: slot, id: retirementCount)
-            retirements.append(
-                Retirement(
-                    id: retirementCount, slot: slot, sockets: sockets, since: now, holders: Set(holders.map(\.pid))))
             steer(now)
         } else {
-            for worker in holders { stop(worker, reason: "worker removed (TTOU)", now: now) }
+            for worker in holders { stop(worker, reason: Self.removedReason, now: now) }
             ClusterListeners.closeAll(sockets)
         }
         logger.info("worker removed (TTOU)", metadata: ["workers": "\(slots.count)"])
-    }
-
-    /// A retired slot's worker stops once the accept queues of its sockets are empty (new
-    /// connections go elsewhere already), or after 2 s at most; its sockets leave their
-    /// groups when the last descriptor (the master's, or the worker's at exit) is closed.
-    private func advanceRetirements(_ now: Double) {
-        for index in retirements.indices where !retirements[index].stopped {
-            let retirement = retirements[index]
-            let queued = retirement.sockets.reduce(0) { $0 + (ReuseportSteering.acceptQueueLength($1.fd) ?? 0) }
-            guard (now - retirement.since >= 0.05 && queued == 0) || now - retirement.since > 2 else { continue }
-            for pid in retirement.holders {
-                if let worker = workers[pid] { stop(worker, reason: "worker removed (TTOU)", now: now) }
-            }
-            ClusterListeners.closeAll(retirement.sockets)
-            retirements[index].stopped = true
-        }
-        let done = retirements.filter { $0.stopped && $0.holders.isEmpty }
-        for retirement in done { group?.leave(retired: retirement.id) }
-        retirements.removeAll { $0.stopped && $0.holders.isEmpty }
-    }
-
-    /// Points the reuseport groups at the slots whose worker accepts now: booted, not
-    /// stopping, heartbeat fresh, and not paused by its own backpressure. A slot without
-    /// such a worker gets no new connection (they would wait in its queue) unless no slot
-    /// qualifies.
-    private func steer(_ now: Double) {
-        guard let group, !steeringFailed, group.count > 1 else { return }
-        let pauseAt = UInt64(configuration.acceptPauseBacklog)
-        var eligible = Set(
-            slots.indices.filter { slot in
-                guard let pid = slots[slot].current, let worker = workers[pid], worker.bootedAt != nil,
-                    !worker.isStopping, worker.killReason == nil
-                else { return false }
-                if now - worker.heartbeatSeenAt > 1.5 { return false }
-                return configuration.threads == 0 || stats[worker.cell, RV_STAT_BACKLOG] < pauseAt
-            })
-        if eligible.isEmpty { eligible = Set(slots.indices) }
-        let indices = group.indices(of: eligible)
-        guard indices != steeredIndices, !indices.isEmpty else { return }
-        for fd in listeners.groupDescriptors {
-            if let code = ReuseportSteering.attach(to: fd, choosing: indices) {
-                steeringFailed = true
-                logger.warning(
-                    "cannot steer new connections (SO_ATTACH_REUSEPORT_CBPF); the kernel's hash spreads them",
-                    metadata: ["error": "\(String(cString: strerror(code)))"])
-                return
-            }
-        }
-        steeredIndices = indices
-        logger.debug(
-            "new connections steered",
-            metadata: ["workers": "\(eligible.sorted().map(String.init).joined(separator: ","))"])
     }
 
     // MARK: Supervision
@@ -431,17 +327,14 @@ final class Master {
         }
         nextStatsWrite = 0  // the stats file shows the change at once
         guard let worker = workers.removeValue(forKey: pid) else {
-            if inherited.remove(pid) != nil {
+            if previousImage.reaped(pid) {
                 logger.info("old worker exited (hot restart)", metadata: metadata)
-                if inherited.isEmpty {
-                    for id in inheritedRetired { group?.leave(retired: id) }
-                    inheritedRetired = []
-                }
+                if previousImage.isEmpty { steering?.previousImageExited() }
             }
             return  // not ours (a process the previous image started, say): ignored
         }
         stats.release(worker.cell)
-        for index in retirements.indices { retirements[index].holders.remove(pid) }
+        steering?.workerExited(pid)
         let lifetime = now - worker.spawnedAt
         metadata["worker"] = "\(worker.slot)"
         metadata["phase"] = "\(worker.phase)"
@@ -539,12 +432,28 @@ final class Master {
                 "worker killed",
                 metadata: ["worker": "\(worker.slot)", "pid": "\(worker.pid)", "reason": "\(reason)"])
         }
-        if let since = inheritedStopAt, !inheritedKilled, !inherited.isEmpty, now - since > shutdownLimit {
-            inheritedKilled = true
-            for pid in inherited { kill(pid, SIGKILL) }
-            logger.warning(
-                "old workers killed", metadata: ["count": "\(inherited.count)", "reason": "past --shutdown-timeout"])
-        }
+        previousImage.enforceDeadline(now, limit: shutdownLimit)
+    }
+
+    /// Points new connections at the slots whose worker accepts now (see `acceptingSlots`).
+    private func steer(_ now: Double) {
+        guard let steering, steering.isActive else { return }
+        steering.steer(toward: acceptingSlots(now), slotCount: slots.count)
+    }
+
+    /// The slots whose worker accepts now: booted, not stopping, heartbeat fresh, and not
+    /// paused by its own backpressure. A slot without such a worker should get no new
+    /// connection: they would wait in its queue.
+    private func acceptingSlots(_ now: Double) -> Set<Int> {
+        let pauseAt = UInt64(configuration.acceptPauseBacklog)
+        return Set(
+            slots.indices.filter { slot in
+                guard let pid = slots[slot].current, let worker = workers[pid], worker.bootedAt != nil,
+                    !worker.isStopping, worker.killReason == nil
+                else { return false }
+                if now - worker.heartbeatSeenAt > 1.5 { return false }
+                return configuration.threads == 0 || stats[worker.cell, RV_STAT_BACKLOG] < pauseAt
+            })
     }
 
     // MARK: Restarts
@@ -592,20 +501,6 @@ final class Master {
         phased = nil
         notify.send("READY=1\nSTATUS=\(slots.count) workers serving, phase \(restart.phase)")
         logger.info("phased restart finished", metadata: ["phase": "\(restart.phase)", "workers": "\(slots.count)"])
-    }
-
-    /// After a hot restart: the old image's workers serve until ours have all booted, then
-    /// stop gracefully.
-    private func handOverFromInherited(_ now: Double) {
-        guard !inherited.isEmpty, inheritedStopAt == nil, allBooted else { return }
-        logger.info("hot restart: stopping the old workers", metadata: ["count": "\(inherited.count)"])
-        stopInherited(now)
-    }
-
-    private func stopInherited(_ now: Double) {
-        guard inheritedStopAt == nil else { return }
-        inheritedStopAt = now
-        for pid in inherited { kill(pid, SIGTERM) }
     }
 
     // MARK: Once a second
