@@ -5,31 +5,55 @@ import Logging
     import Glibc
 #endif
 
-/// The master of a cluster: binds (or inherits) the listeners (`ListenerSetup`), maps the
-/// stats region, forks the workers and supervises them until INT or TERM.
+/// The master of a cluster: supervises its workers until INT or TERM. It forks one worker
+/// per slot, notices boots, enforces the boot, heartbeat and shutdown deadlines, respawns
+/// (with backoff), replaces workers without a gap (a phased restart), and adds or removes
+/// slots (TTIN, TTOU).
 ///
 /// It is one thread with one loop, and never starts Dispatch or a Swift Task (a child
 /// forked after either hangs on its first Dispatch call). Signals are blocked and taken
-/// by the loop (`SignalQueue`), which wakes at least every 100 ms to reap children,
-/// notice boots, enforce timeouts, respawn, advance a phased restart, and once a second
-/// write the stats file and ping the systemd watchdog. Which worker gets new connections
-/// and how a removed slot's sockets retire is `ReuseportSteering`'s; the hot-restart
-/// hand-over is in `HotRestart.swift`.
+/// by the loop (`SignalQueue`), which wakes at least every `Interval.loopWake`.
+///
+/// What is not supervision lives beside it: where the listeners come from
+/// (`ListenerSetup`), which worker gets new connections and how a removed slot's sockets
+/// retire (`ReuseportSteering`), the hot-restart hand-over in both directions
+/// (`HotRestart`, `PreviousImageWorkers`), the order of a phased restart
+/// (`PhasedRestart`), the shared-memory stats (`StatsRegion`, `StatsFile`).
 final class Master {
     struct Slot {
         /// The worker serving this slot (booting or running).
         var current: pid_t?
+        /// A worker booting to take the slot over from `current` (see `replace`).
+        var replacement: Replacement?
         var backoff = Backoff()
         /// When to fork the slot's next worker, while it has none.
         var respawnAt: Double? = 0
     }
 
-    struct PhasedRestart {
-        let phase: Int
-        /// The slot being replaced.
-        var slot = 0
-        /// Its replacement, while it boots.
-        var pending: pid_t?
+    struct Replacement {
+        let pid: pid_t
+        /// Why the slot's worker is replaced ("phased restart"): the reason its predecessor
+        /// stops with, and the log line's prefix once it took over.
+        let reason: String
+    }
+
+    /// The master's fixed intervals, in seconds.
+    enum Interval {
+        /// The loop's longest sleep (a signal wakes it at once): how late at most a boot, a
+        /// missed deadline, a backpressure pause or a due respawn is noticed.
+        static let loopWake = 0.1
+        /// The stats file is rewritten this often (and at once after a change of workers).
+        static let statsFile = 1.0
+        /// A slot whose fork failed (no free stats cell, EAGAIN) is tried again this much
+        /// later, not on every turn of the loop.
+        static let forkRetry = 1.0
+        /// At --shutdown-timeout a stopping worker's own timer closes what it still has
+        /// open and it exits; SIGKILL comes this much later, for one that could not.
+        static let killAfterShutdownTimeout = 1.0
+        /// A worker whose heartbeat is older than this does not accept (stopped, hung), so
+        /// new connections are steered away from it: the heartbeat ticks every second, so
+        /// this is one missed tick, with room for a late one.
+        static let steeringHeartbeatAge = 1.5
     }
 
     /// The stop reason of a worker whose slot TTOU removed.
@@ -46,16 +70,16 @@ final class Master {
     private var pidfile: Pidfile?
     private var statsFile: StatsFile?
 
+    private var lifeCycle = MasterLifeCycle.starting
     private var slots: [Slot] = []
     private var workers: [pid_t: WorkerProcess] = [:]
     private var phase = 0
-    private var phased: PhasedRestart?
+    /// The USR2 restart in progress.
+    private var phasedRestart: PhasedRestart?
     /// Workers of the image before a hot restart: stopped once ours have booted.
     private let previousImage: PreviousImageWorkers
     /// Nil without reuseport sockets.
     private let steering: ReuseportSteering?
-    private var stoppingSince: Double?
-    private var readyNotified = false
     private var nextStatsWrite = 0.0
     private var nextWatchdog = 0.0
     private let startedAt = UInt64(time(nil))
@@ -114,13 +138,13 @@ final class Master {
         server.hooks.beforeFork()
         respawnDue(Monotonic.now())
         while true {
-            if let signal = SignalQueue.wait(timeout: 0.1) {
+            if let signal = SignalQueue.wait(timeout: Interval.loopWake) {
                 handle(signal)
                 while let next = SignalQueue.wait(timeout: 0) { handle(next) }
             }
             reap()
             let now = Monotonic.now()
-            if stoppingSince != nil {
+            if lifeCycle.isStopping {
                 if workers.isEmpty && previousImage.isEmpty { break }
                 enforceDeadlines(now)
                 periodic(now)
@@ -132,6 +156,7 @@ final class Master {
                 if let worker = workers[pid] { stop(worker, reason: Self.removedReason, now: now) }
             }
             steer(now)
+            promoteBootedReplacements(now)
             advancePhasedRestart()
             previousImage.stopWhenOursBooted(now, oursBooted: allBooted)
             respawnDue(now)
@@ -159,13 +184,13 @@ final class Master {
     }
 
     private func beginShutdown(_ signal: Int32) {
-        guard stoppingSince == nil else {
+        guard !lifeCycle.isStopping else {
             logger.info("already shutting down", metadata: ["signal": "\(SignalQueue.name(signal))"])
             return
         }
         let now = Monotonic.now()
-        stoppingSince = now
-        phased = nil
+        lifeCycle = .stopping
+        phasedRestart = nil
         notify.send("STOPPING=1")
         logger.info(
             "shutting down",
@@ -189,23 +214,26 @@ final class Master {
         if workers.isEmpty { logger.info("worker stats: no worker running") }
     }
 
+    /// USR2. A restart that cannot begin is refused here, with one log line, before the
+    /// phase moves on and before any worker is replaced.
     private func beginPhasedRestart() {
-        guard stoppingSince == nil else { return }
-        if let phased {
-            logger.info("phased restart already in progress", metadata: ["phase": "\(phased.phase)"])
+        guard !lifeCycle.isStopping else { return }
+        if let phasedRestart {
+            logger.info("phased restart already in progress", metadata: ["phase": "\(phasedRestart.phase)"])
             return
         }
         phase += 1
-        phased = PhasedRestart(phase: phase)
+        phasedRestart = PhasedRestart(phase: phase)
         notify.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotify.monotonicMicroseconds)")
         logger.info("phased restart started", metadata: ["phase": "\(phase)", "workers": "\(slots.count)"])
         advancePhasedRestart()
     }
 
-    /// HUP. Once exec succeeded there is no way back: refusals belong here.
+    /// HUP. Once exec succeeded there is no way back, so what could make the new image
+    /// fail must be refused here.
     private func hotRestart() {
-        guard stoppingSince == nil else { return }
-        if phased != nil {
+        guard !lifeCycle.isStopping else { return }
+        if phasedRestart != nil {
             logger.warning("hot restart refused: a phased restart is in progress")
             return
         }
@@ -215,7 +243,7 @@ final class Master {
     }
 
     private func addWorker() {
-        guard stoppingSince == nil else { return }
+        guard !lifeCycle.isStopping else { return }
         guard slots.count < maximumWorkers else {
             logger.warning("TTIN ignored: at the most workers", metadata: ["workers": "\(slots.count)"])
             return
@@ -232,15 +260,15 @@ final class Master {
         respawnDue(Monotonic.now())
     }
 
+    /// TTOU: the last slot goes, with its worker and any replacement booting for it.
     private func removeWorker() {
-        guard stoppingSince == nil else { return }
+        guard !lifeCycle.isStopping else { return }
         guard slots.count > 1 else {
             logger.warning("TTOU ignored: one worker is the fewest", metadata: ["workers": "\(slots.count)"])
             return
         }
         let slot = slots.count - 1
         let now = Monotonic.now()
-        if phased?.slot == slot { phased?.pending = nil }
         slots.removeLast()
         let holders = workers.values.filter { $0.slot == slot && !$0.isStopping }
         let sockets = listeners.retireLastSlot()
@@ -295,7 +323,7 @@ final class Master {
                 slots[index].current = worker.pid
                 slots[index].respawnAt = nil
             } else {
-                slots[index].respawnAt = now + 1
+                slots[index].respawnAt = now + Interval.forkRetry
             }
         }
     }
@@ -346,15 +374,12 @@ final class Master {
         }
         if let reason = worker.killReason { metadata["reason"] = "\(reason)" }
         logger.warning("worker exited unexpectedly", metadata: metadata)
-        if worker.role == .replacement, let restart = phased, restart.pending == pid {
-            logger.error(
-                "phased restart aborted: the new worker exited before it booted",
-                metadata: ["worker": "\(worker.slot)", "phase": "\(restart.phase)"])
-            phased = nil
-            notify.send("READY=1")
+        if worker.role == .replacement, worker.slot < slots.count, slots[worker.slot].replacement?.pid == pid {
+            slots[worker.slot].replacement = nil
+            replacementFailed(slot: worker.slot)
             return
         }
-        guard stoppingSince == nil, worker.slot < slots.count, slots[worker.slot].current == pid else { return }
+        guard !lifeCycle.isStopping, worker.slot < slots.count, slots[worker.slot].current == pid else { return }
         slots[worker.slot].current = nil
         let delay = slots[worker.slot].backoff.delay(afterLifetime: lifetime)
         slots[worker.slot].respawnAt = now + delay
@@ -384,8 +409,8 @@ final class Master {
                     "boot_time": "\(Self.seconds(now - worker.spawnedAt))s",
                 ])
         }
-        if !readyNotified && allBooted {
-            readyNotified = true
+        if lifeCycle == .starting && allBooted {
+            lifeCycle = .serving
             logger.info("all workers booted", metadata: ["workers": "\(slots.count)", "phase": "\(phase)"])
             notify.send("READY=1\nSTATUS=\(slots.count) workers serving\nMAINPID=\(getpid())")
         }
@@ -398,7 +423,7 @@ final class Master {
     /// SIGKILL for a worker that did not boot in time, stopped sending heartbeats, or is
     /// still running past the shutdown timeout after TERM.
     private func enforceDeadlines(_ now: Double) {
-        let shutdownLimit = configuration.shutdownTimeout.seconds + 1
+        let shutdownLimit = configuration.shutdownTimeout.seconds + Interval.killAfterShutdownTimeout
         for worker in workers.values where worker.killReason == nil {
             var reason: String?
             switch worker.role {
@@ -451,63 +476,84 @@ final class Master {
                 guard let pid = slots[slot].current, let worker = workers[pid], worker.bootedAt != nil,
                     !worker.isStopping, worker.killReason == nil
                 else { return false }
-                if now - worker.heartbeatSeenAt > 1.5 { return false }
+                if now - worker.heartbeatSeenAt > Interval.steeringHeartbeatAge { return false }
                 return configuration.threads == 0 || stats[worker.cell, RV_STAT_BACKLOG] < pauseAt
             })
     }
 
-    // MARK: Restarts
+    // MARK: Replacing a worker without a gap
+
+    /// Forks a worker that takes `slot` over from its current worker once it has booted
+    /// (`promoteBootedReplacements`); the current one serves meanwhile, then stops
+    /// gracefully. If the new one dies before it boots, the slot keeps its worker
+    /// (`replacementFailed`). A phased restart replaces each slot this way; so should
+    /// anything else that renews a worker (a memory or request limit, say). False when
+    /// the fork failed: the caller tries again later.
+    private func replace(slot: Int, reason: String) -> Bool {
+        guard let worker = spawn(slot: slot, role: .replacement, reason: reason) else { return false }
+        slots[slot].replacement = Replacement(pid: worker.pid, reason: reason)
+        return true
+    }
+
+    /// A booted replacement becomes its slot's worker; the worker it replaces is stopped.
+    private func promoteBootedReplacements(_ now: Double) {
+        for slot in slots.indices {
+            guard let replacement = slots[slot].replacement, let worker = workers[replacement.pid],
+                worker.bootedAt != nil
+            else { continue }
+            var oldPid: pid_t?
+            if let current = slots[slot].current, let old = workers[current] {
+                oldPid = old.pid
+                stop(old, reason: replacement.reason, now: now)
+            }
+            slots[slot].current = replacement.pid
+            slots[slot].replacement = nil
+            worker.role = .current
+            logger.info(
+                "\(replacement.reason): worker replaced",
+                metadata: [
+                    "worker": "\(slot)", "old_pid": "\(oldPid.map { String($0) } ?? "-")", "pid": "\(worker.pid)",
+                    "phase": "\(worker.phase)",
+                ])
+        }
+    }
+
+    /// The replacement of `slot` exited before it booted; the slot's worker goes on.
+    private func replacementFailed(slot: Int) {
+        guard let restart = phasedRestart else { return }
+        logger.error(
+            "phased restart aborted: the new worker exited before it booted",
+            metadata: ["worker": "\(slot)", "phase": "\(restart.phase)"])
+        phasedRestart = nil
+        notify.send("READY=1")
+    }
 
     private func advancePhasedRestart() {
-        guard var restart = phased, stoppingSince == nil else { return }
-        let now = Monotonic.now()
-        if let pending = restart.pending {
-            guard let replacement = workers[pending] else { return }
-            guard replacement.bootedAt != nil else { return }
-            let slot = restart.slot
-            var oldPid: pid_t?
-            if slot < slots.count {
-                if let current = slots[slot].current, let old = workers[current] {
-                    oldPid = old.pid
-                    stop(old, reason: "phased restart", now: now)
-                }
-                slots[slot].current = pending
-                replacement.role = .current
-            } else {
-                stop(replacement, reason: "worker removed (TTOU)", now: now)
-            }
+        guard var restart = phasedRestart, !lifeCycle.isStopping else { return }
+        let step = restart.nextStep(
+            slots.map { slot in
+                PhasedRestart.SlotState(
+                    replacing: slot.replacement != nil, currentPhase: slot.current.flatMap { workers[$0]?.phase })
+            })
+        phasedRestart = restart
+        switch step {
+        case .replace(let slot):
+            _ = replace(slot: slot, reason: "phased restart")  // a failed fork: tried again on the next turn
+        case .wait:
+            break
+        case .finished:
+            phasedRestart = nil
+            notify.send("READY=1\nSTATUS=\(slots.count) workers serving, phase \(restart.phase)")
             logger.info(
-                "phased restart: worker replaced",
-                metadata: [
-                    "worker": "\(slot)", "old_pid": "\(oldPid.map { String($0) } ?? "-")", "pid": "\(pending)",
-                    "phase": "\(restart.phase)",
-                ])
-            restart.pending = nil
-            restart.slot += 1
+                "phased restart finished", metadata: ["phase": "\(restart.phase)", "workers": "\(slots.count)"])
         }
-        while restart.slot < slots.count {
-            let slot = restart.slot
-            if let current = slots[slot].current, let worker = workers[current], worker.phase < restart.phase {
-                guard let replacement = spawn(slot: slot, role: .replacement, reason: "phased restart") else {
-                    phased = restart
-                    return  // tried again on the next turn
-                }
-                restart.pending = replacement.pid
-                phased = restart
-                return
-            }
-            restart.slot += 1
-        }
-        phased = nil
-        notify.send("READY=1\nSTATUS=\(slots.count) workers serving, phase \(restart.phase)")
-        logger.info("phased restart finished", metadata: ["phase": "\(restart.phase)", "workers": "\(slots.count)"])
     }
 
     // MARK: Once a second
 
     private func periodic(_ now: Double) {
         if now >= nextStatsWrite {
-            nextStatsWrite = now + 1
+            nextStatsWrite = now + Interval.statsFile
             statsFile?.write(snapshot())
         }
         if let interval = notify.watchdogInterval, now >= nextWatchdog {
@@ -520,7 +566,7 @@ final class Master {
         let ordered = workers.values.sorted { ($0.slot, $0.spawnedAt) < ($1.slot, $1.spawnedAt) }
         return ClusterSnapshot(
             masterPid: getpid(), startedAt: startedAt, phase: phase, workersConfigured: slots.count,
-            listenerMode: listeners.usesReusePort ? "reuseport" : "shared", phasedRestart: phased != nil,
+            listenerMode: listeners.usesReusePort ? "reuseport" : "shared", phasedRestart: phasedRestart != nil,
             workers: ordered.map { WorkerSnapshot(slot: $0.slot, state: $0.stateName, cell: stats.cell($0.cell)) })
     }
 
