@@ -16,9 +16,10 @@ import Logging
 ///   stay children of this pid across exec, so the new image reaps them.
 /// - `RAPTOR_INHERITED_PHASE`: the phase, which the new image continues from.
 ///
-/// The binary is the path this process was started from (read from /proc/self/exe at
-/// start-up), so a build installed over it since (a new file renamed into place) is the
-/// one that runs; /proc/self/exe itself would name the old, deleted file.
+/// The binary is the path this process was started from (read from /proc/self/exe when
+/// the master starts, `executablePath()`), so a build installed over it since (a new file
+/// renamed into place) is the one that runs; read at HUP, /proc/self/exe would name the
+/// old, deleted file.
 enum HotRestart {
     static let fdsVariable = "RAPTOR_INHERITED_FDS"
     static let workersVariable = "RAPTOR_INHERITED_WORKERS"
@@ -31,14 +32,15 @@ enum HotRestart {
         var phase: Int
     }
 
-    /// The path of the running binary, as started.
-    static let executablePath: String = {
+    /// The path of the running binary, while it is still the file this process runs
+    /// (so: read it at start-up, before a new build can be installed over it).
+    static func executablePath() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard length > 0 else { return "/proc/self/exe" }
         let path = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return path.hasSuffix(" (deleted)") ? "/proc/self/exe" : path
-    }()
+    }
 
     /// Reads (and removes from the environment) what the previous image handed over;
     /// nil when this process was not started by a hot restart.
@@ -68,27 +70,28 @@ enum HotRestart {
         return Inheritance(sockets: sockets, workers: workers, phase: phase)
     }
 
-    /// HUP: hands the cluster over to the binary as it is now installed (sd_notify
+    /// HUP: hands the cluster over to the binary now installed at `executable` (sd_notify
     /// `RELOADING=1` first). Returns only if exec failed: that is logged, `READY=1` sent,
     /// and this image goes on.
+    ///
     /// `workers` are this image's, `previousWorkers` those of the image before it that are
     /// still stopping: the next image reaps them all.
     static func handOver(
-        sockets: [ClusterSocket], workers: [pid_t], previousWorkers: [pid_t], phase: Int, logger: Logger,
-        notify: SystemdNotify
+        executable: String, sockets: [ClusterSocket], workers: [pid_t], previousWorkers: [pid_t], phase: Int,
+        logger: Logger, notify: SystemdNotify
     ) {
         notify.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotify.monotonicMicroseconds)")
         logger.info(
             "hot restart: re-executing",
-            metadata: ["path": "\(executablePath)", "workers": "\(workers.count)", "phase": "\(phase)"])
-        let error = execute(sockets: sockets, workers: workers + previousWorkers, phase: phase)
+            metadata: ["path": "\(executable)", "workers": "\(workers.count)", "phase": "\(phase)"])
+        let error = execute(executable: executable, sockets: sockets, workers: workers + previousWorkers, phase: phase)
         logger.error("hot restart failed; this image goes on", metadata: ["error": "\(error)"])
         notify.send("READY=1")
     }
 
     /// Re-executes the binary with the same arguments. Returns only if exec failed (the
     /// error says why); the environment and descriptors are then restored.
-    static func execute(sockets: [ClusterSocket], workers: [pid_t], phase: Int) -> RaptorError {
+    static func execute(executable: String, sockets: [ClusterSocket], workers: [pid_t], phase: Int) -> RaptorError {
         let entries = sockets.map { socket in
             let flags = (socket.ownsPath != nil ? "u" : "") + (socket.activated ? "a" : "")
             return "\(socket.fd):\(socket.slot.map(String.init) ?? "-"):\(flags):"
@@ -102,7 +105,7 @@ enum HotRestart {
         let arguments = CommandLine.arguments
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         fflush(nil)
-        var path = executablePath
+        var path = executable
         if access(path, X_OK) != 0 { path = "/proc/self/exe" }
         execv(path, argv)
         let code = errno

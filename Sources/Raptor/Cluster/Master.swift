@@ -83,6 +83,8 @@ final class Master {
     private var nextStatsWrite = 0.0
     private var nextWatchdog = 0.0
     private let startedAt = UInt64(time(nil))
+    /// Read now: once a new build is installed over it, /proc/self/exe names the old file.
+    private let executablePath = HotRestart.executablePath()
 
     /// Runs a cluster until INT or TERM; returns after every worker is reaped and the
     /// pidfile, stats file and Unix socket files are removed.
@@ -238,8 +240,8 @@ final class Master {
             return
         }
         HotRestart.handOver(
-            sockets: listeners.all, workers: Array(workers.keys), previousWorkers: Array(previousImage.pids),
-            phase: phase + 1, logger: logger, notify: notify)
+            executable: executablePath, sockets: listeners.all, workers: Array(workers.keys),
+            previousWorkers: Array(previousImage.pids), phase: phase + 1, logger: logger, notify: notify)
     }
 
     private func addWorker() {

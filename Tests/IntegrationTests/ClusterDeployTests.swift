@@ -1,0 +1,35 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Deploying a new build into a running cluster.
+final class ClusterDeployTests: ClusterTestCase {
+    /// HUP after a new build was renamed over the running binary (as installs replace a
+    /// binary in use): the new build is the one executed, not the old, deleted file.
+    func testHotRestartRunsTheBuildInstalledSince() throws {
+        let installed = directory.appendingPathComponent("app").path
+        try FileManager.default.copyItem(atPath: Binaries.testApp, toPath: installed)
+        let server = try startCluster(["-w", "1"], binary: installed)
+        let before = waitForRunningWorkers(1, phase: 0)
+
+        // The new build: a script that leaves a mark, then becomes the test app (same pid,
+        // same arguments).
+        let mark = directory.appendingPathComponent("new-build-ran").path
+        let next = installed + ".new"
+        try "#!/bin/sh\ntouch '\(mark)'\nexec '\(Binaries.testApp)' \"$@\"\n"
+            .write(toFile: next, atomically: false, encoding: .utf8)
+        XCTAssertEqual(chmod(next, 0o755), 0)
+        XCTAssertEqual(rename(next, installed), 0)
+
+        server.process.signal(SIGHUP)
+        waitForEvents(server, "hot restart: new master image running")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: mark),
+            "the old binary ran again: \(events(server, "hot restart: re-executing"))")
+        waitForRunningWorkers(1, phase: 1, excluding: Array(before.values))
+        XCTAssertEqual(get(server.port), 200)
+    }
+}
