@@ -60,6 +60,7 @@ void rv_body_sink_init(rv_body_sink *sink, uint64_t memory_max) {
     sink->cap = 0;
     sink->length = 0;
     sink->fd = -1;
+    sink->pending = 0;
     sink->memory_max = memory_max;
 }
 
@@ -90,8 +91,18 @@ static int reserve(rv_body_sink *sink, uint64_t need) {
     return 0;
 }
 
-/* Moves the bytes held in memory to a new temporary file. */
+/* Moves the bytes held in memory to a new temporary file; from now on the buffer
+ * (grown to RV_BODY_SPOOL_BUFFER if smaller) collects what comes next. */
 static int spool(rv_body_sink *sink) {
+    if (sink->cap < RV_BODY_SPOOL_BUFFER) {
+        uint8_t *grown = realloc(sink->buf, RV_BODY_SPOOL_BUFFER);
+        if (grown == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        sink->buf = grown;
+        sink->cap = RV_BODY_SPOOL_BUFFER;
+    }
     int fd = rv_body_open_temp();
     if (fd < 0) return -1;
     if (sink->length > 0 && write_all(fd, sink->buf, (size_t)sink->length) < 0) {
@@ -101,6 +112,14 @@ static int spool(rv_body_sink *sink) {
         return -1;
     }
     sink->fd = fd;
+    sink->pending = 0;
+    return 0;
+}
+
+static int flush_pending(rv_body_sink *sink) {
+    if (sink->pending == 0) return 0;
+    if (write_all(sink->fd, sink->buf, sink->pending) < 0) return -1;
+    sink->pending = 0;
     return 0;
 }
 
@@ -116,7 +135,13 @@ int rv_body_sink_append(rv_body_sink *sink, const uint8_t *data, size_t length) 
         if (spool(sink) < 0) return -1;
     }
     if (sink->fd >= 0) {
-        if (write_all(sink->fd, data, length) < 0) return -1;
+        if (sink->pending + length > sink->cap && flush_pending(sink) < 0) return -1;
+        if (length >= sink->cap) {
+            if (write_all(sink->fd, data, length) < 0) return -1; /* nothing to gather */
+        } else {
+            memcpy(sink->buf + sink->pending, data, length);
+            sink->pending += length;
+        }
     } else {
         if (reserve(sink, sink->length + length) < 0) return -1;
         memcpy(sink->buf + sink->length, data, length);
@@ -126,8 +151,9 @@ int rv_body_sink_append(rv_body_sink *sink, const uint8_t *data, size_t length) 
 }
 
 int rv_body_sink_finish(rv_body_sink *sink) {
-    if (sink->fd >= 0 && lseek(sink->fd, 0, SEEK_SET) < 0) return -1;
-    return 0;
+    if (sink->fd < 0) return 0;
+    if (flush_pending(sink) < 0) return -1;
+    return lseek(sink->fd, 0, SEEK_SET) < 0 ? -1 : 0;
 }
 
 void rv_body_sink_publish(const rv_body_sink *sink, rv_body *out) {
@@ -143,6 +169,7 @@ void rv_body_sink_reset(rv_body_sink *sink) {
         sink->fd = -1;
     }
     sink->length = 0;
+    sink->pending = 0;
     if (sink->cap > RV_BODY_KEEP_MAX) {
         free(sink->buf);
         sink->buf = NULL;
@@ -157,4 +184,5 @@ void rv_body_sink_destroy(rv_body_sink *sink) {
     sink->buf = NULL;
     sink->cap = 0;
     sink->length = 0;
+    sink->pending = 0;
 }

@@ -2,9 +2,11 @@
  * body.h: the request body sink (private to the C shim; Swift sees only rv_body).
  *
  * Bytes are kept in memory up to a limit, then everything is moved to an unlinked
- * temporary file and the rest appended there. The memory buffer belongs to the
- * connection's parser and is reused request after request; it is freed on reset only
- * when it grew past RV_BODY_KEEP_MAX, so one big upload does not pin memory forever.
+ * temporary file and the rest appended there through the same buffer, written out when
+ * it is full (at least RV_BODY_SPOOL_BUFFER bytes): a body of a million one-byte chunks
+ * costs a few dozen write(2), not a million. The buffer belongs to the connection's
+ * parser and is reused request after request; it is freed on reset only when it grew
+ * past RV_BODY_KEEP_MAX, so one big upload does not pin memory forever.
  */
 #ifndef RAPTOR_BODY_H
 #define RAPTOR_BODY_H
@@ -17,11 +19,15 @@
 /* A buffer larger than this is freed on reset instead of being kept for reuse. */
 #define RV_BODY_KEEP_MAX ((size_t)64 * 1024)
 
+/* The least a spooled body collects before each write to its file. */
+#define RV_BODY_SPOOL_BUFFER ((size_t)64 * 1024)
+
 typedef struct rv_body_sink {
     uint8_t *buf;        /* reusable memory buffer (may be non-NULL while length == 0) */
     size_t cap;          /* allocated size of buf */
-    uint64_t length;     /* bytes stored so far (memory or file) */
+    uint64_t length;     /* bytes stored so far (memory, or file and buf) */
     int fd;              /* >= 0 once spooled to a temporary file */
+    size_t pending;      /* spooled: bytes at the start of buf not yet in the file */
     uint64_t memory_max; /* from rv_limits.body_memory_max */
 } rv_body_sink;
 
@@ -35,8 +41,8 @@ int rv_body_sink_expect(rv_body_sink *sink, uint64_t expected);
 /* Appends bytes. Returns 0, or -1 with errno (out of memory, temp file, write error). */
 int rv_body_sink_append(rv_body_sink *sink, const uint8_t *data, size_t length);
 
-/* The body is complete: rewinds the file (if any) so it reads from offset 0.
- * Returns 0, or -1 with errno. */
+/* The body is complete: writes what is pending and rewinds the file (if any) so it
+ * reads from offset 0. Returns 0, or -1 with errno. */
 int rv_body_sink_finish(rv_body_sink *sink);
 
 /* Copies the sink's state into the public view: data is NULL when the body is empty or

@@ -31,6 +31,7 @@ func limits(
 }
 
 let host = "Host: example.com\r\n"
+let chunkedHead = "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n"
 
 /// What one parse produced, comparable across feeding patterns.
 struct Snapshot: Equatable, CustomStringConvertible {
