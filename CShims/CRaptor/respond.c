@@ -22,6 +22,7 @@
 
 #include "chars.h"
 #include "engine.h"
+#include "status_reason.h"
 
 /* ---- the head being encoded, one per thread ---- */
 

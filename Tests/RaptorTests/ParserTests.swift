@@ -5,6 +5,7 @@
 // at every byte position, and byte by byte, and requires the same outcome every time.
 
 import CRaptor
+import CRaptor.StatusReason
 import XCTest
 
 #if canImport(Glibc)

@@ -127,9 +127,6 @@ int rv_parser_head_done(const rv_parser *parser);
  * it is parsed, so only trailer fields (whose spans point into the buffer) pin them. */
 int rv_parser_body_bytes_discardable(const rv_parser *parser);
 
-/* Reason phrase for a status code, "" when unknown. */
-const char *rv_status_reason(unsigned status);
-
 /* ------------------------------------------------------------------------------------ */
 /* Shared-memory stats: one slot per worker, relaxed atomic counters.                  */
 /* ------------------------------------------------------------------------------------ */
