@@ -160,7 +160,6 @@ void rv_body_sink_publish(const rv_body_sink *sink, rv_body *out) {
     out->length = sink->length;
     out->fd = sink->fd;
     out->data = (sink->fd < 0 && sink->length > 0) ? sink->buf : NULL;
-    out->capacity = sink->cap;
 }
 
 void rv_body_sink_reset(rv_body_sink *sink) {

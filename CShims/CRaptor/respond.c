@@ -22,6 +22,7 @@
 
 #include "chars.h"
 #include "engine.h"
+#include "field_list.h"
 #include "status_reason.h"
 
 /* ---- the head being encoded, one per thread ---- */
@@ -84,15 +85,11 @@ static int name_is(const uint8_t *name, size_t length, const char *wanted) {
 
 /* "close" as one of the comma-separated connection options. */
 static int has_close_option(const uint8_t *value, size_t length) {
-    size_t i = 0;
-    while (i < length) {
-        while (i < length && (value[i] == ' ' || value[i] == '\t' || value[i] == ',')) i++;
-        size_t start = i;
-        while (i < length && value[i] != ',') i++;
-        size_t end = i;
-        while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t')) end--;
-        if (end - start == 5 && strncasecmp((const char *)value + start, "close", 5) == 0) return 1;
-    }
+    size_t at = 0;
+    const uint8_t *option;
+    size_t option_length;
+    while (rv_list_next(value, length, &at, &option, &option_length))
+        if (RV_EQUALS_LOWERCASE(option, option_length, "close")) return 1;
     return 0;
 }
 

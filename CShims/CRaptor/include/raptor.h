@@ -2,7 +2,7 @@
  * raptor.h: the only header Swift imports.
  *
  * Everything behind it is C11: the libev event loop (engine.c and friends) and the
- * http_parser driver with the strictness http_parser 2.9.4 lacks (parser.c).
+ * request parser with the strictness http_parser 2.9.4 lacks (parser.c and its files).
  * Neither ev.h nor http_parser.h appears here, so Swift never sees a libev macro or a
  * parser callback. Requests are plain structs of spans (offset, length) into the
  * connection's read buffer; Swift copies only what the handler asks for.
@@ -59,7 +59,6 @@ typedef struct rv_body {
     uint8_t *data;   /* the bytes when fd < 0 (NULL when length == 0) */
     uint64_t length; /* decoded length (chunked framing removed) */
     int fd;          /* >= 0: the body lives in this file, from offset 0 */
-    size_t capacity; /* private: allocated size of data */
 } rv_body;
 
 typedef struct rv_request {
@@ -92,10 +91,10 @@ typedef struct rv_limits {
 } rv_limits;
 
 /* ------------------------------------------------------------------------------------ */
-/* The parser (parser.c). The engine drives it; tests drive it directly.               */
+/* The parser (parser.c). The engine (conn.c) drives it; the unit tests drive it too.  */
 /* ------------------------------------------------------------------------------------ */
 
-typedef struct rv_parser rv_parser; /* opaque: wraps an http_parser */
+typedef struct rv_parser rv_parser; /* opaque (parser.h) */
 
 typedef enum rv_parse_result {
     RV_PARSE_MORE = 0,     /* every byte consumed, the request is not complete yet */
@@ -119,8 +118,6 @@ rv_parse_result rv_parser_feed(rv_parser *parser, const uint8_t *buffer, uint32_
 
 const rv_request *rv_parser_request(const rv_parser *parser);
 
-/* 1 once any byte of a request (not leading empty lines) has been seen. */
-int rv_parser_started(const rv_parser *parser);
 /* 1 once the head (request line and header fields) is complete and valid. */
 int rv_parser_head_done(const rv_parser *parser);
 /* 1 while the bytes after the head may be dropped once fed: the body is copied out as
