@@ -8,9 +8,9 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_DEPS   := libev-dev libhttp-parser-dev
 TEST_DEPS  := curl python3
 CFLAGS_CHECK := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -ICShims/CRaptor/include
-C_SOURCES  := $(wildcard CShims/CRaptor/*.c)
+C_SOURCES  := $(wildcard CShims/CRaptor/*.c fuzz/*.c)
 
-.PHONY: all deps test-deps build build-debug serve test check-c readme-check format bench clean
+.PHONY: all deps test-deps build build-debug serve test check-c readme-check fuzz format bench clean
 
 all: build
 
@@ -51,9 +51,27 @@ readme-check: build-debug
 	  || { echo "README.md's help block differs from 'raptor-ev serve --help' (update README.md)"; exit 1; }
 	@echo "README.md: the help block matches raptor-ev serve --help"
 
-test: test-deps check-c readme-check
+test: test-deps check-c readme-check fuzz
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The request parser under libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer
+# (fuzz/README.md): FUZZ_SECONDS of fuzzing from the committed corpus, as CI does with 60.
+# New inputs go to .build/fuzz/corpus, a failing one to .build/fuzz/crash-*.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= $(shell dirname "$$(readlink -f "$$(command -v $(SWIFT))")")/clang
+FUZZ_SOURCES := $(addprefix CShims/CRaptor/,parser.c request_line.c fields.c chunked.c field_list.c body.c chars.c) \
+                fuzz/parser_fuzz.c
+
+.build/fuzz/parser_fuzz: $(FUZZ_SOURCES) $(wildcard CShims/CRaptor/*.h CShims/CRaptor/include/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fuse-ld=lld -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -ICShims/CRaptor/include $(FUZZ_SOURCES) -lhttp_parser -o $@
+
+fuzz: deps .build/fuzz/parser_fuzz
+	@mkdir -p .build/fuzz/corpus
+	.build/fuzz/parser_fuzz -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/http.dict -artifact_prefix=.build/fuzz/ \
+	  -print_final_stats=1 .build/fuzz/corpus fuzz/corpus
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Examples bench/hello-hummingbird Package.swift
