@@ -24,6 +24,8 @@
  * Every list (Connection, Transfer-Encoding, Expect) goes through rv_list_next.
  * Trailer fields are recorded, never interpreted.
  */
+#include <string.h>
+
 #include "chars.h"
 #include "field_list.h"
 #include "parser.h"
@@ -103,6 +105,41 @@ static void note_field(field_facts *facts, field_kind kind, const uint8_t *value
     }
 }
 
+/* Skips field-value bytes from pos (up to lim): eight at a time while none of the eight
+ * is a CTL (HTAB, CR and LF included) or DEL, which is most of every value, then one at
+ * a time. Returns the first byte that is not one, or lim. */
+static uint32_t skip_value_bytes(const uint8_t *buf, uint32_t pos, uint32_t lim) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (lim - pos >= 8) {
+        uint64_t x;
+        memcpy(&x, buf + pos, sizeof x);
+        uint64_t below_space = (x - 0x20 * ones) & ~x & highs; /* a byte < 0x20 */
+        uint64_t y = x ^ (0x7F * ones);
+        uint64_t del = (y - ones) & ~y & highs; /* a byte == 0x7F */
+        if (below_space | del) break;
+        pos += 8;
+    }
+    while (pos < lim && rv_is_field_value_byte(buf[pos])) pos++;
+    return pos;
+}
+
+/* A Host value checked as it is scanned: reg-name [":" 0-5 digits], then the line's
+ * end, which is every Host a browser or a client library sends. Anything else (an
+ * IP-literal, a %-escape, OWS after the value, a read ending inside it) is left to
+ * valid_host when the head is complete. Returns where the scan stopped. */
+static uint32_t scan_plain_host(rv_parser *p, const uint8_t *buf, uint32_t pos, uint32_t lim) {
+    uint32_t start = pos;
+    while (pos < lim && rv_is_reg_name_char(buf[pos])) pos++;
+    int plain = pos > start;
+    if (plain && pos < lim && buf[pos] == ':') {
+        uint32_t digits = ++pos;
+        while (pos < lim && buf[pos] >= '0' && buf[pos] <= '9') pos++;
+        plain = pos - digits <= 5;
+    }
+    p->facts.host_plain = (uint8_t)(plain && pos < lim && (buf[pos] == '\r' || buf[pos] == '\n'));
+    return pos;
+}
+
 /* The field line's value ends at `line_end` (its CR or LF): trim and record it. */
 static void value_done(rv_parser *p, const uint8_t *buf, uint32_t line_end) {
     uint32_t from = p->value_off, to = line_end;
@@ -162,9 +199,10 @@ int fields_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t end
             if (pos == lim) continue; /* the loop ends: more bytes, or the limit */
             p->value_off = pos;
             p->fs = FS_VALUE;
+            if (p->kind == FK_HOST) pos = scan_plain_host(p, buf, pos, lim);
             /* fall through */
         case FS_VALUE:
-            while (pos < lim && rv_is_field_value_byte(buf[pos])) pos++;
+            pos = skip_value_bytes(buf, pos, lim);
             if (pos == lim) continue; /* the loop ends: more bytes, or the limit */
             c = buf[pos];
             if (c != '\r' && c != '\n') FAIL(400, "invalid character in field value");
@@ -201,7 +239,7 @@ static rv_parse_result check_host(rv_parser *p, const uint8_t *buf, int http11) 
     if (facts->host.len == 0) {
         if (p->form != TF_ORIGIN && p->form != TF_ASTERISK)
             return parser_fail(p, 400, "empty Host with an authority in the target");
-    } else if (!valid_host(buf + facts->host.off, facts->host.len, 0)) {
+    } else if (!facts->host_plain && !valid_host(buf + facts->host.off, facts->host.len, 0)) {
         return parser_fail(p, 400, "invalid Host");
     }
     return RV_PARSE_MORE;

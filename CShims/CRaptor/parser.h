@@ -95,6 +95,7 @@ typedef struct field_facts {
     uint16_t content_length_count;
     uint16_t transfer_encoding_count;
     rv_span host;           /* the (last) Host value */
+    uint8_t host_plain;     /* it was checked as it was scanned (fields.c) */
     rv_span content_length; /* the (last) Content-Length value */
     /* Transfer-Encoding, all fields as one list (RFC 9110 5.3) */
     uint16_t te_members;

@@ -60,14 +60,17 @@ static rv_method method_code(unsigned index) {
     }
 }
 
-/* The method token [s, s + n) is complete. */
+/* The method token [s, s + n) is complete. GET comes second in http_parser's list. */
 static void method_done(rv_parser *p, const uint8_t *s, size_t n) {
     for (unsigned i = 0; i < method_count; i++) {
-        if (methods[i].length == n && memcmp(methods[i].name, s, n) == 0) {
-            p->req.method_name = methods[i].name;
-            p->req.method = method_code(i);
-            return;
-        }
+        if (methods[i].length != n) continue;
+        const char *name = methods[i].name;
+        size_t k = 0;
+        while (k < n && (uint8_t)name[k] == s[k]) k++;
+        if (k < n) continue;
+        p->req.method_name = name;
+        p->req.method = method_code(i);
+        return;
     }
     p->method_unknown = 1;
 }
@@ -271,6 +274,15 @@ int request_line_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32
             break;
 
         case LS_VERSION:
+            /* all of "HTTP/x.y" CRLF at once when it is there, which it nearly always is */
+            if (p->version_index == 0 && lim - pos >= 10 && memcmp(buf + pos, "HTTP/", 5) == 0 &&
+                is_digit(buf[pos + 5]) && buf[pos + 6] == '.' && is_digit(buf[pos + 7]) && buf[pos + 8] == '\r' &&
+                buf[pos + 9] == '\n') {
+                p->version_major = (uint8_t)(buf[pos + 5] - '0');
+                p->version_minor = (uint8_t)(buf[pos + 7] - '0');
+                pos += 9;
+                goto line_done;
+            }
             c = buf[pos];
             if (p->version_index < 5) {
                 if (c != (uint8_t)"HTTP/"[p->version_index])
