@@ -105,10 +105,9 @@ class FieldWhitespaceTestCase: ServerTestCase {
         let server = try startTestApp()
         for padding in paddings {
             let client = try connect(server)
-            try client.send(
-                Requests.get(
-                    "/", "Upgrade:\(padding)websocket\(padding)\r\nConnection:\(padding)keep-alive\(padding),\(padding)"
-                        + "Upgrade\(padding)\r\n"))
+            let upgrade = "Upgrade:\(padding)websocket\(padding)\r\n"
+            let connection = "Connection:\(padding)keep-alive\(padding),\(padding)Upgrade\(padding)\r\n"
+            try client.send(Requests.get("/", upgrade + connection))
             XCTAssertEqual(try client.readResponse().status, 200, padding.debugDescription)
             assertClosed(client, "Upgrade padded with \(padding.debugDescription)")
         }
