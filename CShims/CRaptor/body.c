@@ -64,6 +64,18 @@ void rv_body_sink_init(rv_body_sink *sink, uint64_t memory_max) {
     sink->memory_max = memory_max;
 }
 
+/* Reallocates the buffer to `cap` bytes, keeping what it holds. */
+static int resize(rv_body_sink *sink, size_t cap) {
+    uint8_t *resized = realloc(sink->buf, cap);
+    if (resized == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    sink->buf = resized;
+    sink->cap = cap;
+    return 0;
+}
+
 /* Makes room for `need` bytes in memory (need <= memory_max). */
 static int reserve(rv_body_sink *sink, uint64_t need) {
     if (need <= sink->cap) return 0;
@@ -81,28 +93,13 @@ static int reserve(rv_body_sink *sink, uint64_t need) {
     }
     if ((uint64_t)cap > sink->memory_max && need <= sink->memory_max)
         cap = (size_t)sink->memory_max; /* never allocate past what memory may hold */
-    uint8_t *grown = realloc(sink->buf, cap);
-    if (grown == NULL) {
-        errno = ENOMEM;
-        return -1;
-    }
-    sink->buf = grown;
-    sink->cap = cap;
-    return 0;
+    return resize(sink, cap);
 }
 
 /* Moves the bytes held in memory to a new temporary file; from now on the buffer
  * (grown to RV_BODY_SPOOL_BUFFER if smaller) collects what comes next. */
 static int spool(rv_body_sink *sink) {
-    if (sink->cap < RV_BODY_SPOOL_BUFFER) {
-        uint8_t *grown = realloc(sink->buf, RV_BODY_SPOOL_BUFFER);
-        if (grown == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-        sink->buf = grown;
-        sink->cap = RV_BODY_SPOOL_BUFFER;
-    }
+    if (sink->cap < RV_BODY_SPOOL_BUFFER && resize(sink, RV_BODY_SPOOL_BUFFER) < 0) return -1;
     int fd = rv_body_open_temp();
     if (fd < 0) return -1;
     if (sink->length > 0 && write_all(fd, sink->buf, (size_t)sink->length) < 0) {

@@ -53,20 +53,19 @@ int chunked_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t en
     uint32_t from = withheld(p->cs) ? NOT_HANDED : pos; /* first byte not yet handed */
     unsigned status = 400;
     const char *why = NULL;
+#define REFUSE(reason)    \
+    do {                  \
+        why = (reason);   \
+        goto fail;        \
+    } while (0)
 
     while (pos < end) {
         uint8_t c = buf[pos];
-        if (p->cs <= CS_SIZE_LF && ++p->chunk_line_len > RV_CHUNK_LINE_MAX) {
-            why = "chunk line too long";
-            goto fail;
-        }
+        if (p->cs <= CS_SIZE_LF && ++p->chunk_line_len > RV_CHUNK_LINE_MAX) REFUSE("chunk line too long");
         switch (p->cs) {
         case CS_SIZE_START: {
             int digit = rv_hex_value(c);
-            if (digit < 0) {
-                why = "invalid chunk size";
-                goto fail;
-            }
+            if (digit < 0) REFUSE("invalid chunk size");
             p->chunk_size = 0;
             if (add_digit(p, digit, &status, &why) < 0) goto fail;
             p->cs = CS_SIZE;
@@ -82,10 +81,7 @@ int chunked_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t en
                 p->cs = CS_SIZE_LF;
                 break;
             }
-            if (c != ';' && !rv_is_ows(c)) {
-                why = "invalid chunk size";
-                goto fail;
-            }
+            if (c != ';' && !rv_is_ows(c)) REFUSE("invalid chunk size");
             /* BWS or an extension: http_parser has the digits, and gets the CR next */
             if (hand(p, buf, from, pos) < 0) return -1;
             from = NOT_HANDED;
@@ -94,17 +90,11 @@ int chunked_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t en
         }
         case CS_SIZE_BWS:
             if (c == ';') p->cs = CS_EXT_PRE_NAME;
-            else if (!rv_is_ows(c)) {
-                why = "invalid chunk size line";
-                goto fail;
-            }
+            else if (!rv_is_ows(c)) REFUSE("invalid chunk size line");
             break;
         case CS_EXT_PRE_NAME:
             if (rv_is_tchar(c)) p->cs = CS_EXT_NAME;
-            else if (!rv_is_ows(c)) {
-                why = "invalid chunk extension";
-                goto fail;
-            }
+            else if (!rv_is_ows(c)) REFUSE("invalid chunk extension");
             break;
         case CS_EXT_NAME:
             if (rv_is_tchar(c)) break;
@@ -112,69 +102,42 @@ int chunked_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t en
             else if (c == ';') p->cs = CS_EXT_PRE_NAME;
             else if (rv_is_ows(c)) p->cs = CS_EXT_POST_NAME;
             else if (c == '\r') goto size_line_cr;
-            else {
-                why = "invalid chunk extension";
-                goto fail;
-            }
+            else REFUSE("invalid chunk extension");
             break;
-        case CS_EXT_POST_NAME:
+        case CS_EXT_POST_NAME: /* BWS after a name: "=" or another extension must follow */
             if (c == '=') p->cs = CS_EXT_PRE_VAL;
             else if (c == ';') p->cs = CS_EXT_PRE_NAME;
-            else if (!rv_is_ows(c)) {
-                why = "invalid chunk extension";
-                goto fail;
-            }
+            else if (!rv_is_ows(c)) REFUSE("invalid chunk extension");
             break;
         case CS_EXT_PRE_VAL:
             if (rv_is_tchar(c)) p->cs = CS_EXT_TOKEN;
             else if (c == '"') p->cs = CS_EXT_QSTR;
-            else if (!rv_is_ows(c)) {
-                why = "invalid chunk extension";
-                goto fail;
-            }
-            break;
-        case CS_EXT_TOKEN:
-            if (rv_is_tchar(c)) break;
-            if (c == ';') p->cs = CS_EXT_PRE_NAME;
-            else if (rv_is_ows(c)) p->cs = CS_EXT_POST_VAL;
-            else if (c == '\r') goto size_line_cr;
-            else {
-                why = "invalid chunk extension";
-                goto fail;
-            }
+            else if (!rv_is_ows(c)) REFUSE("invalid chunk extension");
             break;
         case CS_EXT_QSTR:
             /* qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text */
             if (c == '"') p->cs = CS_EXT_AFTER_QSTR;
             else if (c == '\\') p->cs = CS_EXT_QESC;
             else if (!(c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5B) ||
-                       (c >= 0x5D && c <= 0x7E) || c >= 0x80)) {
-                why = "invalid chunk extension";
-                goto fail;
-            }
+                       (c >= 0x5D && c <= 0x7E) || c >= 0x80))
+                REFUSE("invalid chunk extension");
             break;
         case CS_EXT_QESC:
-            if (!rv_is_field_value_byte(c)) {
-                why = "invalid chunk extension";
-                goto fail;
-            }
+            if (!rv_is_field_value_byte(c)) REFUSE("invalid chunk extension");
             p->cs = CS_EXT_QSTR;
             break;
+        case CS_EXT_TOKEN:
+            if (rv_is_tchar(c)) break;
+            /* fall through: the value has ended, as after a quoted string */
         case CS_EXT_AFTER_QSTR:
             if (c == ';') p->cs = CS_EXT_PRE_NAME;
             else if (rv_is_ows(c)) p->cs = CS_EXT_POST_VAL;
             else if (c == '\r') goto size_line_cr;
-            else {
-                why = "invalid chunk extension";
-                goto fail;
-            }
+            else REFUSE("invalid chunk extension");
             break;
-        case CS_EXT_POST_VAL:
+        case CS_EXT_POST_VAL: /* BWS after a value: only another extension may follow */
             if (c == ';') p->cs = CS_EXT_PRE_NAME;
-            else if (!rv_is_ows(c)) {
-                why = "invalid chunk extension";
-                goto fail;
-            }
+            else if (!rv_is_ows(c)) REFUSE("invalid chunk extension");
             break;
         size_line_cr:
             /* the end of an extension: http_parser sees the CRLF again */
@@ -182,10 +145,7 @@ int chunked_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t en
             p->cs = CS_SIZE_LF;
             break;
         case CS_SIZE_LF:
-            if (c != '\n') {
-                why = "bare CR in a chunk line";
-                goto fail;
-            }
+            if (c != '\n') REFUSE("bare CR in a chunk line");
             p->chunk_line_len = 0;
             if (p->chunk_size == 0) {
                 /* the last chunk: http_parser takes its line, the trailers are ours */
@@ -209,17 +169,11 @@ int chunked_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t en
             continue;
         }
         case CS_DATA_CR:
-            if (c != '\r') {
-                why = "missing CRLF after chunk data";
-                goto fail;
-            }
+            if (c != '\r') REFUSE("missing CRLF after chunk data");
             p->cs = CS_DATA_LF;
             break;
         case CS_DATA_LF:
-            if (c != '\n') {
-                why = "missing CRLF after chunk data";
-                goto fail;
-            }
+            if (c != '\n') REFUSE("missing CRLF after chunk data");
             p->cs = CS_SIZE_START;
             break;
         case CS_TRAILERS: {
@@ -228,10 +182,7 @@ int chunked_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t en
             if (r == 0) continue; /* pos == end */
             static const uint8_t final_crlf[2] = {'\r', '\n'};
             if (parser_body_feed(p, final_crlf, 2) < 0) return -1;
-            if (!p->hp_complete) {
-                parser_fail(p, 400, "malformed chunked body");
-                return -1;
-            }
+            if (!p->hp_complete) return parser_refuse(p, 400, "malformed chunked body");
             p->cs = CS_END;
             *pos_io = pos;
             return 1;
@@ -242,6 +193,7 @@ int chunked_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t en
         }
         pos++;
     }
+#undef REFUSE
     if (hand(p, buf, from, end) < 0) return -1;
     *pos_io = pos;
     return 0;
@@ -249,6 +201,5 @@ int chunked_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t en
 fail:
     /* What came before the error first, so the earliest failure wins. */
     if (hand(p, buf, from, pos) < 0) return -1;
-    parser_fail(p, status, why);
-    return -1;
+    return parser_refuse(p, status, why);
 }

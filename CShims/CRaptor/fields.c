@@ -150,17 +150,8 @@ static void value_done(rv_parser *p, const uint8_t *buf, uint32_t line_end) {
 }
 
 int fields_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t end) {
-    uint64_t section_limit = (uint64_t)p->section_start + p->head_budget;
-    uint32_t lim = (uint64_t)end < section_limit ? end : (uint32_t)section_limit;
+    uint32_t lim = section_limit(p, end);
     uint32_t pos = *pos_io;
-    int result = 0;
-#define FAIL(status, why)                \
-    do {                                 \
-        parser_fail(p, (status), (why)); \
-        result = -1;                     \
-        goto out;                        \
-    } while (0)
-
     while (pos < lim) {
         uint8_t c;
         switch (p->fs) {
@@ -172,8 +163,8 @@ int fields_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t end
                 pos++;
                 break;
             }
-            if (++p->field_lines > p->limits.max_fields) FAIL(431, "too many fields");
-            if (rv_is_ows(c)) FAIL(400, "obsolete line folding");
+            if (++p->field_lines > p->limits.max_fields) return parser_refuse(p, 431, "too many fields");
+            if (rv_is_ows(c)) return parser_refuse(p, 400, "obsolete line folding");
             p->line_off = pos;
             p->fs = FS_NAME;
             /* fall through */
@@ -182,11 +173,11 @@ int fields_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t end
             if (pos == lim) continue; /* the loop ends: more bytes, or the limit */
             c = buf[pos];
             if (c != ':') {
-                if (rv_is_ows(c)) FAIL(400, "whitespace in or after a field name");
-                if (c == '\r' || c == '\n') FAIL(400, "field line without colon");
-                FAIL(400, "invalid character in field name");
+                if (rv_is_ows(c)) return parser_refuse(p, 400, "whitespace in or after a field name");
+                if (c == '\r' || c == '\n') return parser_refuse(p, 400, "field line without colon");
+                return parser_refuse(p, 400, "invalid character in field name");
             }
-            if (pos == p->line_off) FAIL(400, "empty field name");
+            if (pos == p->line_off) return parser_refuse(p, 400, "empty field name");
             rv_span name = {p->line_off, pos - p->line_off};
             p->req.fields[p->req.field_count++] = (rv_field){name, {pos + 1, 0}};
             p->kind = p->in_trailers ? FK_OTHER : kind_of(buf + name.off, name.len);
@@ -205,29 +196,27 @@ int fields_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t end
             pos = skip_value_bytes(buf, pos, lim);
             if (pos == lim) continue; /* the loop ends: more bytes, or the limit */
             c = buf[pos];
-            if (c != '\r' && c != '\n') FAIL(400, "invalid character in field value");
+            if (c != '\r' && c != '\n') return parser_refuse(p, 400, "invalid character in field value");
             value_done(p, buf, pos);
             p->fs = c == '\r' ? FS_VALUE_CR : FS_LINE_START;
             pos++;
             break;
         case FS_VALUE_CR:
-            if (buf[pos] != '\n') FAIL(400, "bare CR in a field line");
+            if (buf[pos] != '\n') return parser_refuse(p, 400, "bare CR in a field line");
             p->fs = FS_LINE_START;
             pos++;
             break;
         case FS_EMPTY_CR:
-            if (buf[pos] != '\n') FAIL(400, "bare CR at the end of a field section");
+            if (buf[pos] != '\n') return parser_refuse(p, 400, "bare CR at the end of a field section");
         section_done:
-            result = 1;
-            pos++;
-            goto out;
+            *pos_io = pos + 1;
+            return 1;
         }
     }
-    if (pos < end) FAIL(431, p->in_trailers ? "trailer section too large" : "header section too large");
-out:
-#undef FAIL
+    if (pos < end)
+        return parser_refuse(p, 431, p->in_trailers ? "trailer section too large" : "header section too large");
     *pos_io = pos;
-    return result;
+    return 0;
 }
 
 /* ---- what the head's fields say ---- */

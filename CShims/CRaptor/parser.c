@@ -92,6 +92,11 @@ rv_parse_result parser_fail(rv_parser *p, unsigned status, const char *reason) {
     return RV_PARSE_ERROR;
 }
 
+int parser_refuse(rv_parser *p, unsigned status, const char *reason) {
+    parser_fail(p, status, reason);
+    return -1;
+}
+
 long parser_body_feed(rv_parser *p, const uint8_t *data, size_t length) {
     if (length == 0) return 0; /* to http_parser, no bytes means the connection ended */
     size_t used = http_parser_execute(&p->hp, &body_callbacks, (const char *)data, length);

@@ -162,6 +162,15 @@ struct rv_parser {
 /* ---- parser.c ---- */
 /* Records the answer and stops the parser; returns RV_PARSE_ERROR. */
 rv_parse_result parser_fail(rv_parser *p, unsigned status, const char *reason);
+/* The same for the scans, which return -1 on failure. */
+int parser_refuse(rv_parser *p, unsigned status, const char *reason);
+
+/* How far a scan may look in a feed ending at `end`: there, or at the first byte that
+ * would put the section (the head, or a trailer section) past max_head. */
+static inline uint32_t section_limit(const rv_parser *p, uint32_t end) {
+    uint64_t limit = (uint64_t)p->section_start + p->head_budget;
+    return (uint64_t)end < limit ? end : (uint32_t)limit;
+}
 /* Feeds http_parser body bytes: returns how many it took (it stops after the end of
  * the message), or -1 after parser_fail. */
 long parser_body_feed(rv_parser *p, const uint8_t *data, size_t length);

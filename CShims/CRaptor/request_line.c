@@ -179,25 +179,14 @@ static int target_done(rv_parser *p, const uint8_t *buf, uint32_t end) {
     uint32_t n = end - p->target_off;
     p->req.target = (rv_span){p->target_off, n};
     const char *why = p->form == TF_ORIGIN ? p->target_error : check_other_form(p, buf + p->target_off, n);
-    if (why == NULL) return 0;
-    parser_fail(p, 400, why);
-    return -1;
+    return why == NULL ? 0 : parser_refuse(p, 400, why);
 }
 
 /* ---- the scan ---- */
 
 int request_line_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32_t end) {
-    uint64_t head_limit = (uint64_t)p->section_start + p->head_budget;
-    uint32_t lim = (uint64_t)end < head_limit ? end : (uint32_t)head_limit;
+    uint32_t lim = section_limit(p, end);
     uint32_t pos = *pos_io;
-    int result = 0;
-#define FAIL(status, why)              \
-    do {                               \
-        parser_fail(p, (status), (why)); \
-        result = -1;                   \
-        goto out;                      \
-    } while (0)
-
     while (pos < lim) {
         uint8_t c;
         switch (p->ls) {
@@ -206,7 +195,7 @@ int request_line_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32
             if (pos == lim) continue; /* the loop ends: more bytes, or the limit */
             c = buf[pos];
             if (c != ' ' || pos == p->req_start)
-                FAIL(400, c == '\t' ? "HTAB in the request line" : "invalid method token");
+                return parser_refuse(p, 400, c == '\t' ? "HTAB in the request line" : "invalid method token");
             method_done(p, buf + p->req_start, pos - p->req_start);
             p->ls = LS_TARGET_FIRST;
             pos++;
@@ -214,8 +203,8 @@ int request_line_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32
 
         case LS_TARGET_FIRST:
             c = buf[pos];
-            if (c == ' ') FAIL(400, "extra whitespace in the request line");
-            if (c == '\r' || c == '\n') FAIL(400, "missing request-target");
+            if (c == ' ') return parser_refuse(p, 400, "extra whitespace in the request line");
+            if (c == '\r' || c == '\n') return parser_refuse(p, 400, "missing request-target");
             p->target_off = pos;
             /* origin-form is checked as it arrives; any other form when it ends, where
              * check_other_form sets the form it found */
@@ -234,19 +223,16 @@ int request_line_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32
             if (pos == lim) continue; /* the loop ends: more bytes, or the limit */
             c = buf[pos];
             if (c == ' ') {
-                if (target_done(p, buf, pos) < 0) {
-                    result = -1;
-                    goto out;
-                }
+                if (target_done(p, buf, pos) < 0) return -1;
                 p->ls = LS_VERSION;
                 pos++;
                 break;
             }
             if (c < 0x21 || c > 0x7E) {
-                if (c == '\r' || c == '\n') FAIL(400, "missing HTTP version");
-                FAIL(400, "invalid byte in the request-target");
+                if (c == '\r' || c == '\n') return parser_refuse(p, 400, "missing HTTP version");
+                return parser_refuse(p, 400, "invalid byte in the request-target");
             }
-            if (pos == tlim) FAIL(414, "request-target too long");
+            if (pos == tlim) return parser_refuse(p, 414, "request-target too long");
             /* origin-form only: "%" or a visible byte outside the grammar */
             if (c == '%') {
                 p->target_pct = 2;
@@ -264,7 +250,7 @@ int request_line_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32
             c = buf[pos];
             if (rv_hex_value(c) >= 0) {
                 if (--p->target_pct == 0) p->ls = LS_TARGET;
-                if (pos - p->target_off + 1 > p->limits.max_target) FAIL(414, "request-target too long");
+                if (pos - p->target_off + 1 > p->limits.max_target) return parser_refuse(p, 414, "request-target too long");
                 pos++;
                 break;
             }
@@ -286,14 +272,14 @@ int request_line_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32
             c = buf[pos];
             if (p->version_index < 5) {
                 if (c != (uint8_t)"HTTP/"[p->version_index])
-                    FAIL(400, p->version_index == 0 && c == ' ' ? "extra whitespace in the request line"
+                    return parser_refuse(p, 400, p->version_index == 0 && c == ' ' ? "extra whitespace in the request line"
                                                                 : "malformed HTTP version");
             } else if (p->version_index == 5 || p->version_index == 7) {
-                if (!is_digit(c)) FAIL(400, "malformed HTTP version");
+                if (!is_digit(c)) return parser_refuse(p, 400, "malformed HTTP version");
                 if (p->version_index == 5) p->version_major = (uint8_t)(c - '0');
                 else p->version_minor = (uint8_t)(c - '0');
             } else if (p->version_index == 6) {
-                if (c != '.') FAIL(400, "malformed HTTP version");
+                if (c != '.') return parser_refuse(p, 400, "malformed HTTP version");
             } else if (c == '\r') {
                 p->ls = LS_CR;
                 pos++;
@@ -301,30 +287,27 @@ int request_line_scan(rv_parser *p, const uint8_t *buf, uint32_t *pos_io, uint32
             } else if (c == '\n') {
                 goto line_done;
             } else {
-                FAIL(400, "garbage after the HTTP version");
+                return parser_refuse(p, 400, "garbage after the HTTP version");
             }
             p->version_index++;
             pos++;
             break;
 
         case LS_CR:
-            if (buf[pos] != '\n') FAIL(400, "bare CR in the request line");
+            if (buf[pos] != '\n') return parser_refuse(p, 400, "bare CR in the request line");
         line_done:
-            if (p->version_major != 1) FAIL(505, "HTTP version not supported");
-            if (p->method_unknown) FAIL(501, "method not implemented");
+            if (p->version_major != 1) return parser_refuse(p, 505, "HTTP version not supported");
+            if (p->method_unknown) return parser_refuse(p, 501, "method not implemented");
             p->ls = LS_DONE;
-            result = 1;
-            pos++;
-            goto out;
+            *pos_io = pos + 1;
+            return 1;
 
         case LS_DONE:
-            result = 1;
-            goto out;
+            *pos_io = pos;
+            return 1;
         }
     }
-    if (pos < end) FAIL(431, "header section too large");
-out:
-#undef FAIL
+    if (pos < end) return parser_refuse(p, 431, "header section too large");
     *pos_io = pos;
-    return result;
+    return 0;
 }
