@@ -197,31 +197,6 @@ void conn_close(rv_conn *conn) {
     worker_connection_closed(worker);
 }
 
-/* A stopping worker closes a parked keep-alive connection, unless the client already sent
- * its next request: that one is read and answered (with Connection: close). */
-static void close_parked_unless_request_waits(rv_conn *conn) {
-    uint8_t peek;
-    if (recv(conn->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0) conn_close(conn);
-}
-
-/* A graceful stop must not drop a request on its way: a connection accepted but not yet
- * read has one coming, and gets a short grace to send it (answered with
- * Connection: close); a parked keep-alive connection is closed unless bytes already wait
- * in the socket. A request still in the network when it closes is the race every server
- * has; clients retry idempotent requests on a closed keep-alive connection. */
-void conn_close_all_idle(rv_worker *worker) {
-    double grace = worker->config->first_data_timeout < 1.0 ? worker->config->first_data_timeout : 1.0;
-    rv_conn *conn = worker->live;
-    while (conn) {
-        rv_conn *next = conn->live_next;
-        if (conn->state == CONN_IDLE && conn->length == 0) {
-            if (!conn->seen_request) set_timeout(conn, grace, DEADLINE_IDLE);
-            else close_parked_unless_request_waits(conn);
-        }
-        conn = next;
-    }
-}
-
 /* One watcher per connection, reading or writing. */
 static void watch(rv_conn *conn, int events) {
     struct ev_loop *loop = conn->worker->loop;
@@ -232,10 +207,13 @@ static void watch(rv_conn *conn, int events) {
     ev_io_start(loop, &conn->io);
 }
 
+/* How long a connection closing after its answer drains what the client still sends. */
+#define LINGER_AFTER_ANSWER 2.0
+
 /* Closing right after an answer could reset the connection (unread input makes close()
  * send RST) and destroy the answer before the client reads it: stop writing, drain
- * what the client still sends for a moment, then close. */
-static void linger(rv_conn *conn) {
+ * what the client still sends for at most `seconds`, then close. */
+static void linger(rv_conn *conn, double seconds) {
     shutdown(conn->fd, SHUT_WR);
     char scratch[4096];
     ssize_t got = recv(conn->fd, scratch, sizeof scratch, 0);
@@ -245,7 +223,7 @@ static void linger(rv_conn *conn) {
     }
     conn->state = CONN_LINGERING;
     watch(conn, EV_READ);
-    set_timeout(conn, 2.0, DEADLINE_LINGER);
+    set_timeout(conn, seconds, DEADLINE_LINGER);
 }
 
 static void linger_read(rv_conn *conn) {
@@ -257,6 +235,65 @@ static void linger_read(rv_conn *conn) {
         conn_close(conn);
         return;
     }
+}
+
+/* ---- a graceful stop (USR2, HUP, TTOU, TERM): no request on an open connection lost ----
+ *
+ * A stopping worker accepts nothing new and goes on reading the connections it has. A
+ * request that arrives is answered with Connection: close, and the connection closes after
+ * that response, so its client reconnects to a live worker. Requests already read when the
+ * stop began (pipelined behind the one in progress) are all answered, the last with
+ * Connection: close. A connection that waits for a request (new, or kept alive) is closed
+ * once it has been idle for the grace (--shutdown-idle-grace, at most --shutdown-timeout),
+ * counted from the stop or from its last response, whichever is later: long enough for a
+ * request already on its way to arrive. Closing it cannot be atomic with a request the
+ * client sends at that very moment (HTTP/1.1 has no way to announce it); that race is
+ * made as narrow as it can be: bytes already waiting are served instead, and the close is
+ * clean (FIN, then draining), so the client sees the end of the stream, never a reset. */
+
+static int stopping(const rv_worker *worker) {
+    return atomic_load_explicit(&worker->stopping, memory_order_relaxed);
+}
+
+static double idle_grace(const rv_worker *worker) {
+    const rv_worker_config *config = worker->config;
+    return config->shutdown_idle_grace < config->shutdown_timeout ? config->shutdown_idle_grace
+                                                                 : config->shutdown_timeout;
+}
+
+/* A connection waiting for a request closes when the grace has passed, or sooner if its
+ * own deadline (keep-alive, first data) comes first. */
+static void start_idle_grace(rv_conn *conn) {
+    ev_tstamp end = ev_now(conn->worker->loop) + idle_grace(conn->worker);
+    if (conn->deadline_kind == DEADLINE_NONE || end < conn->deadline) set_deadline(conn, end, DEADLINE_IDLE);
+}
+
+int conn_closes_when_stopping(const rv_conn *conn) {
+    /* Called by the thread that owns the dispatched connection: the loop reads nothing into
+     * its buffer meanwhile, so `length` and `read_while_stopping` hold still. */
+    return conn->read_while_stopping || conn->parsed == conn->length;
+}
+
+void conn_stop_all(rv_worker *worker) {
+    for (rv_conn *conn = worker->live; conn; conn = conn->live_next)
+        if (conn->state == CONN_IDLE && conn->length == 0) start_idle_grace(conn);
+}
+
+/* The grace passed with no byte of a request. A request that arrived meanwhile (its read
+ * event not yet handled in this loop iteration) is served; otherwise the connection ends
+ * cleanly. */
+static void close_idle_when_stopping(rv_conn *conn) {
+    uint8_t peek;
+    ssize_t waiting = recv(conn->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (waiting > 0) {
+        conn_read_cb(conn->worker->loop, &conn->io, EV_READ);
+        return;
+    }
+    if (waiting == 0 || (errno != EAGAIN && errno != EINTR)) {
+        conn_close(conn); /* the client closed first, or the connection failed */
+        return;
+    }
+    linger(conn, idle_grace(conn->worker));
 }
 
 /* ---- the request cycle ---- */
@@ -292,7 +329,6 @@ static int next_request(rv_conn *conn) {
     conn->length = leftover;
     conn->parsed = 0;
     conn->state = CONN_IDLE;
-    conn->seen_request = 1;
     conn_set_nodelay(conn); /* its next response may follow before this one is acked */
     if (leftover == 0) {
         release_buffer(conn);
@@ -322,11 +358,12 @@ static int finish_response(rv_conn *conn) {
         break;
     }
     STAT_ADD(conn->worker, RV_STAT_REQUESTS, 1);
-    if (!conn->close_after && atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed)) {
-        /* Answered with keep-alive before the stop began: the client may already have
-         * sent its next request, which must not be drained away unanswered. */
+    if (!conn->close_after && stopping(conn->worker)) {
+        /* Answered with keep-alive while stopping (it began during the response, or more
+         * requests read before it wait): the next request is read and answered, and the
+         * connection waits for it no longer than the idle grace. */
         if (next_request(conn)) return 1;
-        close_parked_unless_request_waits(conn);
+        start_idle_grace(conn);
         return 0;
     }
     if (conn->close_after) {
@@ -336,7 +373,7 @@ static int finish_response(rv_conn *conn) {
         if (!rv_conn_request(conn)->keep_alive && !conn->engine_error && conn->parsed == conn->length)
             conn_close(conn);
         else
-            linger(conn);
+            linger(conn, LINGER_AFTER_ANSWER);
         return 0;
     }
     return next_request(conn);
@@ -432,6 +469,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
         }
         conn->length += (uint32_t)got;
         STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
+        if (stopping(conn->worker)) conn->read_while_stopping = 1;
         if (!process_input(conn)) return;
         /* A short read drained the socket: wait for the next readiness rather than
          * spend a syscall on EAGAIN. */
@@ -481,6 +519,9 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
         conn_close(conn);
         return;
     case DEADLINE_IDLE:
+        if (stopping(conn->worker)) close_idle_when_stopping(conn);
+        else conn_close(conn);
+        return;
     case DEADLINE_LINGER:
     case DEADLINE_NONE:
         conn_close(conn);

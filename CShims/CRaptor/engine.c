@@ -113,15 +113,17 @@ static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *timer, int reven
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* Graceful stop: no new connections, idle keep-alive connections closed now, requests
- * in flight and queued finished (their responses say Connection: close). */
+/* Graceful stop: no new connections; open ones go on being read, each answer from now on
+ * says Connection: close, and a connection idle for the grace closes (conn.c, "a graceful
+ * stop"); requests in flight and queued finish. Past the shutdown timeout, whatever is
+ * still open is dropped. */
 static void begin_stop(rv_worker *worker) {
     if (atomic_exchange(&worker->stopping, 1)) return;
     stop_listeners(worker);
     ev_timer_stop(worker->loop, &worker->accept_retry);
     ev_timer_set(&worker->shutdown_timer, worker->config->shutdown_timeout, 0.);
     ev_timer_start(worker->loop, &worker->shutdown_timer);
-    conn_close_all_idle(worker);
+    conn_stop_all(worker);
     finish_if_drained(worker);
 }
 

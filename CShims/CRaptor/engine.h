@@ -63,10 +63,10 @@ struct rv_conn {
     uint32_t parsed;   /* bytes fed to the parser */
     rv_parser *parser;
     uint32_t requests_served;
-    uint8_t seen_request; /* first-data timeout vs keep-alive idle */
     uint8_t parked;       /* counted in RV_STAT_KEEPALIVE_CONNECTIONS */
     uint8_t nodelay;      /* TCP_NODELAY is set (or not needed: a Unix socket) */
     uint8_t read_stopped; /* the loop stopped reading it while dispatched (loop thread only) */
+    uint8_t read_while_stopping; /* bytes arrived after the stop began: its answers close */
 
     /* response side (written by the handler's thread while dispatched) */
     handback handback;
@@ -154,8 +154,11 @@ void conn_close(rv_conn *conn);
 /* Turns Nagle off once a connection writes more than one response (or a response in
  * several writes): a lone response in one write never waits for it. */
 void conn_set_nodelay(rv_conn *conn);
-/* Graceful stop: closes connections that wait for a request with no byte of it. */
-void conn_close_all_idle(rv_worker *worker);
+/* Graceful stop: every connection waiting for a request gets the idle grace (conn.c). */
+void conn_stop_all(rv_worker *worker);
+/* While stopping: whether this response must say Connection: close (no request read
+ * before the stop waits behind it). Called by the thread that owns the connection. */
+int conn_closes_when_stopping(const rv_conn *conn);
 
 /* respond.c: answers the engine makes itself */
 void respond_error(rv_conn *conn, unsigned status);

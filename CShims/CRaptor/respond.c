@@ -256,7 +256,8 @@ static void start_head(rv_conn *conn, unsigned status) {
     conn->close_after = !request->keep_alive || request->upgrade ||
                         request->error_status != 0 ||
                         conn->requests_served + 1 >= conn->worker->config->max_keepalive_requests ||
-                        atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed);
+                        (atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed) &&
+                         conn_closes_when_stopping(conn));
     count_status(conn, status);
     head.length = 0;
     const char *reason = rv_status_reason(status);

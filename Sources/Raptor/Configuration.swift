@@ -54,6 +54,12 @@ public struct Configuration: Sendable, Equatable {
     /// A graceful stop waits this long for requests in flight; then the rest are dropped.
     /// Default 30 s.
     public var shutdownTimeout: Duration = .seconds(30)
+    /// During a graceful stop (TERM, and a worker replaced or removed by USR2, HUP or TTOU)
+    /// a connection waiting for a request is closed once it has been idle this long, counted
+    /// from the stop or its last response: a request already on its way is answered (with
+    /// `Connection: close`) rather than lost. At most `shutdownTimeout`; zero closes idle
+    /// connections at once. Default 300 ms.
+    public var shutdownIdleGrace: Duration = .milliseconds(300)
     /// A booted worker whose heartbeat (written every second) is older than this is
     /// killed (SIGKILL) and replaced: it is stopped or deadlocked. Default 60 s.
     public var workerTimeout: Duration = .seconds(60)
@@ -140,6 +146,7 @@ public struct Configuration: Sendable, Equatable {
         for (option, value) in timeouts where value <= .zero {
             try fail(option, "must be longer than zero")
         }
+        if shutdownIdleGrace < .zero { try fail("--shutdown-idle-grace", "must not be negative") }
         if let pidfile, pidfile.isEmpty { try fail("--pidfile", "the path is empty") }
         if let statsFile, statsFile.isEmpty { try fail("--stats-file", "the path is empty") }
     }

@@ -49,6 +49,7 @@ public struct Worker {
             config.body_timeout = configuration.bodyTimeout.seconds
             config.write_timeout = configuration.writeTimeout.seconds
             config.shutdown_timeout = configuration.shutdownTimeout.seconds
+            config.shutdown_idle_grace = configuration.shutdownIdleGrace.seconds
             config.max_keepalive_requests = UInt32(configuration.maxKeepaliveRequests)
             config.threads = UInt32(configuration.threads)
             config.accept_pause_backlog = UInt32(configuration.acceptPauseBacklog)

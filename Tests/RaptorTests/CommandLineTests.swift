@@ -130,6 +130,8 @@ final class CommandLineTests: XCTestCase {
             (["--body-timeout", "250ms"], { $0.bodyTimeout = .milliseconds(250) }),
             (["--write-timeout", "3s"], { $0.writeTimeout = .seconds(3) }),
             (["--shutdown-timeout", "1h"], { $0.shutdownTimeout = .seconds(3600) }),
+            (["--shutdown-idle-grace", "500ms"], { $0.shutdownIdleGrace = .milliseconds(500) }),
+            (["--shutdown-idle-grace", "0"], { $0.shutdownIdleGrace = .zero }),
             (["--log-format", "json"], { $0.logFormat = .json }),
             (["--log-format", "text"], { $0.logFormat = .text }),
             (["--access-log"], { $0.accessLog = true }),
@@ -211,6 +213,15 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// A negative grace cannot be written on the command line, but a program can set one.
+    func testNegativeShutdownIdleGraceIsRefused() {
+        var configuration = Configuration()
+        configuration.shutdownIdleGrace = .milliseconds(-1)
+        XCTAssertThrowsError(try configuration.validate()) { error in
+            XCTAssertEqual("\(error)", "--shutdown-idle-grace: must not be negative")
+        }
+    }
+
     /// A value ArgumentParser cannot read becomes two lines: the flag and the problem, then
     /// where to read more (not the whole usage).
     func testUnreadableValuesGiveOneErrorLineNamingTheFlag() {
@@ -261,7 +272,7 @@ final class CommandLineTests: XCTestCase {
             "--bind", "-b", "--backlog", "--threads", "-t", "--max-pending", "--max-body-size",
             "--body-memory-limit", "--max-header-size", "--max-target-size", "--max-header-count",
             "--max-keepalive-requests", "--first-data-timeout", "--keepalive-timeout",
-            "--request-timeout", "--body-timeout", "--write-timeout", "--shutdown-timeout",
+            "--request-timeout", "--body-timeout", "--write-timeout", "--shutdown-timeout", "--shutdown-idle-grace",
             "--log-format", "--access-log", "<dir>", "--workers", "-w", "--single", "--listener",
             "--worker-timeout", "--worker-boot-timeout", "--pidfile", "--stats-file",
         ]

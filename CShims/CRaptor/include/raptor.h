@@ -184,6 +184,8 @@ typedef struct rv_worker_config {
     double body_timeout;       /* no body byte for this long; 408 on expiry */
     double write_timeout;      /* no write progress for this long; closes */
     double shutdown_timeout;   /* graceful stop: past it, open connections are dropped */
+    double shutdown_idle_grace; /* graceful stop: a connection idle this long closes (capped
+                                   by shutdown_timeout) */
     uint32_t max_keepalive_requests; /* the last one gets Connection: close */
     uint32_t threads;                /* 0: run the handler on the loop thread */
     uint32_t accept_pause_backlog;   /* stop accepting while this many wait for a thread */

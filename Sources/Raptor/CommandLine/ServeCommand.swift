@@ -189,6 +189,17 @@ struct ServeCommand: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
+            "During a graceful stop, a connection idle this long (since the stop or its last"
+                + " response) is closed; a request arriving before is answered with Connection:"
+                + " close. At most --shutdown-timeout; 0 closes idle connections at once."
+                + " (default: \(DurationArgument(ServeCommand.defaults.shutdownIdleGrace)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var shutdownIdleGrace = DurationArgument(ServeCommand.defaults.shutdownIdleGrace)
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
             "A worker whose heartbeat (every second) is older than this is killed and replaced."
                 + " (default: \(DurationArgument(ServeCommand.defaults.workerTimeout)))",
             valueName: "duration"),
@@ -255,6 +266,7 @@ struct ServeCommand: ParsableCommand {
         configuration.bodyTimeout = bodyTimeout.duration
         configuration.writeTimeout = writeTimeout.duration
         configuration.shutdownTimeout = shutdownTimeout.duration
+        configuration.shutdownIdleGrace = shutdownIdleGrace.duration
         configuration.workerTimeout = workerTimeout.duration
         configuration.workerBootTimeout = workerBootTimeout.duration
         configuration.pidfile = pidfile

@@ -13,7 +13,10 @@ enum ServeHelp {
 
         Signals (send them to the master process):
           INT, TERM   Graceful stop: stop accepting, let requests in flight finish (up
-                      to --shutdown-timeout, then SIGKILL), then exit 0.
+                      to --shutdown-timeout, then SIGKILL), then exit 0. A keep-alive
+                      connection gets its next answer with Connection: close, or is
+                      closed once idle for --shutdown-idle-grace: no request on it is
+                      lost.
           USR1        Log every worker's stats, one line each.
           USR2        Phased restart: replace the workers one at a time, each after
                       its replacement booted (no request lost).
