@@ -6,7 +6,7 @@ DIR        ?= public
 BIND       ?= tcp://0.0.0.0:9292
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_DEPS   := libev-dev libhttp-parser-dev
-TEST_DEPS  := curl python3
+TEST_DEPS  := curl python3 wrk
 CFLAGS_CHECK := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -ICShims/CRaptor/include
 C_SOURCES  := $(wildcard CShims/CRaptor/*.c fuzz/*.c)
 

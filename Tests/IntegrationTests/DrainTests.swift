@@ -1,0 +1,376 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A draining worker (USR2, HUP, TTOU, TERM; --single on TERM) loses no request of a
+/// keep-alive client: it goes on reading its connections, answers what arrives with
+/// `Connection: close` and closes after that answer, closes a connection idle for
+/// `--shutdown-idle-grace` cleanly, and answers every request it had already read.
+///
+/// The load tests put wrk (32 connections, GET and POST) and `Tests/Clients/drain_client.py`
+/// (busy, pipelined, paced and idle keep-alive connections; every response checked, every
+/// close classified) on the server through the stop.
+class DrainTestCase: ClusterTestCase {
+    class var threads: Int { 5 }
+    var threads: Int { Self.threads }
+
+    /// The server's default --shutdown-idle-grace, which these tests rely on.
+    static let grace = 0.3
+
+    /// What stops the workers, and how the test knows it is over.
+    enum Stop: String {
+        case phasedRestart = "USR2"
+        case hotRestart = "HUP"
+        case removeWorker = "TTOU"
+        case shutdown = "TERM"
+        /// TERM to a single process (`--workers 0`).
+        case singleProcessShutdown = "TERM to --single"
+
+        var signalName: String { self == .singleProcessShutdown ? "TERM" : rawValue }
+        var workers: Int { self == .singleProcessShutdown ? 0 : 2 }
+        /// After a full stop nothing takes new connections: neither client reconnects.
+        var endsTheServer: Bool { self == .shutdown || self == .singleProcessShutdown }
+    }
+
+    var clientsDirectory: URL { Binaries.repositoryRoot.appendingPathComponent("Tests/Clients") }
+
+    /// `raptor-testapp` with this suite's threads.
+    func startServer(workers: Int, _ flags: [String] = []) throws -> ServerProcess {
+        let server = try startCluster(["-w", "\(workers)", "--threads", "\(threads)"] + flags)
+        if workers > 0 { waitForRunningWorkers(workers) }
+        return server
+    }
+
+    // MARK: Load through a stop
+
+    func keepAliveClientsLoseNoRequest(through stop: Stop) throws {
+        XCTAssertTrue(ExternalClient.isAvailable("wrk"), "wrk is not installed (make test-deps)")
+        XCTAssertTrue(ExternalClient.isAvailable("python3"), "python3 is not installed (make test-deps)")
+        let server = try startServer(workers: stop.workers, ["--shutdown-timeout", "10s"])
+        let untilPath = directory.appendingPathComponent("until").path
+        // wrk replaces a connection closed after `Connection: close`; after a full stop the
+        // new one would wait in a listener nobody accepts from (see docs/cluster.md), so wrk
+        // covers the restarts and the raw client alone the full stops.
+        let wrk =
+            stop.endsTheServer
+            ? nil
+            : try spawn(
+                "wrk",
+                [
+                    "-t1", "-c32", "-d300s", "--timeout", "10s", "-s",
+                    clientsDirectory.appendingPathComponent("drain.lua").path, "http://127.0.0.1:\(server.port)/",
+                ], name: "wrk")
+        var clientArguments = [
+            clientsDirectory.appendingPathComponent("drain_client.py").path, "--port", "\(server.port)", "--pid",
+            "\(server.pid)", "--signal", stop.signalName, "--connections", "32", "--grace", "\(Self.grace)",
+            "--warmup", "1", "--until-file", untilPath, "--deadline", "60",
+        ]
+        if stop.endsTheServer { clientArguments.append("--no-reconnect") }
+        let client = try spawn("python3", clientArguments, name: "drain-client")
+
+        // The client sends the signal once its connections all had an answer; then the
+        // stopped workers drain and exit.
+        switch stop {
+        case .phasedRestart:
+            waitForEvents(server, "phased restart finished", timeout: 60)
+            waitForEvents(server, "worker exited", count: 2, timeout: 30)
+        case .hotRestart:
+            waitForEvents(server, "old worker exited (hot restart)", count: 2, timeout: 60)
+        case .removeWorker:
+            waitForEvents(server, "worker exited", timeout: 60) { $0["reason"] as? String == "worker removed (TTOU)" }
+        case .shutdown, .singleProcessShutdown:
+            XCTAssertEqual(server.waitForExit(timeout: 60), .exited(0), server.logTail)
+        }
+        XCTAssertTrue(FileManager.default.createFile(atPath: untilPath, contents: nil))
+        wrk?.signal(SIGINT)  // wrk ends with its summary
+        XCTAssertNotNil(client.wait(timeout: 30), "the drain client did not finish")
+        let counts = try clientCounts(client)
+        let shown = "\(stop.rawValue), threads \(threads): \(counts)"
+        print("drain client, \(shown)")
+
+        for name in ["lost_reused", "lost_new", "truncated", "bad", "closed_idle_early", "resets", "problems"] {
+            XCTAssertEqual(counts[name] as? Int ?? 0, 0, "\(name): \(shown)")
+        }
+        XCTAssertGreaterThan(counts["answered"] as? Int ?? 0, 200, shown)
+        // Connections of the stopped workers were there to drain: answered with
+        // Connection: close, or closed idle after the grace.
+        let closedAfterClose = counts["closed_after_close"] as? Int ?? 0
+        let closedIdle = counts["closed_idle"] as? Int ?? 0
+        XCTAssertGreaterThan(closedAfterClose + closedIdle, 0, shown)
+        if stop != .removeWorker {  // TTOU stops one worker, which may hold no idle connection
+            XCTAssertGreaterThan(closedIdle, 0, shown)
+            XCTAssertGreaterThan(closedAfterClose, 0, shown)
+        }
+        if let wrk {
+            XCTAssertNotNil(wrk.wait(timeout: 30), "wrk did not finish")
+            let summary = wrk.standardOutput
+            let line = summary.split(separator: "\n").last { $0.hasPrefix("{") }
+            let errors = try XCTUnwrap(
+                line.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Int] },
+                "wrk printed no counts: \(summary)")
+            for name in ["connect", "read", "write", "status", "timeout"] {
+                XCTAssertEqual(errors[name], 0, "wrk \(name) errors, \(stop.rawValue), threads \(threads): \(summary)")
+            }
+            XCTAssertGreaterThan(errors["requests"] ?? 0, 1000, summary)
+        }
+    }
+
+    private func clientCounts(_ client: ChildProcess) throws -> [String: Any] {
+        let output = client.standardOutput
+        let line = output.split(separator: "\n").last { $0.hasPrefix("{") }
+        return try XCTUnwrap(
+            line.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] },
+            "the drain client printed no counts: \(output) \(client.standardError)")
+    }
+
+    // MARK: One connection at a time
+
+    /// The workers of the suite's mode: one process inline, a master and one worker with
+    /// the pool.
+    var focusedWorkers: Int { threads == 0 ? 0 : 1 }
+
+    /// Each waiting for a request when the stop begins: a kept-alive connection and one
+    /// accepted with no byte sent yet. Neither is closed before the grace has passed, and
+    /// both end with a FIN, not a reset, even for a request that races the close.
+    func idleConnectionsCloseCleanlyOnlyAfterTheGrace() throws {
+        // Longer than the default, so that the late requests below surely reach the worker
+        // while it drains (it drains a closed connection for the grace, too).
+        let grace = 1.0
+        let server = try startServer(workers: focusedWorkers, ["--shutdown-idle-grace", "1s"])
+        let kept = try RawClient(port: server.port, timeout: 10)
+        defer { kept.close() }
+        try kept.send(Requests.get("/"))
+        XCTAssertFalse(try kept.readResponse().saysClose)
+        let fresh = try RawClient(port: server.port, timeout: 10)
+        defer { fresh.close() }
+        XCTAssertTrue(waitUntil(timeout: 5) { ProcFS.acceptQueue(port: server.port) == 0 }, "never accepted")
+
+        let signalled = ContinuousClock.now
+        server.terminate()
+        let clients = [("kept-alive", kept), ("new", fresh)]
+        for (name, client) in clients {
+            let (closed, data) = client.waitForClose(timeout: 10)
+            let idle = signalled.duration(to: ContinuousClock.now).secondsValue
+            XCTAssertTrue(closed, "the \(name) connection was never closed")
+            XCTAssertEqual(data.count, 0, "the \(name) connection: \(String(decoding: data, as: UTF8.self))")
+            XCTAssertGreaterThanOrEqual(idle, grace, "the \(name) connection closed before the grace")
+            XCTAssertLessThan(idle, grace + 5, "the \(name) connection")
+        }
+        // A request sent right after the close, by a client that had not seen the FIN yet,
+        // is drained by the worker: no reset comes back (one would within a round trip).
+        for (_, client) in clients { try client.send(Requests.get("/request?n=late")) }
+        var errors: [Int32] = []
+        let reset = waitUntil(timeout: 0.2) {
+            errors = clients.map { Self.pendingError($0.1) }
+            return errors.contains { $0 != 0 }
+        }
+        XCTAssertFalse(reset, "a late request was answered with a reset (errno \(errors), kept-alive and new)")
+        XCTAssertEqual(server.waitForExit(timeout: 15), .exited(0), server.logTail)
+    }
+
+    /// The socket's pending error (SO_ERROR, cleared by reading it): set once a reset arrived
+    /// (EPIPE after the end of the stream was read, from when recv only returns 0).
+    static func pendingError(_ client: RawClient) -> Int32 {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(client.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        return error
+    }
+
+    /// A kept-alive connection whose client sends its next request a moment after the stop
+    /// began: the request is answered (with Connection: close), then the connection closes.
+    func requestSentDuringTheGraceIsAnsweredThenClosed() throws {
+        let server = try startServer(workers: focusedWorkers)
+        let client = try RawClient(port: server.port, timeout: 10)
+        defer { client.close() }
+        try client.send(Requests.get("/"))
+        XCTAssertFalse(try client.readResponse().saysClose)
+        server.terminate()
+        usleep(50_000)  // the client's think time, well within the grace (300 ms)
+        try client.send(Requests.post("/echo", body: "during the grace"))
+        let response = try client.readResponse()
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.bodyText, "during the grace")
+        XCTAssertTrue(response.saysClose, "a draining worker's answer closes: \(response.rawHead)")
+        assertClosed(client)
+        XCTAssertEqual(server.waitForExit(timeout: 15), .exited(0), server.logTail)
+    }
+
+    /// Responses in progress when the stop began, that promised keep-alive (their clients
+    /// are slow to take them). Once one is complete, a request its client sends at once is
+    /// answered, with Connection: close; a connection whose client sends nothing more is
+    /// closed once idle for the grace, not kept until its keep-alive timeout (which would
+    /// hold the stop back).
+    func connectionsAnsweredAcrossTheStopDrainAfterTheirResponse() throws {
+        // The grace counts from the worker's last write, which can be well before a slow
+        // client read the end: a long grace keeps the next request below within it.
+        let grace = 2.0
+        let server = try startServer(
+            workers: focusedWorkers, ["--shutdown-timeout", "30s", "--shutdown-idle-grace", "2s"])
+        let probe = try keptAliveProbe(server)
+        defer { probe.close() }
+        let size = 8 << 20
+        let clients = try (0..<2).map { _ in
+            try RawClient(port: server.port, timeout: 20, receiveBufferSize: 4096)
+        }
+        defer { clients.forEach { $0.close() } }
+        for client in clients {
+            try client.send(Requests.get("/bytes?n=\(size)"))
+            XCTAssertTrue(client.isReadable(within: 10), "the response never started")
+        }
+        let signalled = ContinuousClock.now
+        server.terminate()
+        XCTAssertTrue(probe.waitForClose(timeout: 10).closed, "the stop never began")
+        for client in clients {
+            let response = try client.readResponse()
+            XCTAssertEqual(response.body.count, size)
+            XCTAssertFalse(response.saysClose, "the response began before the stop: \(response.rawHead)")
+        }
+        let (busy, quiet) = (clients[0], clients[1])
+        let answered = ContinuousClock.now
+        try busy.send(Requests.post("/echo", body: "next"))
+        let next = try busy.readResponse()
+        XCTAssertEqual(next.bodyText, "next")
+        XCTAssertTrue(next.saysClose, "read after the stop began: \(next.rawHead)")
+        assertClosed(busy)
+
+        let (closed, data) = quiet.waitForClose(timeout: 15)
+        let idle = answered.duration(to: ContinuousClock.now).secondsValue
+        XCTAssertTrue(closed)
+        XCTAssertEqual(data.count, 0, String(decoding: data.prefix(300), as: UTF8.self))
+        XCTAssertLessThan(idle, grace + 5, "closed long after the grace")
+        XCTAssertEqual(server.waitForExit(timeout: 20), .exited(0), server.logTail)
+        let stopped = signalled.duration(to: ContinuousClock.now).secondsValue
+        XCTAssertLessThan(stopped, 15, "the stop waited for the connection (--shutdown-timeout is 30 s)")
+    }
+
+    /// A connection that had one exchange and waits, kept alive: it closes once the stop
+    /// began and the grace passed, which tells a test the stop has begun.
+    func keptAliveProbe(_ server: ServerProcess) throws -> RawClient {
+        let probe = try RawClient(port: server.port, timeout: 10)
+        try probe.send(Requests.get("/"))
+        XCTAssertFalse(try probe.readResponse().saysClose)
+        return probe
+    }
+
+    /// Requests the worker had read when the stop began (pipelined behind a response the
+    /// client is slow to take) are all answered, only the last with Connection: close. A
+    /// request read after the stop began is answered with Connection: close, and nothing
+    /// pipelined behind it is.
+    func requestsReadBeforeTheStopAreAllAnswered() throws {
+        let server = try startServer(workers: focusedWorkers)
+        let probe = try keptAliveProbe(server)
+        defer { probe.close() }
+        // A request whose head is still incomplete when the stop begins.
+        let late = try RawClient(port: server.port, timeout: 10)
+        defer { late.close() }
+        try late.send("GET /request?n=late HTTP/1.1\r\nHost: localhost\r\n")
+
+        let size = 16 << 20
+        let client = try RawClient(port: server.port, timeout: 20, receiveBufferSize: 4096)
+        defer { client.close() }
+        try client.send(
+            Requests.get("/bytes?n=\(size)") + Requests.post("/echo", body: "second") + Requests.get("/request?n=third")
+        )
+        // All three requests are in the worker's buffer: none waits in its socket, and the
+        // first one's answer fills the client's window.
+        let serverPort = server.port
+        let clientPort = client.localPort
+        XCTAssertTrue(
+            waitUntil(timeout: 10) {
+                client.unacknowledgedBytes == 0 && late.unacknowledgedBytes == 0
+                    && ProcFS.receiveQueue(localPort: serverPort, remotePort: clientPort) == 0
+                    && ProcFS.receiveQueue(localPort: serverPort, remotePort: late.localPort) == 0
+            }, "the server never read the requests")
+
+        server.terminate()
+        let (closed, _) = probe.waitForClose(timeout: 10)
+        XCTAssertTrue(closed, "the stop never began")
+        let first = try client.readResponse(timeout: 20)
+        XCTAssertEqual(first.status, 200)
+        XCTAssertEqual(first.body.count, size)
+        XCTAssertFalse(first.saysClose, "more requests were already read: \(first.rawHead)")
+        let second = try client.readResponse()
+        XCTAssertEqual(second.bodyText, "second")
+        XCTAssertFalse(second.saysClose, "one more request was already read: \(second.rawHead)")
+        let third = try client.readResponse()
+        XCTAssertTrue(third.bodyText.contains("query=n=third"), third.bodyText)
+        XCTAssertTrue(third.saysClose, "the last request read before the stop: \(third.rawHead)")
+        assertClosed(client)
+
+        try late.send("\r\n" + Requests.get("/request?n=behind-late"))
+        let lateResponse = try late.readResponse()
+        XCTAssertTrue(lateResponse.bodyText.contains("query=n=late"), lateResponse.bodyText)
+        XCTAssertTrue(lateResponse.saysClose, "read after the stop began: \(lateResponse.rawHead)")
+        assertClosed(late)
+        XCTAssertEqual(server.waitForExit(timeout: 15), .exited(0), server.logTail)
+    }
+
+    /// Asserts the server closes `client` within `timeout` seconds with nothing more sent.
+    func assertClosed(_ client: RawClient, file: StaticString = #filePath, line: UInt = #line) {
+        let (closed, data) = client.waitForClose(timeout: 5)
+        XCTAssertTrue(closed, "the server did not close the connection", file: file, line: line)
+        XCTAssertEqual(data.count, 0, String(decoding: data.prefix(300), as: UTF8.self), file: file, line: line)
+    }
+}
+
+final class DrainPoolTests: DrainTestCase {
+    override class var threads: Int { 5 }
+    func testKeepAliveClientsLoseNoRequestThroughPhasedRestart() throws {
+        try keepAliveClientsLoseNoRequest(through: .phasedRestart)
+    }
+    func testKeepAliveClientsLoseNoRequestThroughHotRestart() throws {
+        try keepAliveClientsLoseNoRequest(through: .hotRestart)
+    }
+    func testKeepAliveClientsLoseNoRequestWhenAWorkerIsRemoved() throws {
+        try keepAliveClientsLoseNoRequest(through: .removeWorker)
+    }
+    func testKeepAliveClientsLoseNoRequestThroughShutdown() throws {
+        try keepAliveClientsLoseNoRequest(through: .shutdown)
+    }
+    func testKeepAliveClientsLoseNoRequestThroughSingleProcessShutdown() throws {
+        try keepAliveClientsLoseNoRequest(through: .singleProcessShutdown)
+    }
+    func testIdleConnectionsCloseCleanlyOnlyAfterTheGrace() throws {
+        try idleConnectionsCloseCleanlyOnlyAfterTheGrace()
+    }
+    func testRequestSentDuringTheGraceIsAnsweredThenClosed() throws {
+        try requestSentDuringTheGraceIsAnsweredThenClosed()
+    }
+    func testRequestsReadBeforeTheStopAreAllAnswered() throws { try requestsReadBeforeTheStopAreAllAnswered() }
+    func testConnectionsAnsweredAcrossTheStopDrainAfterTheirResponse() throws {
+        try connectionsAnsweredAcrossTheStopDrainAfterTheirResponse()
+    }
+}
+
+final class DrainInlineTests: DrainTestCase {
+    override class var threads: Int { 0 }
+    func testKeepAliveClientsLoseNoRequestThroughPhasedRestart() throws {
+        try keepAliveClientsLoseNoRequest(through: .phasedRestart)
+    }
+    func testKeepAliveClientsLoseNoRequestThroughHotRestart() throws {
+        try keepAliveClientsLoseNoRequest(through: .hotRestart)
+    }
+    func testKeepAliveClientsLoseNoRequestWhenAWorkerIsRemoved() throws {
+        try keepAliveClientsLoseNoRequest(through: .removeWorker)
+    }
+    func testKeepAliveClientsLoseNoRequestThroughShutdown() throws {
+        try keepAliveClientsLoseNoRequest(through: .shutdown)
+    }
+    func testKeepAliveClientsLoseNoRequestThroughSingleProcessShutdown() throws {
+        try keepAliveClientsLoseNoRequest(through: .singleProcessShutdown)
+    }
+    func testIdleConnectionsCloseCleanlyOnlyAfterTheGrace() throws {
+        try idleConnectionsCloseCleanlyOnlyAfterTheGrace()
+    }
+    func testRequestSentDuringTheGraceIsAnsweredThenClosed() throws {
+        try requestSentDuringTheGraceIsAnsweredThenClosed()
+    }
+    func testRequestsReadBeforeTheStopAreAllAnswered() throws { try requestsReadBeforeTheStopAreAllAnswered() }
+    func testConnectionsAnsweredAcrossTheStopDrainAfterTheirResponse() throws {
+        try connectionsAnsweredAcrossTheStopDrainAfterTheirResponse()
+    }
+}
