@@ -274,9 +274,16 @@ int conn_closes_when_stopping(const rv_conn *conn) {
     return conn->read_while_stopping || conn->parsed == conn->length;
 }
 
+/* Waiting for a request: no byte of one yet (new, kept alive, or sent only the empty lines
+ * a request may be preceded by). */
+static int waits_for_request(const rv_conn *conn) {
+    return (conn->state == CONN_IDLE && conn->length == 0) ||
+           (conn->state == CONN_READING && !rv_parser_started(conn->parser));
+}
+
 void conn_stop_all(rv_worker *worker) {
     for (rv_conn *conn = worker->live; conn; conn = conn->live_next)
-        if (conn->state == CONN_IDLE && conn->length == 0) start_idle_grace(conn);
+        if (waits_for_request(conn)) start_idle_grace(conn);
 }
 
 /* The grace passed with no byte of a request. A request that arrived meanwhile (its read
@@ -406,7 +413,8 @@ static int process_input(rv_conn *conn) {
                 uint32_t head = rv_parser_request(conn->parser)->head_length;
                 conn->length = conn->parsed = head;
             }
-            set_reading_deadline(conn);
+            if (stopping(worker) && waits_for_request(conn)) start_idle_grace(conn);
+            else set_reading_deadline(conn);
             return 1;
         case RV_PARSE_HEAD_CONTINUE:
             /* A client that already sent body bytes does not wait for 100 Continue. */

@@ -160,6 +160,8 @@ void rv_parser_reset(rv_parser *p) {
 
 const rv_request *rv_parser_request(const rv_parser *p) { return &p->req; }
 
+int rv_parser_started(const rv_parser *p) { return p->ph != PH_LEAD && p->ph != PH_LEAD_CR; }
+
 int rv_parser_head_done(const rv_parser *p) { return p->head_done; }
 
 int rv_parser_body_bytes_discardable(const rv_parser *p) {

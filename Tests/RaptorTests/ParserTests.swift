@@ -226,6 +226,22 @@ final class ParserTests: XCTestCase {
         assertStatus("\rGET / HTTP/1.1\r\n\(host)\r\n", 400)
     }
 
+    // A connection that sent only empty lines still waits for a request: a graceful stop
+    // closes it once idle for the grace (conn.c asks rv_parser_started).
+    func testStartedOnlyAtTheRequestLine() {
+        let d = Driver(limits())
+        var consumed: UInt32 = 0
+        let all = bytes("\r\n\n\r\nG")
+        all.withUnsafeBufferPointer { buffer in
+            XCTAssertEqual(rv_parser_feed(d.parser, buffer.baseAddress!, 0, 4, &consumed), RV_PARSE_MORE)
+            XCTAssertEqual(rv_parser_started(d.parser), 0, "a CR of an empty line is not a request")
+            XCTAssertEqual(rv_parser_feed(d.parser, buffer.baseAddress!, 4, 6, &consumed), RV_PARSE_MORE)
+            XCTAssertEqual(rv_parser_started(d.parser), 1)
+        }
+        rv_parser_reset(d.parser)
+        XCTAssertEqual(rv_parser_started(d.parser), 0)
+    }
+
     // RFC 9112 2.2: a recipient MAY recognize a single LF as a line terminator.
     // Decision: accepted in the request line, header and trailer fields (not in chunk lines).
     func testBareLFAcceptedAsLineTerminator() {

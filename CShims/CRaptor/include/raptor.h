@@ -118,6 +118,9 @@ rv_parse_result rv_parser_feed(rv_parser *parser, const uint8_t *buffer, uint32_
 
 const rv_request *rv_parser_request(const rv_parser *parser);
 
+/* 1 once a byte of the request line has been fed (the empty lines a request may follow do
+ * not count): a connection that sent none waits for a request still (a graceful stop). */
+int rv_parser_started(const rv_parser *parser);
 /* 1 once the head (request line and header fields) is complete and valid. */
 int rv_parser_head_done(const rv_parser *parser);
 /* 1 while the bytes after the head may be dropped once fed: the body is copied out as
