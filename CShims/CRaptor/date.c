@@ -11,6 +11,9 @@
 
 static char slots[2][32];
 static atomic_int current;
+/* The second the current slot shows; stored after the flip, so a reader that sees it
+ * finds that slot's text (or a later one) in every head it starts afterwards. */
+static _Atomic int64_t current_second;
 
 void date_refresh(void) {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
@@ -45,8 +48,15 @@ void date_refresh(void) {
     slot[24] = (char)('0' + utc.tm_sec % 10);
     memcpy(slot + 25, " GMT", 4);
     atomic_store_explicit(&current, next, memory_order_release);
+    atomic_store_explicit(&current_second, (int64_t)now, memory_order_release);
 }
 
 void date_copy(char out[29]) {
     memcpy(out, slots[atomic_load_explicit(&current, memory_order_acquire)], 29);
+}
+
+int64_t rv_date_now(void) {
+    int64_t second = atomic_load_explicit(&current_second, memory_order_acquire);
+    /* No loop has formatted a Date yet (a library call outside a worker): the clock. */
+    return second ? second : (int64_t)time(NULL);
 }

@@ -82,6 +82,7 @@ struct rv_conn {
     uint32_t pending_length, pending_sent, pending_capacity;
     int file_fd;          /* after `pending`: a file region still to sendfile */
     uint64_t file_offset, file_left;
+    struct file_parts *parts; /* rv_respond_file_parts: the regions and texts after it */
 
     struct sockaddr_storage peer;
     socklen_t peer_length;

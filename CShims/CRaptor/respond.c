@@ -191,7 +191,27 @@ static int write_blocking(rv_conn *conn, struct iovec *iov, int count) {
     return 0;
 }
 
-static int send_file_part(rv_conn *conn) {
+/* The rest of a body of parts (rv_respond_file_parts), in one allocation: the parts, then
+ * their texts and the tail. */
+typedef struct file_parts {
+    uint32_t count;
+    uint32_t next; /* the part after the region being sent; `count`: the tail is next */
+    size_t text_at, text_length;
+    rv_file_part *part;
+    uint8_t *text;
+} file_parts;
+
+/* The file shrank under us: the promised length would be a lie, so the connection closes
+ * (the caller returns -1) and the application hears of it once. */
+static void report_short_file(rv_conn *conn) {
+    const rv_worker_config *config = conn->worker->config;
+    if (config->file_short)
+        config->file_short(conn->file_fd, conn->file_offset, conn->file_offset + conn->file_left,
+                           config->handler_context);
+}
+
+/* Sends the current file region: 1 sent, 0 would block, -1 failed. */
+static int send_region(rv_conn *conn) {
     while (conn->file_left > 0) {
         off_t offset = (off_t)conn->file_offset;
         size_t chunk = conn->file_left > (1u << 30) ? (1u << 30) : (size_t)conn->file_left;
@@ -200,10 +220,50 @@ static int send_file_part(rv_conn *conn) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? 0 : -1;
         }
-        if (sent == 0) return -1; /* the file shrank under us: the length would be a lie */
+        if (sent == 0) {
+            report_short_file(conn);
+            return -1;
+        }
         count_written(conn, sent);
         conn->file_offset += (uint64_t)sent;
         conn->file_left -= (uint64_t)sent;
+    }
+    return 1;
+}
+
+/* Writes the next part's text and makes its region the current one, or writes the tail
+ * after the last. Returns as write_or_keep (what the socket does not take waits in
+ * `pending`, sent before the region). */
+static int start_next_part(rv_conn *conn) {
+    file_parts *parts = conn->parts;
+    const uint8_t *text = parts->text + parts->text_at;
+    size_t length;
+    int flags = MSG_MORE; /* the region follows: one segment for both */
+    if (parts->next < parts->count) {
+        const rv_file_part *part = &parts->part[parts->next];
+        length = part->text_length;
+        conn->file_offset = part->offset;
+        conn->file_left = part->length;
+    } else {
+        length = parts->text_length - parts->text_at;
+        flags = 0;
+    }
+    parts->next++;
+    parts->text_at += length;
+    if (length == 0) return 1;
+    struct iovec iov[1] = {{(void *)text, length}};
+    return write_or_keep(conn, iov, 1, flags);
+}
+
+/* Sends what is left of a file body (the current region, then each next part of a body of
+ * parts) and closes the file once all is out: 1 done, 0 would block, -1 failed. */
+static int send_file_body(rv_conn *conn) {
+    for (;;) {
+        int sent = send_region(conn);
+        if (sent <= 0) return sent;
+        if (!conn->parts || conn->parts->next > conn->parts->count) break;
+        sent = start_next_part(conn);
+        if (sent <= 0) return sent;
     }
     close(conn->file_fd);
     conn->file_fd = -1;
@@ -221,7 +281,7 @@ int respond_flush_pending(rv_conn *conn) {
         count_written(conn, sent);
         conn->pending_sent += (uint32_t)sent;
     }
-    if (conn->file_fd >= 0) return send_file_part(conn);
+    if (conn->file_fd >= 0) return send_file_body(conn);
     return 1;
 }
 
@@ -232,6 +292,8 @@ void respond_reset(rv_conn *conn) {
     if (conn->file_fd >= 0) close(conn->file_fd);
     conn->file_fd = -1;
     conn->file_left = 0;
+    free(conn->parts);
+    conn->parts = NULL;
     conn->responded = conn->finished = conn->close_after = conn->no_body = conn->streaming = 0;
     conn->engine_error = 0;
     conn->status = 0;
@@ -353,7 +415,49 @@ int rv_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length) {
     }
     struct iovec iov[1] = {{head.data, head.length}};
     int written = write_or_keep(conn, iov, 1, conn->file_fd >= 0 ? MSG_MORE : 0);
-    if (written > 0 && conn->file_fd >= 0) written = send_file_part(conn);
+    if (written > 0 && conn->file_fd >= 0) written = send_file_body(conn);
+    return settle(conn, written);
+}
+
+int rv_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint32_t count,
+                          const uint8_t *text, size_t text_length) {
+    uint64_t total = text_length;
+    size_t texts = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        total += parts[i].length;
+        texts += parts[i].text_length;
+    }
+    if (!conn->responded) start_head(conn, count > 0 && texts <= text_length ? 200 : 500);
+    file_parts *copy = NULL;
+    if (count > 0 && texts <= text_length && !conn->no_body)
+        copy = malloc(sizeof *copy + count * sizeof *parts + text_length);
+    if (!copy && !conn->no_body) { /* no parts, texts past the text, or no memory */
+        close(fd);
+        rv_respond_abort(conn);
+        return -1;
+    }
+    end_head(conn, FRAMING_LENGTH, total);
+    if (conn->no_body) {
+        close(fd);
+        struct iovec iov[1] = {{head.data, head.length}};
+        return settle(conn, write_or_keep(conn, iov, 1, 0));
+    }
+    copy->count = count;
+    copy->next = 1;
+    copy->text_at = parts[0].text_length;
+    copy->text_length = text_length;
+    copy->part = (rv_file_part *)(copy + 1);
+    copy->text = (uint8_t *)(copy->part + count);
+    memcpy(copy->part, parts, count * sizeof *parts);
+    memcpy(copy->text, text, text_length);
+    conn->parts = copy;
+    conn->file_fd = fd;
+    conn->file_offset = parts[0].offset;
+    conn->file_left = parts[0].length;
+    conn->body_bytes = total;
+    struct iovec iov[2] = {{head.data, head.length}, {(void *)text, parts[0].text_length}};
+    int written = write_or_keep(conn, iov, 2, MSG_MORE);
+    if (written > 0) written = send_file_body(conn);
     return settle(conn, written);
 }
 

@@ -73,6 +73,27 @@ extension ResponseSender {
     }
 }
 
+extension Application {
+    /// A file body ended early (the file shrank while it was sent): the engine closes the
+    /// connection; this says so once, with the file's path.
+    func fileEndedEarly(descriptor: Int32, reached: UInt64, expected: UInt64) {
+        logger.warning(
+            "file truncated while being sent; connection closed",
+            metadata: [
+                "path": "\(DescriptorPath.path(of: descriptor) ?? "fd \(descriptor)")", "reached": "\(reached)",
+                "expected": "\(expected)",
+            ])
+    }
+}
+
+/// The engine's report of a short file body (an `rv_file_short_fn`), on the thread that
+/// was sending.
+func raptorFileShort(_ descriptor: Int32, _ reached: UInt64, _ expected: UInt64, _ context: UnsafeMutableRawPointer?) {
+    guard let context else { return }
+    Unmanaged<Application>.fromOpaque(context).takeUnretainedValue().fileEndedEarly(
+        descriptor: descriptor, reached: reached, expected: expected)
+}
+
 /// The engine's entry point for every request (an `rv_handler_fn`). A plain global
 /// function: C calls it from app threads, where a main-actor-isolated closure would trap.
 func raptorHandleRequest(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {

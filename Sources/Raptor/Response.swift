@@ -29,6 +29,9 @@ public struct Response: Sendable {
         case string(String)
         /// A region of a file, sent with sendfile(2).
         case file(FileRegion)
+        /// Regions of one file, each after a piece of text (a `multipart/byteranges`
+        /// body), the regions sent with sendfile(2).
+        case fileParts(FileParts)
         /// A body of unknown length, written piece by piece: chunked on HTTP/1.1,
         /// delimited by closing the connection on HTTP/1.0. Writes block while the
         /// client is slow (bounded by the write timeout).
@@ -103,5 +106,41 @@ public struct FileRegion: Sendable {
             throw RaptorError.system("stat \(path)", code)
         }
         self.init(fileDescriptor: descriptor, offset: 0, length: UInt64(info.st_size))
+    }
+}
+
+/// Regions of one open file, each after a piece of text, then a tail: the body of a
+/// `multipart/byteranges` response (each part's header, then its bytes). The server takes
+/// ownership of the descriptor and closes it once everything is sent (or the response is
+/// abandoned).
+public struct FileParts: Sendable {
+    public struct Part: Sendable {
+        /// Sent before the region.
+        public var text: [UInt8]
+        public var offset: UInt64
+        public var length: UInt64
+
+        public init(text: [UInt8], offset: UInt64, length: UInt64) {
+            self.text = text
+            self.offset = offset
+            self.length = length
+        }
+    }
+
+    public let fileDescriptor: Int32
+    /// At least one.
+    public let parts: [Part]
+    /// Sent after the last region.
+    public let tail: [UInt8]
+
+    public init(fileDescriptor: Int32, parts: [Part], tail: [UInt8]) {
+        self.fileDescriptor = fileDescriptor
+        self.parts = parts
+        self.tail = tail
+    }
+
+    /// Bytes of the whole body.
+    public var length: UInt64 {
+        parts.reduce(UInt64(tail.count)) { $0 + UInt64($1.text.count) + $1.length }
     }
 }

@@ -25,6 +25,16 @@ enum ResponseSender {
             text.withUTF8 { _ = rv_respond_body(connection, $0.baseAddress, $0.count) }
         case .file(let region):
             rv_respond_file(connection, region.fileDescriptor, region.offset, region.length)
+        case .fileParts(let body):
+            // The texts in one block, as the engine takes them.
+            let text = body.parts.flatMap(\.text) + body.tail
+            let parts = body.parts.map {
+                rv_file_part(offset: $0.offset, length: $0.length, text_length: $0.text.count)
+            }
+            text.withUnsafeBufferPointer { text in
+                _ = rv_respond_file_parts(
+                    connection, body.fileDescriptor, parts, UInt32(parts.count), text.baseAddress, text.count)
+            }
         case .stream(let produce):
             guard rv_respond_stream_begin(connection) == 0 else { throw RaptorError.clientGone }
             var writer = ResponseBodyWriter(connection: connection)

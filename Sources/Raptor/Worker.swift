@@ -57,6 +57,7 @@ public struct Worker {
             config.stats = stats
             config.handler = raptorHandleRequest
             config.handler_context = context.toOpaque()
+            config.file_short = raptorFileShort
             return rv_worker_run(&config)
         }
         if result != 0 { throw RaptorError.system("starting worker \(index)", errno) }

@@ -177,6 +177,13 @@ typedef struct rv_conn rv_conn; /* opaque; owned by the engine */
  * threads == 0. It must answer exactly once through rv_respond_* before returning. */
 typedef void (*rv_handler_fn)(rv_conn *conn, void *context);
 
+/* Called when a file body ends early: the file shrank while it was sent (sendfile found
+ * its end at `reached`, short of `expected`). The engine closes the connection after it,
+ * so the client can tell the body is short; this only reports it. `fd` is still open
+ * (its path is /proc/self/fd/N). Runs on whichever thread was sending: an app thread or
+ * the loop thread. */
+typedef void (*rv_file_short_fn)(int fd, uint64_t reached, uint64_t expected, void *context);
+
 typedef struct rv_worker_config {
     const int *listen_fds; /* bound, listening sockets (TCP or Unix) */
     int listen_count;
@@ -196,6 +203,7 @@ typedef struct rv_worker_config {
     rv_stats *stats;      /* this worker's slot; never NULL */
     rv_handler_fn handler;
     void *handler_context;
+    rv_file_short_fn file_short; /* may be NULL; gets handler_context */
 } rv_worker_config;
 
 /* Runs the worker until a graceful stop (SIGTERM/SIGINT, or rv_worker_request_stop)
@@ -235,6 +243,19 @@ int rv_respond_field(rv_conn *conn, const uint8_t *name, size_t name_len,
 int rv_respond_body(rv_conn *conn, const uint8_t *body, size_t length);
 /* Sends length bytes of fd from offset with sendfile; the engine closes fd when done. */
 int rv_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length);
+/* A body of several regions of one file, each after a piece of text (a multipart/
+ * byteranges body: each part's header, then its bytes). `text` holds every part's text in
+ * order, then the tail sent after the last region; part i's text is its text_length bytes.
+ * Content-Length is the sum of it all. The engine copies text and parts, sends each region
+ * with sendfile (without holding the thread while the client is slow, as rv_respond_file)
+ * and closes fd when done. */
+typedef struct rv_file_part {
+    uint64_t offset;
+    uint64_t length;
+    size_t text_length;
+} rv_file_part;
+int rv_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint32_t count,
+                          const uint8_t *text, size_t text_length);
 /* Streams a body of unknown length: chunked on HTTP/1.1, close-delimited on HTTP/1.0.
  * Writes block the calling thread (bounded by write_timeout) while the client is slow. */
 int rv_respond_stream_begin(rv_conn *conn);
@@ -247,6 +268,11 @@ void rv_respond_abort(rv_conn *conn);
 int rv_response_started(const rv_conn *conn);
 /* Bytes of body this response carried (for access logs). */
 uint64_t rv_response_body_bytes(const rv_conn *conn);
+
+/* The second (Unix time) of the Date field responses carry now: a response started after
+ * this call carries this second or a later one, so a Last-Modified clamped to it is never
+ * later than the Date beside it (RFC 9110 section 8.8.2.1). */
+int64_t rv_date_now(void);
 
 /* ---- versions of the C libraries actually linked ---- */
 void rv_library_versions(int *ev_major, int *ev_minor, unsigned long *http_parser_version);

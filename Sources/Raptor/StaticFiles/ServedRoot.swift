@@ -93,47 +93,16 @@ final class ServedRoot: Sendable {
     }
 
     /// True when the file open at `fileDescriptor` is the root or under it.
-    private func isOwn(_ fileDescriptor: Int32) -> Bool {
-        // Large enough for any path the kernel reports (PATH_MAX) plus one byte to detect
-        // truncation; a truncated answer fails the check.
-        let capacity = Int(PATH_MAX) + 1
-        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: capacity) { target in
-            let length = withProcPath(of: fileDescriptor) { readlink($0, target.baseAddress!, capacity) }
-            guard length > 0, length < capacity else { return false }
-            let found = UnsafeRawBufferPointer(start: target.baseAddress!, count: length)
+    func isOwn(_ fileDescriptor: Int32) -> Bool {
+        DescriptorPath.withPath(of: fileDescriptor) { found in
+            // Unknown (or longer than PATH_MAX): not proven to be ours.
+            guard let found else { return false }
             // Serving "/" itself (the only canonical path of one byte): everything is under
             // it, and the separator test below would look for "//".
             if path.count == 1 { return found.first == UInt8(ascii: "/") }
             guard found.starts(with: path) else { return false }
             // "/srv/www" must not admit "/srv/www-private/x": the next byte is a separator.
             return found.count == path.count || found[path.count] == UInt8(ascii: "/")
-        }
-    }
-
-    /// Calls `body` with "/proc/self/fd/N" as a C string, built on the stack.
-    private func withProcPath<Result>(
-        of fileDescriptor: Int32, _ body: (UnsafePointer<CChar>) -> Result
-    ) -> Result {
-        let prefix: StaticString = "/proc/self/fd/"
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
-            var index = 0
-            prefix.withUTF8Buffer {
-                for byte in $0 {
-                    buffer[index] = byte
-                    index += 1
-                }
-            }
-            var digits = 1
-            while digits <= Int(fileDescriptor) / 10 { digits *= 10 }
-            var rest = Int(fileDescriptor)
-            while digits > 0 {
-                buffer[index] = UInt8(ascii: "0") + UInt8(rest / digits)
-                rest %= digits
-                digits /= 10
-                index += 1
-            }
-            buffer[index] = 0
-            return buffer.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) }
         }
     }
 }
