@@ -80,6 +80,10 @@ public struct Configuration: Sendable, Equatable {
     /// JSON with the JSON one.
     public var accessLog: Bool = false
 
+    /// How the static-file server (the raptor-ev binary, or `StaticFiles` in a tool) serves
+    /// its directory: `--cache-control`, `--dotfiles`, `--listing`, `--fallback`...
+    public var staticFiles = StaticFiles.Options()
+
     public init() {}
 
     /// The log formats.
@@ -149,6 +153,7 @@ public struct Configuration: Sendable, Equatable {
         if shutdownIdleGrace < .zero { try fail("--shutdown-idle-grace", "must not be negative") }
         if let pidfile, pidfile.isEmpty { try fail("--pidfile", "the path is empty") }
         if let statsFile, statsFile.isEmpty { try fail("--stats-file", "the path is empty") }
+        try staticFiles.validate()
     }
 }
 

@@ -244,6 +244,64 @@ struct ServeCommand: ParsableCommand {
                 + " format, JSON with the json one. (default: off)"))
     var accessLog: Bool = ServeCommand.defaults.accessLog
 
+    // Static files (the raptor-ev binary): StaticFiles.Options, flag for property.
+    private static let fileDefaults = StaticFiles.Options()
+
+    @Option(
+        help: ArgumentHelp(
+            "Cache-Control of every file response (200, 206, 304), as in 'public, max-age=3600'."
+                + " (default: none)",
+            valueName: "value"))
+    var cacheControl: String?
+
+    @Flag(
+        help: ArgumentHelp(
+            "Files whose name has a hex hash segment (app.3f9a1c.js) get Cache-Control:"
+                + " \(StaticFiles.Options.immutableCacheControl). (default: off)"))
+    var cacheFingerprinted: Bool = ServeCommand.fileDefaults.cacheFingerprinted
+
+    @Option(
+        help: ArgumentHelp(
+            "Media type of files with this extension, over the built-in table; repeatable, as in"
+                + " --mime-type webp=image/webp.",
+            valueName: "ext=type"),
+        transform: MediaTypeArgument.init(parsing:))
+    var mimeType: [MediaTypeArgument] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Names starting with '.': deny (404, except /.well-known/) or allow (served).",
+            valueName: "policy"))
+    var dotfiles: StaticFiles.DotfilePolicy = ServeCommand.fileDefaults.dotfiles
+
+    @Flag(
+        help: ArgumentHelp(
+            "An HTML listing for a directory without index.html. (default: off, 404)"))
+    var listing: Bool = ServeCommand.fileDefaults.listing
+
+    @Option(
+        help: ArgumentHelp(
+            "Serve this file (relative to the directory) with 200 for a GET of a path that matches"
+                + " nothing and has no extension: the fallback of a single-page application."
+                + " (default: none, 404)",
+            valueName: "file"))
+    var fallback: String?
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: ArgumentHelp(
+            "Serve x.br, x.zst or x.gz for x when the client accepts that coding and the sibling"
+                + " is not older than x."))
+    var precompressed: Bool = ServeCommand.fileDefaults.precompressed
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Files each worker keeps open (in memory when small) and revalidates every second;"
+                + " 0 opens every file per request.",
+            valueName: "n"))
+    var fileCache: Int = ServeCommand.fileDefaults.fileCacheEntries
+
     /// The configuration the flags describe, not yet validated.
     var serverConfiguration: Configuration {
         var configuration = Configuration()
@@ -273,11 +331,21 @@ struct ServeCommand: ParsableCommand {
         configuration.statsFile = statsFile
         configuration.logFormat = logFormat
         configuration.accessLog = accessLog
+        configuration.staticFiles.cacheControl = cacheControl
+        configuration.staticFiles.cacheFingerprinted = cacheFingerprinted
+        for argument in mimeType { configuration.staticFiles.mimeTypes[argument.fileExtension] = argument.type }
+        configuration.staticFiles.dotfiles = dotfiles
+        configuration.staticFiles.listing = listing
+        configuration.staticFiles.fallback = fallback
+        configuration.staticFiles.precompressed = precompressed
+        configuration.staticFiles.fileCacheEntries = fileCache
         return configuration
     }
 
     /// The handler to serve: the program's own, or static files from the directory.
-    func resolveHandler(programHandler: Handler?) throws -> Handler {
+    func resolveHandler(programHandler: Handler?, options: StaticFiles.Options = StaticFiles.Options()) throws
+        -> Handler
+    {
         if let programHandler {
             // Silently ignoring the directory would leave the user wondering why their files
             // are not served.
@@ -289,7 +357,7 @@ struct ServeCommand: ParsableCommand {
             }
             return programHandler
         }
-        let files = try StaticFiles(root: directory ?? Self.defaultStaticRoot())
+        let files = try StaticFiles(root: directory ?? Self.defaultStaticRoot(), options: options)
         return { request in files.respond(to: request) }
     }
 
@@ -313,7 +381,8 @@ struct ServeCommand: ParsableCommand {
         let format = configuration.effectiveLogFormat
         LoggingSystem.bootstrap { label in RaptorLogHandler(label: label, format: format) }
 
-        let handler = try resolveHandler(programHandler: CommandLineContext.handler)
+        let handler = try resolveHandler(
+            programHandler: CommandLineContext.handler, options: configuration.staticFiles)
 
         let server = Server(
             configuration: configuration, hooks: CommandLineContext.hooks,

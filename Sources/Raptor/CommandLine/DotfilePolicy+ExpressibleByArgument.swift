@@ -1,0 +1,4 @@
+import ArgumentParser
+
+/// `--dotfiles deny|allow`: the raw values are the spellings.
+extension StaticFiles.DotfilePolicy: ExpressibleByArgument {}
