@@ -9,7 +9,7 @@ import XCTest
 #endif
 
 /// The static file application without a server: path resolution, media types, HTTP
-/// dates, and `respond(method:path:query:ifModifiedSince:)` on a real directory tree.
+/// dates, and `respond(to: FileRequest)` on a real directory tree.
 final class StaticFilesTests: XCTestCase {
     // MARK: - Path resolution
 
@@ -229,7 +229,7 @@ final class StaticFilesTests: XCTestCase {
         let files = try StaticFiles(root: tree.path + "/linked-root/./")
         XCTAssertEqual(files.rootPath, tree.path + "/site")
         XCTAssertEqual(
-            try Served(files.respond(method: .get, path: "/a.txt", query: nil, ifModifiedSince: nil)).body,
+            try Served(files.respond(to: .init(method: .get, path: "/a.txt"))).body,
             "site file\n")
     }
 
@@ -252,9 +252,14 @@ final class StaticFilesTests: XCTestCase {
 
     func testHeadGetsTheFileBodyForItsLength() throws {
         let tree = try Tree()
-        let response = tree.files.respond(method: .head, path: "/a.txt", query: nil, ifModifiedSince: nil)
-        guard case .file(let region) = response.body else { return XCTFail("HEAD body: \(response.body)") }
-        XCTAssertEqual(region.length, 6)
+        // The engine sends no body for HEAD but takes the Content-Length from it: a small
+        // file's cached bytes, a larger one's region.
+        let response = tree.files.respond(to: .init(method: .head, path: "/a.txt"))
+        guard case .bytes(let bytes) = response.body else { return XCTFail("HEAD body: \(response.body)") }
+        XCTAssertEqual(bytes.count, 6)
+        let large = tree.files.respond(to: .init(method: .head, path: "/large.bin"))
+        guard case .file(let region) = large.body else { return XCTFail("HEAD body: \(large.body)") }
+        XCTAssertEqual(region.length, 100_000)
         close(region.fileDescriptor)
     }
 
@@ -262,7 +267,7 @@ final class StaticFilesTests: XCTestCase {
         let tree = try Tree()
         for method in [HTTPRequest.Method.post, .put, .delete, .options, .patch, .trace, .connect] {
             let served = try Served(
-                tree.files.respond(method: method, path: "/a.txt", query: nil, ifModifiedSince: nil))
+                tree.files.respond(to: .init(method: method, path: "/a.txt")))
             XCTAssertEqual(served.status, 405)
             XCTAssertEqual(served.headers[.allow], "GET, HEAD")
         }
@@ -292,7 +297,7 @@ final class StaticFilesTests: XCTestCase {
         var served = try Served(tree.get("/sub"))
         XCTAssertEqual(served.status, 301)
         XCTAssertEqual(served.headers[.location], "/sub/")
-        served = try Served(tree.files.respond(method: .get, path: "/sub", query: "x=1&y", ifModifiedSince: nil))
+        served = try Served(tree.files.respond(to: .init(method: .get, path: "/sub", query: "x=1&y")))
         XCTAssertEqual(served.headers[.location], "/sub/?x=1&y")
         served = try Served(tree.get("//sub"))
         XCTAssertEqual(served.headers[.location], "/sub/")
@@ -331,7 +336,7 @@ final class StaticFilesTests: XCTestCase {
         let tree = try Tree()
         let modified = 1_000_000_000
         func get(_ since: String?) throws -> Served {
-            try Served(tree.files.respond(method: .get, path: "/a.txt", query: nil, ifModifiedSince: since))
+            try Served(tree.files.respond(to: .init(method: .get, path: "/a.txt", ifModifiedSince: since)))
         }
         var served = try get(HTTPDate.format(modified))
         XCTAssertEqual(served.status, 304)
@@ -347,7 +352,7 @@ final class StaticFilesTests: XCTestCase {
         XCTAssertEqual(try get("").status, 200)
         // HEAD follows the same rule.
         let head = try Served(
-            tree.files.respond(method: .head, path: "/a.txt", query: nil, ifModifiedSince: HTTPDate.format(modified)))
+            tree.files.respond(to: .init(method: .head, path: "/a.txt", ifModifiedSince: HTTPDate.format(modified))))
         XCTAssertEqual(head.status, 304)
     }
 
@@ -365,10 +370,10 @@ final class StaticFilesTests: XCTestCase {
         let tree = try Tree()
         let files = try StaticFiles(root: "/")
         let served = try Served(
-            files.respond(method: .get, path: tree.path + "/www/a.txt", query: nil, ifModifiedSince: nil))
+            files.respond(to: .init(method: .get, path: tree.path + "/www/a.txt")))
         XCTAssertEqual(served.body, "hello\n")
         XCTAssertEqual(
-            try Served(files.respond(method: .get, path: tree.path, query: nil, ifModifiedSince: nil)).status, 301)
+            try Served(files.respond(to: .init(method: .get, path: tree.path))).status, 301)
     }
 }
 
@@ -387,6 +392,9 @@ private struct Served {
         case .empty: body = ""
         case .string(let text): body = text
         case .bytes(let bytes): body = String(decoding: bytes, as: UTF8.self)
+        case .fileParts(let parts):
+            close(parts.fileDescriptor)
+            throw TreeError("unexpected multipart body")
         case .file(let region):
             defer { close(region.fileDescriptor) }
             var bytes = [UInt8](repeating: 0, count: Int(region.length))
@@ -410,7 +418,7 @@ private struct TreeError: Error, CustomStringConvertible {
 ///     outside.txt  outside-dir/secret.txt  www-private/secret.txt  site/a.txt
 ///     linked-root -> site
 ///     www/  (the served root)
-///         index.html  a.txt (mtime 1000000000)  a b.txt  %2e%2e  style.css  blob  empty.txt
+///         index.html  a.txt (mtime 1000000000)  a b.txt  %2e%2e  style.css  blob  empty.txt  large.bin (100,000 zero bytes)
 ///         future.txt (mtime in 2100)  fifo  dev-null -> /dev/null  loop -> loop
 ///         dangling -> nowhere  empty/  odd/index.html/  sub/index.html
 ///         sub/up.txt -> ../a.txt  sub/escape -> ../../outside-dir  link.txt -> a.txt
@@ -452,6 +460,9 @@ private final class Tree {
         for (name, target) in links {
             try FileManager.default.createSymbolicLink(atPath: path + "/" + name, withDestinationPath: target)
         }
+        guard FileManager.default.createFile(atPath: www + "/large.bin", contents: Data(count: 100_000)) else {
+            throw TreeError("cannot create large.bin")
+        }
         guard mkfifo(www + "/fifo", 0o644) == 0 else { throw TreeError("mkfifo failed") }
         try Self.setModificationTime(www + "/a.txt", 1_000_000_000)
         try Self.setModificationTime(www + "/future.txt", 4_102_444_800)
@@ -463,7 +474,7 @@ private final class Tree {
     }
 
     func get(_ target: String) -> Response {
-        files.respond(method: .get, path: target, query: nil, ifModifiedSince: nil)
+        files.respond(to: .init(method: .get, path: target))
     }
 
     private static func setModificationTime(_ file: String, _ seconds: Int) throws {

@@ -42,16 +42,20 @@ final class FileCache: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Nanoseconds on a monotonic clock (tests move it by hand).
+    private let now: @Sendable () -> Int64
 
-    init(capacity: Int, validity: Duration = .seconds(1)) {
+    init(capacity: Int, validity: Duration = .seconds(1), clock: @escaping @Sendable () -> Int64 = FileCache.monotonic)
+    {
         self.capacity = capacity
         let (seconds, attoseconds) = validity.components
         self.validity = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        now = clock
     }
 
     func lookup(_ name: String) -> Lookup {
         guard capacity > 0 else { return .absent }
-        let now = Self.now()
+        let now = now()
         return state.withLock { state in
             guard let position = state.index[name] else { return .absent }
             state.slots[position].referenced = true
@@ -65,7 +69,7 @@ final class FileCache: Sendable {
     /// Adds or replaces the entry for `file.name`, checked now.
     func store(_ file: CachedFile) {
         guard capacity > 0 else { return }
-        let now = Self.now()
+        let now = now()
         // Dropped entries are released after the lock: their deinit closes descriptors.
         let dropped: CachedFile? = state.withLock { state in
             let slot = Slot(file: file, checkedAt: now, referenced: false)
@@ -116,7 +120,7 @@ final class FileCache: Sendable {
 
     /// A monotonic clock read without a system call (the vDSO; a few milliseconds coarse,
     /// which is plenty for a one-second validity).
-    private static func now() -> Int64 {
+    @Sendable static func monotonic() -> Int64 {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
         return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
