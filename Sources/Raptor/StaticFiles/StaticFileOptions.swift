@@ -6,7 +6,7 @@ extension StaticFiles {
         /// `Cache-Control` of every file response (200, 206 and 304); nil (default): none.
         public var cacheControl: String? = nil
         /// Files whose name carries a hex content hash (`app.3f9a1c.js`) get
-        /// `Cache-Control: public, max-age=31536000, immutable` (over `cacheControl`):
+        /// `Cache-Control: max-age=31536000, immutable` (over `cacheControl`):
         /// their content never changes under that name. Default off.
         public var cacheFingerprinted: Bool = false
         /// Extensions (lowercase, no dot) to media types, over the built-in table.
@@ -29,7 +29,7 @@ extension StaticFiles {
         public init() {}
 
         /// The Cache-Control of fingerprinted files.
-        public static let immutableCacheControl = "public, max-age=31536000, immutable"
+        public static let immutableCacheControl = "max-age=31536000, immutable"
 
         /// Checks every value; the error names the flag and says what is wrong.
         public func validate() throws {
