@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# raptor-ev benchmark harness: raptor-ev (inline and pool) vs nginx, Puma and Hummingbird,
+# raptor-ev benchmark harness: raptor-ev (inline and pool) vs nginx, h2o, Puma and Hummingbird,
 # WORKERS worker processes each (1: server pinned to one CPU and wrk to another; more: nothing
 # pinned), runs interleaved between servers.
 # See bench/README.md. Usage: bash bench/run.sh [--workers 1|2|1,2] [--servers a,b] [--scenarios x,y]
@@ -86,8 +86,12 @@ fi
 STATIC_DIR="$WORK_DIR/static"
 mkdir -p "$STATIC_DIR"
 head -c 1048576 /dev/urandom >"$STATIC_DIR/$STATIC_FILE"
+printf 'Hello, World!' >"$STATIC_DIR/$SMALL_FILE"
+if in_list file-range-64kib "${SCENARIOS[@]}"; then
+    head -c "$RANGE_FILE_BYTES" /dev/urandom >"$STATIC_DIR/$RANGE_FILE"
+fi
 # nginx's workers run as nobody when started as root: let them read it (mktemp -d is 0700).
-chmod a+rx "$WORK_DIR" "$STATIC_DIR" && chmod a+r "$STATIC_DIR/$STATIC_FILE"
+chmod a+rx "$WORK_DIR" "$STATIC_DIR" && chmod a+r "$STATIC_DIR"/*
 declare -A VERSIONS=([wrk]="$(wrk --version 2>&1 | head -n1 | sed 's/ Copyright.*//')")
 for s in "${SERVERS[@]}"; do
     f="server_$(fn_name "$s")"
@@ -117,18 +121,34 @@ load_cmd() {  # SERVER DURATION -> LOAD_CMD array (the scenario's load generator
         LOAD_CMD=("${LOAD_PIN[@]}" python3 "$BENCH_DIR/lib/idle_conns.py" --port "$port"
             --pid "${SERVER_PID[$1]}" --conns "$IDLE_CONNS" --path "$path" --timeout "$IDLE_TIMEOUT")
     else
-        LOAD_CMD=("${LOAD_PIN[@]}" wrk "${WRK_ARGS[@]}" -d"$2"s --latency "http://127.0.0.1:$port$path")
+        local extra=()  # revalidation: this server's own ETag (lifecycle.sh read it at start)
+        [[ $KIND == conditional ]] && extra=(-H "If-None-Match: ${SERVER_ETAG[$1]}")
+        LOAD_CMD=("${LOAD_PIN[@]}" wrk "${WRK_ARGS[@]}" "${extra[@]}" -d"$2"s --latency "http://127.0.0.1:$port$path")
     fi
 }
 
-start_all() { local s; for s in "${SERVERS[@]}"; do start_server "$s"; done; }
+# The servers of this scenario: --servers, narrowed to SCENARIO_SERVERS when it sets them.
+scenario_servers() {
+    ACTIVE=()
+    local s
+    for s in "${SERVERS[@]}"; do
+        if ((${#SCENARIO_SERVERS[@]} == 0)) || in_list "$s" "${SCENARIO_SERVERS[@]}"; then ACTIVE+=("$s"); fi
+    done
+}
+
+start_all() { local s; for s in "${ACTIVE[@]}"; do start_server "$s"; done; }
 
 for WORKERS in "${WORKERS_LIST[@]}"; do
     set_pinning "$WORKERS"
     log "=== $WORKERS worker(s) per server: ${PINNING[$WORKERS]}"
     for SCENARIO in "${SCENARIOS[@]}"; do
-        WRK_ARGS=() URL_PATH=/ KIND=hello LOAD=wrk RESTART_PER_RUN=0
+        WRK_ARGS=() URL_PATH=/ KIND=hello LOAD=wrk RESTART_PER_RUN=0 SCENARIO_SERVERS=()
         "scenario_$(fn_name "$SCENARIO")"
+        scenario_servers
+        if ((${#ACTIVE[@]} == 0)); then
+            log "scenario $SCENARIO: none of its servers (${SCENARIO_SERVERS[*]}) selected; skipped"
+            continue
+        fi
         if [[ $LOAD == idle ]]; then
             SCENARIO_DESC[$SCENARIO]="lib/idle_conns.py --conns $IDLE_CONNS: one keep-alive GET $URL_PATH per connection, all held idle 1 s; server RSS (sum of VmRSS) before and after; setup bounded to ${IDLE_TIMEOUT} s; a fresh server per run"
             timeout_s=$((IDLE_TIMEOUT + 30))
@@ -140,7 +160,7 @@ for WORKERS in "${WORKERS_LIST[@]}"; do
         if ((!RESTART_PER_RUN)); then
             start_all
             if ((WARMUP > 0)) && [[ $LOAD == wrk ]]; then
-                for s in "${SERVERS[@]}"; do
+                for s in "${ACTIVE[@]}"; do
                     load_cmd "$s" "$WARMUP"
                     timeout -k 5 $((WARMUP + 30)) "${LOAD_CMD[@]}" >/dev/null 2>&1 || warn "warm-up of $s failed"
                 done
@@ -148,7 +168,7 @@ for WORKERS in "${WORKERS_LIST[@]}"; do
         fi
         for ((run = 1; run <= RUNS; run++)); do
             ((RESTART_PER_RUN)) && start_all
-            for s in "${SERVERS[@]}"; do  # interleaved: A B C A B C ...
+            for s in "${ACTIVE[@]}"; do  # interleaved: A B C A B C ...
                 load_cmd "$s" "$DURATION"
                 python3 "$BENCH_DIR/lib/measure.py" --server "$s" --scenario "$SCENARIO" --run "$run" \
                     --workers "$WORKERS" --load "$LOAD" --pid "${SERVER_PID[$s]}" --out "$RUNS_FILE" \

@@ -4,7 +4,7 @@
 # the scenario's KIND and URL_PATH, STATIC_DIR/STATIC_FILE, POST_BYTES, and the
 # server_<name> functions of servers.sh.
 
-declare -A SERVER_PID=() SERVER_PORT=() SERVER_PATH=()
+declare -A SERVER_PID=() SERVER_PORT=() SERVER_PATH=() SERVER_ETAG=()
 READY_TIMEOUT=${READY_TIMEOUT:-10}
 STOP_TIMEOUT=${STOP_TIMEOUT:-5}
 
@@ -37,10 +37,12 @@ with open(out, "a") as f:
                         "path": path, "note": note, "pin": pin}) + "\n")
 PY
     case $KIND in
-        static) check=(--kind static --path "$SERVER_URL_PATH" --file "$STATIC_DIR/$STATIC_FILE") ;;
-        post)   check=(--kind post --path "$SERVER_URL_PATH" --body-size "$POST_BYTES") ;;
+        static | range | conditional)
+            check=(--kind "$KIND" --path "$SERVER_URL_PATH" --file "$STATIC_DIR$URL_PATH") ;;
+        post) check=(--kind post --path "$SERVER_URL_PATH" --body-size "$POST_BYTES") ;;
     esac
-    if ! python3 "$BENCH_DIR/lib/wait_ready.py" "$port" "$pid" "$READY_TIMEOUT" "${check[@]}"; then
+    # The conditional check prints the server's ETag for the file: the load sends it back.
+    if ! SERVER_ETAG[$name]=$(python3 "$BENCH_DIR/lib/wait_ready.py" "$port" "$pid" "$READY_TIMEOUT" "${check[@]}"); then
         warn "$name failed to start; last lines of its output:"
         tail -n 20 "$dir/stdout.log" "$dir/stderr.log" "$dir/logs/error.log" 2>/dev/null >&2
         die "$name is not serving on port $port"

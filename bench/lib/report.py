@@ -3,14 +3,16 @@
 
     report.py META_JSON RUNS_JSONL OUT_JSON
 Per (workers, scenario, server): medians over runs with [min-max], summed errors, CPU time per
-request, req/s and CPU/request as ratios to nginx's in the same scenario and worker count, peak
-RSS (max VmHWM sum); for the idle scenario, the RSS per idle connection (and its ratio).
+request, req/s and CPU/request as ratios to nginx's in the same scenario and worker count (CPU/request
+also to h2o's, the other native peer), peak RSS (max VmHWM sum); for the idle scenario, the RSS per
+idle connection (and its ratio).
 """
 import json
 import statistics
 import sys
 
 BASELINE = "nginx"
+PEER = "h2o"  # CPU/request is also given as a ratio to h2o's
 
 
 def stats(values):
@@ -58,9 +60,12 @@ def summarise(runs, order):
             }
         rows.append(row)
     base = {(row["workers"], row["scenario"]): row for row in rows if row["server"] == BASELINE}
+    peer = {(row["workers"], row["scenario"]): row for row in rows if row["server"] == PEER}
     for row in rows:
         b = base.get((row["workers"], row["scenario"]))
+        p = peer.get((row["workers"], row["scenario"]))
         row["cpu_ratio_vs_nginx"] = ratio(row["cpu_us_per_req"], b and b["cpu_us_per_req"])
+        row["cpu_ratio_vs_h2o"] = ratio(row["cpu_us_per_req"], p and p["cpu_us_per_req"])
         row["rps_ratio_vs_nginx"] = ratio(row["rps"], b and b["rps"])
         if "idle" in row:
             row["idle"]["kib_per_conn_ratio_vs_nginx"] = ratio(
@@ -137,13 +142,15 @@ def markdown(meta, rows):
         if table:
             out.append("")
             out.append("| server | scenario | req/s median [min-max] | req/s vs nginx | p50 | p99 | errors "
-                       "| CPU us/req median [min-max] | CPU/req vs nginx | server CPU | wrk CPU | peak RSS |")
-            out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                       "| CPU us/req median [min-max] | CPU/req vs nginx | CPU/req vs h2o | server CPU | wrk CPU "
+                       "| peak RSS |")
+            out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for r in table:
                 out.append(f"| {r['server']} | {r['scenario']} | {fmt_range(r['rps'])} "
                            f"| {fmt_ratio(r['rps_ratio_vs_nginx'])} | {fmt_time(r['p50_us'])} "
                            f"| {fmt_time(r['p99_us'])} | {fmt_errors(r)} "
                            f"| {fmt_range(r['cpu_us_per_req'], digits=2)} | {fmt_ratio(r['cpu_ratio_vs_nginx'])} "
+                           f"| {fmt_ratio(r['cpu_ratio_vs_h2o'])} "
                            f"| {util(r['server_cpu_util'])} | {util(r['client_cpu_util'])} "
                            f"| {r['peak_rss_kib'] / 1024:.1f} MiB |")
         idle = [r for r in wrows if "idle" in r]
@@ -169,7 +176,7 @@ def markdown(meta, rows):
     out.append("CPU us/req = server utime+stime (all its processes) during the run / requests wrk "
                "reports. server/wrk CPU = share of one core used; wrk near 100% means the client is "
                "the bottleneck and req/s no longer ranks the servers: compare CPU us/req. Ratios are "
-               "to nginx in the same run, scenario and worker count (below 1.00x: cheaper than nginx "
+               "to nginx (or h2o) in the same run, scenario and worker count (below 1.00x: cheaper "
                "for CPU and memory; above 1.00x: faster than nginx for req/s). Idle connections: "
                "KiB/conn = (RSS with the connections - RSS before) / connections held; CPU us/conn "
                "covers accept, the one request, holding and the close; conns/s and latencies there "

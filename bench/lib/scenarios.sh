@@ -5,19 +5,35 @@
 #   WRK_ARGS   array of wrk options (besides -d, --latency and the URL, added by run.sh)
 #   URL_PATH   path requested [/]; a server may answer it elsewhere (SERVER_URL_PATH)
 #   KIND       what the servers must answer [hello]: hello (GET / -> "Hello, World!"),
-#              static (GET URL_PATH -> the 1 MiB file STATIC_FILE of STATIC_DIR),
+#              static (GET URL_PATH -> that file of STATIC_DIR, byte for byte),
+#              range (a Range GET of URL_PATH -> 206 with those bytes of the file),
+#              conditional (GET URL_PATH with the server's own ETag in If-None-Match -> 304;
+#              run.sh adds that header to the load per server, from SERVER_ETAG),
 #              post (POST URL_PATH with a POST_BYTES body -> read it, answer 200);
 #              servers_sh reads it to pick a command, wait_ready.py to check the answer
+#   SCENARIO_SERVERS  [all] the servers this scenario is for (intersected with --servers):
+#              the file scenarios beyond static-1mib compare raptor-ev with the native file
+#              servers (nginx, h2o); Puma's Rack::Files has no ETag at all
 #   LOAD       the load generator [wrk]: wrk, or idle (lib/idle_conns.py: IDLE_CONNS
 #              keep-alive connections, one GET each, then held idle; RSS before/after)
 #   RESTART_PER_RUN  [0] 1: fresh servers for every run (so that each run's "before" is a
 #              server that never held the load), instead of one start per scenario
 # Function names use _ where the scenario name uses -.
 
-SCENARIOS_ALL=(hello-c64 hello-c256 close-c32 pipeline-c64 static-1mib post-64kib idle-10k)
+SCENARIOS_ALL=(hello-c64 hello-c256 close-c32 pipeline-c64 static-1mib post-64kib idle-10k
+    file-13b-c64 file-13b-close-c32 file-304-c64 file-range-64kib)
 SCENARIOS_DEFAULT=("${SCENARIOS_ALL[@]}")
 
-STATIC_FILE=1mib.bin   # created in STATIC_DIR by run.sh: 1 MiB of random bytes
+# Created in STATIC_DIR by run.sh: 1 MiB of random bytes, the 13 bytes "Hello, World!",
+# and (only when file-range-64kib runs) 100 MiB of random bytes.
+STATIC_FILE=1mib.bin
+SMALL_FILE=13b.txt
+RANGE_FILE=100mib.bin
+RANGE_FILE_BYTES=104857600   # must match lua/range.lua
+FILE_PEERS=(raptor-inline raptor-pool nginx h2o)
+
+# True when the scenario's servers serve STATIC_DIR (raptor-ev serve, nginx root, h2o file.dir).
+is_file_kind() { [[ $KIND == static || $KIND == range || $KIND == conditional ]]; }
 POST_BYTES=65536       # must match lua/post.lua
 IDLE_CONNS=${IDLE_CONNS:-10000}
 
@@ -36,3 +52,18 @@ scenario_static_1mib()  { WRK_ARGS=(-t1 -c32); URL_PATH=/$STATIC_FILE; KIND=stat
 scenario_post_64kib()   { WRK_ARGS=(-t1 -c32 -s "$BENCH_DIR/lua/post.lua"); URL_PATH=/post; KIND=post; }
 # 10,000 idle keep-alive connections: RSS per connection (lib/idle_conns.py).
 scenario_idle_10k()     { LOAD=idle; RESTART_PER_RUN=1; }
+# A 13-byte file over keep-alive, 64 connections: what the open-file cache is for.
+scenario_file_13b_c64() { WRK_ARGS=(-t1 -c64); URL_PATH=/$SMALL_FILE; KIND=static; SCENARIO_SERVERS=("${FILE_PEERS[@]}"); }
+# The same file on a new connection per request.
+scenario_file_13b_close_c32() {
+    WRK_ARGS=(-t1 -c32 -H 'Connection: close'); URL_PATH=/$SMALL_FILE; KIND=static
+    SCENARIO_SERVERS=("${FILE_PEERS[@]}")
+}
+# Revalidation hits: every GET carries the server's own ETag of the 13-byte file in
+# If-None-Match and gets 304.
+scenario_file_304_c64() { WRK_ARGS=(-t1 -c64); URL_PATH=/$SMALL_FILE; KIND=conditional; SCENARIO_SERVERS=("${FILE_PEERS[@]}"); }
+# 206: a random 64 KiB range of a 100 MiB file per request (lua/range.lua), 32 connections.
+scenario_file_range_64kib() {
+    WRK_ARGS=(-t1 -c32 -s "$BENCH_DIR/lua/range.lua"); URL_PATH=/$RANGE_FILE; KIND=range
+    SCENARIO_SERVERS=("${FILE_PEERS[@]}")
+}

@@ -13,12 +13,14 @@
 #                            SERVER_NOTE      a remark for the report ("cluster mode not
 #                                             available", how threads are set, ...)
 #                          Context (globals): WORKERS, KIND, URL_PATH, STATIC_DIR, STATIC_FILE.
+#                          KIND is hello, post, or one of the file kinds (static, range,
+#                          conditional: GET URL_PATH from STATIC_DIR, see scenarios.sh).
 # server_<name>_prepare    (optional) install / build what the server needs; runs once.
 # server_<name>_version    (optional) prints a one-line version for the report header.
 #
 # Function names use _ where the server name uses -.
 
-SERVERS_ALL=(raptor-inline raptor-pool nginx puma hummingbird)
+SERVERS_ALL=(raptor-inline raptor-pool nginx h2o puma hummingbird)
 
 # --- raptor-ev (the testapp, and the raptor-ev binary for static files; release builds) --
 
@@ -54,7 +56,7 @@ raptor_build() {
 raptor_version() { echo "raptor-ev $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo '?')"; }
 raptor_cmd() {  # PORT THREADS
     local port=$1 threads=$2
-    if [[ $KIND == static ]]; then  # the static file server is the raptor-ev binary itself
+    if is_file_kind; then  # the static file server is the raptor-ev binary itself
         SERVER_CMD=("$RAPTOR_BIN_DIR/raptor-ev" serve "$STATIC_DIR")
     else
         SERVER_CMD=("$RAPTOR_BIN_DIR/raptor-testapp")
@@ -89,6 +91,51 @@ server_nginx() {  # PORT DIR
         -e "s|@STATIC_DIR@|$STATIC_DIR|g" "$BENCH_DIR/nginx.conf.template" >"$dir/nginx.conf"
     # -e: error log before the config is read (the compiled-in path is /var/log/nginx).
     SERVER_CMD=("$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" -g 'daemon off;')
+}
+
+# --- h2o (Debian h2o 2.2.5, with mruby): one process, num-threads = WORKERS ---------------
+# Files from file.dir (its defaults: ETag, ranges, its own open-file cache); hello and the POST
+# sink in mruby, h2o's way of answering without a backend (it has no `return 200 "..."`). The
+# config is made for the scenario's KIND, so a file scenario runs through the file handler only.
+
+server_h2o_prepare() { ensure_debian_packages h2o=h2o; }
+server_h2o_version() { h2o --version 2>&1 | head -n1 | sed 's/^h2o version /h2o /'; }
+server_h2o() {  # PORT DIR
+    local port=$1 dir=$2 paths
+    if is_file_kind; then
+        paths="      \"/\":
+        file.dir: $STATIC_DIR"
+    else
+        paths="      \"/post\":
+        mruby.handler: |
+          Proc.new do |env|
+            env[\"rack.input\"].read
+            [200, {\"content-type\" => \"text/plain\"}, [\"Hello, World!\"]]
+          end
+      \"/\":
+        mruby.handler: |
+          Proc.new do |env|
+            [200, {\"content-type\" => \"text/plain\"}, [\"Hello, World!\"]]
+          end"
+    fi
+    # user: h2o refuses to run as root without it (it would drop to nobody, who cannot read
+    # the work dir). max-connections: as nginx's worker_connections, for idle-10k.
+    cat >"$dir/h2o.conf" <<CONF
+$( (($(id -u) == 0)) && echo "user: root")
+num-threads: $WORKERS
+max-connections: 16384
+pid-file: $dir/h2o.pid
+error-log: $dir/error.log
+listen:
+  host: 127.0.0.1
+  port: $port
+hosts:
+  default:
+    paths:
+$paths
+CONF
+    SERVER_CMD=(h2o -c "$dir/h2o.conf")
+    SERVER_NOTE="one process; num-threads $WORKERS"
 }
 
 # --- Puma (Debian puma + ruby-rack), cluster mode, the Rack app of puma/config.ru -------

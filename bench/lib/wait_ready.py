@@ -6,6 +6,10 @@
 
   hello  (default)  GET / -> 200 "Hello, World!" text/plain
   static            GET PATH -> 200 with exactly the bytes of FILE
+  range             GET PATH with Range: bytes=1000-66535 -> 206 with exactly those bytes of FILE
+                    and Content-Range: bytes 1000-66535/SIZE
+  conditional       GET PATH -> 200 with the bytes of FILE and an ETag; the same GET with
+                    If-None-Match: that ETag -> 304; prints the ETag on stdout
   post              two POSTs of an N-byte body to PATH on ONE keep-alive connection -> 200
                     twice: the server read (or discarded) the whole first body, else the
                     second request would not parse
@@ -45,6 +49,35 @@ def check_static(conn, a):
                           f"(want 200 and the {len(want)} bytes of {a.file})")
 
 
+def check_range(conn, a):
+    with open(a.file, "rb") as f:
+        data = f.read()
+    first, last = 1000, 66535
+    conn.request("GET", a.path, headers={"Range": f"bytes={first}-{last}"})
+    resp = conn.getresponse()
+    body = resp.read()
+    content_range = resp.getheader("Content-Range", "")
+    if resp.status != 206 or body != data[first:last + 1] or content_range != f"bytes {first}-{last}/{len(data)}":
+        raise WrongAnswer(f"unexpected answer to a Range GET of {a.path}: {resp.status}, {len(body)} bytes, "
+                          f"Content-Range {content_range!r} (want 206 and bytes {first}-{last}/{len(data)})")
+
+
+def check_conditional(conn, a):
+    check_static(conn, a)
+    conn.request("GET", a.path)
+    resp = conn.getresponse()
+    resp.read()
+    etag = resp.getheader("ETag")
+    if not etag:
+        raise WrongAnswer(f"GET {a.path}: no ETag")
+    conn.request("GET", a.path, headers={"If-None-Match": etag})
+    resp = conn.getresponse()
+    body = resp.read()
+    if resp.status != 304 or body:
+        raise WrongAnswer(f"GET {a.path} with If-None-Match: {etag}: {resp.status}, {len(body)} bytes (want 304)")
+    print(etag)
+
+
 def check_post(conn, a):
     payload = b"x" * a.body_size
     for i in (1, 2):
@@ -58,7 +91,8 @@ def check_post(conn, a):
             raise WrongAnswer(f"POST {a.path} #{i}: the server closes the connection after a body")
 
 
-CHECKS = {"hello": check_hello, "static": check_static, "post": check_post}
+CHECKS = {"hello": check_hello, "static": check_static, "range": check_range, "conditional": check_conditional,
+          "post": check_post}
 
 
 def main():
