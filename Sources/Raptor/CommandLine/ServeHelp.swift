@@ -39,6 +39,11 @@ enum ServeHelp {
         Durations (<duration>): seconds, or a number and a unit:
           30, 30s, 500ms, 1.5s, 2m, 1h
 
+        Static files (<dir>, the raptor-ev binary): ETag and Last-Modified with
+        conditional requests, byte ranges, precompressed x.br/x.zst/x.gz siblings,
+        an open-file cache per worker (a change on disk is seen within a second).
+        Names starting with '.' are 404 except /.well-known/ (see --dotfiles).
+
         Logs go to standard error, one line per event (see --log-format); the access
         log goes to standard output. Exit status: 0 after a graceful stop, 64 for an
         invalid flag or value, 1 when the server cannot run (a bind fails, say).
