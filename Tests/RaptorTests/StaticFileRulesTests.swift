@@ -207,6 +207,18 @@ import Testing
         #expect(Preconditions.ifRangeHolds(value, etag: Self.tag, lastModified: Self.modified) == holds)
     }
 
+    // MARK: Paths
+
+    /// The shortcut for plain paths gives what the general walk gives.
+    @Test(arguments: [
+        "/", "/a", "/a/", "/a/b/c.txt", "/docs/", "/13b.txt", "/a-b_c~d!$&'()*+,;=:@", "/x.y.z", "/a./b",
+        "//a", "/a//b", "/./a", "/a/.", "/.env", "/a/..", "/a%20b", "/a\\b", "/caf%C3%A9", "/café", "/a b",
+        "http://host/a", "", "a", "/a/.well-known", "/.well-known/x",
+    ])
+    func plainPathsResolveAsTheWalkDoes(path: String) {
+        #expect(StaticFiles.resolve(path: path) == StaticFiles.walk(path: path))
+    }
+
     // MARK: Names
 
     @Test(arguments: [

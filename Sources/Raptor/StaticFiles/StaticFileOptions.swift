@@ -110,32 +110,25 @@ extension StaticFiles {
         /// True when a resolved path (segments joined by `/`) has a segment starting with
         /// a dot, other than a leading `.well-known`.
         static func isHidden(_ relative: String) -> Bool {
-            var atSegmentStart = true
-            var first = true
-            let utf8 = relative.utf8
-            var index = utf8.startIndex
-            while index != utf8.endIndex {
-                let byte = utf8[index]
-                if byte == UInt8(ascii: "/") {
-                    atSegmentStart = true
-                    first = false
-                } else if atSegmentStart {
-                    atSegmentStart = false
-                    if byte == UInt8(ascii: ".") {
-                        if !(first && isWellKnown(utf8[index...])) { return true }
-                    }
+            var relative = relative
+            return relative.withUTF8 { bytes in
+                for index in bytes.indices where bytes[index] == dot && (index == 0 || bytes[index - 1] == slash) {
+                    if index == 0 && isWellKnown(UnsafeBufferPointer(rebasing: bytes[index...])) { continue }
+                    return true
                 }
-                index = utf8.index(after: index)
+                return false
             }
-            return false
         }
 
         /// `rest` starts with ".well-known" followed by the end or a slash.
-        private static func isWellKnown(_ rest: Substring.UTF8View) -> Bool {
-            let name = ".well-known".utf8
-            guard rest.starts(with: name) else { return false }
-            let after = rest.index(rest.startIndex, offsetBy: name.count)
-            return after == rest.endIndex || rest[after] == UInt8(ascii: "/")
+        private static func isWellKnown(_ rest: UnsafeBufferPointer<UInt8>) -> Bool {
+            let name: StaticString = ".well-known"
+            let count = name.utf8CodeUnitCount
+            guard rest.count >= count, name.withUTF8Buffer({ rest.starts(with: $0) }) else { return false }
+            return rest.count == count || rest[count] == slash
         }
     }
 }
+
+private let dot = UInt8(ascii: ".")
+private let slash = UInt8(ascii: "/")

@@ -33,8 +33,34 @@ extension StaticFiles {
     /// - Empty segments (`//`) and `.` segments are dropped; the trailing slash is kept as a
     ///   flag, since it decides between redirecting to a directory and serving its index.
     public static func resolve(path: String) -> Resolution {
+        plainPath(path) ?? walk(path: path)
+    }
+
+    /// The general resolution, segment by segment, decoding as it goes.
+    static func walk(path: String) -> Resolution {
         guard var origin = originPath(path) else { return .badRequest }
         return origin.withUTF8 { resolve(origin: $0) }
+    }
+
+    /// What `resolve(path:)` gives for the common path that needs no work: printable ASCII
+    /// without `%` or `\\`, starting with `/`, no segment empty or starting with a dot. Its
+    /// segments are the relative path as they are, without an allocation; nil for any other
+    /// path (`walk(path:)` decides those).
+    private static func plainPath(_ path: String) -> Resolution? {
+        var path = path
+        return path.withUTF8 { bytes in
+            guard bytes.first == slash else { return nil }
+            var previous = slash
+            for byte in bytes.dropFirst() {
+                guard byte > 0x20, byte < 0x7F, byte != percent, byte != backslash else { return nil }
+                if previous == slash && (byte == slash || byte == dot) { return nil }
+                previous = byte
+            }
+            let trailingSlash = previous == slash
+            let end = trailingSlash && bytes.count > 1 ? bytes.count - 1 : bytes.count
+            let relative = String(decoding: UnsafeBufferPointer(rebasing: bytes[1..<end]), as: UTF8.self)
+            return .file(relative, trailingSlash: trailingSlash)
+        }
     }
 
     /// `resolve(path:)` on the bytes of a path that starts with `/`.
