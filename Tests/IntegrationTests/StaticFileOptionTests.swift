@@ -91,6 +91,7 @@ class StaticFileOptionTestCase: StaticSiteTestCase {
             "docs/b.txt": Array("bee\n".utf8), "docs/A.txt": Array("ay\n".utf8), "docs/\(evil)": Array("evil\n".utf8),
             "docs/a&b \"q\".txt": Array("amp\n".utf8), "docs/zdir/x": [1], "docs/adir/y": [2],
             "docs/.secret": [3], "withindex/index.html": Array("<p>index</p>\n".utf8),
+            ".well-known/security.txt": [4], ".git/config": [5],
         ])
         let off = try startStaticServer(directory: site)
         XCTAssertEqual(try fetch(off, "/docs/").status, 404, "off by default")
@@ -124,6 +125,8 @@ class StaticFileOptionTestCase: StaticSiteTestCase {
         let root = try fetch(server, "/")
         XCTAssertEqual(root.status, 200)
         XCTAssertFalse(root.bodyText.contains("href=\"../\""))
+        XCTAssertTrue(root.bodyText.contains("href=\".well-known/\""), "served, so listed: \(root.bodyText)")
+        XCTAssertFalse(root.bodyText.contains(".git"), root.bodyText)
         XCTAssertEqual(try fetch(server, "/withindex/").bodyText, "<p>index</p>\n")
         XCTAssertEqual(try fetch(server, "/docs").status, 301, "the slash first, as without listings")
         XCTAssertEqual(try fetch(server, "/nothing/").status, 404)

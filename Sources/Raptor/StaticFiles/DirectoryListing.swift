@@ -8,9 +8,10 @@ import HTTPTypes
 /// then files, each group sorted by name; sizes in bytes and modification times in UTC.
 /// No script and no external resource. Names are HTML-escaped in the text and
 /// percent-encoded in the links, so a file named `<script>` or `a"b` is just a name.
-/// Entries that would not be served are not listed: dotfiles (unless allowed), names that
-/// are not UTF-8 (no request path reaches them), symlinks that lead outside the root,
-/// dangling links, devices, FIFOs and sockets.
+/// Entries that would not be served are not listed: dotfiles (unless allowed; `.well-known`
+/// at the root is listed, as it is served), names that are not UTF-8 (no request path
+/// reaches them), symlinks that lead outside the root, dangling links, devices, FIFOs and
+/// sockets.
 enum DirectoryListing {
     /// Entries past this many are left out (and the page says how many).
     static let maximumEntries = 10_000
@@ -40,8 +41,9 @@ enum DirectoryListing {
                 String(validating: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
             guard let name, name != ".", name != ".." else { continue }
-            if name.hasPrefix(".") && dotfiles == .deny { continue }
-            guard let entry = entry(name, in: directory, relative: relative, root: root) else { continue }
+            let path = relative.isEmpty ? name : relative + "/" + name
+            if dotfiles == .deny && StaticFiles.DotfilePolicy.isHidden(path) { continue }
+            guard let entry = entry(name, in: directory, path: path, root: root) else { continue }
             if entries.count == maximumEntries {
                 omitted += 1
                 continue
@@ -59,15 +61,12 @@ enum DirectoryListing {
     }
 
     /// What the listing says of `name`, or nil when it would not be served.
-    private static func entry(_ name: String, in directory: Int32, relative: String, root: ServedRoot) -> Entry? {
+    private static func entry(_ name: String, in directory: Int32, path: String, root: ServedRoot) -> Entry? {
         var status = stat()
         guard fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
         if status.st_mode & S_IFMT == S_IFLNK {
             // Where it leads decides, as when serving it: through the root's own check.
-            guard
-                case .entry(let target, let targetStatus) = root.openEntry(
-                    relative.isEmpty ? name : relative + "/" + name)
-            else { return nil }
+            guard case .entry(let target, let targetStatus) = root.openEntry(path) else { return nil }
             close(target)
             status = targetStatus
         }

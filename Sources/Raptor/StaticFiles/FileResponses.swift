@@ -80,9 +80,43 @@ enum FileResponses {
         return Response(status: status, headers: fields, body: body)
     }
 
-    /// `bytes FIRST-LAST/LENGTH` (section 14.4).
+    /// `bytes FIRST-LAST/LENGTH` (section 14.4). Written by hand: interpolating the three
+    /// numbers cost about 2,500 instructions, a quarter of what a whole request costs.
     private static func contentRange(_ range: Range<UInt64>, of length: UInt64) -> String {
-        "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(length)"
+        String(unsafeUninitializedCapacity: 6 + 2 + 3 * 20) { buffer in
+            var at = 0
+            append("bytes ", to: buffer, at: &at)
+            append(range.lowerBound, to: buffer, at: &at)
+            append("-", to: buffer, at: &at)
+            append(range.upperBound - 1, to: buffer, at: &at)
+            append("/", to: buffer, at: &at)
+            append(length, to: buffer, at: &at)
+            return at
+        }
+    }
+
+    private static func append(_ text: StaticString, to buffer: UnsafeMutableBufferPointer<UInt8>, at: inout Int) {
+        text.withUTF8Buffer { bytes in
+            for byte in bytes {
+                buffer[at] = byte
+                at += 1
+            }
+        }
+    }
+
+    private static func append(_ value: UInt64, to buffer: UnsafeMutableBufferPointer<UInt8>, at: inout Int) {
+        var digits = 1
+        var rest = value
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        rest = value
+        for offset in (0..<digits).reversed() {
+            buffer[at + offset] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        }
+        at += digits
     }
 
     /// A short text answer (412, 416), with Vary when the file has coded siblings (the
