@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Entity tags (RFC 9110 section 8.8.3): reading the lists clients send in If-Match and
 /// If-None-Match, and the two comparisons of section 8.8.3.2.
 ///
@@ -71,8 +75,13 @@ enum EntityTags {
             guard index < list.count else { return .malformed }
             index += 1
             members += 1
-            let tag = UnsafeBufferPointer(rebasing: list[start..<index])
-            if tag.elementsEqual(current) && (comparison == .weak || !weak) { matched = true }
+            // memcmp: the generic elementsEqual cost most of a revalidation.
+            let length = index - start
+            if length == current.count && memcmp(list.baseAddress! + start, current.baseAddress!, length) == 0
+                && (comparison == .weak || !weak)
+            {
+                matched = true
+            }
             skipWhitespace()
             guard index == list.count || list[index] == comma else { return .malformed }
         }
