@@ -160,14 +160,38 @@ final class CommandLineTests: XCTestCase {
             command.serverConfiguration.binds, ["tcp://127.0.0.1:1", "unix:///tmp/x.sock"])
     }
 
-    /// The flags are declared in the order of Configuration's properties, one for each.
+    /// The flags are declared in the order of Configuration's properties, one for each
+    /// (`staticFiles` standing for the properties of StaticFiles.Options, in their order).
     func testFlagsFollowTheConfigurationPropertiesOneToOne() throws {
         let flagProperties = Mirror(reflecting: try ServeCommand.parse([])).children
             .compactMap { $0.label.map { String($0.drop { $0 == "_" }) } }
             .filter { $0 != "directory" && $0 != "single" }  // --single is --workers 0
-        let configurationProperties = Mirror(reflecting: Configuration()).children.compactMap(
-            \.label)
+        let configurationProperties = Mirror(reflecting: Configuration()).children.flatMap { child in
+            child.label == "staticFiles"
+                ? Mirror(reflecting: StaticFiles.Options()).children.compactMap(\.label) : [child.label ?? "?"]
+        }
         XCTAssertEqual(flagProperties, configurationProperties)
+    }
+
+    func testStaticFileFlagsFillStaticFilesOptions() throws {
+        let command = try ServeCommand.parse([
+            "--cache-control", "max-age=60", "--cache-fingerprinted", "--mime-type", ".WEBP=image/x-test",
+            "--mime-type", "foo=application/x-foo", "--mime-type", "foo=application/x-bar", "--dotfiles", "allow",
+            "--listing", "--fallback", "index.html", "--no-precompressed", "--file-cache", "0",
+        ])
+        var expected = StaticFiles.Options()
+        expected.cacheControl = "max-age=60"
+        expected.cacheFingerprinted = true
+        expected.mimeTypes = ["webp": "image/x-test", "foo": "application/x-bar"]  // the last one wins
+        expected.dotfiles = .allow
+        expected.listing = true
+        expected.fallback = "index.html"
+        expected.precompressed = false
+        expected.fileCache = 0
+        XCTAssertEqual(command.serverConfiguration.staticFiles, expected)
+        XCTAssertNoThrow(try command.serverConfiguration.validate())
+        XCTAssertThrowsError(try ServeCommand.parse(["--dotfiles", "maybe"]))
+        XCTAssertThrowsError(try ServeCommand.parse(["--mime-type", "webp"]))
     }
 
     func testNegativeNumbersReachValidation() throws {

@@ -281,7 +281,7 @@ import Testing
             (with { $0.fallback = "../index.html" }, "--fallback", "not a file path inside"),
             (with { $0.fallback = "dir/" }, "--fallback", "not a file path inside"),
             (with { $0.fallback = ".app.html" }, "--fallback", "is a dotfile"),
-            (with { $0.fileCacheEntries = -1 }, "--file-cache", "between 0"),
+            (with { $0.fileCache = -1 }, "--file-cache", "between 0"),
         ] as [(StaticFiles.Options, String, String)])
     func invalidOptionsAreRefusedNamingTheFlag(options: StaticFiles.Options, option: String, reason: String) {
         #expect {

@@ -261,12 +261,13 @@ struct ServeCommand: ParsableCommand {
     var cacheFingerprinted: Bool = ServeCommand.fileDefaults.cacheFingerprinted
 
     @Option(
+        name: .customLong("mime-type"),
         help: ArgumentHelp(
             "Media type of files with this extension, over the built-in table; repeatable, as in"
                 + " --mime-type webp=image/webp.",
             valueName: "ext=type"),
         transform: MediaTypeArgument.init(parsing:))
-    var mimeType: [MediaTypeArgument] = []
+    var mimeTypes: [MediaTypeArgument] = []
 
     @Option(
         help: ArgumentHelp(
@@ -300,7 +301,7 @@ struct ServeCommand: ParsableCommand {
             "Files each worker keeps open (in memory when small) and revalidates every second;"
                 + " 0 opens every file per request.",
             valueName: "n"))
-    var fileCache: Int = ServeCommand.fileDefaults.fileCacheEntries
+    var fileCache: Int = ServeCommand.fileDefaults.fileCache
 
     /// The configuration the flags describe, not yet validated.
     var serverConfiguration: Configuration {
@@ -333,12 +334,12 @@ struct ServeCommand: ParsableCommand {
         configuration.accessLog = accessLog
         configuration.staticFiles.cacheControl = cacheControl
         configuration.staticFiles.cacheFingerprinted = cacheFingerprinted
-        for argument in mimeType { configuration.staticFiles.mimeTypes[argument.fileExtension] = argument.type }
+        for argument in mimeTypes { configuration.staticFiles.mimeTypes[argument.fileExtension] = argument.type }
         configuration.staticFiles.dotfiles = dotfiles
         configuration.staticFiles.listing = listing
         configuration.staticFiles.fallback = fallback
         configuration.staticFiles.precompressed = precompressed
-        configuration.staticFiles.fileCacheEntries = fileCache
+        configuration.staticFiles.fileCache = fileCache
         return configuration
     }
 

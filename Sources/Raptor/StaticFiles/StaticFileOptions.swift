@@ -24,7 +24,7 @@ extension StaticFiles {
         public var precompressed: Bool = true
         /// Files kept open (or in memory when small) per worker process; 0 turns the cache
         /// off (every request opens its file). Default 256.
-        public var fileCacheEntries: Int = 256
+        public var fileCache: Int = 256
 
         public init() {}
 
@@ -67,7 +67,7 @@ extension StaticFiles {
                     try fail("--fallback", "'\(fallback)' is a dotfile, which --dotfiles deny refuses")
                 }
             }
-            if fileCacheEntries < 0 || fileCacheEntries > 1 << 20 {
+            if fileCache < 0 || fileCache > 1 << 20 {
                 try fail("--file-cache", "must be between 0 (off) and \(1 << 20)")
             }
         }

@@ -38,7 +38,7 @@ public struct StaticFiles: Sendable {
         let served = try ServedRoot(path: root)
         self.root = served
         self.options = options
-        cache = FileCache(capacity: options.fileCacheEntries)
+        cache = FileCache(capacity: options.fileCache)
         fallbackName = try options.fallback.map { fallback in
             guard case .file(let relative, _) = Self.resolve(path: "/" + fallback),
                 case .entry(let descriptor, let status) = served.openEntry(relative)
