@@ -40,8 +40,8 @@ extension StaticFiles {
         /// member and is ignored (section 13.1.3); a second Range is ignored with the first
         /// (whole file); a second If-Range makes the condition false (whole file).
         public init(_ request: Request) {
-            // Locals, assigned once at the end: building `self` and then changing it cost two
-            // copies of the whole struct per request.
+            // Locals, given to the memberwise init at the end: building `self` first and then
+            // changing it cost two copies of the whole struct per request.
             var ifMatch: String? = nil
             var ifNoneMatch: String? = nil
             var ifModifiedSince: String? = nil
@@ -78,16 +78,10 @@ extension StaticFiles {
                 if repeated.contains(.range) { range = nil }
                 if repeated.contains(.ifRange) { ifRange = "" }
             }
-            method = request.method
-            path = request.path
-            query = request.query
-            self.ifMatch = ifMatch
-            self.ifNoneMatch = ifNoneMatch
-            self.ifModifiedSince = ifModifiedSince
-            self.ifUnmodifiedSince = ifUnmodifiedSince
-            self.range = range
-            self.ifRange = ifRange
-            self.acceptEncoding = acceptEncoding
+            self.init(
+                method: request.method, path: request.path, query: request.query, ifMatch: ifMatch,
+                ifNoneMatch: ifNoneMatch, ifModifiedSince: ifModifiedSince, ifUnmodifiedSince: ifUnmodifiedSince,
+                range: range, ifRange: ifRange, acceptEncoding: acceptEncoding)
         }
 
         private static func joined(_ list: String?, _ value: String) -> String {
