@@ -1,7 +1,7 @@
 /*
  * engine.c: one worker's life. Makes its own libev loop (ev_loop_new: the default loop
  * would install a SIGCHLD reaper that steals the master's waitpid results), accepts
- * with backpressure, ticks once per second (Date header, heartbeat), and stops
+ * with backpressure, ticks once per second (the heartbeat), and stops
  * gracefully on SIGTERM/SIGINT or rv_worker_request_stop.
  */
 #include <errno.h>
@@ -96,7 +96,6 @@ static void tick_cb(struct ev_loop *loop, ev_periodic *tick, int revents) {
     (void)loop;
     (void)revents;
     rv_worker *worker = tick->data;
-    date_refresh();
     rv_stats_set(worker->stats, RV_STAT_LAST_CHECKIN, (uint64_t)time(NULL));
 }
 
@@ -224,7 +223,6 @@ int rv_worker_run(const rv_worker_config *config) {
         return -1;
     }
     struct ev_loop *loop = worker->loop;
-    date_refresh();
 
     for (int i = 0; i < config->listen_count; i++) {
         int fd = config->listen_fds[i];

@@ -129,7 +129,7 @@ struct rv_worker {
     int listening;          /* listener watchers are started */
     atomic_int accept_paused; /* by backpressure (app threads read it) */
     ev_timer accept_retry;  /* after EMFILE/ENFILE */
-    ev_periodic tick;       /* each wall-clock second: Date, heartbeat */
+    ev_periodic tick;       /* each wall-clock second: the heartbeat */
     ev_signal sigterm, sigint;
     ev_async stop_async;
     ev_timer shutdown_timer;
@@ -185,9 +185,8 @@ void worker_update_accepting(rv_worker *worker);
 void worker_connection_closed(rv_worker *worker);
 ev_tstamp worker_now(const rv_worker *worker);
 
-/* date.c: the Date header value, refreshed once per second by the loop */
-void date_refresh(void);
-/* Copies "Sun, 06 Nov 1994 08:49:37 GMT" (29 bytes) to out. */
+/* date.c: copies the Date header value of the current second, e.g.
+ * "Sun, 06 Nov 1994 08:49:37 GMT" (29 bytes), to out. Any thread; no syscall. */
 void date_copy(char out[29]);
 
 #define STAT_ADD(worker, which, delta) rv_stats_add((worker)->stats, (which), (delta))
