@@ -18,8 +18,6 @@
 /* The running worker, for rv_worker_request_stop (one worker per process). */
 static rv_worker *_Atomic running_worker;
 
-ev_tstamp worker_now(const rv_worker *worker) { return ev_now(worker->loop); }
-
 static void start_listeners(rv_worker *worker) {
     if (worker->listening) return;
     for (int i = 0; i < worker->config->listen_count; i++)

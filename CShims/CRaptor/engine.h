@@ -183,7 +183,6 @@ void pool_reader_stopped(rv_worker *worker, rv_conn *conn);
 /* engine.c */
 void worker_update_accepting(rv_worker *worker);
 void worker_connection_closed(rv_worker *worker);
-ev_tstamp worker_now(const rv_worker *worker);
 
 /* date.c: copies the Date header value of the current second, e.g.
  * "Sun, 06 Nov 1994 08:49:37 GMT" (29 bytes), to out. Any thread; no syscall. */

@@ -71,10 +71,10 @@ enum SignalQueue {
 
     /// Starts a helper thread with INT and TERM blocked in it, so they always reach the
     /// engine (a thread that left them unblocked would take them, with their default action:
-    /// death).
+    /// death). The caller joins it.
     static func startThread(
         _ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?,
-        context: UnsafeMutableRawPointer?, detached: Bool
+        context: UnsafeMutableRawPointer?
     ) -> pthread_t {
         var stopSignals = sigset_t()
         sigemptyset(&stopSignals)
@@ -86,7 +86,6 @@ enum SignalQueue {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
-        if detached { pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED)) }
         pthread_attr_setstacksize(&attributes, 256 << 10)
         var thread = pthread_t()
         pthread_create(&thread, &attributes, body, context)

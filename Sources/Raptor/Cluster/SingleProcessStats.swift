@@ -33,7 +33,7 @@ final class SingleProcessStats: @unchecked Sendable {
     func start() {
         write()
         let context = Unmanaged.passRetained(self).toOpaque()
-        thread = SignalQueue.startThread(singleProcessStatsThread, context: context, detached: false)
+        thread = SignalQueue.startThread(singleProcessStatsThread, context: context)
     }
 
     /// Stops the thread, waits for it, and removes the file.
