@@ -422,6 +422,10 @@ static int process_input(rv_conn *conn) {
                 conn_close(conn);
                 return 0;
             }
+            /* The body is due now: its timeout counts from the 100 (no other deadline
+             * would answer a client that never sends it, or one only the keep-alive
+             * timeout would close without a word). */
+            set_reading_deadline(conn);
             continue;
         case RV_PARSE_COMPLETE:
             if (!dispatch(conn)) return 0;
