@@ -30,7 +30,7 @@ public struct Worker {
         defer { hooks.workerShutdown(index) }
         let application = Application(
             handler: handler, hooks: hooks, logger: logger,
-            accessLogFormat: configuration.accessLog ? (configuration.logFormat ?? .json) : nil)
+            accessLogFormat: configuration.accessLogFormat)
         let context = Unmanaged.passRetained(application)
         defer { context.release() }
         let result = listeners.withUnsafeBufferPointer { fds in

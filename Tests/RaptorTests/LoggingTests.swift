@@ -171,6 +171,17 @@ final class LoggingTests: XCTestCase {
         XCTAssertEqual(configuration.effectiveLogFormat, .text)
     }
 
+    func testAccessLogFollowsTheLogFormat() {
+        var configuration = Configuration()
+        XCTAssertNil(configuration.accessLogFormat, "off unless asked for")
+        configuration.accessLog = true
+        XCTAssertEqual(configuration.accessLogFormat, configuration.effectiveLogFormat)
+        for format in [Configuration.LogFormat.text, .json] {
+            configuration.logFormat = format
+            XCTAssertEqual(configuration.accessLogFormat, format)
+        }
+    }
+
     // MARK: The access log
 
     func entry(
