@@ -11,51 +11,24 @@ final class SingleProcessStats: @unchecked Sendable {
     private let file: StatsFile
     private let cell: UnsafeMutablePointer<rv_stats>
     private let startedAt = UInt64(time(nil))
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var stopping = false
-    private var thread = pthread_t()
+    private var thread: PeriodicThread?
 
     init(path: String, cell: UnsafeMutablePointer<rv_stats>) {
         file = StatsFile(path: path)
         self.cell = cell
-        pthread_mutex_init(lock, nil)
-        pthread_cond_init(wake, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(wake)
-        pthread_mutex_destroy(lock)
-        lock.deallocate()
-        wake.deallocate()
     }
 
     func start() {
         write()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        thread = SignalQueue.startThread(singleProcessStatsThread, context: context)
+        thread = PeriodicThread(interval: 1) { [self] in write() }
+        thread?.start()
     }
 
     /// Stops the thread, waits for it, and removes the file.
     func stop() {
-        pthread_mutex_lock(lock)
-        stopping = true
-        pthread_cond_signal(wake)
-        pthread_mutex_unlock(lock)
-        pthread_join(thread, nil)
+        thread?.stop()
+        thread = nil
         file.remove()
-    }
-
-    fileprivate func run() {
-        pthread_mutex_lock(lock)
-        while !stopping {
-            var deadline = timespec()
-            clock_gettime(CLOCK_REALTIME, &deadline)
-            deadline.tv_sec += 1
-            pthread_cond_timedwait(wake, lock, &deadline)
-            if !stopping { write() }
-        }
-        pthread_mutex_unlock(lock)
     }
 
     private func write() {
@@ -67,11 +40,4 @@ final class SingleProcessStats: @unchecked Sendable {
                 workers: [WorkerSnapshot(slot: 0, state: booted ? "running" : "booting", cell: cell)]
             ))
     }
-}
-
-private func singleProcessStatsThread(_ context: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    guard let context else { return nil }
-    let stats = Unmanaged<SingleProcessStats>.fromOpaque(context).takeRetainedValue()
-    stats.run()
-    return nil
 }

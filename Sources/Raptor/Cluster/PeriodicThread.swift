@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A helper thread that calls `tick` every `interval` seconds (on the monotonic clock) until
+/// `stop()`, which wakes it and waits for it to end. Started through
+/// `SignalQueue.startThread`, so INT and TERM never land on it.
+final class PeriodicThread: @unchecked Sendable {
+    private let interval: Double
+    private let tick: @Sendable () -> Void
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Guarded by `lock`.
+    private var stopping = false
+    private var thread: pthread_t?
+
+    init(interval: Double, tick: @escaping @Sendable () -> Void) {
+        self.interval = interval
+        self.tick = tick
+        pthread_mutex_init(lock, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(wake, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(wake)
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+        wake.deallocate()
+    }
+
+    func start() {
+        thread = SignalQueue.startThread(periodicThreadMain, context: Unmanaged.passRetained(self).toOpaque())
+    }
+
+    /// Stops the thread and waits for it (a tick in progress finishes first).
+    func stop() {
+        pthread_mutex_lock(lock)
+        stopping = true
+        pthread_cond_signal(wake)
+        pthread_mutex_unlock(lock)
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+    }
+
+    fileprivate func run() {
+        pthread_mutex_lock(lock)
+        while !stopping {
+            var deadline = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &deadline)
+            let nanoseconds = deadline.tv_nsec + Int(interval * 1e9)
+            deadline.tv_sec += nanoseconds / 1_000_000_000
+            deadline.tv_nsec = nanoseconds % 1_000_000_000
+            pthread_cond_timedwait(wake, lock, &deadline)
+            if stopping { break }
+            pthread_mutex_unlock(lock)
+            tick()
+            pthread_mutex_lock(lock)
+        }
+        pthread_mutex_unlock(lock)
+    }
+}
+
+private func periodicThreadMain(_ context: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    guard let context else { return nil }
+    Unmanaged<PeriodicThread>.fromOpaque(context).takeRetainedValue().run()
+    return nil
+}
