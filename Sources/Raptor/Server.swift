@@ -38,6 +38,11 @@ public struct Server {
     /// Cluster and Signals sections). With 0 it serves in this one process.
     public func run() throws {
         try configuration.validate()
+        if let error = OpenFilesLimit.raise() {
+            logger.warning(
+                "cannot raise the open-files limit to its hard limit",
+                metadata: ["open_files_limit": "\(OpenFilesLimit.currentText)", "error": "\(error)"])
+        }
         if configuration.workers > 0 {
             try Master.run(server: self)
         } else {
@@ -72,7 +77,10 @@ public struct Server {
         let worker = Worker(index: 0, configuration: configuration, hooks: hooks, logger: logger, handler: handler)
         logger.info(
             "worker booted",
-            metadata: ["pid": "\(getpid())", "threads": "\(configuration.threads)"])
+            metadata: [
+                "pid": "\(getpid())", "threads": "\(configuration.threads)",
+                "open_files_limit": "\(OpenFilesLimit.currentText)",
+            ])
         SystemdNotify().send("READY=1\nMAINPID=\(getpid())")
         try worker.run(listeners: listeners.descriptors(forSlot: 0), stats: stats)
         SystemdNotify().send("STOPPING=1")

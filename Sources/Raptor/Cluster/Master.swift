@@ -136,6 +136,7 @@ final class Master {
             metadata: [
                 "pid": "\(getpid())", "workers": "\(slots.count)", "threads": "\(configuration.threads)",
                 "listener": "\(listeners.usesReusePort ? "reuseport" : "shared")", "phase": "\(phase)",
+                "open_files_limit": "\(OpenFilesLimit.currentText)",
             ])
         server.hooks.beforeFork()
         respawnDue(Monotonic.now())
