@@ -1,8 +1,8 @@
 /*
  * engine.c: one worker's life. Makes its own libev loop (ev_loop_new: the default loop
  * would install a SIGCHLD reaper that steals the master's waitpid results), accepts
- * with backpressure, ticks once per second (the heartbeat), and stops
- * gracefully on SIGTERM/SIGINT or rv_worker_request_stop.
+ * with backpressure (and answers 503 at the descriptor limit), ticks once per second (the
+ * heartbeat), and stops gracefully on SIGTERM/SIGINT or rv_worker_request_stop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +56,53 @@ void worker_update_accepting(rv_worker *worker) {
     }
 }
 
+/* ---- out of descriptors ----
+ * At the descriptor limit (EMFILE, or ENFILE system-wide) accept4 fails while the
+ * listener stays readable, and the connections in its queue would wait unanswered until
+ * some descriptor is freed. One descriptor is kept in reserve for them: given back for a
+ * moment, it lets the worker take one waiting connection, answer it 503 and close it, then
+ * it is taken again. The answer is prebuilt but for its Date: nothing to allocate, no
+ * descriptor to linger with (what the client already sent is drained first, so the close
+ * sends a FIN, not a reset that could destroy the answer). */
+
+static int open_reserve(void) { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+static void answer_out_of_descriptors(rv_worker *worker, int fd) {
+    static const char status[] = "HTTP/1.1 503 Service Unavailable\r\nDate: ";
+    static const char rest[] = "\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                               "Retry-After: 1\r\nContent-Length: 20\r\nConnection: close\r\n"
+                               "\r\nService Unavailable\n";
+    char date[29], scratch[4096];
+    for (int reads = 0; reads < 16 && recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; reads++) {
+    }
+    date_copy(date);
+    struct iovec parts[3] = {{(void *)status, sizeof status - 1},
+                             {date, sizeof date},
+                             {(void *)rest, sizeof rest - 1}};
+    struct msghdr message = {.msg_iov = parts, .msg_iovlen = 3};
+    ssize_t sent = sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent > 0) STAT_ADD(worker, RV_STAT_BYTES_WRITTEN, sent);
+    STAT_ADD(worker, RV_STAT_RESPONSES_5XX, 1);
+    STAT_ADD(worker, RV_STAT_FD_LIMIT_503, 1);
+}
+
+/* After accept4 failed with EMFILE or ENFILE: 1 when a waiting connection was answered
+ * (or vanished), 0 when none waited, -1 when the reserve could not help (it is gone, or
+ * another thread took the descriptor it freed). */
+static int refuse_with_reserve(rv_worker *worker, int listener) {
+    if (worker->reserve_fd < 0) return -1;
+    close(worker->reserve_fd);
+    int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int failure = errno;
+    if (fd >= 0) {
+        answer_out_of_descriptors(worker, fd);
+        close(fd);
+    }
+    worker->reserve_fd = open_reserve();
+    if (fd >= 0 || failure == ECONNABORTED || failure == EINTR) return 1;
+    return failure == EAGAIN ? 0 : -1;
+}
+
 /* Accepted connections are served at once (conn_accepted reads right away), so a flood of
  * new connections must not keep the loop from the connections it already has: after this
  * many, the listener waits for the next loop iteration (it is still readable). */
@@ -69,10 +118,16 @@ static void accept_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
         int fd = accept4(watcher->fd, (struct sockaddr *)&peer, &peer_length,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* Out of descriptors: stop asking for 100 ms instead of spinning on a
-                 * listener that stays readable. */
+            int failure = errno;
+            if (failure == EINTR || failure == ECONNABORTED) continue;
+            if (failure == EMFILE || failure == ENFILE) {
+                int refused = refuse_with_reserve(worker, watcher->fd);
+                if (refused > 0) continue;
+                if (refused == 0) return;
+            }
+            if (failure == EMFILE || failure == ENFILE || failure == ENOBUFS || failure == ENOMEM) {
+                /* No reserve, or out of memory: stop asking for 100 ms instead of
+                 * spinning on a listener that stays readable. */
                 ev_timer_set(&worker->accept_retry, 0.1, 0.);
                 ev_timer_start(worker->loop, &worker->accept_retry);
                 stop_listeners(worker);
@@ -87,7 +142,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
 static void accept_retry_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
     (void)loop;
     (void)revents;
-    worker_update_accepting(timer->data);
+    rv_worker *worker = timer->data;
+    if (worker->reserve_fd < 0) worker->reserve_fd = open_reserve();
+    worker_update_accepting(worker);
 }
 
 static void tick_cb(struct ev_loop *loop, ev_periodic *tick, int revents) {
@@ -221,6 +278,7 @@ int rv_worker_run(const rv_worker_config *config) {
         return -1;
     }
     struct ev_loop *loop = worker->loop;
+    worker->reserve_fd = open_reserve();
 
     for (int i = 0; i < config->listen_count; i++) {
         int fd = config->listen_fds[i];
@@ -247,6 +305,7 @@ int rv_worker_run(const rv_worker_config *config) {
     if (pool_start(worker) != 0) {
         int saved = errno;
         pthread_sigmask(SIG_SETMASK, &previous_mask, NULL);
+        if (worker->reserve_fd >= 0) close(worker->reserve_fd);
         ev_loop_destroy(loop);
         free(worker->listeners);
         free(worker->free_buffers);
@@ -275,6 +334,7 @@ int rv_worker_run(const rv_worker_config *config) {
     pool_stop(worker);
     ev_loop_destroy(loop);
     restore_signal_mask(&stop_signals, &previous_mask);
+    if (worker->reserve_fd >= 0) close(worker->reserve_fd);
     free_caches(worker);
     free(worker->listeners);
     free(worker);

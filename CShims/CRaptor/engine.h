@@ -128,7 +128,8 @@ struct rv_worker {
     ev_io *listeners;
     int listening;          /* listener watchers are started */
     atomic_int accept_paused; /* by backpressure (app threads read it) */
-    ev_timer accept_retry;  /* after EMFILE/ENFILE */
+    ev_timer accept_retry;  /* after EMFILE/ENFILE without a reserve, ENOBUFS, ENOMEM */
+    int reserve_fd;         /* kept for answering 503 at the descriptor limit; -1: none */
     ev_periodic tick;       /* each wall-clock second: the heartbeat */
     ev_signal sigterm, sigint;
     ev_async stop_async;

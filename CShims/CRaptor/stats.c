@@ -42,6 +42,7 @@ const char *rv_stat_name(rv_stat which) {
         [RV_STAT_TIMEOUTS] = "timeouts",
         [RV_STAT_SHED_503] = "shed_503",
         [RV_STAT_ACCEPT_PAUSES] = "accept_pauses",
+        [RV_STAT_FD_LIMIT_503] = "fd_limit_503",
     };
     return (unsigned)which < RV_STAT_COUNT ? names[which] : "";
 }

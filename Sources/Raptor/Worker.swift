@@ -33,6 +33,9 @@ public struct Worker {
             accessLogFormat: configuration.accessLogFormat)
         let context = Unmanaged.passRetained(application)
         defer { context.release() }
+        let warning = OutOfDescriptorsWarning(cell: stats, logger: logger)
+        warning.start()
+        defer { warning.stop() }
         let result = listeners.withUnsafeBufferPointer { fds in
             var config = rv_worker_config()
             config.listen_fds = fds.baseAddress

@@ -155,6 +155,7 @@ typedef enum rv_stat {
     RV_STAT_TIMEOUTS,
     RV_STAT_SHED_503,
     RV_STAT_ACCEPT_PAUSES, /* times accepting stopped for backpressure */
+    RV_STAT_FD_LIMIT_503,  /* connections answered 503 at the open-files limit (EMFILE/ENFILE) */
     RV_STAT_COUNT
 } rv_stat;
 

@@ -242,7 +242,7 @@ struct StatsReport {
     func table(now: Double = WallClock.seconds()) -> String {
         let columns = [
             "worker", "pid", "phase", "state", "uptime", "requests", "conns", "idle", "backlog", "busy", "2xx", "3xx",
-            "4xx", "5xx", "errors", "timeouts", "503", "checkin",
+            "4xx", "5xx", "errors", "timeouts", "503", "fd503", "checkin",
         ]
         func count(_ object: JSONValue, _ key: String) -> String {
             object[key]?.number.map { String(UInt64(max(0, $0))) } ?? "-"
@@ -259,7 +259,7 @@ struct StatsReport {
                 "\(count(worker, "busy_threads"))/\(count(worker, "thread_capacity"))", count(worker, "responses_2xx"),
                 count(worker, "responses_3xx"), count(worker, "responses_4xx"), count(worker, "responses_5xx"),
                 count(worker, "parse_errors"), count(worker, "timeouts"), count(worker, "shed_503"),
-                checkin > 0 ? Self.duration(now - checkin) + " ago" : "-",
+                count(worker, "fd_limit_503"), checkin > 0 ? Self.duration(now - checkin) + " ago" : "-",
             ])
         }
         let totals = document["totals"] ?? .object([:])
@@ -269,7 +269,8 @@ struct StatsReport {
             count(totals, "active_connections"), count(totals, "keepalive_connections"), count(totals, "backlog"),
             "\(count(totals, "busy_threads"))/\(count(totals, "thread_capacity"))", count(totals, "responses_2xx"),
             count(totals, "responses_3xx"), count(totals, "responses_4xx"), count(totals, "responses_5xx"),
-            count(totals, "parse_errors"), count(totals, "timeouts"), count(totals, "shed_503"), "",
+            count(totals, "parse_errors"), count(totals, "timeouts"), count(totals, "shed_503"),
+            count(totals, "fd_limit_503"), "",
         ])
         let widths = columns.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         var text = "master \(count(document, "master_pid")), phase \(count(document, "phase")),"
@@ -281,7 +282,7 @@ struct StatsReport {
             let cells = row.enumerated().map { column, cell in
                 let padding = String(repeating: " ", count: widths[column] - cell.count)
                 // Numbers right-aligned, words left-aligned.
-                return column >= 5 && column != 17 ? padding + cell : cell + padding
+                return column >= 5 && column != columns.count - 1 ? padding + cell : cell + padding
             }
             var line = cells.joined(separator: "  ")
             while line.hasSuffix(" ") { line.removeLast() }

@@ -35,7 +35,7 @@ struct ClusterSnapshot {
     static let summed: Set<String> = [
         "requests", "active_connections", "keepalive_connections", "backlog", "busy_threads", "thread_capacity",
         "bytes_read", "bytes_written", "responses_1xx", "responses_2xx", "responses_3xx", "responses_4xx",
-        "responses_5xx", "parse_errors", "timeouts", "shed_503", "accept_pauses",
+        "responses_5xx", "parse_errors", "timeouts", "shed_503", "accept_pauses", "fd_limit_503",
     ]
 
     /// The document of docs/stats-schema.md, on one line.

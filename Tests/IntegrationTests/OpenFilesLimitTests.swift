@@ -1,0 +1,156 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The open-files limit: raised from soft to hard at start (and shown in the boot line);
+/// at the limit a new connection gets a prompt 503 and a close (a descriptor is kept in
+/// reserve for it), counted in `fd_limit_503`, with a warning at most every 5 s; once
+/// descriptors free up, connections are served again.
+///
+/// The server runs under prlimit(1); the pool suite runs a one-worker cluster, so the
+/// connections held all count against one worker's limit.
+class OpenFilesLimitTestCase: ServerTestCase {
+    static let warning = "out of file descriptors: new connections answered 503"
+
+    func startLimited(soft: Int, hard: Int, _ flags: [String] = []) throws -> ServerProcess {
+        try startServer(
+            binary: "/usr/bin/prlimit", leading: ["--nofile=\(soft):\(hard)", Binaries.testApp],
+            flags: (threads == 0 ? [] : ["--workers", "1"]) + flags)
+    }
+
+    /// The server's JSON log lines with `message`.
+    func logLines(_ server: ServerProcess, _ message: String) -> [[String: Any]] {
+        server.standardError.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+        }.filter { $0["message"] as? String == message }
+    }
+
+    /// The soft and hard "Max open files" of a process, from /proc.
+    func openFilesLimits(_ pid: pid_t) -> [String] {
+        let limits = ProcFS.readText("/proc/\(pid)/limits") ?? ""
+        let line = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") } ?? ""
+        return Array(line.dropFirst("Max open files".count).split(separator: " ").prefix(2).map(String.init))
+    }
+
+    func softLimitIsRaisedToTheHardLimit() throws {
+        let server = try startLimited(soft: 64, hard: 300)
+        let bootLine = threads == 0 ? "worker booted" : "master started"
+        XCTAssertTrue(waitUntil(timeout: 10) { !logLines(server, bootLine).isEmpty }, server.logTail)
+        XCTAssertEqual(logLines(server, bootLine).first?["open_files_limit"] as? String, "300", server.logTail)
+        // Every process of the server (the workers inherit the master's limit).
+        XCTAssertEqual(try exchange(server, Requests.get("/")).status, 200)
+        let tree = server.processTree
+        XCTAssertEqual(tree.count, threads == 0 ? 1 : 2, "processes: \(tree)")
+        for pid in tree { XCTAssertEqual(openFilesLimits(pid), ["300", "300"], "process \(pid)") }
+    }
+
+    func connectionsPastTheLimitGet503ThenServiceResumes() throws {
+        let statsPath = workDirectory.appendingPathComponent("stats.json").path
+        let server = try startLimited(soft: 64, hard: 64, ["--stats-file", statsPath])
+        // Fill the worker's descriptors with kept-alive connections until one is refused.
+        var held: [RawClient] = []
+        var refusal: (response: HTTPResponseMessage, seconds: Double)?
+        for _ in 0..<200 {
+            let client = try connect(server, timeout: 5)
+            let response: HTTPResponseMessage
+            let seconds: Double
+            do {
+                (response, seconds) = try measureSeconds {
+                    try client.send(Requests.get("/"))
+                    return try client.readResponse()
+                }
+            } catch {
+                XCTFail("connection \(held.count + 1) under a limit of 64 open files got no answer: \(error)")
+                return
+            }
+            if response.status == 503 {
+                refusal = (response, seconds)
+                assertClosed(client, "after the 503 at the open-files limit")
+                break
+            }
+            XCTAssertEqual(response.status, 200, response.statusLine)
+            held.append(client)
+        }
+        guard let refusal else {
+            XCTFail("no 503 after \(held.count) connections under a limit of 64 open files")
+            return
+        }
+        XCTAssertGreaterThan(held.count, 30, "the worker refused connections long before its limit")
+        XCTAssertLessThan(refusal.seconds, 2, "the 503 must come at once, not when a descriptor frees up")
+        XCTAssertEqual(refusal.response.header("Retry-After"), "1", refusal.response.rawHead)
+        XCTAssertTrue(refusal.response.saysClose, refusal.response.rawHead)
+        XCTAssertNotNil(refusal.response.header("Date"), refusal.response.rawHead)
+        XCTAssertEqual(refusal.response.bodyText, "Service Unavailable\n")
+
+        // A warning with the count, soon; then more refusals within 5 s of it wait for the
+        // next warning, 5 s after the first.
+        XCTAssertTrue(waitUntil(timeout: 5) { logLines(server, Self.warning).count == 1 }, server.logTail)
+        for _ in 0..<5 {
+            let client = try connect(server, timeout: 5)
+            try client.send(Requests.get("/"))
+            XCTAssertEqual(try client.readResponse().status, 503)
+            assertClosed(client, "after the 503 at the open-files limit")
+        }
+        XCTAssertTrue(waitUntil(timeout: 10) { logLines(server, Self.warning).count >= 2 }, server.logTail)
+        let warnings = logLines(server, Self.warning)
+        XCTAssertEqual(warnings.count, 2, server.logTail)
+        XCTAssertEqual(warnings.map { $0["refused"] as? String }, ["1", "5"], server.logTail)
+        XCTAssertEqual(warnings.map { $0["refused_total"] as? String }, ["1", "6"], server.logTail)
+        XCTAssertEqual(warnings.first?["open_files_limit"] as? String, "64")
+        let times = warnings.compactMap { ($0["ts"] as? String).flatMap(Self.logTime) }
+        XCTAssertEqual(times.count, 2)
+        if times.count == 2 {
+            XCTAssertGreaterThanOrEqual(times[1] - times[0], 4.99, "warnings closer than 5 s: \(warnings)")
+        }
+
+        // Descriptors free up: served again, and the refusals are in the stats.
+        for client in held { client.close() }
+        XCTAssertTrue(
+            waitUntil(timeout: 5) { (try? exchange(server, Requests.get("/")).status) == 200 },
+            "not served again once the held connections closed")
+        var stats: [String: Any]?
+        XCTAssertTrue(
+            waitUntil(timeout: 5) {
+                stats = (try? Data(contentsOf: URL(fileURLWithPath: statsPath))).flatMap {
+                    try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
+                }
+                return (stats?["totals"] as? [String: Any])?["fd_limit_503"] as? Int == 6
+            }, "fd_limit_503 in the stats file: \(String(describing: stats))")
+        let workers = stats?["workers"] as? [[String: Any]] ?? []
+        XCTAssertEqual(workers.first?["fd_limit_503"] as? Int, 6)
+        let table = try ExternalClient.run(
+            Binaries.raptorEV, ["stats", "--stats-file", statsPath], timeout: 20, outputDirectory: workDirectory)
+        XCTAssertTrue(table.succeeded, table.description)
+        let rows = table.standardOutput.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        XCTAssertEqual(rows.count > 1 ? rows[1].suffix(2) : [], ["fd503", "checkin"], table.standardOutput)
+        // The total row ends with the fd503 cell (its checkin cell is empty).
+        XCTAssertEqual(rows.last?.first, "total", table.standardOutput)
+        XCTAssertEqual(rows.last?.last, "6", table.standardOutput)
+    }
+
+    /// Unix seconds of a log line's `ts` (`2026-11-23T11:30:00.123Z`).
+    static func logTime(_ text: String) -> Double? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)?.timeIntervalSince1970
+    }
+}
+
+final class OpenFilesLimitPoolTests: OpenFilesLimitTestCase {
+    override class var threads: Int { 5 }
+    func testSoftLimitIsRaisedToTheHardLimit() throws { try softLimitIsRaisedToTheHardLimit() }
+    func testConnectionsPastTheLimitGet503ThenServiceResumes() throws {
+        try connectionsPastTheLimitGet503ThenServiceResumes()
+    }
+}
+
+final class OpenFilesLimitInlineTests: OpenFilesLimitTestCase {
+    override class var threads: Int { 0 }
+    func testSoftLimitIsRaisedToTheHardLimit() throws { try softLimitIsRaisedToTheHardLimit() }
+    func testConnectionsPastTheLimitGet503ThenServiceResumes() throws {
+        try connectionsPastTheLimitGet503ThenServiceResumes()
+    }
+}
