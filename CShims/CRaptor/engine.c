@@ -318,7 +318,9 @@ int rv_worker_run(const rv_worker_config *config) {
     rv_stats_set(worker->stats, RV_STAT_BOOTED, 1);
     atomic_store(&running_worker, worker);
     start_listeners(worker);
-    if (atomic_exchange(&stop_requested, 0)) begin_stop(worker);
+    /* A stop asked before now begins inside the loop: ev_run forgets an ev_break made
+     * before it runs, so a drained worker would wait out the shutdown timeout. */
+    if (atomic_exchange(&stop_requested, 0)) ev_async_send(loop, &worker->stop_async);
 
     /* Signal watchers keep the loop alive; it ends by ev_break once a stop has drained
      * every connection or the shutdown timeout passed. */
