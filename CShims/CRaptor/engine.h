@@ -102,7 +102,9 @@ typedef struct rv_pool {
     pthread_mutex_t lock; /* guards the queue, pending, idle and stopping */
     pthread_cond_t wake;
     rv_conn *queue_head, *queue_tail;
-    uint32_t pending; /* queued, not yet taken by a thread */
+    /* queued, not yet taken by a thread: changed under `lock`, read without it by the
+     * loop (backpressure, shedding), hence atomic */
+    _Atomic uint32_t pending;
     uint32_t idle;    /* threads waiting on `wake` */
     int stopping;
     pthread_t *threads;

@@ -129,8 +129,9 @@ static void *app_thread(void *argument) {
         }
         pool->queue_head = conn->next;
         if (!pool->queue_head) pool->queue_tail = NULL;
-        pool->pending--;
-        rv_stats_set(worker->stats, RV_STAT_BACKLOG, pool->pending);
+        uint32_t pending = atomic_load_explicit(&pool->pending, memory_order_relaxed) - 1;
+        atomic_store_explicit(&pool->pending, pending, memory_order_relaxed);
+        rv_stats_set(worker->stats, RV_STAT_BACKLOG, pending);
         pthread_mutex_unlock(&pool->lock);
 
         STAT_ADD(worker, RV_STAT_BUSY_THREADS, 1);
@@ -156,8 +157,9 @@ static void flush_batch(struct ev_loop *loop, ev_prepare *watcher, int revents) 
     if (pool->queue_tail) pool->queue_tail->next = pool->batch_head;
     else pool->queue_head = pool->batch_head;
     pool->queue_tail = pool->batch_tail;
-    pool->pending += count;
-    rv_stats_set(worker->stats, RV_STAT_BACKLOG, pool->pending);
+    uint32_t pending = atomic_load_explicit(&pool->pending, memory_order_relaxed) + count;
+    atomic_store_explicit(&pool->pending, pending, memory_order_relaxed);
+    rv_stats_set(worker->stats, RV_STAT_BACKLOG, pending);
     uint32_t wake = count < pool->idle ? count : pool->idle;
     if (wake == pool->idle) pthread_cond_broadcast(&pool->wake);
     else
@@ -205,9 +207,10 @@ int pool_start(rv_worker *worker) {
     return 0;
 }
 
-/* Requests waiting for a thread, counting this iteration's batch. */
+/* Requests waiting for a thread, counting this iteration's batch (loop thread). */
 uint32_t pool_waiting(const rv_worker *worker) {
-    return worker->pool.pending + worker->pool.batch_count;
+    return atomic_load_explicit(&worker->pool.pending, memory_order_relaxed) +
+           worker->pool.batch_count;
 }
 
 void pool_dispatch(rv_worker *worker, rv_conn *conn) {
