@@ -125,6 +125,7 @@ static void *app_thread(void *argument) {
         rv_conn *conn = pool->queue_head;
         if (!conn) { /* stopping, and the queue is drained */
             pthread_mutex_unlock(&pool->lock);
+            respond_thread_exit();
             return NULL;
         }
         pool->queue_head = conn->next;

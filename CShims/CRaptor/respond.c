@@ -53,6 +53,11 @@ static void head_append(const void *bytes, size_t length) {
 
 #define HEAD_LITERAL(text) head_append(text, sizeof(text) - 1)
 
+void respond_thread_exit(void) {
+    free(head.data);
+    head = (head_buffer){0};
+}
+
 /* By hand: snprintf cost about 1,000 instructions per response. */
 static void head_append_decimal(uint64_t value) {
     char digits[20];
