@@ -43,7 +43,7 @@ class OpenFilesLimitTestCase: ServerTestCase {
         // Every process of the server (the workers inherit the master's limit).
         XCTAssertEqual(try exchange(server, Requests.get("/")).status, 200)
         let tree = server.processTree
-        XCTAssertEqual(tree.count, threads == 0 ? 1 : 2, "processes: \(tree)")
+        XCTAssertGreaterThanOrEqual(tree.count, threads == 0 ? 1 : 2, "processes: \(tree)")
         for pid in tree { XCTAssertEqual(openFilesLimits(pid), ["300", "300"], "process \(pid)") }
     }
 
@@ -106,21 +106,26 @@ class OpenFilesLimitTestCase: ServerTestCase {
             XCTAssertGreaterThanOrEqual(times[1] - times[0], 4.99, "warnings closer than 5 s: \(warnings)")
         }
 
-        // Descriptors free up: served again, and the refusals are in the stats.
+        // Descriptors free up: served again (a probe that comes before the server has seen
+        // the closes is refused too, and counted), and the refusals are in the stats.
         for client in held { client.close() }
+        var refused = 6
         XCTAssertTrue(
-            waitUntil(timeout: 5) { (try? exchange(server, Requests.get("/")).status) == 200 },
-            "not served again once the held connections closed")
+            waitUntil(timeout: 5) {
+                let status = try? exchange(server, Requests.get("/")).status
+                if status == 503 { refused += 1 }
+                return status == 200
+            }, "not served again once the held connections closed")
         var stats: [String: Any]?
         XCTAssertTrue(
             waitUntil(timeout: 5) {
                 stats = (try? Data(contentsOf: URL(fileURLWithPath: statsPath))).flatMap {
                     try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
                 }
-                return (stats?["totals"] as? [String: Any])?["fd_limit_503"] as? Int == 6
-            }, "fd_limit_503 in the stats file: \(String(describing: stats))")
+                return (stats?["totals"] as? [String: Any])?["fd_limit_503"] as? Int == refused
+            }, "fd_limit_503 in the stats file, \(refused) expected: \(String(describing: stats))")
         let workers = stats?["workers"] as? [[String: Any]] ?? []
-        XCTAssertEqual(workers.first?["fd_limit_503"] as? Int, 6)
+        XCTAssertEqual(workers.first?["fd_limit_503"] as? Int, refused)
         let table = try ExternalClient.run(
             Binaries.raptorEV, ["stats", "--stats-file", statsPath], timeout: 20, outputDirectory: workDirectory)
         XCTAssertTrue(table.succeeded, table.description)
@@ -128,7 +133,7 @@ class OpenFilesLimitTestCase: ServerTestCase {
         XCTAssertEqual(rows.count > 1 ? rows[1].suffix(2) : [], ["fd503", "checkin"], table.standardOutput)
         // The total row ends with the fd503 cell (its checkin cell is empty).
         XCTAssertEqual(rows.last?.first, "total", table.standardOutput)
-        XCTAssertEqual(rows.last?.last, "6", table.standardOutput)
+        XCTAssertEqual(rows.last?.last, String(refused), table.standardOutput)
     }
 
     /// Unix seconds of a log line's `ts` (`2026-11-23T11:30:00.123Z`).
