@@ -84,6 +84,10 @@ static void answer_out_of_descriptors(rv_worker *worker, int fd) {
     if (sent > 0) STAT_ADD(worker, RV_STAT_BYTES_WRITTEN, sent);
     STAT_ADD(worker, RV_STAT_RESPONSES_5XX, 1);
     STAT_ADD(worker, RV_STAT_FD_LIMIT_503, 1);
+    if (!worker->fd_limit_reported && worker->config->fd_limit_reached) {
+        worker->fd_limit_reported = 1;
+        worker->config->fd_limit_reached(worker->config->fd_limit_context);
+    }
 }
 
 /* After accept4 failed with EMFILE or ENFILE: 1 when a waiting connection was answered

@@ -132,6 +132,7 @@ struct rv_worker {
     atomic_int accept_paused; /* by backpressure (app threads read it) */
     ev_timer accept_retry;  /* after EMFILE/ENFILE without a reserve, ENOBUFS, ENOMEM */
     int reserve_fd;         /* kept for answering 503 at the descriptor limit; -1: none */
+    int fd_limit_reported;  /* config->fd_limit_reached was called */
     ev_periodic tick;       /* each wall-clock second: the heartbeat */
     ev_signal sigterm, sigint;
     ev_async stop_async;

@@ -33,8 +33,8 @@ public struct Worker {
             accessLogFormat: configuration.accessLogFormat)
         let context = Unmanaged.passRetained(application)
         defer { context.release() }
+        // Started by the engine at the first refusal at the open-files limit, if ever.
         let warning = OutOfDescriptorsWarning(cell: stats, logger: logger)
-        warning.start()
         defer { warning.stop() }
         let result = listeners.withUnsafeBufferPointer { fds in
             var config = rv_worker_config()
@@ -61,6 +61,8 @@ public struct Worker {
             config.handler = raptorHandleRequest
             config.handler_context = context.toOpaque()
             config.file_short = raptorFileShort
+            config.fd_limit_reached = raptorFdLimitReached
+            config.fd_limit_context = Unmanaged.passUnretained(warning).toOpaque()
             return rv_worker_run(&config)
         }
         if result != 0 { throw RaptorError.system("starting worker \(index)", errno) }

@@ -205,6 +205,12 @@ typedef struct rv_worker_config {
     rv_handler_fn handler;
     void *handler_context;
     rv_file_short_fn file_short; /* may be NULL; gets handler_context */
+    /* Called once, on the loop thread, the first time the worker answers 503 at the
+     * open-files limit (RV_STAT_FD_LIMIT_503), so that the caller starts reporting it; it
+     * must return at once. NULL: not called. Until then nothing runs for it, and an inline
+     * worker stays a single-threaded process. */
+    void (*fd_limit_reached)(void *context);
+    void *fd_limit_context;
 } rv_worker_config;
 
 /* Runs the worker until a graceful stop (SIGTERM/SIGINT, or rv_worker_request_stop)

@@ -6,11 +6,14 @@ import Logging
 #endif
 
 /// The warning for connections refused at the open-files limit. The engine answers them 503
-/// on its loop thread and counts them (`fd_limit_503`), but cannot log: swift-log is Swift,
+/// on its loop thread and counts them (`fd_limit_503`), but does not log: swift-log is Swift,
 /// and a log write may block on a slow standard error, which the loop must never do. So a
 /// helper thread of the worker reads the counter once a second and logs a warning when it
 /// moved, at most once per `spacing` seconds, with how many since the last warning, the
-/// total, and the limit. Every worker process (and `--single`) runs one.
+/// total, and the limit. The engine starts it (`raptorFdLimitReached`) at the first refusal,
+/// not before: a second thread from the start would cost an inline worker ~90 instructions
+/// per request (glibc's syscall wrappers take the cancellation path once a process has two
+/// threads; callgrind).
 final class OutOfDescriptorsWarning: @unchecked Sendable {
     static let spacing = 5.0
 
@@ -26,7 +29,9 @@ final class OutOfDescriptorsWarning: @unchecked Sendable {
         self.logger = logger
     }
 
+    /// Starts the thread (once); `stop` must come from the same thread.
     func start() {
+        guard thread == nil else { return }
         thread = PeriodicThread(interval: 1) { [self] in check(now: Monotonic.now()) }
         thread?.start()
     }
@@ -49,4 +54,11 @@ final class OutOfDescriptorsWarning: @unchecked Sendable {
         reported = total
         lastWarning = now
     }
+}
+
+/// The engine's call at the first refusal at the open-files limit (loop thread): starts the
+/// warning's thread and returns.
+func raptorFdLimitReached(_ context: UnsafeMutableRawPointer?) {
+    guard let context else { return }
+    Unmanaged<OutOfDescriptorsWarning>.fromOpaque(context).takeUnretainedValue().start()
 }
