@@ -170,7 +170,7 @@ void respond_error(rv_conn *conn, unsigned status);
 int respond_continue(rv_conn *conn);
 void respond_reset(rv_conn *conn);
 /* After the handler returned: a handler that never answered gets a 500, a stream left
- * open is abandoned (the connection closes). */
+ * open is abandoned (the connection closes); an answered request's duration is counted. */
 void respond_ensure_finished(rv_conn *conn);
 /* Writes pending output (loop thread); 1 done, 0 would block, -1 failed. */
 int respond_flush_pending(rv_conn *conn);

@@ -522,6 +522,13 @@ int rv_response_started(const rv_conn *conn) { return conn->responded; }
 
 uint64_t rv_response_body_bytes(const rv_conn *conn) { return conn->body_bytes; }
 
+/* One request of the application answered (its response written, or left for the loop
+ * to finish): its duration from the first byte read, into the worker's buckets. */
+static void observe_duration(rv_conn *conn) {
+    ev_tstamp seconds = ev_time() - conn->request_started;
+    rv_stats_observe_duration(conn->worker->stats, seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
+}
+
 void respond_ensure_finished(rv_conn *conn) {
     if (!conn->responded) {
         static const char body[] = "Internal Server Error\n";
@@ -533,6 +540,7 @@ void respond_ensure_finished(rv_conn *conn) {
     } else if (!conn->finished) {
         rv_respond_abort(conn); /* a stream left open: the body cannot be completed */
     }
+    if (conn->handback != HANDBACK_CLOSE) observe_duration(conn);
 }
 
 /* ---- answers the engine makes itself (loop thread) ---- */

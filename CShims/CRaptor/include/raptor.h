@@ -156,17 +156,60 @@ typedef enum rv_stat {
     RV_STAT_SHED_503,
     RV_STAT_ACCEPT_PAUSES, /* times accepting stopped for backpressure */
     RV_STAT_FD_LIMIT_503,  /* connections answered 503 at the open-files limit (EMFILE/ENFILE) */
+    RV_STAT_RSS_BYTES,     /* resident memory, written each second by the master */
     RV_STAT_COUNT
 } rv_stat;
 
+/* What a stat is, for the metrics: a counter only grows (a new stat is one unless listed
+ * otherwise in stats.c), a gauge goes up and down, an identity field says which worker a
+ * cell belongs to (pid, slot, phase, times) and is no measurement. */
+typedef enum rv_stat_kind {
+    RV_STAT_KIND_COUNTER = 0,
+    RV_STAT_KIND_GAUGE,
+    RV_STAT_KIND_IDENTITY,
+} rv_stat_kind;
+
+/* Request durations (first byte of the request to the end of the application's response),
+ * counted in buckets: bucket i holds the requests that took more than bound i-1 and at most
+ * bound i microseconds; the last bucket those above the largest bound. */
+#define RV_DURATION_BOUNDS 16
+
 typedef struct rv_stats {
     uint64_t values[RV_STAT_COUNT];
+    uint64_t duration_buckets[RV_DURATION_BOUNDS + 1];
+    uint64_t duration_sum_us;
 } rv_stats;
 
 uint64_t rv_stats_get(const rv_stats *stats, rv_stat which);
 void rv_stats_set(rv_stats *stats, rv_stat which, uint64_t value);
 void rv_stats_add(rv_stats *stats, rv_stat which, int64_t delta);
 const char *rv_stat_name(rv_stat which); /* snake_case, for JSON and tables */
+rv_stat_kind rv_stat_kind_of(rv_stat which);
+
+/* The upper bound of duration bucket `index` (< RV_DURATION_BOUNDS), in microseconds. */
+uint64_t rv_duration_bound_us(unsigned index);
+/* Counts one request that took `microseconds` (two relaxed atomic adds). */
+void rv_stats_observe_duration(rv_stats *stats, uint64_t microseconds);
+/* Reads a duration bucket (index <= RV_DURATION_BOUNDS) or the sum of durations. */
+uint64_t rv_stats_duration_bucket(const rv_stats *stats, unsigned index);
+uint64_t rv_stats_duration_sum_us(const rv_stats *stats);
+/* Adds every counter and duration bucket of `from` into `into` (a worker that exited:
+ * the cluster's totals keep what it counted). Gauges and identity fields are left. */
+void rv_stats_accumulate(rv_stats *into, const rv_stats *from);
+/* Copies a cell that others write, value by value (each read atomic). */
+void rv_stats_copy(rv_stats *into, const rv_stats *from);
+
+/* A sequence lock over shared memory, for readers in another process that must see a
+ * group of values change at once (the stats of a reaped worker moving into the totals).
+ * The writer brackets its changes with begin and end; a reader takes begin's value, reads,
+ * and reads again while retry says so. */
+void rv_seqlock_write_begin(uint64_t *sequence);
+void rv_seqlock_write_end(uint64_t *sequence);
+uint64_t rv_seqlock_read_begin(const uint64_t *sequence);
+int rv_seqlock_read_retry(const uint64_t *sequence, uint64_t begun);
+/* Relaxed atomic access to one shared word outside rv_stats. */
+uint64_t rv_shared_load(const uint64_t *word);
+void rv_shared_store(uint64_t *word, uint64_t value);
 
 /* ------------------------------------------------------------------------------------ */
 /* The worker engine (engine.c): one libev loop, accept, read, parse, timers, write.   */
@@ -280,6 +323,12 @@ uint64_t rv_response_body_bytes(const rv_conn *conn);
  * this call carries this second or a later one, so a Last-Modified clamped to it is never
  * later than the Date beside it (RFC 9110 section 8.8.2.1). */
 int64_t rv_date_now(void);
+
+/* ---- CPU affinity (affinity.c) ---- */
+/* The CPUs this thread may run on, ascending, at most `capacity`; returns the count or -1. */
+int rv_allowed_cpus(int *cpus, int capacity);
+/* Pins the calling thread (and the threads it starts afterwards) to one CPU; 0 or -1. */
+int rv_pin_to_cpu(int cpu);
 
 /* ---- versions of the C libraries actually linked ---- */
 void rv_library_versions(int *ev_major, int *ev_minor, unsigned long *http_parser_version);
