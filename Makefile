@@ -10,7 +10,7 @@ TEST_DEPS  := curl python3 wrk
 CFLAGS_CHECK := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -ICShims/CRaptor/include
 C_SOURCES  := $(wildcard CShims/CRaptor/*.c fuzz/*.c)
 
-.PHONY: all deps test-deps build build-debug serve test sanitize sanitize-address sanitize-thread check-c readme-check fuzz format bench clean
+.PHONY: all deps test-deps promtool build build-debug serve test sanitize sanitize-address sanitize-thread check-c readme-check fuzz format bench clean
 
 all: build
 
@@ -28,6 +28,19 @@ test-deps: deps
 	  echo "Installing$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+
+# promtool, the Prometheus project's checker of /metrics (ClusterMetricsTests): taken out
+# of Debian's prometheus package, never installed (installing it would start a server).
+PROMTOOL := .build/tools/promtool
+promtool: $(PROMTOOL)
+$(PROMTOOL):
+	@mkdir -p .build/tools/deb
+	@cd .build/tools/deb && { apt-get download prometheus >/dev/null 2>&1 \
+	    || { $(SUDO) apt-get update -qq && apt-get download prometheus >/dev/null 2>&1; }; } \
+	  && dpkg-deb -x prometheus_*.deb extract && cp extract/usr/bin/promtool ../promtool \
+	  && echo "promtool: $$(../promtool --version 2>&1 | head -1)" \
+	  || echo "promtool is not available: the metrics tests skip their promtool check"
+	@rm -rf .build/tools/deb
 
 build: deps
 	$(SWIFT) build -c release
@@ -51,7 +64,7 @@ readme-check: build-debug
 	  || { echo "README.md's help block differs from 'raptor-ev serve --help' (update README.md)"; exit 1; }
 	@echo "README.md: the help block matches raptor-ev serve --help"
 
-test: test-deps check-c readme-check fuzz
+test: test-deps promtool check-c readme-check fuzz
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -60,18 +60,43 @@ public struct Configuration: Sendable, Equatable {
     /// `Connection: close`) rather than lost. At most `shutdownTimeout`; zero closes idle
     /// connections at once. Default 300 ms.
     public var shutdownIdleGrace: Duration = .milliseconds(300)
+    /// On INT, TERM or QUIT, how long the cluster goes on serving after it stopped being
+    /// ready (`/readyz` answers 503 at once), so a load balancer takes the host out before
+    /// any connection is refused; then the graceful stop. A second signal ends it early.
+    /// Default 0 (stop at once); a few seconds, more than the balancer's check interval
+    /// times its fall count, behind a balancer.
+    public var drainDelay: Duration = .zero
     /// A booted worker whose heartbeat (written every second) is older than this is
     /// killed (SIGKILL) and replaced: it is stopped or deadlocked. Default 60 s.
     public var workerTimeout: Duration = .seconds(60)
     /// A worker that has not booted this long after its fork is killed and replaced.
     /// Default 60 s.
     public var workerBootTimeout: Duration = .seconds(60)
+    /// A worker whose resident memory (RSS) grows past this is replaced: the new one boots
+    /// first, then the old one drains, as in a phased restart. nil (default): never.
+    public var workerMaxRSS: UInt64? = nil
+    /// A worker that has served this many requests (plus a random 0-10 %, so workers do not
+    /// restart together) is replaced like one past `workerMaxRSS`. nil (default): never.
+    public var workerMaxRequests: Int? = nil
+    /// `.auto` pins each worker, with its app threads, to one CPU of those the process may
+    /// use (worker i on the i-th, round robin), as nginx's `worker_cpu_affinity auto`.
+    /// Default `.none`: the kernel places them.
+    public var cpuAffinity: CPUAffinity = .none
     /// The master's pid is written here, created exclusively; an existing file naming a
     /// live process is an error, a stale one is replaced; removed at exit. Default: none.
     public var pidfile: String? = nil
     /// The master writes every worker's stats here as JSON each second (temporary file
     /// and rename), and removes it at exit; `raptor-ev stats` reads it. Default: none.
     public var statsFile: String? = nil
+    /// Where the metrics server listens (`tcp://HOST:PORT` or `unix:///path`): `GET
+    /// /metrics` (Prometheus text), `/healthz` and `/readyz`, for the whole cluster. A
+    /// listener of its own, so it is never exposed on the public port by accident. nil
+    /// (default): none.
+    public var metricsBind: String? = nil
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer TOKEN`
+    /// (compared in constant time); `/healthz` and `/readyz` stay open for balancers.
+    /// Default: none.
+    public var metricsToken: String? = nil
 
     /// `text` (for people) or `json` (one object per line); nil picks text on a terminal
     /// and JSON otherwise.
@@ -89,6 +114,14 @@ public struct Configuration: Sendable, Equatable {
     /// The log formats.
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
+    }
+
+    /// Where workers run.
+    public enum CPUAffinity: String, Sendable, CaseIterable {
+        /// Wherever the kernel places them.
+        case none
+        /// Worker i and its app threads on the i-th CPU the process may use (round robin).
+        case auto
     }
 
     /// How forked workers share a TCP listening address.
@@ -151,6 +184,33 @@ public struct Configuration: Sendable, Equatable {
             try fail(option, "must be longer than zero")
         }
         if shutdownIdleGrace < .zero { try fail("--shutdown-idle-grace", "must not be negative") }
+        let needsMaster = "needs a master process (--workers 1 or more); --single and --workers 0 have none"
+        if drainDelay < .zero { try fail("--drain-delay", "must not be negative") }
+        if drainDelay > .zero && workers == 0 { try fail("--drain-delay", needsMaster) }
+        if let workerMaxRSS {
+            if workerMaxRSS < 1 << 20 { try fail("--worker-max-rss", "must be at least 1MiB") }
+            if workers == 0 { try fail("--worker-max-rss", needsMaster) }
+        }
+        if let workerMaxRequests {
+            if workerMaxRequests < 1 { try fail("--worker-max-requests", "must be at least 1") }
+            if workers == 0 { try fail("--worker-max-requests", needsMaster) }
+        }
+        if cpuAffinity != .none && workers == 0 { try fail("--cpu-affinity", needsMaster) }
+        if let metricsBind {
+            do { _ = try BindAddress(parsing: metricsBind) } catch let error as RaptorError {
+                if case .invalidConfiguration(_, let message) = error { try fail("--metrics-bind", message) }
+                throw error
+            }
+            if workers == 0 { try fail("--metrics-bind", needsMaster) }
+        }
+        if let metricsToken {
+            if metricsBind == nil { try fail("--metrics-token", "needs --metrics-bind") }
+            if !BearerToken.isValid(metricsToken) {
+                try fail(
+                    "--metrics-token",
+                    "must be 1 to \(BearerToken.maximumLength) characters of A-Z a-z 0-9 - . _ ~ + / (then = only)")
+            }
+        }
         if let pidfile, pidfile.isEmpty { try fail("--pidfile", "the path is empty") }
         if let statsFile, statsFile.isEmpty { try fail("--stats-file", "the path is empty") }
         try staticFiles.validate()

@@ -64,7 +64,7 @@ public struct Server {
         ).listeners
         defer { listeners.closeAll() }
         // The previous image's workers: this process takes over at once.
-        for pid in setup.inheritance?.workers ?? [] { kill(pid, SIGTERM) }
+        for pid in (setup.inheritance.map { $0.workers + $0.helpers } ?? []) { kill(pid, SIGTERM) }
         setup.logListening(listeners, logger: logger)
         let stats = UnsafeMutablePointer<rv_stats>.allocate(capacity: 1)
         stats.initialize(to: rv_stats())

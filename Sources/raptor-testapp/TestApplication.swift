@@ -1,5 +1,6 @@
 import HTTPTypes
 import Raptor
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -100,6 +101,10 @@ enum TestApplication {
         case "/exit":
             // A crashing application: the worker dies (the cluster respawns it).
             exit(3)
+        case "/retain":
+            // An application that grows: keeps `mb` MiB more (touched, so resident) for the
+            // life of the worker, as a leak would; answers the total kept.
+            return text("retained=\(Retained.add(megabytes: number("mb", 1)))MiB pid=\(getpid())\n")
         default:
             return Response(status: .notFound, headers: [.contentType: "text/plain"], body: "Not Found\n")
         }
@@ -108,9 +113,25 @@ enum TestApplication {
     /// Every hook reports itself on standard error, so the tests can see it ran.
     static let hooks = Hooks(
         beforeFork: { report("hook before-fork pid=\(getpid())") },
-        workerBoot: { index in report("hook worker-boot index=\(index)") },
+        workerBoot: { index in
+            report("hook worker-boot index=\(index)")
+            bootAsTheEnvironmentSays()
+        },
         workerShutdown: { index in report("hook worker-shutdown index=\(index)") },
         onError: { context in report("hook on-error \(context.method) \(context.target): \(context.error)") })
+
+    /// For the cluster tests: `RAPTOR_TESTAPP_BOOT_DELAY_MS` makes a worker's boot slow,
+    /// and a worker exits (3) at boot while the file `RAPTOR_TESTAPP_FAIL_BOOT_IF` names
+    /// exists (a build that cannot start).
+    private static func bootAsTheEnvironmentSays() {
+        if let delay = getenv("RAPTOR_TESTAPP_BOOT_DELAY_MS").flatMap({ UInt32(String(cString: $0)) }) {
+            usleep(delay * 1000)
+        }
+        if let path = getenv("RAPTOR_TESTAPP_FAIL_BOOT_IF"), access(path, F_OK) == 0 {
+            report("hook worker-boot failing on purpose")
+            exit(3)
+        }
+    }
 
     private static func report(_ line: String) {
         let bytes = Array((line + "\n").utf8)
@@ -119,5 +140,21 @@ enum TestApplication {
 
     static func text(_ body: String) -> Response {
         Response(headers: [.contentType: "text/plain"], body: .string(body))
+    }
+}
+
+/// What `/retain` keeps: memory a worker never gives back (deliberately leaked).
+enum Retained {
+    private static let megabytesKept = Mutex(0)
+
+    /// Keeps `megabytes` more MiB, every page written; returns the MiB kept in all.
+    static func add(megabytes: Int) -> Int {
+        megabytesKept.withLock { kept in
+            for _ in 0..<max(0, megabytes) {
+                memset(UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 4096), 1, 1 << 20)
+                kept += 1
+            }
+            return kept
+        }
     }
 }

@@ -35,8 +35,11 @@ class ClusterTestCase: XCTestCase {
     var pidPath: String { directory.appendingPathComponent("raptor.pid").path }
 
     /// `raptor-testapp` as a cluster: 127.0.0.1 on an ephemeral port, JSON logs, a stats
-    /// file, and `flags` (which win over these defaults).
-    func startCluster(_ flags: [String], binary: String = Binaries.testApp) throws -> ServerProcess {
+    /// file, and `flags` (which win over these defaults); `environment` is added to the
+    /// test's.
+    func startCluster(
+        _ flags: [String], binary: String = Binaries.testApp, environment: [String: String] = [:]
+    ) throws -> ServerProcess {
         var arguments = flags
         func add(_ flag: String, _ value: String) {
             if !flags.contains(flag) { arguments += [flag, value] }
@@ -48,7 +51,8 @@ class ClusterTestCase: XCTestCase {
         add("--stats-file", statsPath)
         add("--shutdown-timeout", "5s")
         let server = try ServerProcess(
-            binary: binary, arguments: arguments, outputDirectory: directory, readyTimeout: 20)
+            binary: binary, arguments: arguments, outputDirectory: directory, readyTimeout: 20,
+            environment: environment)
         servers.append(server)
         return server
     }

@@ -143,6 +143,12 @@ final class CommandLineTests: XCTestCase {
             (["--worker-boot-timeout", "90"], { $0.workerBootTimeout = .seconds(90) }),
             (["--pidfile", "/run/r.pid"], { $0.pidfile = "/run/r.pid" }),
             (["--stats-file", "/run/r.json"], { $0.statsFile = "/run/r.json" }),
+            (["--drain-delay", "5s"], { $0.drainDelay = .seconds(5) }),
+            (["--worker-max-rss", "512m"], { $0.workerMaxRSS = 512 << 20 }),
+            (["--worker-max-requests", "1000"], { $0.workerMaxRequests = 1000 }),
+            (["--cpu-affinity", "auto"], { $0.cpuAffinity = .auto }),
+            (["--metrics-bind", "tcp://127.0.0.1:9100"], { $0.metricsBind = "tcp://127.0.0.1:9100" }),
+            (["--metrics-token", "abc"], { $0.metricsToken = "abc" }),
         ]
         for (arguments, change) in cases {
             var expected = Configuration()
@@ -225,6 +231,16 @@ final class CommandLineTests: XCTestCase {
             (["--worker-boot-timeout", "0"], "--worker-boot-timeout"),
             (["--pidfile", ""], "--pidfile"),
             (["--stats-file", ""], "--stats-file"),
+            (["--drain-delay", "1s", "--single"], "--drain-delay"),
+            (["--worker-max-rss", "1k"], "--worker-max-rss"),
+            (["--worker-max-rss", "1g", "-w", "0"], "--worker-max-rss"),
+            (["--worker-max-requests", "0"], "--worker-max-requests"),
+            (["--worker-max-requests", "9", "--single"], "--worker-max-requests"),
+            (["--cpu-affinity", "auto", "-w", "0"], "--cpu-affinity"),
+            (["--metrics-bind", "http://x:1"], "--metrics-bind"),
+            (["--metrics-bind", "tcp://127.0.0.1:1", "--single"], "--metrics-bind"),
+            (["--metrics-token", "abc"], "--metrics-token"),
+            (["--metrics-bind", "tcp://127.0.0.1:1", "--metrics-token", "a b"], "--metrics-token"),
         ]
         for (arguments, flag) in cases {
             let configuration = try ServeCommand.parse(arguments).serverConfiguration

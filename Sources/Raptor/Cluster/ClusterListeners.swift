@@ -15,6 +15,8 @@ struct ClusterSocket: Equatable {
     var ownsPath: String?
     /// Passed in by systemd socket activation.
     var activated: Bool
+    /// The metrics server's socket (`--metrics-bind`): never a worker's.
+    var metrics = false
 }
 
 /// Every listening socket of a cluster, bound (or inherited) by the master before it
@@ -31,13 +33,16 @@ final class ClusterListeners {
     private(set) var shared: [ClusterSocket] = []
     /// perSlot[i]: slot i's reuseport sockets, one per reuseport address.
     private(set) var perSlot: [[ClusterSocket]] = []
+    /// `--metrics-bind`'s sockets (one per address a host name resolves to), served by the
+    /// metrics server alone.
+    private(set) var metrics: [ClusterSocket] = []
     let backlog: Int
 
     init(backlog: Int) {
         self.backlog = backlog
     }
 
-    var all: [ClusterSocket] { shared + perSlot.flatMap { $0 } }
+    var all: [ClusterSocket] { shared + perSlot.flatMap { $0 } + metrics }
     var usesReusePort: Bool { !(perSlot.first?.isEmpty ?? true) }
 
     /// The descriptors a worker of `slot` serves.
@@ -97,7 +102,9 @@ final class ClusterListeners {
     /// Sockets inherited from the master image before a hot restart.
     func adoptInherited(_ sockets: [ClusterSocket]) {
         for socket in sockets {
-            if let slot = socket.slot {
+            if socket.metrics {
+                metrics.append(socket)
+            } else if let slot = socket.slot {
                 while perSlot.count <= slot { perSlot.append([]) }
                 perSlot[slot].append(socket)
             } else {
@@ -136,9 +143,25 @@ final class ClusterListeners {
         }
     }
 
+    /// The metrics server's sockets for `bind`: the inherited ones when they serve the
+    /// same `--metrics-bind`, else new ones (inherited ones for another address are
+    /// closed).
+    func setMetrics(bind: String?) throws {
+        if metrics.contains(where: { $0.bind != bind }) {
+            metrics.forEach(release)
+            metrics = []
+        }
+        guard let bind, metrics.isEmpty else { return }
+        metrics = try Listener.bind(try BindAddress(parsing: bind), backlog: backlog).map { listener in
+            var socket = socket(listener, bind: bind, slot: nil)
+            socket.metrics = true
+            return socket
+        }
+    }
+
     /// Closes sockets inherited for a `--bind` no longer configured.
     func dropBinds(notIn binds: [String]) {
-        let keep: (ClusterSocket) -> Bool = { $0.activated || binds.contains($0.bind) }
+        let keep: (ClusterSocket) -> Bool = { $0.activated || $0.metrics || binds.contains($0.bind) }
         for socket in all where !keep(socket) { release(socket) }
         shared.removeAll { !keep($0) }
         for slot in perSlot.indices { perSlot[slot].removeAll { !keep($0) } }
@@ -150,6 +173,7 @@ final class ClusterListeners {
         for socket in all { release(socket) }
         shared = []
         perSlot = []
+        metrics = []
     }
 
     private func release(_ socket: ClusterSocket) {

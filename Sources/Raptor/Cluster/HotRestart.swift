@@ -9,11 +9,14 @@ import Logging
 ///
 /// - `RAPTOR_INHERITED_FDS`: the listening sockets, with close-on-exec cleared, as
 ///   `fd:slot:flags:bind:url` entries separated by `,` (slot `-` for a shared socket;
-///   flags `u` = this server created the Unix socket file, `a` = socket activation; bind
-///   and url percent-encoded). No socket is ever closed, so no connection is refused.
+///   flags `u` = this server created the Unix socket file, `a` = socket activation, `m` =
+///   the metrics server's; bind and url percent-encoded). No socket is ever closed, so no
+///   connection is refused.
 /// - `RAPTOR_INHERITED_WORKERS`: the pids of the old workers. They keep serving while the
 ///   new image starts; it stops them gracefully once its own workers have booted. They
 ///   stay children of this pid across exec, so the new image reaps them.
+/// - `RAPTOR_INHERITED_HELPERS`: the pids of the old metrics servers, stopped with the
+///   old workers (the new image starts its own on the inherited socket at once).
 /// - `RAPTOR_INHERITED_PHASE`: the phase, which the new image continues from.
 ///
 /// The binary is the path this process was started from (read from /proc/self/exe when
@@ -23,12 +26,14 @@ import Logging
 enum HotRestart {
     static let fdsVariable = "RAPTOR_INHERITED_FDS"
     static let workersVariable = "RAPTOR_INHERITED_WORKERS"
+    static let helpersVariable = "RAPTOR_INHERITED_HELPERS"
     static let phaseVariable = "RAPTOR_INHERITED_PHASE"
 
     /// What a hot-restarted master was handed.
     struct Inheritance {
         var sockets: [ClusterSocket]
         var workers: [pid_t]
+        var helpers: [pid_t]
         var phase: Int
     }
 
@@ -48,6 +53,7 @@ enum HotRestart {
         defer {
             unsetenv(fdsVariable)
             unsetenv(workersVariable)
+            unsetenv(helpersVariable)
             unsetenv(phaseVariable)
         }
         guard let fdsText = getenv(fdsVariable).map({ String(cString: $0) }) else { return nil }
@@ -62,12 +68,14 @@ enum HotRestart {
             sockets.append(
                 ClusterSocket(
                     fd: fd, url: url, bind: percentDecoded(fields[3]), slot: Int(fields[1]), ownsPath: ownsPath,
-                    activated: fields[2].contains("a")))
+                    activated: fields[2].contains("a"), metrics: fields[2].contains("m")))
         }
-        let workers = (getenv(workersVariable).map { String(cString: $0) } ?? "").split(separator: ",")
-            .compactMap { pid_t($0) }
+        func pids(_ variable: String) -> [pid_t] {
+            (getenv(variable).map { String(cString: $0) } ?? "").split(separator: ",").compactMap { pid_t($0) }
+        }
         let phase = getenv(phaseVariable).flatMap { Int(String(cString: $0)) } ?? 0
-        return Inheritance(sockets: sockets, workers: workers, phase: phase)
+        return Inheritance(
+            sockets: sockets, workers: pids(workersVariable), helpers: pids(helpersVariable), phase: phase)
     }
 
     /// HUP: hands the cluster over to the binary now installed at `executable` (sd_notify
@@ -75,30 +83,36 @@ enum HotRestart {
     /// and this image goes on.
     ///
     /// `workers` are this image's, `previousWorkers` those of the image before it that are
-    /// still stopping: the next image reaps them all.
+    /// still stopping: the next image reaps them all; `helpers` are the metrics servers.
     static func handOver(
-        executable: String, sockets: [ClusterSocket], workers: [pid_t], previousWorkers: [pid_t], phase: Int,
-        logger: Logger, notify: SystemdNotify
+        executable: String, sockets: [ClusterSocket], workers: [pid_t], previousWorkers: [pid_t], helpers: [pid_t],
+        phase: Int, logger: Logger, notify: SystemdNotify
     ) {
         notify.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotify.monotonicMicroseconds)")
         logger.info(
             "hot restart: re-executing",
             metadata: ["path": "\(executable)", "workers": "\(workers.count)", "phase": "\(phase)"])
-        let error = execute(executable: executable, sockets: sockets, workers: workers + previousWorkers, phase: phase)
+        let error = execute(
+            executable: executable, sockets: sockets, workers: workers + previousWorkers, helpers: helpers, phase: phase
+        )
         logger.error("hot restart failed; this image goes on", metadata: ["error": "\(error)"])
         notify.send("READY=1")
     }
 
     /// Re-executes the binary with the same arguments. Returns only if exec failed (the
     /// error says why); the environment and descriptors are then restored.
-    static func execute(executable: String, sockets: [ClusterSocket], workers: [pid_t], phase: Int) -> RaptorError {
+    static func execute(
+        executable: String, sockets: [ClusterSocket], workers: [pid_t], helpers: [pid_t] = [], phase: Int
+    ) -> RaptorError {
         let entries = sockets.map { socket in
-            let flags = (socket.ownsPath != nil ? "u" : "") + (socket.activated ? "a" : "")
+            let flags =
+                (socket.ownsPath != nil ? "u" : "") + (socket.activated ? "a" : "") + (socket.metrics ? "m" : "")
             return "\(socket.fd):\(socket.slot.map(String.init) ?? "-"):\(flags):"
                 + "\(percentEncoded(socket.bind)):\(percentEncoded(socket.url))"
         }
         setenv(fdsVariable, entries.joined(separator: ","), 1)
         setenv(workersVariable, workers.map(String.init).joined(separator: ","), 1)
+        setenv(helpersVariable, helpers.map(String.init).joined(separator: ","), 1)
         setenv(phaseVariable, String(phase), 1)
         for socket in sockets { _ = fcntl(socket.fd, F_SETFD, 0) }
 
@@ -114,6 +128,7 @@ enum HotRestart {
         for socket in sockets { _ = fcntl(socket.fd, F_SETFD, FD_CLOEXEC) }
         unsetenv(fdsVariable)
         unsetenv(workersVariable)
+        unsetenv(helpersVariable)
         unsetenv(phaseVariable)
         return .system("re-executing \(path)", code)
     }
@@ -159,43 +174,53 @@ enum HotRestart {
 /// exec, so this image reaps them.
 final class PreviousImageWorkers {
     private(set) var pids: Set<pid_t>
+    /// Its metrics servers: stopped and reaped with the workers, but no workers.
+    private(set) var helpers: Set<pid_t>
     /// When they were told to stop (monotonic), after the hand-over or at shutdown.
     private var stoppedAt: Double?
     private var killed = false
     private let logger: Logger
 
-    init(pids: [pid_t], logger: Logger) {
+    init(pids: [pid_t], helpers: [pid_t] = [], logger: Logger) {
         self.pids = Set(pids)
+        self.helpers = Set(helpers)
         self.logger = logger
     }
 
-    var isEmpty: Bool { pids.isEmpty }
+    /// Every process of the previous image was reaped.
+    var isEmpty: Bool { pids.isEmpty && helpers.isEmpty }
+    /// Its workers still running.
     var count: Int { pids.count }
+    /// Its workers were told to stop (or there are none).
+    var isStopped: Bool { pids.isEmpty || stoppedAt != nil }
 
-    /// Once this image's workers have all booted, the old ones are told to stop.
-    func stopWhenOursBooted(_ now: Double, oursBooted: @autoclosure () -> Bool) {
-        guard !pids.isEmpty, stoppedAt == nil, oursBooted() else { return }
+    /// Once this image's workers have all booted, the old ones are told to stop. Returns
+    /// how many were told now.
+    @discardableResult
+    func stopWhenOursBooted(_ now: Double, oursBooted: @autoclosure () -> Bool) -> Int {
+        guard !isEmpty, stoppedAt == nil, oursBooted() else { return 0 }
         logger.info("hot restart: stopping the old workers", metadata: ["count": "\(pids.count)"])
         stop(now)
+        return pids.count
     }
 
     /// TERM to each (once): a graceful stop.
     func stop(_ now: Double) {
         guard stoppedAt == nil else { return }
         stoppedAt = now
-        for pid in pids { kill(pid, SIGTERM) }
+        for pid in pids.union(helpers) { kill(pid, SIGTERM) }
     }
 
     /// SIGKILL for those still running `limit` seconds after TERM.
     func enforceDeadline(_ now: Double, limit: Double) {
-        guard let since = stoppedAt, !killed, !pids.isEmpty, now - since > limit else { return }
+        guard let since = stoppedAt, !killed, !isEmpty, now - since > limit else { return }
         killed = true
-        for pid in pids { kill(pid, SIGKILL) }
+        for pid in pids.union(helpers) { kill(pid, SIGKILL) }
         logger.warning("old workers killed", metadata: ["count": "\(pids.count)", "reason": "past --shutdown-timeout"])
     }
 
     /// Whether the reaped `pid` was one of them.
     func reaped(_ pid: pid_t) -> Bool {
-        pids.remove(pid) != nil
+        pids.remove(pid) != nil || helpers.remove(pid) != nil
     }
 }

@@ -28,9 +28,11 @@ struct ListenerSetup {
     /// closed here but stay open in the previous image's workers until they exit:
     /// `previousImageSlots` names those slots (their sockets are still members of the
     /// reuseport groups meanwhile).
-    func open(binds: [String], mode: Configuration.ListenerMode, slots: Int, backlog: Int) throws -> (
-        listeners: ClusterListeners, previousImageSlots: Range<Int>
-    ) {
+    ///
+    /// `metricsBind`: the metrics server's address (inherited when it is the same).
+    func open(
+        binds: [String], mode: Configuration.ListenerMode, slots: Int, backlog: Int, metricsBind: String? = nil
+    ) throws -> (listeners: ClusterListeners, previousImageSlots: Range<Int>) {
         let listeners = ClusterListeners(backlog: backlog)
         if let inheritance {
             listeners.adoptInherited(inheritance.sockets)
@@ -46,6 +48,12 @@ struct ListenerSetup {
             try listeners.bind(binds, mode: mode, slots: slots)
         }
         try listeners.ensureSlots(slots)
+        do {
+            try listeners.setMetrics(bind: metricsBind)
+        } catch {
+            listeners.closeAll()
+            throw error
+        }
         let previousImageSlots = slots..<max(slots, listeners.usesReusePort ? listeners.perSlot.count : 0)
         listeners.removeSlots(from: slots)
         return (listeners, previousImageSlots)
@@ -62,6 +70,9 @@ struct ListenerSetup {
             if socket.activated { metadata["activated"] = "true" }
             if inheritance != nil { metadata["inherited"] = "true" }
             logger.info("listening", metadata: metadata)
+        }
+        for socket in listeners.metrics {
+            logger.info("metrics listening", metadata: ["url": "\(socket.url)"])
         }
     }
 }

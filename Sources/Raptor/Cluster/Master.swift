@@ -28,12 +28,19 @@ final class Master {
         var backoff = Backoff()
         /// When to fork the slot's next worker, while it has none.
         var respawnAt: Double? = 0
+        /// Recycles of this slot whose new worker died before it booted, in a row, and
+        /// when the next may be tried.
+        var recycleFailures = 0
+        var recycleAfter = 0.0
     }
 
     struct Replacement {
         let pid: pid_t
-        /// Why the slot's worker is replaced ("phased restart"): the reason its predecessor
-        /// stops with, and the log line's prefix once it took over.
+        /// Why the slot's worker is replaced: counted once it took over, and what tells a
+        /// failed phased restart from a failed recycle.
+        let cause: RestartReason
+        /// The same for people ("phased restart"): the reason its predecessor stops with,
+        /// and the log line's prefix once it took over.
         let reason: String
     }
 
@@ -54,6 +61,13 @@ final class Master {
         /// new connections are steered away from it: the heartbeat ticks every second, so
         /// this is one missed tick, with room for a late one.
         static let steeringHeartbeatAge = 1.5
+        /// A worker whose heartbeat is older than this does not count as serving for
+        /// /healthz and /readyz: more tolerant than steering, so a busy machine that delays
+        /// a tick does not flap a balancer's view of the host.
+        static let servingHeartbeatAge = 5.0
+        /// How often each worker's resident memory is read from /proc (for the metrics and
+        /// --worker-max-rss).
+        static let memorySample = 1.0
     }
 
     /// The stop reason of a worker whose slot TTOU removed.
@@ -65,6 +79,7 @@ final class Master {
     let listeners: ClusterListeners
     let stats: StatsRegion
     let notify = SystemdNotify()
+    private let recycling: WorkerRecycling
     /// The most workers TTIN may reach.
     let maximumWorkers: Int
     private var pidfile: Pidfile?
@@ -80,8 +95,11 @@ final class Master {
     private let previousImage: PreviousImageWorkers
     /// Nil without reuseport sockets.
     private let steering: ReuseportSteering?
+    /// Nil without --metrics-bind.
+    private let metricsServer: MetricsServer?
     private var nextStatsWrite = 0.0
     private var nextWatchdog = 0.0
+    private var nextMemorySample = 0.0
     private let startedAt = UInt64(time(nil))
     /// Read now: once a new build is installed over it, /proc/self/exe names the old file.
     private let executablePath = HotRestart.executablePath()
@@ -99,12 +117,13 @@ final class Master {
         SignalQueue.block()
         let setup = ListenerSetup.takeFromEnvironment()
         maximumWorkers = min(Configuration.maximumWorkers, max(configuration.workers * 2, 32))
+        recycling = WorkerRecycling(configuration: configuration)
 
         if let path = configuration.pidfile { pidfile = try Pidfile.claim(path: path) }
         do {
             let opened = try setup.open(
                 binds: configuration.binds, mode: configuration.listener, slots: configuration.workers,
-                backlog: configuration.backlog)
+                backlog: configuration.backlog, metricsBind: configuration.metricsBind)
             listeners = opened.listeners
             steering =
                 listeners.usesReusePort
@@ -119,7 +138,12 @@ final class Master {
         }
         statsFile = configuration.statsFile.map(StatsFile.init(path:))
         slots = Array(repeating: Slot(), count: configuration.workers)
-        previousImage = PreviousImageWorkers(pids: setup.inheritance?.workers ?? [], logger: server.logger)
+        stats[.masterPid] = UInt64(getpid())
+        stats[.startedAt] = startedAt
+        previousImage = PreviousImageWorkers(
+            pids: setup.inheritance?.workers ?? [], helpers: setup.inheritance?.helpers ?? [], logger: server.logger)
+        metricsServer =
+            listeners.metrics.isEmpty ? nil : MetricsServer(server: server, region: stats, sockets: listeners.metrics)
         phase = setup.inheritance?.phase ?? 0
 
         if setup.inheritance != nil {
@@ -139,6 +163,9 @@ final class Master {
                 "open_files_limit": "\(OpenFilesLimit.currentText)",
             ])
         server.hooks.beforeFork()
+        publish(Monotonic.now())
+        // The metrics server first: /readyz answers (503) while the workers boot.
+        metricsServer?.supervise(Monotonic.now(), closeInChild: listeners.all.map(\.fd))
         respawnDue(Monotonic.now())
         while true {
             if let signal = SignalQueue.wait(timeout: Interval.loopWake) {
@@ -147,10 +174,16 @@ final class Master {
             }
             reap()
             let now = Monotonic.now()
+            if case .draining(let until) = lifeCycle, now >= until { stopWorkers(now, cause: ["drain_delay": "over"]) }
             if lifeCycle.isStopping {
-                if workers.isEmpty && previousImage.isEmpty { break }
+                if workers.isEmpty && previousImage.isEmpty {
+                    // The metrics server last: /readyz said 503 until the end.
+                    guard let metricsServer, metricsServer.isRunning else { break }
+                    metricsServer.stop(now)
+                }
                 enforceDeadlines(now)
                 periodic(now)
+                publish(now)
                 continue
             }
             observeBoots(now)
@@ -161,9 +194,11 @@ final class Master {
             steer(now)
             promoteBootedReplacements(now)
             advancePhasedRestart()
-            previousImage.stopWhenOursBooted(now, oursBooted: allBooted)
+            stopPreviousImageWhenOursBooted(now)
             respawnDue(now)
+            metricsServer?.supervise(now, closeInChild: listeners.all.map(\.fd))
             periodic(now)
+            publish(now)
         }
         statsFile?.remove()
         listeners.closeAll()
@@ -186,21 +221,40 @@ final class Master {
         }
     }
 
+    /// INT, TERM, QUIT. With --drain-delay the cluster first stops being ready and goes on
+    /// serving for that long (`draining`), so a balancer takes the host out before any
+    /// connection is refused; a second signal ends the delay.
     private func beginShutdown(_ signal: Int32) {
-        guard !lifeCycle.isStopping else {
-            logger.info("already shutting down", metadata: ["signal": "\(SignalQueue.name(signal))"])
-            return
-        }
         let now = Monotonic.now()
+        switch lifeCycle {
+        case .stopping:
+            logger.info("already shutting down", metadata: ["signal": "\(SignalQueue.name(signal))"])
+        case .draining:
+            stopWorkers(now, cause: ["signal": "\(SignalQueue.name(signal))", "drain_delay": "cut short"])
+        case .starting, .serving:
+            notify.send("STOPPING=1")
+            phasedRestart = nil
+            let delay = configuration.drainDelay.seconds
+            guard delay > 0 else {
+                stopWorkers(now, cause: ["signal": "\(SignalQueue.name(signal))"])
+                return
+            }
+            lifeCycle = .draining(until: now + delay)
+            publish(now)  // not ready from this instant
+            logger.info(
+                "draining: not ready, still serving",
+                metadata: ["signal": "\(SignalQueue.name(signal))", "drain_delay": "\(Self.seconds(delay))s"])
+        }
+    }
+
+    /// The graceful stop itself: every worker is told to stop. `cause`: the signal, or the
+    /// end of the drain delay, for the log line.
+    private func stopWorkers(_ now: Double, cause: Logger.Metadata) {
         lifeCycle = .stopping
-        phasedRestart = nil
-        notify.send("STOPPING=1")
-        logger.info(
-            "shutting down",
-            metadata: [
-                "signal": "\(SignalQueue.name(signal))", "workers": "\(workers.count + previousImage.count)",
-                "shutdown_timeout": "\(configuration.shutdownTimeout.seconds)s",
-            ])
+        var metadata = cause
+        metadata["workers"] = "\(workers.count + previousImage.count)"
+        metadata["shutdown_timeout"] = "\(configuration.shutdownTimeout.seconds)s"
+        logger.info("shutting down", metadata: metadata)
         for worker in workers.values { stop(worker, reason: "shutdown", now: now) }
         previousImage.stop(now)
     }
@@ -220,7 +274,7 @@ final class Master {
     /// USR2. A restart that cannot begin is refused here, with one log line, before the
     /// phase moves on and before any worker is replaced.
     private func beginPhasedRestart() {
-        guard !lifeCycle.isStopping else { return }
+        guard !lifeCycle.isShuttingDown else { return }
         if let phasedRestart {
             logger.info("phased restart already in progress", metadata: ["phase": "\(phasedRestart.phase)"])
             return
@@ -235,18 +289,20 @@ final class Master {
     /// HUP. Once exec succeeded there is no way back, so what could make the new image
     /// fail must be refused here.
     private func hotRestart() {
-        guard !lifeCycle.isStopping else { return }
+        guard !lifeCycle.isShuttingDown else { return }
         if phasedRestart != nil {
             logger.warning("hot restart refused: a phased restart is in progress")
             return
         }
         HotRestart.handOver(
             executable: executablePath, sockets: listeners.all, workers: Array(workers.keys),
-            previousWorkers: Array(previousImage.pids), phase: phase + 1, logger: logger, notify: notify)
+            previousWorkers: Array(previousImage.pids),
+            helpers: Array(previousImage.helpers) + (metricsServer?.pid.map { [$0] } ?? []), phase: phase + 1,
+            logger: logger, notify: notify)
     }
 
     private func addWorker() {
-        guard !lifeCycle.isStopping else { return }
+        guard !lifeCycle.isShuttingDown else { return }
         guard slots.count < maximumWorkers else {
             logger.warning("TTIN ignored: at the most workers", metadata: ["workers": "\(slots.count)"])
             return
@@ -265,7 +321,7 @@ final class Master {
 
     /// TTOU: the last slot goes, with its worker and any replacement booting for it.
     private func removeWorker() {
-        guard !lifeCycle.isStopping else { return }
+        guard !lifeCycle.isShuttingDown else { return }
         guard slots.count > 1 else {
             logger.warning("TTOU ignored: one worker is the fewest", metadata: ["workers": "\(slots.count)"])
             return
@@ -308,8 +364,10 @@ final class Master {
             return nil
         }
         stats[cell, RV_STAT_PID] = UInt64(pid)
+        var random = SystemRandomNumberGenerator()
         let worker = WorkerProcess(
-            pid: pid, slot: slot, cell: cell, phase: phase, spawnedAt: Monotonic.now(), role: role)
+            pid: pid, slot: slot, cell: cell, phase: phase, spawnedAt: Monotonic.now(), role: role,
+            requestLimit: recycling.requestLimit(using: &random))
         workers[pid] = worker
         nextStatsWrite = 0
         logger.info(
@@ -357,6 +415,7 @@ final class Master {
             metadata["signal"] = "\(SignalQueue.name(signal))"
         }
         nextStatsWrite = 0  // the stats file shows the change at once
+        if metricsServer?.reaped(pid, status: status, now: now) == true { return }
         guard let worker = workers.removeValue(forKey: pid) else {
             if previousImage.reaped(pid) {
                 logger.info("old worker exited (hot restart)", metadata: metadata)
@@ -377,12 +436,15 @@ final class Master {
         }
         if let reason = worker.killReason { metadata["reason"] = "\(reason)" }
         logger.warning("worker exited unexpectedly", metadata: metadata)
-        if worker.role == .replacement, worker.slot < slots.count, slots[worker.slot].replacement?.pid == pid {
+        if worker.role == .replacement, worker.slot < slots.count,
+            let replacement = slots[worker.slot].replacement, replacement.pid == pid
+        {
             slots[worker.slot].replacement = nil
-            replacementFailed(slot: worker.slot)
+            replacementFailed(slot: worker.slot, replacement)
             return
         }
         guard !lifeCycle.isStopping, worker.slot < slots.count, slots[worker.slot].current == pid else { return }
+        stats.countRestart(worker.killCause ?? .crash)
         slots[worker.slot].current = nil
         let delay = slots[worker.slot].backoff.delay(afterLifetime: lifetime)
         slots[worker.slot].respawnAt = now + delay
@@ -403,6 +465,7 @@ final class Master {
             guard stats[worker.cell, RV_STAT_BOOTED] != 0 else { continue }
             worker.bootedAt = now
             nextStatsWrite = 0
+            if recycling.maxRSS != nil { worker.rssAtBoot = ProcessMemory.residentBytes(worker.pid) }
             worker.heartbeat = stats[worker.cell, RV_STAT_LAST_CHECKIN]
             worker.heartbeatSeenAt = now
             logger.info(
@@ -419,6 +482,13 @@ final class Master {
         }
     }
 
+    /// After a hot restart, once this image's workers have all booted, the previous
+    /// image's are stopped: each is a worker replaced by a hot restart.
+    private func stopPreviousImageWhenOursBooted(_ now: Double) {
+        let stopped = previousImage.stopWhenOursBooted(now, oursBooted: allBooted)
+        if stopped > 0 { stats.countRestart(.hotRestart, by: stopped) }
+    }
+
     private var allBooted: Bool {
         slots.allSatisfy { slot in slot.current.flatMap { workers[$0]?.bootedAt } != nil }
     }
@@ -429,6 +499,7 @@ final class Master {
         let shutdownLimit = configuration.shutdownTimeout.seconds + Interval.killAfterShutdownTimeout
         for worker in workers.values where worker.killReason == nil {
             var reason: String?
+            var cause: RestartReason?
             switch worker.role {
             case .stopping(let since, _):
                 if now - since > shutdownLimit {
@@ -437,6 +508,7 @@ final class Master {
             case .current, .replacement:
                 if worker.bootedAt == nil {
                     if now - worker.spawnedAt > configuration.workerBootTimeout.seconds {
+                        cause = .bootTimeout
                         reason =
                             "did not boot within \(Self.seconds(configuration.workerBootTimeout.seconds))s"
                             + " (--worker-boot-timeout)"
@@ -449,18 +521,21 @@ final class Master {
                         worker.heartbeat = beat
                         worker.heartbeatSeenAt = now
                     } else if now - worker.heartbeatSeenAt > configuration.workerTimeout.seconds {
+                        cause = .heartbeatTimeout
                         reason = "no heartbeat for \(Self.seconds(now - worker.heartbeatSeenAt))s (--worker-timeout)"
                     }
                 }
             }
             guard let reason else { continue }
             worker.killReason = reason
+            worker.killCause = cause
             kill(worker.pid, SIGKILL)
             logger.warning(
                 "worker killed",
                 metadata: ["worker": "\(worker.slot)", "pid": "\(worker.pid)", "reason": "\(reason)"])
         }
         previousImage.enforceDeadline(now, limit: shutdownLimit)
+        metricsServer?.enforceStopDeadline(now, limit: shutdownLimit)
     }
 
     /// Points new connections at the slots whose worker accepts now (see `acceptingSlots`).
@@ -469,19 +544,48 @@ final class Master {
         steering.steer(toward: acceptingSlots(now), slotCount: slots.count)
     }
 
-    /// The slots whose worker accepts now: booted, not stopping, heartbeat fresh, and not
-    /// paused by its own backpressure. A slot without such a worker should get no new
-    /// connection: they would wait in its queue.
+    /// The slots whose worker accepts now: serving (`servingWorkers`), and not paused by
+    /// its own backpressure. A slot without such a worker should get no new connection:
+    /// they would wait in its queue.
     private func acceptingSlots(_ now: Double) -> Set<Int> {
         let pauseAt = UInt64(configuration.acceptPauseBacklog)
         return Set(
-            slots.indices.filter { slot in
-                guard let pid = slots[slot].current, let worker = workers[pid], worker.bootedAt != nil,
-                    !worker.isStopping, worker.killReason == nil
-                else { return false }
-                if now - worker.heartbeatSeenAt > Interval.steeringHeartbeatAge { return false }
-                return configuration.threads == 0 || stats[worker.cell, RV_STAT_BACKLOG] < pauseAt
-            })
+            servingWorkers(now, heartbeatAge: Interval.steeringHeartbeatAge)
+                .filter { configuration.threads == 0 || stats[$0.cell, RV_STAT_BACKLOG] < pauseAt }.map(\.slot))
+    }
+
+    /// The slots' current workers that serve now: booted, not stopping, their heartbeat
+    /// changed within `heartbeatAge` seconds.
+    private func servingWorkers(_ now: Double, heartbeatAge: Double) -> [WorkerProcess] {
+        slots.compactMap { slot in
+            guard let pid = slot.current, let worker = workers[pid], worker.bootedAt != nil, !worker.isStopping,
+                worker.killReason == nil, now - worker.heartbeatSeenAt <= heartbeatAge
+            else { return nil }
+            return worker
+        }
+    }
+
+    /// Ready for traffic: every slot's worker booted once and no stop began, and a worker
+    /// serves (during a hot restart the previous image's workers serve until ours booted).
+    private func isReady(servingWorkers: Int) -> Bool {
+        switch lifeCycle {
+        case .serving: servingWorkers > 0
+        case .starting: !previousImage.isEmpty && !previousImage.isStopped
+        case .draining, .stopping: false
+        }
+    }
+
+    /// What the metrics server reads about the master, on every turn of the loop: it answers
+    /// /healthz and /readyz from these words.
+    private func publish(_ now: Double) {
+        var serving = servingWorkers(now, heartbeatAge: Interval.servingHeartbeatAge).count
+        if !previousImage.isStopped { serving += previousImage.count }
+        stats[.lifeCycle] = lifeCycle.code
+        stats[.ready] = isReady(servingWorkers: serving) ? 1 : 0
+        stats[.servingWorkers] = UInt64(serving)
+        stats[.workersConfigured] = UInt64(slots.count)
+        stats[.phase] = UInt64(phase)
+        stats[.heartbeat] = UInt64(Monotonic.milliseconds(now))
     }
 
     // MARK: Replacing a worker without a gap
@@ -492,9 +596,9 @@ final class Master {
     /// (`replacementFailed`). A phased restart replaces each slot this way; so should
     /// anything else that renews a worker (a memory or request limit, say). False when
     /// the fork failed: the caller tries again later.
-    private func replace(slot: Int, reason: String) -> Bool {
+    private func replace(slot: Int, cause: RestartReason, reason: String) -> Bool {
         guard let worker = spawn(slot: slot, role: .replacement, reason: reason) else { return false }
-        slots[slot].replacement = Replacement(pid: worker.pid, reason: reason)
+        slots[slot].replacement = Replacement(pid: worker.pid, cause: cause, reason: reason)
         return true
     }
 
@@ -508,9 +612,11 @@ final class Master {
             if let current = slots[slot].current, let old = workers[current] {
                 oldPid = old.pid
                 stop(old, reason: replacement.reason, now: now)
+                stats.countRestart(replacement.cause)
             }
             slots[slot].current = replacement.pid
             slots[slot].replacement = nil
+            if replacement.cause != .phasedRestart { slots[slot].recycleFailures = 0 }
             worker.role = .current
             logger.info(
                 "\(replacement.reason): worker replaced",
@@ -521,14 +627,60 @@ final class Master {
         }
     }
 
-    /// The replacement of `slot` exited before it booted; the slot's worker goes on.
-    private func replacementFailed(slot: Int) {
+    /// The replacement of `slot` exited before it booted; the slot's worker goes on. A
+    /// phased restart stops there (the new build cannot boot); a recycle is tried again
+    /// later, each time after a longer wait.
+    private func replacementFailed(slot: Int, _ replacement: Replacement) {
+        guard replacement.cause == .phasedRestart else {
+            slots[slot].recycleFailures += 1
+            let delay = WorkerRecycling.retryDelay(afterFailures: slots[slot].recycleFailures)
+            slots[slot].recycleAfter = Monotonic.now() + delay
+            logger.error(
+                "worker recycle failed: the new worker exited before it booted; the old one goes on",
+                metadata: [
+                    "worker": "\(slot)", "reason": "\(replacement.cause.rawValue)",
+                    "next_try_in": "\(Self.seconds(delay))s",
+                ])
+            return
+        }
         guard let restart = phasedRestart else { return }
         logger.error(
             "phased restart aborted: the new worker exited before it booted",
             metadata: ["worker": "\(slot)", "phase": "\(restart.phase)"])
         phasedRestart = nil
         notify.send("READY=1")
+    }
+
+    /// --worker-max-rss, --worker-max-requests (once a second, after the memory sample):
+    /// the first worker past a limit is replaced, one at a time and never during a phased
+    /// restart, so the cluster never serves with fewer workers.
+    private func recycleOverLimits(_ now: Double) {
+        guard recycling.isEnabled, phasedRestart == nil, !slots.contains(where: { $0.replacement != nil }) else {
+            return
+        }
+        for index in slots.indices where now >= slots[index].recycleAfter {
+            guard let pid = slots[index].current, let worker = workers[pid], worker.bootedAt != nil,
+                !worker.isStopping, worker.killReason == nil
+            else { continue }
+            let verdict = recycling.verdict(
+                requests: stats[worker.cell, RV_STAT_REQUESTS], requestLimit: worker.requestLimit,
+                rss: stats[worker.cell, RV_STAT_RSS_BYTES], rssAtBoot: worker.rssAtBoot)
+            switch verdict {
+            case .keep:
+                continue
+            case .tooBigAtBoot(let why):
+                guard !worker.reportedTooBig else { continue }
+                worker.reportedTooBig = true
+                logger.warning(
+                    "worker not recycled: a new one would be as big",
+                    metadata: ["worker": "\(index)", "pid": "\(pid)", "why": "\(why)"])
+            case .recycle(let cause, let why):
+                logger.info(
+                    "recycling worker",
+                    metadata: ["worker": "\(index)", "pid": "\(pid)", "reason": "\(cause.rawValue)", "why": "\(why)"])
+                if replace(slot: index, cause: cause, reason: "recycle (\(cause.rawValue))") { return }
+            }
+        }
     }
 
     private func advancePhasedRestart() {
@@ -541,7 +693,8 @@ final class Master {
         phasedRestart = restart
         switch step {
         case .replace(let slot):
-            _ = replace(slot: slot, reason: "phased restart")  // a failed fork: tried again on the next turn
+            // A failed fork: tried again on the next turn.
+            _ = replace(slot: slot, cause: .phasedRestart, reason: "phased restart")
         case .wait:
             break
         case .finished:
@@ -555,6 +708,13 @@ final class Master {
     // MARK: Once a second
 
     private func periodic(_ now: Double) {
+        if now >= nextMemorySample {
+            nextMemorySample = now + Interval.memorySample
+            for worker in workers.values {
+                stats[worker.cell, RV_STAT_RSS_BYTES] = ProcessMemory.residentBytes(worker.pid) ?? 0
+            }
+            if !lifeCycle.isShuttingDown { recycleOverLimits(now) }
+        }
         if now >= nextStatsWrite {
             nextStatsWrite = now + Interval.statsFile
             statsFile?.write(snapshot())
@@ -568,8 +728,10 @@ final class Master {
     func snapshot() -> ClusterSnapshot {
         let ordered = workers.values.sorted { ($0.slot, $0.spawnedAt) < ($1.slot, $1.spawnedAt) }
         return ClusterSnapshot(
-            masterPid: getpid(), startedAt: startedAt, phase: phase, workersConfigured: slots.count,
-            listenerMode: listeners.usesReusePort ? "reuseport" : "shared", phasedRestart: phasedRestart != nil,
+            masterPid: getpid(), startedAt: startedAt, state: lifeCycle.name, ready: stats[.ready] != 0, phase: phase,
+            workersConfigured: slots.count, listenerMode: listeners.usesReusePort ? "reuseport" : "shared",
+            phasedRestart: phasedRestart != nil,
+            restarts: RestartReason.allCases.map { ($0.rawValue, stats.restarts($0)) },
             workers: ordered.map { WorkerSnapshot(slot: $0.slot, state: $0.stateName, cell: stats.cell($0.cell)) })
     }
 
@@ -592,4 +754,8 @@ enum Monotonic {
         clock_gettime(CLOCK_MONOTONIC, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
+
+    /// `seconds` as whole milliseconds, for a word of the shared memory that another
+    /// process compares with its own reading of the same clock.
+    static func milliseconds(_ seconds: Double) -> Int { Int((seconds * 1000).rounded(.down)) }
 }

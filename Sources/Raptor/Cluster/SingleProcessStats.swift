@@ -35,8 +35,8 @@ final class SingleProcessStats: @unchecked Sendable {
         let booted = rv_stats_get(cell, RV_STAT_BOOTED) != 0
         file.write(
             ClusterSnapshot(
-                masterPid: getpid(), startedAt: startedAt, phase: 0, workersConfigured: 1, listenerMode: "shared",
-                phasedRestart: false,
+                masterPid: getpid(), startedAt: startedAt, state: booted ? "serving" : "starting", ready: booted,
+                phase: 0, workersConfigured: 1, listenerMode: "shared", phasedRestart: false, restarts: [],
                 workers: [WorkerSnapshot(slot: 0, state: booted ? "running" : "booting", cell: cell)]
             ))
     }

@@ -242,10 +242,13 @@ struct StatsReport {
     func table(now: Double = WallClock.seconds()) -> String {
         let columns = [
             "worker", "pid", "phase", "state", "uptime", "requests", "conns", "idle", "backlog", "busy", "2xx", "3xx",
-            "4xx", "5xx", "errors", "timeouts", "503", "fd503", "checkin",
+            "4xx", "5xx", "errors", "timeouts", "503", "fd503", "rss", "checkin",
         ]
         func count(_ object: JSONValue, _ key: String) -> String {
             object[key]?.number.map { String(UInt64(max(0, $0))) } ?? "-"
+        }
+        func mebibytes(_ object: JSONValue) -> String {
+            object["rss_bytes"]?.number.map { "\(Int(($0 / 1_048_576).rounded()))M" } ?? "-"
         }
         var rows: [[String]] = [columns]
         let workers = document["workers"]?.array ?? []
@@ -259,7 +262,7 @@ struct StatsReport {
                 "\(count(worker, "busy_threads"))/\(count(worker, "thread_capacity"))", count(worker, "responses_2xx"),
                 count(worker, "responses_3xx"), count(worker, "responses_4xx"), count(worker, "responses_5xx"),
                 count(worker, "parse_errors"), count(worker, "timeouts"), count(worker, "shed_503"),
-                count(worker, "fd_limit_503"), checkin > 0 ? Self.duration(now - checkin) + " ago" : "-",
+                count(worker, "fd_limit_503"), mebibytes(worker), checkin > 0 ? Self.duration(now - checkin) + " ago" : "-",
             ])
         }
         let totals = document["totals"] ?? .object([:])
@@ -270,12 +273,15 @@ struct StatsReport {
             "\(count(totals, "busy_threads"))/\(count(totals, "thread_capacity"))", count(totals, "responses_2xx"),
             count(totals, "responses_3xx"), count(totals, "responses_4xx"), count(totals, "responses_5xx"),
             count(totals, "parse_errors"), count(totals, "timeouts"), count(totals, "shed_503"),
-            count(totals, "fd_limit_503"), "",
+            count(totals, "fd_limit_503"), mebibytes(totals), "",
         ])
         let widths = columns.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         var text = "master \(count(document, "master_pid")), phase \(count(document, "phase")),"
         let configured = count(document, "workers_configured")
         text += " \(configured) worker\(configured == "1" ? "" : "s") (\(document["listener_mode"]?.string ?? "-"))"
+        if let state = document["state"]?.string {
+            text += ", \(state), " + (document["ready"] == .bool(true) ? "ready" : "not ready")
+        }
         if document["phased_restart"] == .bool(true) { text += ", phased restart in progress" }
         text += ", up \(Self.duration(now - (document["started_at"]?.number ?? now)))\n"
         for row in rows {

@@ -25,25 +25,35 @@ struct WorkerSnapshot {
 struct ClusterSnapshot {
     var masterPid: pid_t
     var startedAt: UInt64
+    /// `MasterLifeCycle.name`.
+    var state: String
+    /// Ready for traffic, as `/readyz` answers.
+    var ready: Bool
     var phase: Int
     var workersConfigured: Int
     var listenerMode: String
     var phasedRestart: Bool
+    /// Workers replaced or started again, by reason (`RestartReason`), for this image.
+    var restarts: [(reason: String, count: UInt64)]
     var workers: [WorkerSnapshot]
 
-    /// Counters that add up across workers (a sum of pids or timestamps means nothing).
-    static let summed: Set<String> = [
-        "requests", "active_connections", "keepalive_connections", "backlog", "busy_threads", "thread_capacity",
-        "bytes_read", "bytes_written", "responses_1xx", "responses_2xx", "responses_3xx", "responses_4xx",
-        "responses_5xx", "parse_errors", "timeouts", "shed_503", "accept_pauses", "fd_limit_503",
-    ]
+    /// Counters and gauges add up across workers (a sum of pids or timestamps means
+    /// nothing): every stat but the identity fields.
+    static let summed: Set<String> = Set(
+        StatsRegion.allStats.filter { rv_stat_kind_of($0) != RV_STAT_KIND_IDENTITY }.map(StatsRegion.name))
 
     /// The document of docs/stats-schema.md, on one line.
     func json(now: timespec) -> String {
         var text = "{\"version\":1,\"master_pid\":\(masterPid),\"started_at\":\(startedAt)"
         text += ",\"updated_at\":\(now.tv_sec).\(Self.threeDigits(Int(now.tv_nsec) / 1_000_000))"
+        text += ",\"state\":"
+        JSONText.appendString(state, to: &text)
+        text += ",\"ready\":\(ready)"
         text += ",\"phase\":\(phase),\"workers_configured\":\(workersConfigured)"
         text += ",\"listener_mode\":\"\(listenerMode)\",\"phased_restart\":\(phasedRestart)"
+        text += ",\"restarts\":{"
+        text += restarts.map { "\"\($0.reason)\":\($0.count)" }.joined(separator: ",")
+        text += "}"
         text += ",\"workers\":["
         for (index, worker) in workers.enumerated() {
             if index > 0 { text += "," }

@@ -28,17 +28,27 @@ final class WorkerProcess {
     var bootedAt: Double?
     /// Why the master killed it (timeout), for the exit log line.
     var killReason: String?
+    /// The same as a restart reason, when it is one (a timeout of a worker serving its
+    /// slot, not of one already stopping).
+    var killCause: RestartReason?
     /// The last heartbeat value read from its cell, and when (monotonic) it changed.
     var heartbeat: UInt64 = 0
     var heartbeatSeenAt: Double = 0
+    /// Past this many requests it is recycled (--worker-max-requests, with its jitter).
+    let requestLimit: UInt64?
+    /// Its resident memory when it booted (--worker-max-rss).
+    var rssAtBoot: UInt64?
+    /// It was over --worker-max-rss at boot, and the log said so.
+    var reportedTooBig = false
 
-    init(pid: pid_t, slot: Int, cell: Int, phase: Int, spawnedAt: Double, role: Role) {
+    init(pid: pid_t, slot: Int, cell: Int, phase: Int, spawnedAt: Double, role: Role, requestLimit: UInt64? = nil) {
         self.pid = pid
         self.slot = slot
         self.cell = cell
         self.phase = phase
         self.spawnedAt = spawnedAt
         self.role = role
+        self.requestLimit = requestLimit
     }
 
     var isStopping: Bool {
@@ -58,21 +68,33 @@ final class WorkerProcess {
     static func fork(
         server: Server, slot: Int, descriptors: [Int32], closeInChild: [Int32], stats: UnsafeMutablePointer<rv_stats>
     ) throws -> pid_t {
+        try forkChild(what: "worker \(slot)", closeInChild: closeInChild, stats: stats) {
+            Configuration.CPUAffinity.pinWorker(
+                slot: slot, mode: server.configuration.cpuAffinity, logger: server.logger)
+            var logger = server.logger
+            logger[metadataKey: "worker"] = "\(slot)"
+            logger[metadataKey: "pid"] = "\(getpid())"
+            let worker = Worker(
+                index: slot, configuration: server.configuration, hooks: server.hooks, logger: logger,
+                handler: server.handler)
+            return (worker, descriptors)
+        }
+    }
+
+    /// Forks a child of the master that runs the engine: `make` (in the child) returns
+    /// the worker to run and its listening sockets. The child clears the master's signal
+    /// set-up, closes `closeInChild`, records its pid in `stats`, stops when the master
+    /// dies, runs the worker until its graceful stop, and exits (1 if it could not run).
+    static func forkChild(
+        what: String, closeInChild: [Int32], stats: UnsafeMutablePointer<rv_stats>,
+        make: () -> (Worker, [Int32])
+    ) throws -> pid_t {
         fflush(nil)  // or the child would write the master's buffered output again
         let masterPid = getpid()
         let pid = Glibc.fork()
-        if pid < 0 { throw RaptorError.system("forking worker \(slot)", errno) }
+        if pid < 0 { throw RaptorError.system("forking \(what)", errno) }
         if pid > 0 { return pid }
-        runChild(
-            server: server, slot: slot, masterPid: masterPid, descriptors: descriptors, closeInChild: closeInChild,
-            stats: stats)
-    }
 
-    /// The worker's life after fork; exits the process.
-    private static func runChild(
-        server: Server, slot: Int, masterPid: pid_t, descriptors: [Int32], closeInChild: [Int32],
-        stats: UnsafeMutablePointer<rv_stats>
-    ) -> Never {
         SignalQueue.restoreForWorker()
         // Other slots' sockets: holding them would keep a retired slot's socket (and the
         // connections the kernel still queues on it) alive after the master closed it.
@@ -80,17 +102,12 @@ final class WorkerProcess {
         rv_stats_set(stats, RV_STAT_PID, UInt64(getpid()))
         // A master killed with SIGKILL must not leave its workers serving unsupervised.
         rv_stop_when_parent_dies(masterPid)
-        var logger = server.logger
-        logger[metadataKey: "worker"] = "\(slot)"
-        logger[metadataKey: "pid"] = "\(getpid())"
-        let worker = Worker(
-            index: slot, configuration: server.configuration, hooks: server.hooks, logger: logger,
-            handler: server.handler)
+        let (worker, descriptors) = make()
         var status: Int32 = 0
         do {
             try worker.run(listeners: descriptors, stats: stats)
         } catch {
-            logger.error("worker failed", metadata: ["error": "\(error)"])
+            worker.logger.error("\(what) failed", metadata: ["error": "\(error)"])
             status = 1
         }
         fflush(nil)

@@ -200,6 +200,16 @@ struct ServeCommand: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
+            "On INT or TERM, keep serving this long after /readyz turned 503, so a load balancer"
+                + " takes the host out before connections are refused; then stop gracefully."
+                + " (default: \(DurationArgument(ServeCommand.defaults.drainDelay)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var drainDelay = DurationArgument(ServeCommand.defaults.drainDelay)
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
             "A worker whose heartbeat (every second) is older than this is killed and replaced."
                 + " (default: \(DurationArgument(ServeCommand.defaults.workerTimeout)))",
             valueName: "duration"),
@@ -216,6 +226,30 @@ struct ServeCommand: ParsableCommand {
     var workerBootTimeout = DurationArgument(ServeCommand.defaults.workerBootTimeout)
 
     @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Replace a worker whose resident memory grows past this (the new one boots first)."
+                + " (default: none)",
+            valueName: "size"),
+        transform: ByteSize.init(parsing:))
+    var workerMaxRSS: ByteSize?
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Replace a worker after this many requests, plus a random 0-10% so workers do not"
+                + " restart together. (default: none)",
+            valueName: "n"))
+    var workerMaxRequests: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "none, or auto: each worker and its app threads on one CPU (round robin over the"
+                + " CPUs the process may use).",
+            valueName: "mode"))
+    var cpuAffinity: Configuration.CPUAffinity = ServeCommand.defaults.cpuAffinity
+
+    @Option(
         help: ArgumentHelp(
             "Write the master's pid here (created exclusively: a file naming a running process is an"
                 + " error, a stale one is replaced); removed at exit. (default: none)",
@@ -228,6 +262,20 @@ struct ServeCommand: ParsableCommand {
                 + " (default: none)",
             valueName: "path"))
     var statsFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Serve GET /metrics (Prometheus), /healthz and /readyz for the whole cluster on this"
+                + " address, its own listener: tcp://HOST:PORT or unix:///PATH. (default: none)",
+            valueName: "url"))
+    var metricsBind: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Require Authorization: Bearer TOKEN for /metrics (/healthz and /readyz stay open)."
+                + " Visible in ps: prefer a unix:// metrics bind or a private address. (default: none)",
+            valueName: "token"))
+    var metricsToken: String?
 
     // nil, as in Configuration: the format is chosen when the server starts, from whether
     // standard error is a terminal.
@@ -326,10 +374,16 @@ struct ServeCommand: ParsableCommand {
         configuration.writeTimeout = writeTimeout.duration
         configuration.shutdownTimeout = shutdownTimeout.duration
         configuration.shutdownIdleGrace = shutdownIdleGrace.duration
+        configuration.drainDelay = drainDelay.duration
         configuration.workerTimeout = workerTimeout.duration
         configuration.workerBootTimeout = workerBootTimeout.duration
+        configuration.workerMaxRSS = workerMaxRSS?.bytes
+        configuration.workerMaxRequests = workerMaxRequests
+        configuration.cpuAffinity = cpuAffinity
         configuration.pidfile = pidfile
         configuration.statsFile = statsFile
+        configuration.metricsBind = metricsBind
+        configuration.metricsToken = metricsToken
         configuration.logFormat = logFormat
         configuration.accessLog = accessLog
         configuration.staticFiles.cacheControl = cacheControl

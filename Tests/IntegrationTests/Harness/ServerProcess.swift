@@ -47,15 +47,20 @@ final class ServerProcess {
     var isRunning: Bool { process.isRunning }
     var commandLine: String { ([process.executable] + process.arguments).joined(separator: " ") }
 
-    /// Starts `binary` and waits (at most `readyTimeout` seconds) for the listening line.
-    init(binary: String, arguments: [String], outputDirectory: URL, readyTimeout: Double = 10) throws {
+    /// Starts `binary` (with `environment` added to this process's) and waits (at most
+    /// `readyTimeout` seconds) for the listening line.
+    init(
+        binary: String, arguments: [String], outputDirectory: URL, readyTimeout: Double = 10,
+        environment: [String: String] = [:]
+    ) throws {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw StartError(
                 description: "\(binary) is not an executable: run `swift build` first, or set RAPTOR_BIN_DIR")
         }
         let name = URL(fileURLWithPath: binary).lastPathComponent
         let process = try ChildProcess(
-            executable: binary, arguments: arguments, outputDirectory: outputDirectory, name: name)
+            executable: binary, arguments: arguments, outputDirectory: outputDirectory, name: name,
+            environment: environment)
         var found: UInt16?
         waitUntil(timeout: readyTimeout) {
             found = Self.listeningPort(in: process.standardError)
