@@ -171,7 +171,8 @@ final class CommandLineTests: XCTestCase {
     func testFlagsFollowTheConfigurationPropertiesOneToOne() throws {
         let flagProperties = Mirror(reflecting: try ServeCommand.parse([])).children
             .compactMap { $0.label.map { String($0.drop { $0 == "_" }) } }
-            .filter { $0 != "directory" && $0 != "single" }  // --single is --workers 0
+            // --single is --workers 0; --check-config is an action, not a setting.
+            .filter { $0 != "directory" && $0 != "single" && $0 != "checkConfig" }
         let configurationProperties = Mirror(reflecting: Configuration()).children.flatMap { child in
             child.label == "staticFiles"
                 ? Mirror(reflecting: StaticFiles.Options()).children.compactMap(\.label) : [child.label ?? "?"]

@@ -224,3 +224,115 @@ final class PreviousImageWorkers {
         pids.remove(pid) != nil || helpers.remove(pid) != nil
     }
 }
+
+/// HUP, before the hand-over: the new build is first run with the same arguments and
+/// `--check-config` (it parses and validates them, checks the directory or the handler,
+/// binds nothing, and exits). Only a build that passes is executed: once exec has
+/// replaced the master there is no way back, and a new image that cannot start would
+/// take the whole server down with it. A build that fails, crashes, or takes longer than
+/// `timeout` is refused with one log line (what it printed), and this image goes on.
+final class HotRestartCheck {
+    let pid: pid_t
+    let executable: String
+    let startedAt: Double
+    /// The read end of a pipe holding what the check printed (stdout and stderr).
+    private let output: Int32
+    private var killed = false
+
+    static let flag = "--check-config"
+    static let timeout = 30.0
+
+    private init(pid: pid_t, executable: String, startedAt: Double, output: Int32) {
+        self.pid = pid
+        self.executable = executable
+        self.startedAt = startedAt
+        self.output = output
+    }
+
+    deinit { close(output) }
+
+    /// Starts `executable` with `arguments` (this process's, `argv[0]` first) and the
+    /// check flag, with a clean signal mask and dispositions.
+    static func start(executable: String, arguments: [String], now: Double) throws -> HotRestartCheck {
+        var pipeEnds: [Int32] = [-1, -1]
+        guard pipe(&pipeEnds) == 0 else { throw RaptorError.system("creating a pipe", errno) }
+        // The master is one thread: nothing can fork between pipe and these.
+        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in SignalQueue.handled { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+
+        let argv: [UnsafeMutablePointer<CChar>?] = checkArguments(arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        fflush(nil)
+        let failed = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        close(pipeEnds[1])
+        guard failed == 0 else {
+            close(pipeEnds[0])
+            throw RaptorError.system("running \(executable)", failed)
+        }
+        _ = fcntl(pipeEnds[0], F_SETFL, fcntl(pipeEnds[0], F_GETFL) | O_NONBLOCK)
+        return HotRestartCheck(pid: pid, executable: executable, startedAt: now, output: pipeEnds[0])
+    }
+
+    /// The arguments with the check flag added (before a `--`, after which every word is
+    /// a positional argument).
+    static func checkArguments(_ arguments: [String]) -> [String] {
+        var checked = arguments
+        checked.insert(flag, at: arguments.firstIndex(of: "--") ?? arguments.endIndex)
+        return checked
+    }
+
+    /// SIGKILL once it ran past `timeout`; true when it was killed now.
+    func enforceTimeout(_ now: Double) -> Bool {
+        guard !killed, now - startedAt > Self.timeout else { return false }
+        killed = true
+        kill(pid, SIGKILL)
+        return true
+    }
+
+    /// After it exited (wait status `status`): nil when it passed, else why not, with what
+    /// it printed (on one line, at most 500 bytes).
+    func failure(status: Int32) -> String? {
+        let signal = status & 0x7f
+        let code = (status >> 8) & 0xff
+        if signal == 0 && code == 0 { return nil }
+        var why =
+            killed
+            ? "killed after \(Int(Self.timeout)) s"
+            : signal != 0 ? "killed by SIG\(SignalQueue.name(signal))" : "exit status \(code)"
+        let printed = readOutput()
+        if !printed.isEmpty { why += ": " + printed }
+        return why
+    }
+
+    private func readOutput() -> String {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 65536 {
+            let got = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { break }
+            bytes += chunk[..<got]
+        }
+        let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
+            .map { String($0.drop { $0 == " " || $0 == "\t" }) }.filter { !$0.isEmpty }
+        let text = lines.joined(separator: " / ")
+        return text.utf8.count <= 500 ? text : String(decoding: text.utf8.prefix(500), as: UTF8.self) + "..."
+    }
+}

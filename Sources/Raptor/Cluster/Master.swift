@@ -97,6 +97,8 @@ final class Master {
     private let steering: ReuseportSteering?
     /// Nil without --metrics-bind.
     private let metricsServer: MetricsServer?
+    /// HUP: the new build running its check, before the hand-over.
+    private var hotRestartCheck: HotRestartCheck?
     private var nextStatsWrite = 0.0
     private var nextWatchdog = 0.0
     private var nextMemorySample = 0.0
@@ -286,14 +288,42 @@ final class Master {
         advancePhasedRestart()
     }
 
-    /// HUP. Once exec succeeded there is no way back, so what could make the new image
-    /// fail must be refused here.
+    /// HUP. Once exec succeeded there is no way back, so the new build is checked first
+    /// (`HotRestartCheck`); the hand-over follows when the check passed (`hotRestartChecked`).
     private func hotRestart() {
-        guard !lifeCycle.isShuttingDown else { return }
-        if phasedRestart != nil {
-            logger.warning("hot restart refused: a phased restart is in progress")
+        guard canHotRestart() else { return }
+        if hotRestartCheck != nil {
+            logger.info("hot restart already being checked")
             return
         }
+        do {
+            hotRestartCheck = try HotRestartCheck.start(
+                executable: executablePath, arguments: CommandLine.arguments, now: Monotonic.now())
+            logger.info("hot restart: checking the new build", metadata: ["path": "\(executablePath)"])
+        } catch {
+            logger.error("hot restart refused: the new build cannot be run", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func canHotRestart() -> Bool {
+        guard !lifeCycle.isShuttingDown else { return false }
+        if phasedRestart != nil {
+            logger.warning("hot restart refused: a phased restart is in progress")
+            return false
+        }
+        return true
+    }
+
+    /// The check of the new build exited with wait status `status`.
+    private func hotRestartChecked(_ check: HotRestartCheck, status: Int32) {
+        hotRestartCheck = nil
+        if let failure = check.failure(status: status) {
+            logger.error(
+                "hot restart refused: the new build failed its check; this image goes on",
+                metadata: ["path": "\(check.executable)", "check": "\(failure)"])
+            return
+        }
+        guard canHotRestart() else { return }
         HotRestart.handOver(
             executable: executablePath, sockets: listeners.all, workers: Array(workers.keys),
             previousWorkers: Array(previousImage.pids),
@@ -413,6 +443,10 @@ final class Master {
             metadata["status"] = .stringConvertible(Int(code))
         } else {
             metadata["signal"] = "\(SignalQueue.name(signal))"
+        }
+        if let check = hotRestartCheck, check.pid == pid {
+            hotRestartChecked(check, status: status)
+            return
         }
         nextStatsWrite = 0  // the stats file shows the change at once
         if metricsServer?.reaped(pid, status: status, now: now) == true { return }
@@ -536,6 +570,9 @@ final class Master {
         }
         previousImage.enforceDeadline(now, limit: shutdownLimit)
         metricsServer?.enforceStopDeadline(now, limit: shutdownLimit)
+        if hotRestartCheck?.enforceTimeout(now) == true {
+            logger.warning("hot restart: the new build's check takes too long; killed")
+        }
     }
 
     /// Points new connections at the slots whose worker accepts now (see `acceptingSlots`).

@@ -62,6 +62,13 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: ArgumentHelp("One process, no master and no fork: the same as --workers 0."))
     var single: Bool = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Check the flags and the set-up (the directory to serve, the handler) without"
+                + " binding or serving; print one line and exit 0, or the error and 64 or 1. A hot"
+                + " restart (HUP) runs the new build this way first and refuses a build that fails."))
+    var checkConfig: Bool = false
+
     @Option(
         name: [.customShort("t"), .customLong("threads")], parsing: .unconditional,
         help: ArgumentHelp(
@@ -438,6 +445,10 @@ struct ServeCommand: ParsableCommand {
 
         let handler = try resolveHandler(
             programHandler: CommandLineContext.handler, options: configuration.staticFiles)
+        if checkConfig {
+            LineWriter.write("configuration ok", to: LineWriter.standardOutput)
+            return
+        }
 
         let server = Server(
             configuration: configuration, hooks: CommandLineContext.hooks,
