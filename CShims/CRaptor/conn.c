@@ -113,10 +113,56 @@ static int grow_buffer(rv_conn *conn) {
     return 0;
 }
 
+/* ---- the PROXY protocol (proxy.c): a header before anything else, from trusted peers ---- */
+
+/* A Unix socket peer is a local process the socket's permissions let in. */
+static int proxy_peer_trusted(const rv_worker *worker, const struct sockaddr_storage *peer) {
+    if (peer->ss_family == AF_UNIX) return 1;
+    const rv_worker_config *config = worker->config;
+    return rv_cidr_contains(config->trusted_proxies, config->trusted_proxy_count,
+                            (const struct sockaddr *)peer);
+}
+
+/* Takes the PROXY header off the bytes read so far. Returns 1 to go on with the request
+ * (the header, if any, is gone and its source is the peer now), 0 when the caller must
+ * stop: more bytes are needed, or the connection was closed (a malformed header, or one
+ * from an untrusted peer). */
+static int take_proxy_header(rv_conn *conn) {
+    rv_proxy_header header;
+    switch (rv_proxy_parse((rv_proxy_mode)conn->proxy_mode, conn->buffer, conn->length, &header)) {
+    case RV_PROXY_MORE:
+        return 0;
+    case RV_PROXY_ABSENT:
+        conn->proxy_mode = RV_PROXY_OFF;
+        return 1;
+    case RV_PROXY_HEADER:
+        if (conn->proxy_untrusted) break;
+        if (!header.local) {
+            memcpy(&conn->peer, &header.source, header.source_length);
+            conn->peer_length = header.source_length;
+        }
+        conn->length -= header.length;
+        memmove(conn->buffer, conn->buffer + header.length, conn->length);
+        conn->proxy_mode = RV_PROXY_OFF;
+        return 1;
+    case RV_PROXY_INVALID:
+        break;
+    }
+    STAT_ADD(conn->worker, RV_STAT_PROXY_ERRORS, 1);
+    conn_close(conn);
+    return 0;
+}
+
 /* ---- life and death ---- */
 
 void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
-                   socklen_t peer_length) {
+                   socklen_t peer_length, rv_proxy_mode proxy) {
+    int untrusted = proxy != RV_PROXY_OFF && !proxy_peer_trusted(worker, peer);
+    if (untrusted && proxy != RV_PROXY_OPTIONAL) { /* a PROXY-only bind: only balancers come */
+        STAT_ADD(worker, RV_STAT_PROXY_ERRORS, 1);
+        close(fd);
+        return;
+    }
     rv_conn *conn = worker->free_conns;
     if (conn) {
         worker->free_conns = conn->next;
@@ -141,6 +187,8 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     conn->nodelay = peer->ss_family != AF_INET && peer->ss_family != AF_INET6;
     memcpy(&conn->peer, peer, peer_length);
     conn->peer_length = peer_length;
+    conn->proxy_mode = (uint8_t)proxy;
+    conn->proxy_untrusted = (uint8_t)untrusted;
     conn->live_next = worker->live;
     if (worker->live) worker->live->live_prev = conn;
     worker->live = conn;
@@ -482,6 +530,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
         conn->length += (uint32_t)got;
         STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
         if (stopping(conn->worker)) conn->read_while_stopping = 1;
+        if (conn->proxy_mode != RV_PROXY_OFF && !take_proxy_header(conn)) return;
         if (!process_input(conn)) return;
         /* A short read drained the socket: wait for the next readiness rather than
          * spend a syscall on EAGAIN. */

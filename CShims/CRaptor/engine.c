@@ -138,7 +138,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
             }
             return; /* EAGAIN: drained */
         }
-        conn_accepted(worker, fd, &peer, peer_length);
+        const uint8_t *proxy = worker->config->listen_proxy;
+        conn_accepted(worker, fd, &peer, peer_length,
+                      proxy ? (rv_proxy_mode)proxy[watcher - worker->listeners] : RV_PROXY_OFF);
         if (!worker->listening) return; /* backpressure or shutdown began */
     }
 }

@@ -67,6 +67,8 @@ struct rv_conn {
     uint8_t nodelay;      /* TCP_NODELAY is set (or not needed: a Unix socket) */
     uint8_t read_stopped; /* the loop stopped reading it while dispatched (loop thread only) */
     uint8_t read_while_stopping; /* bytes arrived after the stop began: its answers close */
+    uint8_t proxy_mode;   /* a PROXY header may still come first (rv_proxy_mode) */
+    uint8_t proxy_untrusted; /* from a peer not trusted: a header closes the connection */
 
     /* response side (written by the handler's thread while dispatched) */
     handback handback;
@@ -153,7 +155,7 @@ struct rv_worker {
 
 /* conn.c: the loop side of a connection */
 void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
-                   socklen_t peer_length);
+                   socklen_t peer_length, rv_proxy_mode proxy);
 void conn_after_handler(rv_conn *conn);
 void conn_close(rv_conn *conn);
 /* Turns Nagle off once a connection writes more than one response (or a response in

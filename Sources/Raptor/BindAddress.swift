@@ -5,9 +5,13 @@ public enum BindAddress: Sendable, Equatable, CustomStringConvertible {
     /// `unix:///path/to/socket`
     case unix(path: String)
 
-    public init(parsing url: String) throws {
+    /// Reads the address of `url`; its options (after `?`) are checked here and read by
+    /// `BindOptions`.
+    public init(parsing bind: String) throws {
+        _ = try BindOptions(parsing: bind)
+        let url = BindOptions.address(of: bind)
         func fail(_ message: String) -> RaptorError {
-            .invalidConfiguration(option: "--bind", message: "'\(url)': \(message)")
+            .invalidConfiguration(option: "--bind", message: "'\(bind)': \(message)")
         }
         if url.hasPrefix("unix://") {
             let path = String(url.dropFirst("unix://".count))

@@ -12,6 +12,14 @@ public struct Configuration: Sendable, Equatable {
     /// replaced worker's queue survives; `.shared` hands one socket to every worker. Unix
     /// sockets are always shared.
     public var listener: ListenerMode = .reuseport
+    /// The load balancers (addresses or blocks: `10.0.0.0/8`, `192.0.2.7`,
+    /// `2001:db8::/32`) whose PROXY protocol headers (binds with `?proxy_protocol=`) and
+    /// forwarded fields are believed; a Unix socket peer is always trusted. Default: none.
+    public var trustedProxies: [String] = []
+    /// Which field a trusted proxy puts the client's address in: `.xForwardedFor`
+    /// (default), `.forwarded` (RFC 7239), or `.none` (only PROXY headers count). The
+    /// other field is the client's own and ignored.
+    public var forwardedHeader: ForwardedHeader = .xForwardedFor
     /// Worker processes forked by a master that supervises them; 0 serves in this one
     /// process (no master, no fork). Default: the CPUs available to the process (affinity
     /// and cgroup CPU quota respected).
@@ -116,6 +124,13 @@ public struct Configuration: Sendable, Equatable {
         case text, json
     }
 
+    /// The field that carries the client's address from a trusted proxy.
+    public enum ForwardedHeader: String, Sendable, CaseIterable {
+        case xForwardedFor = "x-forwarded-for"
+        case forwarded
+        case none
+    }
+
     /// Where workers run.
     public enum CPUAffinity: String, Sendable, CaseIterable {
         /// Wherever the kernel places them.
@@ -157,6 +172,12 @@ public struct Configuration: Sendable, Equatable {
             }
         }
         if backlog < 1 { try fail("--backlog", "must be at least 1") }
+        let trusted = try TrustedProxies(trustedProxies)
+        for bind in binds where trusted.isEmpty && !bind.hasPrefix("unix://") {
+            if (try BindOptions(parsing: bind)).proxyProtocol != nil {
+                try fail("--bind", "'\(bind)': proxy_protocol needs --trusted-proxies (the load balancers' addresses)")
+            }
+        }
         if threads < 0 || threads > 1024 { try fail("--threads", "must be between 0 and 1024") }
         if workers < 0 || workers > Self.maximumWorkers {
             try fail("--workers", "must be between 0 (one process, no master) and \(Self.maximumWorkers)")
@@ -202,6 +223,7 @@ public struct Configuration: Sendable, Equatable {
                 throw error
             }
             if workers == 0 { try fail("--metrics-bind", needsMaster) }
+            if metricsBind.contains("?") { try fail("--metrics-bind", "'\(metricsBind)': takes no options") }
         }
         if let metricsToken {
             if metricsBind == nil { try fail("--metrics-token", "needs --metrics-bind") }

@@ -10,11 +10,13 @@ public struct Request {
     let connection: OpaquePointer
     let raw: UnsafePointer<rv_request>
     let buffer: UnsafePointer<UInt8>
+    let forwarding: ForwardedClient?
 
-    init(connection: OpaquePointer) {
+    init(connection: OpaquePointer, forwarding: ForwardedClient? = nil) {
         self.connection = connection
         self.raw = rv_conn_request(connection)
         self.buffer = rv_conn_buffer(connection)
+        self.forwarding = forwarding
     }
 
     /// The request method, in swift-http-types vocabulary.
@@ -123,11 +125,15 @@ public struct Request {
     /// unlinked temporary file.
     public var body: RequestBody { RequestBody(raw: raw) }
 
-    /// The peer's address: `203.0.113.7`, `2001:db8::1`, or nil for a Unix socket peer.
+    /// The client's address: `203.0.113.7`, `2001:db8::1`, or nil for a Unix socket peer.
+    /// Behind a load balancer in `--trusted-proxies`, the address its PROXY protocol header
+    /// carried, or the client its forwarded field names (`--forwarded-header`; the
+    /// rightmost hop that is not a trusted proxy).
     public var remoteAddress: String? {
         var storage = sockaddr_storage()
         let length = rv_conn_peer(connection, &storage)
-        return SocketAddress.numericHost(storage, length: length)
+        guard let forwarding else { return SocketAddress.numericHost(storage, length: length) }
+        return forwarding.address(peer: storage, length: length, fields: headers)
     }
 
     /// The request as swift-http-types' `HTTPRequest`, for interoperation. This builds an

@@ -12,16 +12,22 @@ final class Application: Sendable {
     let hooks: Hooks
     let logger: Logger
     let accessLogFormat: Configuration.LogFormat?
+    /// The client's address behind trusted proxies; nil when none is trusted.
+    let forwarding: ForwardedClient?
 
-    init(handler: @escaping Handler, hooks: Hooks, logger: Logger, accessLogFormat: Configuration.LogFormat?) {
+    init(
+        handler: @escaping Handler, hooks: Hooks, logger: Logger, accessLogFormat: Configuration.LogFormat?,
+        forwarding: ForwardedClient? = nil
+    ) {
         self.handler = handler
         self.hooks = hooks
         self.logger = logger
         self.accessLogFormat = accessLogFormat
+        self.forwarding = forwarding
     }
 
     func handle(_ connection: OpaquePointer) {
-        let request = Request(connection: connection)
+        let request = Request(connection: connection, forwarding: forwarding)
         let started = accessLogFormat == nil ? timespec() : Self.now(CLOCK_REALTIME)
         var status = 500
         do {

@@ -82,7 +82,7 @@ public struct Server {
                 "open_files_limit": "\(OpenFilesLimit.currentText)",
             ])
         SystemdNotify().send("READY=1\nMAINPID=\(getpid())")
-        try worker.run(listeners: listeners.descriptors(forSlot: 0), stats: stats)
+        try worker.run(listeners: listeners.served(forSlot: 0), stats: stats)
         SystemdNotify().send("STOPPING=1")
         logger.info("stopped")
     }

@@ -26,45 +26,70 @@ public struct Worker {
     /// Serves until SIGTERM or SIGINT (graceful: requests in flight finish), then runs the
     /// shutdown hook and returns.
     public func run(listeners: [Int32], stats: UnsafeMutablePointer<rv_stats>) throws {
+        try run(listeners: listeners.map { ($0, BindOptions()) }, stats: stats)
+    }
+
+    /// The same, each listener with the options of its bind (the PROXY protocol).
+    func run(listeners: [(fd: Int32, options: BindOptions)], stats: UnsafeMutablePointer<rv_stats>) throws {
         hooks.workerBoot(index)
         defer { hooks.workerShutdown(index) }
         let application = Application(
             handler: handler, hooks: hooks, logger: logger,
-            accessLogFormat: configuration.accessLogFormat)
+            accessLogFormat: configuration.accessLogFormat,
+            forwarding: ForwardedClient(configuration))
         let context = Unmanaged.passRetained(application)
         defer { context.release() }
         // Started by the engine at the first refusal at the open-files limit, if ever.
         let warning = OutOfDescriptorsWarning(cell: stats, logger: logger)
         defer { warning.stop() }
-        let result = listeners.withUnsafeBufferPointer { fds in
-            var config = rv_worker_config()
-            config.listen_fds = fds.baseAddress
-            config.listen_count = Int32(fds.count)
-            config.limits = rv_limits(
-                max_target: UInt32(configuration.effectiveMaxTargetSize),
-                max_head: UInt32(configuration.maxHeaderSize),
-                max_fields: UInt32(configuration.maxHeaderCount),
-                max_body: configuration.maxBodySize,
-                body_memory_max: configuration.bodyMemoryLimit)
-            config.first_data_timeout = configuration.firstDataTimeout.seconds
-            config.keepalive_timeout = configuration.keepaliveTimeout.seconds
-            config.request_timeout = configuration.requestTimeout.seconds
-            config.body_timeout = configuration.bodyTimeout.seconds
-            config.write_timeout = configuration.writeTimeout.seconds
-            config.shutdown_timeout = configuration.shutdownTimeout.seconds
-            config.shutdown_idle_grace = configuration.shutdownIdleGrace.seconds
-            config.max_keepalive_requests = UInt32(configuration.maxKeepaliveRequests)
-            config.threads = UInt32(configuration.threads)
-            config.accept_pause_backlog = UInt32(configuration.acceptPauseBacklog)
-            config.max_pending = UInt32(configuration.maxPending ?? 0)
-            config.stats = stats
-            config.handler = raptorHandleRequest
-            config.handler_context = context.toOpaque()
-            config.file_short = raptorFileShort
-            config.fd_limit_reached = raptorFdLimitReached
-            config.fd_limit_context = Unmanaged.passUnretained(warning).toOpaque()
-            return rv_worker_run(&config)
+        let descriptors = listeners.map(\.fd)
+        let proxy = listeners.map { UInt8(Self.proxyMode($0.options.proxyProtocol).rawValue) }
+        let trusted = try TrustedProxies(configuration.trustedProxies).blocks
+        let result = descriptors.withUnsafeBufferPointer { fds in
+            proxy.withUnsafeBufferPointer { modes in
+                trusted.withUnsafeBufferPointer { blocks in
+                    var config = rv_worker_config()
+                    config.listen_fds = fds.baseAddress
+                    config.listen_count = Int32(fds.count)
+                    config.listen_proxy = modes.contains { $0 != 0 } ? modes.baseAddress : nil
+                    config.trusted_proxies = blocks.baseAddress
+                    config.trusted_proxy_count = UInt32(blocks.count)
+                    config.limits = rv_limits(
+                        max_target: UInt32(configuration.effectiveMaxTargetSize),
+                        max_head: UInt32(configuration.maxHeaderSize),
+                        max_fields: UInt32(configuration.maxHeaderCount),
+                        max_body: configuration.maxBodySize,
+                        body_memory_max: configuration.bodyMemoryLimit)
+                    config.first_data_timeout = configuration.firstDataTimeout.seconds
+                    config.keepalive_timeout = configuration.keepaliveTimeout.seconds
+                    config.request_timeout = configuration.requestTimeout.seconds
+                    config.body_timeout = configuration.bodyTimeout.seconds
+                    config.write_timeout = configuration.writeTimeout.seconds
+                    config.shutdown_timeout = configuration.shutdownTimeout.seconds
+                    config.shutdown_idle_grace = configuration.shutdownIdleGrace.seconds
+                    config.max_keepalive_requests = UInt32(configuration.maxKeepaliveRequests)
+                    config.threads = UInt32(configuration.threads)
+                    config.accept_pause_backlog = UInt32(configuration.acceptPauseBacklog)
+                    config.max_pending = UInt32(configuration.maxPending ?? 0)
+                    config.stats = stats
+                    config.handler = raptorHandleRequest
+                    config.handler_context = context.toOpaque()
+                    config.file_short = raptorFileShort
+                    config.fd_limit_reached = raptorFdLimitReached
+                    config.fd_limit_context = Unmanaged.passUnretained(warning).toOpaque()
+                    return rv_worker_run(&config)
+                }
+            }
         }
         if result != 0 { throw RaptorError.system("starting worker \(index)", errno) }
+    }
+
+    static func proxyMode(_ mode: BindOptions.ProxyProtocol?) -> rv_proxy_mode {
+        switch mode {
+        case nil: RV_PROXY_OFF
+        case .v1: RV_PROXY_V1
+        case .v2: RV_PROXY_V2
+        case .optional: RV_PROXY_OPTIONAL
+        }
     }
 }

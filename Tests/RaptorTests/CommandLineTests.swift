@@ -149,6 +149,13 @@ final class CommandLineTests: XCTestCase {
             (["--cpu-affinity", "auto"], { $0.cpuAffinity = .auto }),
             (["--metrics-bind", "tcp://127.0.0.1:9100"], { $0.metricsBind = "tcp://127.0.0.1:9100" }),
             (["--metrics-token", "abc"], { $0.metricsToken = "abc" }),
+            (["--trusted-proxies", "10.0.0.0/8,::1"], { $0.trustedProxies = ["10.0.0.0/8", "::1"] }),
+            (
+                ["--trusted-proxies", "10.0.0.0/8", "--trusted-proxies", "::1"],
+                { $0.trustedProxies = ["10.0.0.0/8", "::1"] }
+            ),
+            (["--forwarded-header", "forwarded"], { $0.forwardedHeader = .forwarded }),
+            (["--bind", "tcp://0.0.0.0:1?proxy_protocol=v2"], { $0.binds = ["tcp://0.0.0.0:1?proxy_protocol=v2"] }),
         ]
         for (arguments, change) in cases {
             var expected = Configuration()
@@ -242,6 +249,12 @@ final class CommandLineTests: XCTestCase {
             (["--metrics-bind", "tcp://127.0.0.1:1", "--single"], "--metrics-bind"),
             (["--metrics-token", "abc"], "--metrics-token"),
             (["--metrics-bind", "tcp://127.0.0.1:1", "--metrics-token", "a b"], "--metrics-token"),
+            (["--metrics-bind", "tcp://127.0.0.1:1?proxy_protocol=v1"], "--metrics-bind"),
+            (["--trusted-proxies", "10.0.0.0/33"], "--trusted-proxies"),
+            (["--trusted-proxies", "example.com"], "--trusted-proxies"),
+            (["--bind", "tcp://0.0.0.0:1?proxy_protocol=v2"], "--bind"),
+            (["--bind", "tcp://0.0.0.0:1?proxy_protocol=v3", "--trusted-proxies", "::1"], "--bind"),
+            (["--bind", "tcp://0.0.0.0:1?x=1", "--trusted-proxies", "::1"], "--bind"),
         ]
         for (arguments, flag) in cases {
             let configuration = try ServeCommand.parse(arguments).serverConfiguration

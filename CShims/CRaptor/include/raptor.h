@@ -157,6 +157,7 @@ typedef enum rv_stat {
     RV_STAT_ACCEPT_PAUSES, /* times accepting stopped for backpressure */
     RV_STAT_FD_LIMIT_503,  /* connections answered 503 at the open-files limit (EMFILE/ENFILE) */
     RV_STAT_RSS_BYTES,     /* resident memory, written each second by the master */
+    RV_STAT_PROXY_ERRORS,  /* connections closed for a PROXY header: malformed, or untrusted */
     RV_STAT_COUNT
 } rv_stat;
 
@@ -212,6 +213,49 @@ uint64_t rv_shared_load(const uint64_t *word);
 void rv_shared_store(uint64_t *word, uint64_t value);
 
 /* ------------------------------------------------------------------------------------ */
+/* The PROXY protocol (proxy.c): the client's address, sent by a load balancer first.   */
+/* ------------------------------------------------------------------------------------ */
+
+/* What a bind expects (`?proxy_protocol=`). */
+typedef enum rv_proxy_mode {
+    RV_PROXY_OFF = 0,
+    RV_PROXY_V1,       /* a version 1 header, always */
+    RV_PROXY_V2,       /* a version 2 header, always */
+    RV_PROXY_OPTIONAL, /* a header of either version, or none */
+} rv_proxy_mode;
+
+typedef enum rv_proxy_result {
+    RV_PROXY_MORE,    /* the bytes so far begin a header: read more */
+    RV_PROXY_HEADER,  /* a whole header: header->length bytes */
+    RV_PROXY_ABSENT,  /* no header (RV_PROXY_OPTIONAL, or RV_PROXY_OFF): the bytes are HTTP */
+    RV_PROXY_INVALID, /* malformed, or not the version expected: close the connection */
+} rv_proxy_result;
+
+/* Version 2 headers longer than this (addresses and TLVs) are refused. */
+#define RV_PROXY_V2_MAX_LENGTH 4096
+
+typedef struct rv_proxy_header {
+    uint32_t length; /* bytes the header takes, to drop before the request */
+    uint8_t local;   /* LOCAL, UNKNOWN, or no IP family: the connection's own address stands */
+    struct sockaddr_storage source; /* the client, when !local */
+    socklen_t source_length;
+} rv_proxy_header;
+
+/* Reads a header from every byte received so far (data[0 ..< length]). */
+rv_proxy_result rv_proxy_parse(rv_proxy_mode mode, const uint8_t *data, size_t length,
+                               rv_proxy_header *header);
+
+/* An address block: family 4 or 6, the first `bits` bits of `address`. */
+typedef struct rv_cidr {
+    uint8_t family;
+    uint8_t bits;
+    uint8_t address[16];
+} rv_cidr;
+
+/* 1 when `address` (IPv4, IPv6, or IPv4-mapped IPv6) is in one of the blocks. */
+int rv_cidr_contains(const rv_cidr *list, uint32_t count, const struct sockaddr *address);
+
+/* ------------------------------------------------------------------------------------ */
 /* The worker engine (engine.c): one libev loop, accept, read, parse, timers, write.   */
 /* ------------------------------------------------------------------------------------ */
 
@@ -244,6 +288,11 @@ typedef struct rv_worker_config {
     uint32_t threads;                /* 0: run the handler on the loop thread */
     uint32_t accept_pause_backlog;   /* stop accepting while this many wait for a thread */
     uint32_t max_pending; /* 0: off; else answer 503 past this many waiting */
+    /* Per listener (NULL: none anywhere): the rv_proxy_mode of listen_fds[i]; a header is
+     * believed only from a peer in trusted_proxies (or a Unix socket peer). */
+    const uint8_t *listen_proxy;
+    const rv_cidr *trusted_proxies;
+    uint32_t trusted_proxy_count;
     rv_stats *stats;      /* this worker's slot; never NULL */
     rv_handler_fn handler;
     void *handler_context;

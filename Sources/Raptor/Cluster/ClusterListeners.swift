@@ -17,6 +17,9 @@ struct ClusterSocket: Equatable {
     var activated: Bool
     /// The metrics server's socket (`--metrics-bind`): never a worker's.
     var metrics = false
+
+    /// The options of its `--bind` (validated before anything was bound).
+    var options: BindOptions { (try? BindOptions(parsing: bind)) ?? BindOptions() }
 }
 
 /// Every listening socket of a cluster, bound (or inherited) by the master before it
@@ -46,8 +49,12 @@ final class ClusterListeners {
     var usesReusePort: Bool { !(perSlot.first?.isEmpty ?? true) }
 
     /// The descriptors a worker of `slot` serves.
-    func descriptors(forSlot slot: Int) -> [Int32] {
-        shared.map(\.fd) + (slot < perSlot.count ? perSlot[slot].map(\.fd) : [])
+    func descriptors(forSlot slot: Int) -> [Int32] { served(forSlot: slot).map(\.fd) }
+
+    /// What a worker of `slot` serves: each descriptor with its bind's options (a socket
+    /// systemd passed has none).
+    func served(forSlot slot: Int) -> [(fd: Int32, options: BindOptions)] {
+        (shared + (slot < perSlot.count ? perSlot[slot] : [])).map { ($0.fd, $0.options) }
     }
 
     /// One line per address for the log (slot 0's reuseport sockets stand for the others).
@@ -160,7 +167,18 @@ final class ClusterListeners {
     }
 
     /// Closes sockets inherited for a `--bind` no longer configured.
+    /// A socket whose address is still bound but with other options (`?proxy_protocol=`
+    /// added, say) is kept and takes the new options: closing it and binding the address
+    /// again could not work while the old workers hold it.
     func dropBinds(notIn binds: [String]) {
+        let byAddress = Dictionary(binds.map { (BindOptions.address(of: $0), $0) }) { first, _ in first }
+        func renew(_ socket: inout ClusterSocket) {
+            if let bind = byAddress[BindOptions.address(of: socket.bind)], !socket.activated, !socket.metrics {
+                socket.bind = bind
+            }
+        }
+        for index in shared.indices { renew(&shared[index]) }
+        for slot in perSlot.indices { for index in perSlot[slot].indices { renew(&perSlot[slot][index]) } }
         let keep: (ClusterSocket) -> Bool = { $0.activated || $0.metrics || binds.contains($0.bind) }
         for socket in all where !keep(socket) { release(socket) }
         shared.removeAll { !keep($0) }

@@ -67,6 +67,7 @@ struct ListenerSetup {
         }
         for socket in listeners.logged {
             var metadata: Logger.Metadata = ["url": "\(socket.url)"]
+            if let proxy = socket.options.proxyProtocol { metadata["proxy_protocol"] = "\(proxy.rawValue)" }
             if socket.activated { metadata["activated"] = "true" }
             if inheritance != nil { metadata["inherited"] = "true" }
             logger.info("listening", metadata: metadata)

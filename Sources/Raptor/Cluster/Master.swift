@@ -386,7 +386,7 @@ final class Master {
         let pid: pid_t
         do {
             pid = try WorkerProcess.fork(
-                server: server, slot: slot, descriptors: listeners.descriptors(forSlot: slot), closeInChild: others,
+                server: server, slot: slot, listeners: listeners.served(forSlot: slot), closeInChild: others,
                 stats: stats.cell(cell))
         } catch {
             stats.release(cell)

@@ -95,7 +95,7 @@ final class MetricsServer {
                 let worker = Worker(
                     index: 0, configuration: configuration, hooks: Hooks(), logger: logger,
                     handler: endpoint.respond(to:))
-                return (worker, descriptors)
+                return (worker, descriptors.map { ($0, BindOptions()) })
             }
         } catch {
             logger.error("cannot start the metrics server", metadata: ["error": "\(error)"])

@@ -63,10 +63,11 @@ final class WorkerProcess {
         }
     }
 
-    /// Forks a worker for `slot`. In the child this never returns: it serves `descriptors`
+    /// Forks a worker for `slot`. In the child this never returns: it serves `listeners`
     /// until a graceful stop, then exits. In the master it returns the child's pid.
     static func fork(
-        server: Server, slot: Int, descriptors: [Int32], closeInChild: [Int32], stats: UnsafeMutablePointer<rv_stats>
+        server: Server, slot: Int, listeners: [(fd: Int32, options: BindOptions)], closeInChild: [Int32],
+        stats: UnsafeMutablePointer<rv_stats>
     ) throws -> pid_t {
         try forkChild(what: "worker \(slot)", closeInChild: closeInChild, stats: stats) {
             Configuration.CPUAffinity.pinWorker(
@@ -77,7 +78,7 @@ final class WorkerProcess {
             let worker = Worker(
                 index: slot, configuration: server.configuration, hooks: server.hooks, logger: logger,
                 handler: server.handler)
-            return (worker, descriptors)
+            return (worker, listeners)
         }
     }
 
@@ -87,7 +88,7 @@ final class WorkerProcess {
     /// dies, runs the worker until its graceful stop, and exits (1 if it could not run).
     static func forkChild(
         what: String, closeInChild: [Int32], stats: UnsafeMutablePointer<rv_stats>,
-        make: () -> (Worker, [Int32])
+        make: () -> (Worker, [(fd: Int32, options: BindOptions)])
     ) throws -> pid_t {
         fflush(nil)  // or the child would write the master's buffered output again
         let masterPid = getpid()
@@ -102,10 +103,10 @@ final class WorkerProcess {
         rv_stats_set(stats, RV_STAT_PID, UInt64(getpid()))
         // A master killed with SIGKILL must not leave its workers serving unsupervised.
         rv_stop_when_parent_dies(masterPid)
-        let (worker, descriptors) = make()
+        let (worker, listeners) = make()
         var status: Int32 = 0
         do {
-            try worker.run(listeners: descriptors, stats: stats)
+            try worker.run(listeners: listeners, stats: stats)
         } catch {
             worker.logger.error("\(what) failed", metadata: ["error": "\(error)"])
             status = 1

@@ -52,6 +52,21 @@ struct ServeCommand: ParsableCommand {
     var listener: Configuration.ListenerMode = ServeCommand.defaults.listener
 
     @Option(
+        help: ArgumentHelp(
+            "Load balancers whose PROXY headers (binds with ?proxy_protocol=) and forwarded fields"
+                + " are believed: addresses or CIDR blocks, comma-separated or repeated. (default:"
+                + " none)",
+            valueName: "cidr,..."))
+    var trustedProxies: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "The field a trusted proxy puts the client's address in (the rightmost untrusted hop"
+                + " is the client): x-forwarded-for, forwarded (RFC 7239) or none.",
+            valueName: "field"))
+    var forwardedHeader: Configuration.ForwardedHeader = ServeCommand.defaults.forwardedHeader
+
+    @Option(
         name: [.customShort("w"), .customLong("workers")], parsing: .unconditional,
         help: ArgumentHelp(
             "Worker processes, forked and supervised by a master; 0 serves in one process (as"
@@ -364,6 +379,8 @@ struct ServeCommand: ParsableCommand {
         configuration.binds = binds
         configuration.backlog = backlog
         configuration.listener = listener
+        configuration.trustedProxies = trustedProxies.flatMap { $0.split(separator: ",").map(String.init) }
+        configuration.forwardedHeader = forwardedHeader
         configuration.workers = single ? 0 : workers
         configuration.threads = threads
         configuration.maxPending = maxPending

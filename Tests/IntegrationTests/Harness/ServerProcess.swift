@@ -57,7 +57,13 @@ final class ServerProcess {
             throw StartError(
                 description: "\(binary) is not an executable: run `swift build` first, or set RAPTOR_BIN_DIR")
         }
-        let name = URL(fileURLWithPath: binary).lastPathComponent
+        // Its own output files, even when a test starts the same binary twice.
+        var name = URL(fileURLWithPath: binary).lastPathComponent
+        var copy = 1
+        while FileManager.default.fileExists(atPath: outputDirectory.appendingPathComponent(name + ".stderr").path) {
+            copy += 1
+            name = URL(fileURLWithPath: binary).lastPathComponent + "-\(copy)"
+        }
         let process = try ChildProcess(
             executable: binary, arguments: arguments, outputDirectory: outputDirectory, name: name,
             environment: environment)
