@@ -10,7 +10,8 @@ TEST_DEPS  := curl python3 wrk
 CFLAGS_CHECK := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -ICShims/CRaptor/include
 C_SOURCES  := $(wildcard CShims/CRaptor/*.c fuzz/*.c)
 
-.PHONY: all deps test-deps promtool build build-debug serve test sanitize sanitize-address sanitize-thread check-c readme-check fuzz format bench clean
+.PHONY: all deps test-deps promtool build build-debug serve test sanitize sanitize-address sanitize-thread check-c readme-check fuzz format bench clean \
+	scale-test scale-test-deps
 
 all: build
 
@@ -67,6 +68,22 @@ readme-check: build-debug
 test: test-deps promtool check-c readme-check fuzz
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	@$(MAKE) --no-print-directory scale-test SCALE_TEST_OPTIONAL=1
+
+# The rolling deploy across three hosts behind HAProxy (scale-test/run.sh, docs/rolling-deploy.md):
+# network namespaces, so root. `make test` runs it where the machine allows and says so
+# where it does not (SCALE_TEST_OPTIONAL=1); asked for by name, a machine that cannot run it
+# is an error.
+scale-test-deps: deps
+	@command -v haproxy >/dev/null || { echo "Installing haproxy"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends haproxy; }
+
+scale-test: build-debug
+	@if [ "$$(id -u)" != 0 ]; then echo "scale-test skipped: network namespaces need root" >&2; \
+	  [ -n "$(SCALE_TEST_OPTIONAL)" ]; exit; fi
+	@$(MAKE) --no-print-directory scale-test-deps
+	@status=0; bash scale-test/run.sh --bin "$$($(SWIFT) build --show-bin-path)" || status=$$?; \
+	if [ $$status = 77 ] && [ -n "$(SCALE_TEST_OPTIONAL)" ]; then status=0; fi; exit $$status
 
 # The request parser under libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer
 # (fuzz/README.md): FUZZ_SECONDS of fuzzing from the committed corpus, as CI does with 60.

@@ -219,9 +219,12 @@ final class PreviousImageWorkers {
         logger.warning("old workers killed", metadata: ["count": "\(pids.count)", "reason": "past --shutdown-timeout"])
     }
 
-    /// Whether the reaped `pid` was one of them.
-    func reaped(_ pid: pid_t) -> Bool {
-        pids.remove(pid) != nil || helpers.remove(pid) != nil
+    /// What the reaped `pid` was of the previous image: "old worker", "old metrics
+    /// server", or nil when neither.
+    func reaped(_ pid: pid_t) -> String? {
+        if pids.remove(pid) != nil { return "old worker" }
+        if helpers.remove(pid) != nil { return "old metrics server" }
+        return nil
     }
 }
 

@@ -451,8 +451,8 @@ final class Master {
         nextStatsWrite = 0  // the stats file shows the change at once
         if metricsServer?.reaped(pid, status: status, now: now) == true { return }
         guard let worker = workers.removeValue(forKey: pid) else {
-            if previousImage.reaped(pid) {
-                logger.info("old worker exited (hot restart)", metadata: metadata)
+            if let what = previousImage.reaped(pid) {
+                logger.info("\(what) exited (hot restart)", metadata: metadata)
                 if previousImage.isEmpty { steering?.previousImageExited() }
             }
             return  // not ours (a process the previous image started, say): ignored

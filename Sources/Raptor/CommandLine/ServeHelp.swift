@@ -12,8 +12,9 @@ enum ServeHelp {
         one process, where only INT and TERM apply.
 
         Signals (send them to the master process):
-          INT, TERM   Graceful stop: stop accepting, let requests in flight finish (up
-                      to --shutdown-timeout, then SIGKILL), then exit 0. A keep-alive
+          INT, TERM   Graceful stop (after --drain-delay: not ready, still serving):
+                      stop accepting, let requests in flight finish (up to
+                      --shutdown-timeout, then SIGKILL), then exit 0. A keep-alive
                       connection gets its next answer with Connection: close, or is
                       closed once idle for --shutdown-idle-grace: no request on it is
                       lost.
@@ -21,7 +22,8 @@ enum ServeHelp {
           USR2        Phased restart: replace the workers one at a time, each after
                       its replacement booted (no request lost).
           HUP         Hot restart: re-execute the binary (a new build, new flags) with
-                      the same pid and listening sockets; old workers drain.
+                      the same pid and listening sockets, once the new build passed
+                      --check-config; old workers drain.
           TTIN, TTOU  One worker more, one worker fewer.
         Workers ignore USR1, USR2, HUP, TTIN and TTOU.
 
@@ -30,6 +32,9 @@ enum ServeHelp {
                                tcp://localhost:80 (a name or a numeric address)
           tcp://[IPV6]:PORT    tcp://[::]:9292, tcp://[::1]:8080
           unix:///PATH         unix:///run/app.sock (absolute, under 108 bytes)
+          ...?proxy_protocol=v1|v2|optional
+                               a PROXY protocol header from the load balancer
+                               starts each connection (trusted: --trusted-proxies)
 
         Sizes (<size>): a byte count, or a number and a unit, case-insensitive:
           1048576, 512k, 16m, 1g, 1.5m, 64KiB, 16MiB, 1GiB, 64KB, 16MB
