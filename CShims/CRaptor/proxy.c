@@ -33,6 +33,25 @@ static int matches_prefix(const uint8_t *data, size_t length, const uint8_t *pre
     return memcmp(data, prefix, n) == 0 ? (int)n : -1;
 }
 
+/* The client a header names: an IPv4 (4 bytes) or IPv6 (16 bytes) address and a port,
+ * both in network byte order. */
+static void set_source(rv_proxy_header *header, int family, const void *address, const void *port) {
+    memset(&header->source, 0, sizeof header->source);
+    if (family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&header->source;
+        in->sin_family = AF_INET;
+        memcpy(&in->sin_addr, address, 4);
+        memcpy(&in->sin_port, port, 2);
+        header->source_length = sizeof *in;
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&header->source;
+        in6->sin6_family = AF_INET6;
+        memcpy(&in6->sin6_addr, address, 16);
+        memcpy(&in6->sin6_port, port, 2);
+        header->source_length = sizeof *in6;
+    }
+}
+
 /* ---- version 1: "PROXY TCP4 192.0.2.1 198.51.100.2 51234 443\r\n" ---- */
 
 /* A port: 1 to 5 digits, no leading zero (but "0"), at most 65535. */
@@ -95,21 +114,8 @@ static rv_proxy_result parse_v1_line(const char *line, size_t length, rv_proxy_h
         parse_port(fields[2], lengths[2], &source_port) != 0 ||
         parse_port(fields[3], lengths[3], &destination_port) != 0)
         return RV_PROXY_INVALID;
-
-    memset(&header->source, 0, sizeof header->source);
-    if (family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&header->source;
-        in->sin_family = AF_INET;
-        memcpy(&in->sin_addr, source, 4);
-        in->sin_port = htons(source_port);
-        header->source_length = sizeof *in;
-    } else {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&header->source;
-        in6->sin6_family = AF_INET6;
-        memcpy(&in6->sin6_addr, source, 16);
-        in6->sin6_port = htons(source_port);
-        header->source_length = sizeof *in6;
-    }
+    uint16_t port = htons(source_port);
+    set_source(header, family, source, &port);
     return RV_PROXY_HEADER;
 }
 
@@ -159,21 +165,13 @@ static rv_proxy_result parse_v2(const uint8_t *data, size_t length, rv_proxy_hea
         return RV_PROXY_HEADER;
     }
     if (protocol != 1) return RV_PROXY_INVALID; /* this is a TCP server: STREAM only */
-    memset(&header->source, 0, sizeof header->source);
+    /* Source address, destination address, source port, destination port. */
     if (family == 1) {
         if (block < 12) return RV_PROXY_INVALID;
-        struct sockaddr_in *in = (struct sockaddr_in *)&header->source;
-        in->sin_family = AF_INET;
-        memcpy(&in->sin_addr, address, 4);
-        memcpy(&in->sin_port, address + 8, 2);
-        header->source_length = sizeof *in;
+        set_source(header, AF_INET, address, address + 8);
     } else {
         if (block < 36) return RV_PROXY_INVALID;
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&header->source;
-        in6->sin6_family = AF_INET6;
-        memcpy(&in6->sin6_addr, address, 16);
-        memcpy(&in6->sin6_port, address + 32, 2);
-        header->source_length = sizeof *in6;
+        set_source(header, AF_INET6, address, address + 32);
     }
     return RV_PROXY_HEADER;
 }
