@@ -594,6 +594,8 @@ const rv_request *rv_conn_request(const rv_conn *conn) { return rv_parser_reques
 
 const uint8_t *rv_conn_buffer(const rv_conn *conn) { return conn->buffer; }
 
+void *rv_conn_handler_context(const rv_conn *conn) { return conn->worker->config->handler_context; }
+
 socklen_t rv_conn_peer(const rv_conn *conn, struct sockaddr_storage *out) {
     memcpy(out, &conn->peer, conn->peer_length);
     return conn->peer_length;

@@ -10,13 +10,11 @@ public struct Request {
     let connection: OpaquePointer
     let raw: UnsafePointer<rv_request>
     let buffer: UnsafePointer<UInt8>
-    let forwarding: ForwardedClient?
 
-    init(connection: OpaquePointer, forwarding: ForwardedClient? = nil) {
+    init(connection: OpaquePointer) {
         self.connection = connection
         self.raw = rv_conn_request(connection)
         self.buffer = rv_conn_buffer(connection)
-        self.forwarding = forwarding
     }
 
     /// The request method, in swift-http-types vocabulary.
@@ -132,7 +130,10 @@ public struct Request {
     public var remoteAddress: String? {
         var storage = sockaddr_storage()
         let length = rv_conn_peer(connection, &storage)
-        guard let forwarding else { return SocketAddress.numericHost(storage, length: length) }
+        // Looked up here rather than carried by every request: most never ask.
+        guard let context = rv_conn_handler_context(connection),
+            let forwarding = Unmanaged<Application>.fromOpaque(context).takeUnretainedValue().forwarding
+        else { return SocketAddress.numericHost(storage, length: length) }
         return forwarding.address(peer: storage, length: length, fields: headers)
     }
 

@@ -27,7 +27,7 @@ final class Application: Sendable {
     }
 
     func handle(_ connection: OpaquePointer) {
-        let request = Request(connection: connection, forwarding: forwarding)
+        let request = Request(connection: connection)
         let started = accessLogFormat == nil ? timespec() : Self.now(CLOCK_REALTIME)
         var status = 500
         do {

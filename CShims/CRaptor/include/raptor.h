@@ -327,6 +327,8 @@ const rv_request *rv_conn_request(const rv_conn *conn);
 const uint8_t *rv_conn_buffer(const rv_conn *conn);
 /* Copies the peer address; returns its length (0 for an unnamed Unix peer). */
 socklen_t rv_conn_peer(const rv_conn *conn, struct sockaddr_storage *out);
+/* The handler_context the worker runs with (for what the handler reads only sometimes). */
+void *rv_conn_handler_context(const rv_conn *conn);
 
 /* ---- the response, from the thread that runs the handler ----
  * rv_respond_start, then rv_respond_field per field, then exactly one of
