@@ -15,7 +15,8 @@
 #   lib/raptor-ev/                        the Swift runtime libraries both need (private)
 #   lib/swift/raptor/*.swiftmodule        Raptor and the modules its interface uses
 #   include/raptor/raptor.h               the C shim's header
-#   include/raptor/module.modulemap       module CRaptor, for the Swift compiler
+#   include/raptor/module.modulemap       modules CRaptor and _AtomicsShims, for the Swift compiler
+#   include/raptor/_AtomicsShims.h        the C part of swift-atomics (loaded through Prometheus)
 #   share/man/man1/raptor-ev.1            generated from the command line's own help
 #   share/doc/raptor-ev/examples/         systemd units (packaging/*.service, *.socket),
 #                                         hello.swift (Examples/installed/main.swift)
@@ -39,10 +40,13 @@ SCRATCH="$ROOT/.build/packaging"
 MANIFEST_PATH="$PREFIX/share/raptor-ev/install-manifest"
 
 # The modules a client's `import Raptor` loads: Raptor's own imports (ArgumentParser,
-# Logging, HTTPTypes; CRaptor comes from include/raptor) and theirs (ArgumentParserToolInfo).
+# Logging, HTTPTypes, and Prometheus: internal to Raptor, but a module built without
+# library evolution has its clients load every import; CRaptor comes from include/raptor)
+# and theirs (ArgumentParserToolInfo; Atomics and CoreMetrics, and Atomics' C module
+# _AtomicsShims, from include/raptor).
 # InstallTests compiles Examples/installed/main.swift against the installed tree, so a
 # missing one fails the tests.
-SWIFT_MODULES=(Raptor ArgumentParser ArgumentParserToolInfo Logging HTTPTypes)
+SWIFT_MODULES=(Raptor ArgumentParser ArgumentParserToolInfo Logging HTTPTypes Prometheus Atomics CoreMetrics)
 
 die() {
     echo "install.sh: $*" >&2
@@ -201,6 +205,8 @@ do_install() {
     done
     install_file 644 "$ROOT/CShims/CRaptor/include/raptor.h" "$PREFIX/include/raptor/raptor.h"
     install_file 644 "$ROOT/packaging/module.modulemap" "$PREFIX/include/raptor/module.modulemap"
+    install_file 644 "$SCRATCH/checkouts/swift-atomics/Sources/_AtomicsShims/include/_AtomicsShims.h" \
+        "$PREFIX/include/raptor/_AtomicsShims.h"
 
     install_file 644 "$SCRATCH/man/raptor-ev.1" "$PREFIX/share/man/man1/raptor-ev.1"
 

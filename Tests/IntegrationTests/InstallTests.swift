@@ -10,7 +10,10 @@ import XCTest
 /// tests (InstallTree.shared); the uninstall test makes its own.
 final class InstallTests: XCTestCase {
     /// The Swift modules a client's `import Raptor` needs (packaging/install.sh).
-    static let swiftModules = ["Raptor", "ArgumentParser", "ArgumentParserToolInfo", "Logging", "HTTPTypes"]
+    static let swiftModules = [
+        "Raptor", "ArgumentParser", "ArgumentParserToolInfo", "Logging", "HTTPTypes", "Prometheus", "Atomics",
+        "CoreMetrics",
+    ]
 
     override class func tearDown() {
         if case .success(let tree) = InstallTree.shared { try? FileManager.default.removeItem(atPath: tree.destdir) }

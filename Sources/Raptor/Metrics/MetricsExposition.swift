@@ -1,5 +1,7 @@
 import CRaptor
-import Prometheus
+// Internal: nothing of it is in Raptor's interface. A client still loads the module (Raptor
+// is built without library evolution), so packaging/install.sh installs it.
+internal import Prometheus
 
 #if canImport(Glibc)
     import Glibc
