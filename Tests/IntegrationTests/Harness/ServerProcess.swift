@@ -48,10 +48,12 @@ final class ServerProcess {
     var commandLine: String { ([process.executable] + process.arguments).joined(separator: " ") }
 
     /// Starts `binary` (with `environment` added to this process's) and waits (at most
-    /// `readyTimeout` seconds) for the listening line.
+    /// `readyTimeout` seconds) for the listening line and, with `waitingForWorkers`, for a
+    /// master's line saying all its workers booted (a master logs `listening` before it
+    /// forks them).
     init(
-        binary: String, arguments: [String], outputDirectory: URL, readyTimeout: Double = 10,
-        environment: [String: String] = [:]
+        binary: String, arguments: [String], waitingForWorkers: Bool = false, outputDirectory: URL,
+        readyTimeout: Double = 10, environment: [String: String] = [:]
     ) throws {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw StartError(
@@ -68,17 +70,21 @@ final class ServerProcess {
             executable: binary, arguments: arguments, outputDirectory: outputDirectory, name: name,
             environment: environment)
         var found: UInt16?
+        var booted = !waitingForWorkers
         waitUntil(timeout: readyTimeout) {
-            found = Self.listeningPort(in: process.standardError)
-            return found != nil || !process.isRunning
+            let log = process.standardError
+            found = found ?? Self.listeningPort(in: log)
+            booted = booted || log.contains("all workers booted")
+            return (found != nil && booted) || !process.isRunning
         }
-        guard let found else {
+        guard let found, booted else {
             let state = process.poll().map { "it \($0)" } ?? "it still runs"
             let log = process.standardError
             process.killGroup()
+            let missing = found == nil ? "no listening line" : "no \"all workers booted\" line"
             throw StartError(
                 description:
-                    "no listening line within \(readyTimeout) s from `\(([binary] + arguments).joined(separator: " "))`"
+                    "\(missing) within \(readyTimeout) s from `\(([binary] + arguments).joined(separator: " "))`"
                     + " (\(state)); stderr:\n\(log.suffix(2000))")
         }
         self.process = process

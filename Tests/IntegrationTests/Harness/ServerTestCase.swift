@@ -69,9 +69,21 @@ class ServerTestCase: XCTestCase {
         }
         if !flags.contains("--log-format") { arguments += ["--log-format", "json"] }
         if !flags.contains("--shutdown-timeout") { arguments += ["--shutdown-timeout", "3s"] }
-        let server = try ServerProcess(binary: binary, arguments: arguments, outputDirectory: workDirectory)
+        // A test starts on a whole server: with a master, once every worker booted. (A stop
+        // that reaches a worker still booting waits out --shutdown-timeout.)
+        let server = try ServerProcess(
+            binary: binary, arguments: arguments, waitingForWorkers: Self.runsAMaster(arguments),
+            outputDirectory: workDirectory)
         servers.append(server)
         return server
+    }
+
+    /// Whether a server with these arguments forks workers (it does unless `--single` or
+    /// `--workers 0`).
+    static func runsAMaster(_ arguments: [String]) -> Bool {
+        if arguments.contains("--single") { return false }
+        let workers = arguments.indices.filter { ["--workers", "-w"].contains(arguments[$0]) }.last
+        return workers.map { $0 + 1 < arguments.count && arguments[$0 + 1] != "0" } ?? true
     }
 
     /// A new connection to `server`, closed in tearDown.
