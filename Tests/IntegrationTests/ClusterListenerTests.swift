@@ -63,13 +63,11 @@ final class ClusterListenerTests: ClusterTestCase {
             "the first connections were not all accepted")
         for client in busy { try client.send(Requests.get("/slow?ms=500")) }
         let port = server.port
-        XCTAssertTrue(
-            waitUntil(timeout: 5) {
-                busy.allSatisfy {
-                    $0.unacknowledgedBytes == 0
-                        && ProcFS.receiveQueue(localPort: port, remotePort: $0.localPort) == 0
-                }
-            }, "the server did not read every request")
+        let allRead = waitUntil(timeout: 5) {
+            let queues = ProcFS.receiveQueues(localPort: port)
+            return busy.allSatisfy { $0.unacknowledgedBytes == 0 && queues[$0.localPort] == 0 }
+        }
+        XCTAssertTrue(allRead, "the server did not read every request")
 
         let late = try (0..<3).map { _ in try RawClient(port: server.port, timeout: 30) }
         for client in late { try client.send(Requests.get("/request?n=late")) }

@@ -17,7 +17,7 @@ class GracefulStopTestCase: ServerTestCase {
         let serverPort = server.port
         let clientPort = client.localPort
         let read = waitUntil(timeout: 5) {
-            client.unacknowledgedBytes == 0 && ProcFS.receiveQueue(localPort: serverPort, remotePort: clientPort) == 0
+            client.unacknowledgedBytes == 0 && ProcFS.receiveQueues(localPort: serverPort)[clientPort] == 0
         }
         XCTAssertTrue(read, "the server never read the request")
         let start = ContinuousClock.now

@@ -227,23 +227,25 @@ enum ProcFS {
         return nil
     }
 
-    /// Bytes waiting in the receive queue of the IPv4 TCP socket with these ports, or nil
-    /// when there is no such socket.
-    static func receiveQueue(localPort: UInt16, remotePort: UInt16) -> Int? {
-        guard let table = readText("/proc/net/tcp") else { return nil }
+    /// Bytes waiting in the receive queues of the IPv4 TCP sockets whose local port is
+    /// `localPort`, by remote port: one read of the kernel's table, however many sockets
+    /// the caller asks about (the table holds every TIME_WAIT socket of the run: thousands).
+    static func receiveQueues(localPort: UInt16) -> [UInt16: Int] {
+        guard let table = readText("/proc/net/tcp") else { return [:] }
+        var queues: [UInt16: Int] = [:]
         for line in table.split(separator: "\n").dropFirst() {
-            let columns = line.split(separator: " ")
+            // "sl local rem st tx_queue:rx_queue ...", addresses as HEX_IP:HEX_PORT
+            let columns = line.split(separator: " ", maxSplits: 5)
             guard columns.count > 4 else { continue }
             let local = columns[1].split(separator: ":")
             let remote = columns[2].split(separator: ":")
-            guard local.count == 2, remote.count == 2,
-                UInt16(local[1], radix: 16) == localPort, UInt16(remote[1], radix: 16) == remotePort
+            guard local.count == 2, remote.count == 2, UInt16(local[1], radix: 16) == localPort,
+                let remotePort = UInt16(remote[1], radix: 16)
             else { continue }
-            let queues = columns[4].split(separator: ":")
-            guard queues.count == 2 else { continue }
-            return Int(queues[1], radix: 16)
+            let rxQueue = columns[4].split(separator: ":")
+            if rxQueue.count == 2, let queued = Int(rxQueue[1], radix: 16) { queues[remotePort] = queued }
         }
-        return nil
+        return queues
     }
 
     /// Connections waiting in the accept queues of the listening sockets on `port` (summed:
