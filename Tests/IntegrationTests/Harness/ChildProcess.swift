@@ -46,6 +46,7 @@ final class ChildProcess {
         executable: String, arguments: [String], outputDirectory: URL, name: String,
         environment: [String: String] = [:], directory: String? = nil, mergingStandardError: Bool = false
     ) throws {
+        MachineSharing.checkDeclared()
         self.executable = executable
         self.arguments = arguments
         standardOutputPath = outputDirectory.appendingPathComponent("\(name).stdout").path

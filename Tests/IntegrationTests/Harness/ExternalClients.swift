@@ -45,6 +45,21 @@ enum ExternalClient {
         try run("python3", ["-c", script] + arguments, timeout: timeout, outputDirectory: outputDirectory)
     }
 
+    /// Python defining `connect(url, timeout=10)`: an http.client connection to the host
+    /// and port of `url`, over the transport its scheme names. Prepended to the scripts a
+    /// suite runs against a server (ServerSuite.python).
+    static let pythonConnect = """
+        import http.client, urllib.parse
+
+        def connect(url, timeout=10):
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme == "http":
+                return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            raise SystemExit("no Python client for %s:// yet (Harness/ExternalClients.swift)" % parts.scheme)
+
+
+        """
+
     static func isAvailable(_ executable: String) -> Bool {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         return path.split(separator: ":").contains {

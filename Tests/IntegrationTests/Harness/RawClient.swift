@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -52,13 +52,14 @@ struct HTTPResponseMessage {
     var saysClose: Bool { tokens("Connection").contains("close") }
 }
 
-/// A blocking TCP client with every read bounded: sends raw bytes, reads whole HTTP
-/// responses one after the other (so pipelined responses come back in order), and tells
-/// when the server closes the connection.
+/// A blocking HTTP/1.1 client over a ByteStream (TCP, or whatever the mode's transport
+/// opens), every read bounded: sends raw bytes, reads whole HTTP responses one after the
+/// other (so pipelined responses come back in order), and tells when the server closes the
+/// connection.
 ///
 /// Every response read is checked for the framing rules that hold for any response
 /// (never Content-Length together with Transfer-Encoding, none of either on 1xx/204...):
-/// a breach fails the running test.
+/// a breach is recorded as an issue of the running test.
 final class RawClient {
     enum Failure: Error, CustomStringConvertible {
         case timedOut(String, received: [UInt8])
@@ -81,7 +82,7 @@ final class RawClient {
         }
     }
 
-    let fd: Int32
+    let stream: any ByteStream
     /// Default bound, in seconds, for one read of a response or one send.
     let timeout: Double
     /// Received and not yet consumed.
@@ -90,54 +91,26 @@ final class RawClient {
     private(set) var peerClosed = false
     private(set) var wasReset = false
     private var scratch = [UInt8](repeating: 0, count: 1 << 16)
-    private var closed = false
 
-    /// Connects to 127.0.0.1:`port`. `receiveBufferSize` shrinks SO_RCVBUF (before the
-    /// connect, so the window is small from the start): a client that stops reading then
-    /// stalls the server quickly.
-    init(port: UInt16, timeout: Double = 10, receiveBufferSize: Int? = nil) throws {
+    /// A client over `stream`; `timeout` bounds each read of a response.
+    init(stream: any ByteStream, timeout: Double = 10) {
+        self.stream = stream
         self.timeout = timeout
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Failure.socket("socket: \(String(cString: strerror(errno)))") }
-        var time = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        if var size = receiveBufferSize.map(Int32.init) {
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard result == 0 else {
-            let message = String(cString: strerror(errno))
-            Glibc.close(fd)
-            throw Failure.socket("connect to 127.0.0.1:\(port): \(message)")
-        }
     }
 
-    deinit { close() }
-
-    func close() {
-        if !closed {
-            closed = true
-            Glibc.close(fd)
-        }
+    /// A plain TCP connection to 127.0.0.1:`port` (the cluster tests, whose servers are TCP).
+    convenience init(port: UInt16, timeout: Double = 10) throws {
+        try self.init(stream: TCPStream(port: port, timeout: timeout), timeout: timeout)
     }
+
+    func close() { stream.close() }
 
     /// The client's own port (the server's view of the remote port).
     var localPort: UInt16 {
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(stream.socket, $0, &length) }
         }
         return UInt16(bigEndian: address.sin_port)
     }
@@ -146,7 +119,7 @@ final class RawClient {
     /// of them sit in the server's receive queue (or were read).
     var unacknowledgedBytes: Int {
         var count: Int32 = 0
-        return ioctl(fd, UInt(0x5411), &count) == 0 ? Int(count) : -1
+        return ioctl(stream.socket, UInt(0x5411), &count) == 0 ? Int(count) : -1
     }
 
     // MARK: Sending
@@ -157,26 +130,19 @@ final class RawClient {
         try bytes.withUnsafeBytes { try send($0) }
     }
 
-    /// Writes every byte (bounded by SO_SNDTIMEO per blocking write).
+    /// Writes every byte (each blocking write bounded by the stream's timeout).
     func send(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let sent = Glibc.send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-            if sent > 0 {
-                offset += sent
-            } else if sent < 0 && errno == EINTR {
-                continue
-            } else if sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                throw Failure.timedOut("sending (\(offset) of \(bytes.count) bytes sent)", received: pending)
-            } else {
-                throw Failure.socket(
-                    "send after \(offset) of \(bytes.count) bytes: \(String(cString: strerror(errno)))")
-            }
+        do {
+            try stream.send(bytes)
+        } catch .sendTimedOut(let sent, let total) {
+            throw Failure.timedOut("sending (\(sent) of \(total) bytes sent)", received: pending)
+        } catch {
+            throw Failure.socket(error.description)
         }
     }
 
     /// Half-closes: the server reads end of stream.
-    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+    func shutdownWrite() { stream.shutdownWrite() }
 
     // MARK: Receiving
 
@@ -184,29 +150,25 @@ final class RawClient {
     /// when the deadline passes first.
     private func receiveMore(_ deadline: Deadline, _ what: @autoclosure () -> String) throws -> Bool {
         if peerClosed { return false }
-        while true {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = Glibc.poll(&poller, 1, deadline.remainingMilliseconds)
-            if ready < 0 && errno == EINTR { continue }
-            if ready == 0 { throw Failure.timedOut(what(), received: pending) }
-            let count = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count > 0 {
-                pending.append(contentsOf: scratch[..<count])
-                return true
-            }
-            if count == 0 {
-                peerClosed = true
-                return false
-            }
-            switch errno {
-            case EINTR, EAGAIN: continue
-            case ECONNRESET, EPIPE:
-                peerClosed = true
-                wasReset = true
-                return false
-            default:
-                throw Failure.socket("recv: \(String(cString: strerror(errno)))")
-            }
+        let input: StreamInput
+        do {
+            input = try scratch.withUnsafeMutableBytes { try stream.receive(into: $0, before: deadline) }
+        } catch {
+            throw Failure.socket("\(error)")
+        }
+        switch input {
+        case .bytes(let count):
+            pending.append(contentsOf: scratch[..<count])
+            return true
+        case .end:
+            peerClosed = true
+            return false
+        case .reset:
+            peerClosed = true
+            wasReset = true
+            return false
+        case .timedOut:
+            throw Failure.timedOut(what(), received: pending)
         }
     }
 
@@ -221,7 +183,7 @@ final class RawClient {
 
     /// Reads one response head (status line and fields); the body stays unread.
     func readHead(
-        to method: String = "GET", timeout: Double? = nil, file: StaticString = #filePath, line: UInt = #line
+        to method: String = "GET", timeout: Double? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> HTTPResponseMessage {
         let deadline = Deadline(seconds: timeout ?? self.timeout)
         var end = indexOfHeadEnd()
@@ -233,11 +195,11 @@ final class RawClient {
         }
         let headBytes = Array(pending[..<end!])
         pending.removeFirst(end!)
-        return try parseHead(headBytes, method: method, file: file, line: line)
+        return try parseHead(headBytes, method: method, sourceLocation: sourceLocation)
     }
 
     private func parseHead(
-        _ bytes: [UInt8], method: String, file: StaticString, line: UInt
+        _ bytes: [UInt8], method: String, sourceLocation: SourceLocation
     ) throws -> HTTPResponseMessage {
         let raw = String(decoding: bytes, as: UTF8.self)
         var lines = raw.components(separatedBy: "\r\n")
@@ -257,7 +219,8 @@ final class RawClient {
                 in: CharacterSet(charactersIn: " \t"))
             fields.append((name, value))
         }
-        let framing = Self.framing(status: status, method: method, fields: fields, rawHead: raw, file: file, line: line)
+        let framing = Self.framing(
+            status: status, method: method, fields: fields, rawHead: raw, sourceLocation: sourceLocation)
         return HTTPResponseMessage(
             version: String(parts[0]), status: status, reason: parts.count > 2 ? String(parts[2]) : "",
             fields: fields, rawHead: raw, framing: framing)
@@ -266,7 +229,7 @@ final class RawClient {
     /// RFC 9112 section 6.3, and the checks every response must pass.
     private static func framing(
         status: Int, method: String, fields: [(name: String, value: String)], rawHead: String,
-        file: StaticString, line: UInt
+        sourceLocation: SourceLocation
     ) -> HTTPResponseMessage.Framing {
         let lengths = fields.filter { $0.name.lowercased() == "content-length" }.map(\.value)
         let codings = fields.filter { $0.name.lowercased() == "transfer-encoding" }
@@ -274,26 +237,30 @@ final class RawClient {
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         let where_ = "in response \(rawHead.debugDescription)"
         if !lengths.isEmpty && !codings.isEmpty {
-            XCTFail(
-                "a response has both Content-Length and Transfer-Encoding (RFC 9112 6.2) \(where_)", file: file,
-                line: line)
+            Issue.record(
+                "a response has both Content-Length and Transfer-Encoding (RFC 9112 6.2) \(where_)",
+                sourceLocation: sourceLocation)
         }
         if Set(lengths).count > 1 || lengths.contains(where: { $0.contains(",") }) {
-            XCTFail("a response has conflicting Content-Length values \(where_)", file: file, line: line)
+            Issue.record("a response has conflicting Content-Length values \(where_)", sourceLocation: sourceLocation)
         }
         if (100..<200).contains(status) || status == 204 {
             if !lengths.isEmpty {
-                XCTFail("Content-Length in a \(status) response (RFC 9110 8.6) \(where_)", file: file, line: line)
+                Issue.record(
+                    "Content-Length in a \(status) response (RFC 9110 8.6) \(where_)", sourceLocation: sourceLocation)
             }
             if !codings.isEmpty {
-                XCTFail("Transfer-Encoding in a \(status) response (RFC 9112 6.1) \(where_)", file: file, line: line)
+                Issue.record(
+                    "Transfer-Encoding in a \(status) response (RFC 9112 6.1) \(where_)", sourceLocation: sourceLocation
+                )
             }
         }
         if method == "HEAD" || (100..<200).contains(status) || status == 204 || status == 304 { return .noBody }
         if !codings.isEmpty { return codings.last == "chunked" ? .chunked : .closeDelimited }
         if let length = lengths.first {
             guard let count = Int(length), count >= 0 else {
-                XCTFail("invalid Content-Length \(length.debugDescription) \(where_)", file: file, line: line)
+                Issue.record(
+                    "invalid Content-Length \(length.debugDescription) \(where_)", sourceLocation: sourceLocation)
                 return .closeDelimited
             }
             return .contentLength(count)
@@ -304,10 +271,10 @@ final class RawClient {
     /// Reads one whole response: head and body, however it is framed. `method` is the
     /// request's (a response to HEAD has no body).
     func readResponse(
-        to method: String = "GET", timeout: Double? = nil, file: StaticString = #filePath, line: UInt = #line
+        to method: String = "GET", timeout: Double? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> HTTPResponseMessage {
         let deadline = Deadline(seconds: timeout ?? self.timeout)
-        var response = try readHead(to: method, timeout: deadline.remaining, file: file, line: line)
+        var response = try readHead(to: method, timeout: deadline.remaining, sourceLocation: sourceLocation)
         switch response.framing {
         case .noBody:
             break
@@ -333,12 +300,12 @@ final class RawClient {
 
     /// Reads `count` responses in order (pipelining).
     func readResponses(
-        _ count: Int, to method: String = "GET", timeout: Double? = nil, file: StaticString = #filePath,
-        line: UInt = #line
+        _ count: Int, to method: String = "GET", timeout: Double? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> [HTTPResponseMessage] {
         let deadline = Deadline(seconds: timeout ?? self.timeout)
         return try (0..<count).map { _ in
-            try readResponse(to: method, timeout: deadline.remaining, file: file, line: line)
+            try readResponse(to: method, timeout: deadline.remaining, sourceLocation: sourceLocation)
         }
     }
 
@@ -398,8 +365,7 @@ final class RawClient {
     /// without reading it.
     func isReadable(within seconds: Double) -> Bool {
         if !pending.isEmpty || peerClosed { return true }
-        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        return Glibc.poll(&poller, 1, Int32(seconds * 1000)) > 0
+        return stream.hasInput(within: seconds)
     }
 
     /// Reads until the server closes the connection or `timeout` seconds pass. Returns

@@ -1,5 +1,4 @@
 import Foundation
-import XCTest
 
 #if canImport(Glibc)
     import Glibc
@@ -34,7 +33,9 @@ enum Binaries {
 /// resort).
 final class ServerProcess {
     let process: ChildProcess
-    /// The TCP port it listens on (an ephemeral one: the tests bind port 0).
+    /// What its clients connect over.
+    let transport: ServerMode.Transport
+    /// The port it listens on (an ephemeral one: the tests bind port 0).
     let port: UInt16
 
     struct StartError: Error, CustomStringConvertible {
@@ -48,12 +49,12 @@ final class ServerProcess {
     var commandLine: String { ([process.executable] + process.arguments).joined(separator: " ") }
 
     /// Starts `binary` (with `environment` added to this process's) and waits (at most
-    /// `readyTimeout` seconds) for the listening line and, with `waitingForWorkers`, for a
-    /// master's line saying all its workers booted (a master logs `listening` before it
-    /// forks them).
+    /// `readyTimeout` seconds) for the line saying it listens over `transport` and, with
+    /// `waitingForWorkers`, for a master's line saying all its workers booted (a master logs
+    /// `listening` before it forks them).
     init(
-        binary: String, arguments: [String], waitingForWorkers: Bool = false, outputDirectory: URL,
-        readyTimeout: Double = 10, environment: [String: String] = [:]
+        binary: String, arguments: [String], transport: ServerMode.Transport = .tcp, waitingForWorkers: Bool = false,
+        outputDirectory: URL, readyTimeout: Double = 10, environment: [String: String] = [:]
     ) throws {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw StartError(
@@ -73,7 +74,7 @@ final class ServerProcess {
         var booted = !waitingForWorkers
         waitUntil(timeout: readyTimeout) {
             let log = process.standardError
-            found = found ?? Self.listeningPort(in: log)
+            found = found ?? Self.listeningPort(in: log, scheme: transport.bindScheme)
             booted = booted || log.contains("all workers booted")
             return (found != nil && booted) || !process.isRunning
         }
@@ -88,14 +89,24 @@ final class ServerProcess {
                     + " (\(state)); stderr:\n\(log.suffix(2000))")
         }
         self.process = process
+        self.transport = transport
         self.port = found
     }
 
-    /// The port of the first `{"message":"listening","url":"tcp://HOST:PORT"}` line.
-    static func listeningPort(in log: String) -> UInt16? {
+    /// `http://127.0.0.1:PORT` + `path`, with the transport's scheme.
+    func url(_ path: String) -> String { "\(transport.urlScheme)://127.0.0.1:\(port)\(path)" }
+
+    /// A new connection over the server's transport; the caller closes it (a suite's
+    /// `connect` closes its own at the end of the test).
+    func openClient(timeout: Double = 10, receiveBufferSize: Int? = nil) throws -> RawClient {
+        try transport.openClient(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize)
+    }
+
+    /// The port of the first `{"message":"listening","url":"SCHEME://HOST:PORT"}` line.
+    static func listeningPort(in log: String, scheme: String = "tcp") -> UInt16? {
         for line in log.split(separator: "\n") where line.contains("listening") {
             // The text format: `2026-11-23T11:30:00.123Z info listening url=tcp://127.0.0.1:43817`
-            if !line.hasPrefix("{"), let start = line.range(of: "url=tcp://") {
+            if !line.hasPrefix("{"), let start = line.range(of: "url=\(scheme)://") {
                 let url = line[start.upperBound...].prefix { !$0.isWhitespace }
                 if let colon = url.lastIndex(of: ":"), let port = UInt16(url[url.index(after: colon)...]) {
                     return port
@@ -104,7 +115,7 @@ final class ServerProcess {
             guard let data = line.data(using: .utf8),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                 object["message"] as? String == "listening",
-                let url = object["url"] as? String, url.hasPrefix("tcp://"),
+                let url = object["url"] as? String, url.hasPrefix("\(scheme)://"),
                 let colon = url.lastIndex(of: ":")
             else { continue }
             if let port = UInt16(url[url.index(after: colon)...]) { return port }

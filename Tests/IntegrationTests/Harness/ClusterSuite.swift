@@ -1,34 +1,32 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The base of the cluster tests: starts `raptor-testapp` masters (always stopped in
-/// tearDown, with their whole process group), reads their JSON log lines and stats file,
-/// and runs a concurrent load client. Built on the integration harness (ServerProcess,
-/// ChildProcess, RawClient, waitUntil).
-class ClusterTestCase: XCTestCase {
+/// The base of the cluster suites (`@Suite(.exclusive) final class FooTests: ClusterSuite`):
+/// starts `raptor-testapp` masters (stopped at the end of each test, with their whole
+/// process group, also when it failed), reads their JSON log lines and stats file, and runs
+/// a concurrent load client. Built on the integration harness (ServerProcess, ChildProcess,
+/// RawClient, waitUntil). The cluster is the pool dispatch over TCP: these tests are about
+/// the master and its workers, not about a mode.
+class ClusterSuite {
     private var servers: [ServerProcess] = []
     private var children: [ChildProcess] = []
-    private(set) var directory = URL(fileURLWithPath: "/nonexistent")
+    let directory: URL
 
-    override func setUpWithError() throws {
-        try super.setUpWithError()
+    init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "raptor-cluster-\(UUID().uuidString.prefix(10))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    override func tearDown() {
+    deinit {
         for server in servers where server.isRunning { server.stop(timeout: 10) }
         for server in servers { server.process.killGroup() }
         for child in children { child.killGroup() }
-        servers = []
-        children = []
         try? FileManager.default.removeItem(at: directory)
-        super.tearDown()
     }
 
     var statsPath: String { directory.appendingPathComponent("stats.json").path }
@@ -85,7 +83,7 @@ class ClusterTestCase: XCTestCase {
     @discardableResult
     func waitForEvents(
         _ server: ServerProcess, _ message: String, count: Int = 1, timeout: Double = 20,
-        where matches: ([String: Any]) -> Bool = { _ in true }, file: StaticString = #filePath, line: UInt = #line
+        where matches: ([String: Any]) -> Bool = { _ in true }, sourceLocation: SourceLocation = #_sourceLocation
     ) -> [[String: Any]] {
         var found: [[String: Any]] = []
         let held = waitUntil(timeout: timeout, interval: 0.05) {
@@ -93,9 +91,9 @@ class ClusterTestCase: XCTestCase {
             return found.count >= count
         }
         if !held {
-            XCTFail(
+            Issue.record(
                 "no \(count)× \"\(message)\" within \(timeout) s (found \(found.count)); log:\n\(server.standardError.suffix(4000))",
-                file: file, line: line)
+                sourceLocation: sourceLocation)
         }
         return found
     }
@@ -115,7 +113,7 @@ class ClusterTestCase: XCTestCase {
     /// Waits until the stats file satisfies `condition`; returns the document.
     @discardableResult
     func waitForStats(
-        timeout: Double = 20, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+        timeout: Double = 20, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
         _ condition: ([String: Any]) -> Bool
     ) -> [String: Any]? {
         var last: [String: Any]?
@@ -124,9 +122,9 @@ class ClusterTestCase: XCTestCase {
             return last.map(condition) ?? false
         }
         if !held {
-            XCTFail(
-                "stats never showed \(what) within \(timeout) s; last: \(String(describing: last))", file: file,
-                line: line)
+            Issue.record(
+                "stats never showed \(what) within \(timeout) s; last: \(String(describing: last))",
+                sourceLocation: sourceLocation)
         }
         return last
     }
@@ -136,10 +134,11 @@ class ClusterTestCase: XCTestCase {
     @discardableResult
     func waitForRunningWorkers(
         _ count: Int, phase: Int? = nil, excluding: [pid_t?] = [], timeout: Double = 20,
-        file: StaticString = #filePath, line: UInt = #line
+        sourceLocation: SourceLocation = #_sourceLocation
     ) -> [Int: pid_t] {
         let excluded = Set(excluding.compactMap { $0.map(Int.init) })
-        let stats = waitForStats(timeout: timeout, "\(count) running workers", file: file, line: line) { stats in
+        let stats = waitForStats(timeout: timeout, "\(count) running workers", sourceLocation: sourceLocation) {
+            stats in
             let running = workers(stats).filter { $0["state"] as? String == "running" }
             return running.count == count && workers(stats).count == count
                 && (phase == nil || running.allSatisfy { ($0["phase"] as? Int) == phase })
@@ -158,11 +157,12 @@ class ClusterTestCase: XCTestCase {
     /// gives a connection it accepted but has not read yet the time to send its request.
     /// (`stoppedWorkers` names how many workers the test stopped, for the message.)
     func assertNoFailedRequest(
-        _ summary: LoadClient.Summary, stoppedWorkers: Int, file: StaticString = #filePath, line: UInt = #line
+        _ summary: LoadClient.Summary, stoppedWorkers: Int, sourceLocation: SourceLocation = #_sourceLocation
     ) {
-        XCTAssertTrue(summary.failures.isEmpty, "\(summary)", file: file, line: line)
-        XCTAssertEqual(summary.unanswered, 0, "\(stoppedWorkers) workers stopped: \(summary)", file: file, line: line)
-        XCTAssertGreaterThan(summary.ok, 100, "\(summary)", file: file, line: line)
+        #expect(summary.failures.isEmpty, "\(summary)", sourceLocation: sourceLocation)
+        #expect(
+            summary.unanswered == 0, "\(stoppedWorkers) workers stopped: \(summary)", sourceLocation: sourceLocation)
+        #expect(summary.ok > 100, "\(summary)", sourceLocation: sourceLocation)
     }
 
     /// One GET on a new connection; the status, or nil when it failed.
