@@ -1,52 +1,47 @@
 import Foundation
-import XCTest
+import Testing
 
 /// Real clients, as a new user would run them: curl against `raptor-ev serve public/`
 /// of this repository, and Python's http.client against the test application.
-class ExternalClientTestCase: ServerTestCase {
-    func curlGetsTheRepositoryPublicIndex() throws {
-        XCTAssertTrue(ExternalClient.isAvailable("curl"), "curl is not installed (make test-deps)")
+@Suite(.concurrent) final class ExternalClientTests: ServerSuite {
+    @Test(arguments: ServerMode.all)
+    func curlGetsTheRepositoryPublicIndex(_ mode: ServerMode) throws {
+        #expect(ExternalClient.isAvailable("curl"), "curl is not installed (make test-deps)")
         let publicDirectory = Binaries.repositoryRoot.appendingPathComponent("public").path
-        let server = try startStaticServer(directory: publicDirectory)
-        let result = try ExternalClient.curl(
-            ["-sS", "-i", "http://127.0.0.1:\(server.port)/"], outputDirectory: workDirectory)
-        XCTAssertTrue(result.succeeded, "\(result)")
+        let server = try startStaticServer(mode, directory: publicDirectory)
+        let result = try curl(server, "/", ["-sS", "-i"])
+        #expect(result.succeeded, "\(result)")
         let output = result.standardOutput
-        XCTAssertTrue(output.hasPrefix("HTTP/1.1 200"), "status line: \(output.prefix(200).debugDescription)")
+        #expect(output.hasPrefix("HTTP/1.1 200"), "status line: \(output.prefix(200).debugDescription)")
         let head = output.components(separatedBy: "\r\n\r\n").first ?? ""
-        XCTAssertTrue(
+        #expect(
             head.lowercased().contains("\r\ncontent-type: text/html"), "the index is HTML: \(head.debugDescription)")
         let body = output.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n").lowercased()
-        XCTAssertTrue(
-            body.contains("<html") || body.contains("<!doctype html"), "body: \(body.prefix(300).debugDescription)")
+        #expect(body.contains("<html") || body.contains("<!doctype html"), "body: \(body.prefix(300).debugDescription)")
     }
 
-    func curlPostsAndUploadsChunked() throws {
-        XCTAssertTrue(ExternalClient.isAvailable("curl"), "curl is not installed (make test-deps)")
-        let server = try startTestApp()
-        let url = "http://127.0.0.1:\(server.port)"
-        let post = try ExternalClient.curl(
-            ["-sS", "--data-binary", "hello from curl", "-H", "Content-Type: text/plain", "\(url)/echo"],
-            outputDirectory: workDirectory)
-        XCTAssertTrue(post.succeeded, "\(post)")
-        XCTAssertEqual(post.standardOutput, "hello from curl")
+    @Test(arguments: ServerMode.all)
+    func curlPostsAndUploadsChunked(_ mode: ServerMode) throws {
+        #expect(ExternalClient.isAvailable("curl"), "curl is not installed (make test-deps)")
+        let server = try startTestApp(mode)
+        let post = try curl(
+            server, "/echo", ["-sS", "--data-binary", "hello from curl", "-H", "Content-Type: text/plain"])
+        #expect(post.succeeded, "\(post)")
+        #expect(post.standardOutput == "hello from curl")
 
         let file = workDirectory.appendingPathComponent("upload.bin")
         try Data(repeating: 65, count: 300_000).write(to: file)
-        let chunked = try ExternalClient.curl(
-            [
-                "-sS", "-H", "Transfer-Encoding: chunked", "-H", "Expect: 100-continue", "--data-binary",
-                "@\(file.path)", "\(url)/body-info",
-            ],
-            outputDirectory: workDirectory)
-        XCTAssertTrue(chunked.succeeded, "\(chunked)")
-        XCTAssertEqual(chunked.standardOutput, "length=300000 memory=true sum=\(300_000 * 65)\n")
+        let chunked = try curl(
+            server, "/body-info",
+            ["-sS", "-H", "Transfer-Encoding: chunked", "-H", "Expect: 100-continue", "--data-binary", "@\(file.path)"])
+        #expect(chunked.succeeded, "\(chunked)")
+        #expect(chunked.standardOutput == "length=300000 memory=true sum=\(300_000 * 65)\n")
     }
 
+    /// Run with ServerSuite.python: sys.argv[1] is the server's URL, connect() comes with it.
     static let pythonScript = """
-        import http.client, json, sys
-        port = int(sys.argv[1])
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        import json, sys
+        connection = connect(sys.argv[1])
         results = []
         sockets = set()
         for index in range(3):
@@ -62,40 +57,27 @@ class ExternalClientTestCase: ServerTestCase {
         print(json.dumps({"results": results, "connections": len(sockets)}))
         """
 
-    func pythonHTTPClientReusesTheConnection() throws {
-        XCTAssertTrue(ExternalClient.isAvailable("python3"), "python3 is not installed (make test-deps)")
-        let server = try startTestApp()
-        let result = try ExternalClient.python(
-            Self.pythonScript, arguments: [String(server.port)], outputDirectory: workDirectory)
-        XCTAssertTrue(result.succeeded, "\(result)")
+    @Test(arguments: ServerMode.all)
+    func pythonHTTPClientReusesTheConnection(_ mode: ServerMode) throws {
+        #expect(ExternalClient.isAvailable("python3"), "python3 is not installed (make test-deps)")
+        let server = try startTestApp(mode)
+        let result = try python(server, Self.pythonScript)
+        #expect(result.succeeded, "\(result)")
         let data = Data(result.standardOutput.utf8)
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
             let results = object["results"] as? [[String: Any]]
         else {
-            return XCTFail("unexpected output: \(result)")
+            Issue.record("unexpected output: \(result)")
+            return
         }
-        XCTAssertEqual(object["connections"] as? Int, 1, "http.client opened a new connection: the server closed one")
-        XCTAssertEqual(results.count, 4)
+        #expect((object["connections"] as? Int) == 1, "http.client opened a new connection: the server closed one")
+        #expect(results.count == 4)
         for index in 0..<3 {
-            XCTAssertEqual(results[index]["status"] as? Int, 200)
-            XCTAssertTrue((results[index]["body"] as? String ?? "").contains("query=n=\(index)"))
+            #expect((results[index]["status"] as? Int) == 200)
+            #expect((results[index]["body"] as? String ?? "").contains("query=n=\(index)"))
         }
-        XCTAssertEqual(results[3]["status"] as? Int, 200)
-        XCTAssertEqual(results[3]["body"] as? String, "python body")
-        XCTAssertEqual(results[3]["type"] as? String, "text/plain")
+        #expect((results[3]["status"] as? Int) == 200)
+        #expect((results[3]["body"] as? String) == "python body")
+        #expect((results[3]["type"] as? String) == "text/plain")
     }
-}
-
-final class ExternalClientPoolTests: ExternalClientTestCase {
-    override class var threads: Int { 5 }
-    func testCurlGetsTheRepositoryPublicIndex() throws { try curlGetsTheRepositoryPublicIndex() }
-    func testCurlPostsAndUploadsChunked() throws { try curlPostsAndUploadsChunked() }
-    func testPythonHTTPClientReusesTheConnection() throws { try pythonHTTPClientReusesTheConnection() }
-}
-
-final class ExternalClientInlineTests: ExternalClientTestCase {
-    override class var threads: Int { 0 }
-    func testCurlGetsTheRepositoryPublicIndex() throws { try curlGetsTheRepositoryPublicIndex() }
-    func testCurlPostsAndUploadsChunked() throws { try curlPostsAndUploadsChunked() }
-    func testPythonHTTPClientReusesTheConnection() throws { try pythonHTTPClientReusesTheConnection() }
 }

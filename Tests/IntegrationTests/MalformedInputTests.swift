@@ -1,60 +1,69 @@
-import XCTest
+import Testing
 
 /// Malformed requests get one 400 and the connection closes: a valid request sent right
 /// behind the bad one, in the same write, is never answered. Then request smuggling: a
 /// request hidden in an ambiguous body must never get a response of its own.
-class MalformedInputTestCase: ServerTestCase {
-    func garbageRequestLine() throws {
-        let server = try startTestApp()
+@Suite(.concurrent) final class MalformedInputTests: ServerSuite {
+    @Test(arguments: ServerMode.all)
+    func garbageRequestLine(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         try expectRejectedWith400(server, "this is not http\r\n\r\n")
         try expectRejectedWith400(
             server, [0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, 13, 10, 13, 10])
     }
 
-    func spaceInsideFieldName() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func spaceInsideFieldName(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         try expectRejectedWith400(server, "GET / HTTP/1.1\r\nHost: localhost\r\nHo st: x\r\n\r\n")
     }
 
-    func whitespaceBetweenFieldNameAndColon() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func whitespaceBetweenFieldNameAndColon(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         try expectRejectedWith400(server, "GET / HTTP/1.1\r\nHost : localhost\r\n\r\n")
         try expectRejectedWith400(server, "GET / HTTP/1.1\r\nHost: localhost\r\nX-A\t: 1\r\n\r\n")
     }
 
-    func obsoleteLineFolding() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func obsoleteLineFolding(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         try expectRejectedWith400(server, "GET / HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n b\r\n\r\n")
         try expectRejectedWith400(server, "GET / HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n\tb\r\n\r\n")
     }
 
-    func missingHostOnHTTP11() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func missingHostOnHTTP11(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         try expectRejectedWith400(server, "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n")
     }
 
-    func twoHostFields() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func twoHostFields(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         try expectRejectedWith400(server, "GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n")
         try expectRejectedWith400(server, "GET / HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n")
     }
 
-    func contentLengthWithTransferEncoding() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func contentLengthWithTransferEncoding(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         try expectRejectedWith400(
             server,
             "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + "0\r\n\r\n")
     }
 
-    func twoDifferentContentLengths() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func twoDifferentContentLengths(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         try expectRejectedWith400(
             server, "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
     }
 
-    func badChunkSize() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func badChunkSize(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         for size in ["zz", "-5", "5 5", ""] {
             try expectRejectedWith400(
                 server,
@@ -72,29 +81,31 @@ class MalformedInputTestCase: ServerTestCase {
     /// (when `mustClose`) that the server closes the connection.
     func expectNoSmuggling(
         _ server: ServerProcess, _ name: String, _ request: String, mustClose: Bool,
-        file: StaticString = #filePath, line: UInt = #line
+        sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         let client = try connect(server)
         try client.send(request)
         let first: HTTPResponseMessage
         do {
-            first = try client.readResponse(to: request.hasPrefix("HEAD") ? "HEAD" : "GET", file: file, line: line)
+            first = try client.readResponse(
+                to: request.hasPrefix("HEAD") ? "HEAD" : "GET", sourceLocation: sourceLocation)
         } catch {
-            XCTFail("\(name): no response at all: \(error)", file: file, line: line)
+            Issue.record("\(name): no response at all: \(error)", sourceLocation: sourceLocation)
             return
         }
-        XCTAssertFalse(
-            first.bodyText.contains("smuggled"), "\(name): the hidden request was answered", file: file, line: line)
+        #expect(
+            !first.bodyText.contains("smuggled"), "\(name): the hidden request was answered",
+            sourceLocation: sourceLocation)
         if mustClose {
             // Whatever arrives before the close would be a second response.
             let (closed, more) = client.waitForClose(timeout: 5)
-            XCTAssertEqual(
-                more.count, 0,
+            #expect(
+                more.count == 0,
                 "\(name): a second response after \(first.statusLine): \(String(decoding: more.prefix(400), as: UTF8.self).debugDescription)",
-                file: file, line: line)
-            XCTAssertTrue(
-                closed, "\(name): the server must close the connection after \(first.statusLine)", file: file,
-                line: line)
+                sourceLocation: sourceLocation)
+            #expect(
+                closed, "\(name): the server must close the connection after \(first.statusLine)",
+                sourceLocation: sourceLocation)
             return
         }
         // The connection may stay open (the outer request was valid one way). A sentinel
@@ -103,26 +114,26 @@ class MalformedInputTestCase: ServerTestCase {
         if client.peerClosed { return }
         try? client.send(Requests.get("/request?sentinel=1"))
         do {
-            let next = try client.readResponse(timeout: 5, file: file, line: line)
-            XCTAssertTrue(
+            let next = try client.readResponse(timeout: 5, sourceLocation: sourceLocation)
+            #expect(
                 next.bodyText.contains("sentinel"),
                 "\(name): a second response after \(first.statusLine): \(next.statusLine) \(next.bodyText.debugDescription)",
-                file: file, line: line)
+                sourceLocation: sourceLocation)
         } catch RawClient.Failure.closedEarly(_, let received) {
-            XCTAssertEqual(
-                received.count, 0,
+            #expect(
+                received.count == 0,
                 "\(name): a partial second response: \(String(decoding: received.prefix(400), as: UTF8.self).debugDescription)",
-                file: file, line: line)
+                sourceLocation: sourceLocation)
         } catch RawClient.Failure.timedOut(_, let received) {
-            XCTAssertFalse(
-                String(decoding: received, as: UTF8.self).contains("smuggled"),
-                "\(name): the hidden request was answered",
-                file: file, line: line)
+            #expect(
+                !String(decoding: received, as: UTF8.self).contains("smuggled"),
+                "\(name): the hidden request was answered", sourceLocation: sourceLocation)
         }
     }
 
-    func smugglingContentLengthThenTransferEncoding() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func smugglingContentLengthThenTransferEncoding(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         let body = "0\r\n\r\n" + Self.hidden
         let request =
             "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.utf8.count)\r\n"
@@ -130,8 +141,9 @@ class MalformedInputTestCase: ServerTestCase {
         try expectNoSmuggling(server, "CL.TE", request, mustClose: true)
     }
 
-    func smugglingTransferEncodingThenContentLength() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func smugglingTransferEncodingThenContentLength(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         let chunk = String(Self.hidden.utf8.count, radix: 16)
         let request =
             "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"
@@ -139,8 +151,9 @@ class MalformedInputTestCase: ServerTestCase {
         try expectNoSmuggling(server, "TE.CL", request, mustClose: true)
     }
 
-    func smugglingObfuscatedTransferEncoding() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func smugglingObfuscatedTransferEncoding(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         let body = "0\r\n\r\n" + Self.hidden
         let variants: [(String, String)] = [
             ("space before colon", "Transfer-Encoding : chunked\r\n"),
@@ -159,8 +172,9 @@ class MalformedInputTestCase: ServerTestCase {
         }
     }
 
-    func smugglingContentLengthVariants() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func smugglingContentLengthVariants(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         let length = Self.hidden.utf8.count
         let variants: [(String, String)] = [
             ("plus sign", "Content-Length: +\(length)\r\n"),
@@ -177,10 +191,11 @@ class MalformedInputTestCase: ServerTestCase {
         }
     }
 
-    func smugglingInHTTP10TransferEncoding() throws {
+    @Test(arguments: ServerMode.all)
+    func smugglingInHTTP10TransferEncoding(_ mode: ServerMode) throws {
         // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing; the
         // server must close the connection after it.
-        let server = try startTestApp()
+        let server = try startTestApp(mode)
         let body = "0\r\n\r\n" + Self.hidden
         let request =
             "POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: \(body.utf8.count)\r\n"
@@ -188,9 +203,10 @@ class MalformedInputTestCase: ServerTestCase {
         try expectNoSmuggling(server, "HTTP/1.0 with Transfer-Encoding", request, mustClose: true)
     }
 
-    func smugglingBodyOfGetAndHead() throws {
+    @Test(arguments: ServerMode.all)
+    func smugglingBodyOfGetAndHead(_ mode: ServerMode) throws {
         // A body on GET is framed like any other: the hidden request is the body.
-        let server = try startTestApp()
+        let server = try startTestApp(mode)
         for method in ["GET", "HEAD"] {
             let request =
                 "\(method) /request HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(Self.hidden.utf8.count)\r\n\r\n"
@@ -198,42 +214,4 @@ class MalformedInputTestCase: ServerTestCase {
             try expectNoSmuggling(server, "\(method) with a body", request, mustClose: false)
         }
     }
-}
-
-final class MalformedInputPoolTests: MalformedInputTestCase {
-    override class var threads: Int { 5 }
-    func testGarbageRequestLine() throws { try garbageRequestLine() }
-    func testSpaceInsideFieldName() throws { try spaceInsideFieldName() }
-    func testWhitespaceBetweenFieldNameAndColon() throws { try whitespaceBetweenFieldNameAndColon() }
-    func testObsoleteLineFolding() throws { try obsoleteLineFolding() }
-    func testMissingHostOnHTTP11() throws { try missingHostOnHTTP11() }
-    func testTwoHostFields() throws { try twoHostFields() }
-    func testContentLengthWithTransferEncoding() throws { try contentLengthWithTransferEncoding() }
-    func testTwoDifferentContentLengths() throws { try twoDifferentContentLengths() }
-    func testBadChunkSize() throws { try badChunkSize() }
-    func testSmugglingContentLengthThenTransferEncoding() throws { try smugglingContentLengthThenTransferEncoding() }
-    func testSmugglingTransferEncodingThenContentLength() throws { try smugglingTransferEncodingThenContentLength() }
-    func testSmugglingObfuscatedTransferEncoding() throws { try smugglingObfuscatedTransferEncoding() }
-    func testSmugglingContentLengthVariants() throws { try smugglingContentLengthVariants() }
-    func testSmugglingInHTTP10TransferEncoding() throws { try smugglingInHTTP10TransferEncoding() }
-    func testSmugglingBodyOfGetAndHead() throws { try smugglingBodyOfGetAndHead() }
-}
-
-final class MalformedInputInlineTests: MalformedInputTestCase {
-    override class var threads: Int { 0 }
-    func testGarbageRequestLine() throws { try garbageRequestLine() }
-    func testSpaceInsideFieldName() throws { try spaceInsideFieldName() }
-    func testWhitespaceBetweenFieldNameAndColon() throws { try whitespaceBetweenFieldNameAndColon() }
-    func testObsoleteLineFolding() throws { try obsoleteLineFolding() }
-    func testMissingHostOnHTTP11() throws { try missingHostOnHTTP11() }
-    func testTwoHostFields() throws { try twoHostFields() }
-    func testContentLengthWithTransferEncoding() throws { try contentLengthWithTransferEncoding() }
-    func testTwoDifferentContentLengths() throws { try twoDifferentContentLengths() }
-    func testBadChunkSize() throws { try badChunkSize() }
-    func testSmugglingContentLengthThenTransferEncoding() throws { try smugglingContentLengthThenTransferEncoding() }
-    func testSmugglingTransferEncodingThenContentLength() throws { try smugglingTransferEncodingThenContentLength() }
-    func testSmugglingObfuscatedTransferEncoding() throws { try smugglingObfuscatedTransferEncoding() }
-    func testSmugglingContentLengthVariants() throws { try smugglingContentLengthVariants() }
-    func testSmugglingInHTTP10TransferEncoding() throws { try smugglingInHTTP10TransferEncoding() }
-    func testSmugglingBodyOfGetAndHead() throws { try smugglingBodyOfGetAndHead() }
 }

@@ -1,27 +1,29 @@
 import Foundation
-import XCTest
+import Testing
 
 /// Pipelining (RFC 9112 section 9.3.2): requests sent back to back in one write are all
 /// answered, in order.
-class PipeliningTestCase: ServerTestCase {
-    func fiftyRequestsInOneWrite() throws {
-        let server = try startTestApp()
+@Suite(.concurrent) final class PipeliningTests: ServerSuite {
+    @Test(arguments: ServerMode.all)
+    func fiftyRequestsInOneWrite(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         let client = try connect(server)
         try client.send((0..<50).map { Requests.get("/request?n=\($0)") }.joined())
         let responses = try client.readResponses(50, timeout: 20)
         for (index, response) in responses.enumerated() {
-            XCTAssertEqual(response.status, 200, "response \(index)")
-            XCTAssertTrue(
+            #expect(response.status == 200, "response \(index)")
+            #expect(
                 response.bodyText.contains("target=/request?n=\(index) "),
                 "response \(index) out of order: \(response.bodyText)")
         }
-        XCTAssertFalse(client.peerClosed)
+        #expect(!client.peerClosed)
     }
 
-    func requestsWithBodiesInOneWrite() throws {
+    @Test(arguments: ServerMode.all)
+    func requestsWithBodiesInOneWrite(_ mode: ServerMode) throws {
         // Bodies of both framings between bodiless requests: each body must end exactly
         // where its framing says, or every response after it goes wrong.
-        let server = try startTestApp()
+        let server = try startTestApp(mode)
         let client = try connect(server)
         var batch = ""
         for index in 0..<10 {
@@ -38,11 +40,11 @@ class PipeliningTestCase: ServerTestCase {
         try client.send(batch)
         let responses = try client.readResponses(10, timeout: 20)
         for (index, response) in responses.enumerated() {
-            XCTAssertEqual(response.status, 200, "response \(index)")
+            #expect(response.status == 200, "response \(index)")
             switch index % 3 {
-            case 0: XCTAssertEqual(response.bodyText, "body-\(index)")
-            case 1: XCTAssertEqual(response.bodyText, "chunked-\(index)")
-            default: XCTAssertTrue(response.bodyText.contains("query=n=\(index)"), response.bodyText)
+            case 0: #expect(response.bodyText == "body-\(index)")
+            case 1: #expect(response.bodyText == "chunked-\(index)")
+            default: #expect(response.bodyText.contains("query=n=\(index)"), "\(response.bodyText)")
             }
         }
     }
@@ -50,15 +52,16 @@ class PipeliningTestCase: ServerTestCase {
     /// Many connections at once, each alternating single requests with pipelined ones whose
     /// tail arrives while the head is with the handler (so the loop stops reading and the
     /// hand back must wake it): every answer on its own connection, in order, and none late.
-    func concurrentConnectionsEachGetTheirAnswersInOrder() throws {
-        let server = try startTestApp()
-        let port = server.port
+    @Test(.exclusive, arguments: ServerMode.all)
+    func concurrentConnectionsEachGetTheirAnswersInOrder(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
+        let (transport, port) = (server.transport, server.port)
         let connections = 16
         let rounds = 60
         let log = ExchangeLog()
         let started = ContinuousClock.now
         DispatchQueue.concurrentPerform(iterations: connections) { connection in
-            guard let client = try? RawClient(port: port, timeout: 10) else {
+            guard let client = try? transport.openClient(port: port, timeout: 10) else {
                 return log.fail("connection \(connection): cannot connect")
             }
             defer { client.close() }
@@ -81,30 +84,12 @@ class PipeliningTestCase: ServerTestCase {
         }
         let total = started.duration(to: ContinuousClock.now).secondsValue
         let (failures, slowest) = log.result
-        XCTAssertEqual(failures, [])
+        #expect(failures == [])
         // Both bounds are generous for a loaded machine (the whole run takes well under a
         // second here); lost wake-ups show as stalls: with the hand back's wake-up and the
         // collect timer both disabled, this run took 49 s.
-        XCTAssertLessThan(slowest, 2.0, "the slowest exchange took \(slowest) s")
-        XCTAssertLessThan(total, 15, "\(connections * rounds) rounds took \(total) s")
-    }
-}
-
-final class PipeliningPoolTests: PipeliningTestCase {
-    override class var threads: Int { 5 }
-    func testFiftyRequestsInOneWrite() throws { try fiftyRequestsInOneWrite() }
-    func testRequestsWithBodiesInOneWrite() throws { try requestsWithBodiesInOneWrite() }
-    func testConcurrentConnectionsEachGetTheirAnswersInOrder() throws {
-        try concurrentConnectionsEachGetTheirAnswersInOrder()
-    }
-}
-
-final class PipeliningInlineTests: PipeliningTestCase {
-    override class var threads: Int { 0 }
-    func testFiftyRequestsInOneWrite() throws { try fiftyRequestsInOneWrite() }
-    func testRequestsWithBodiesInOneWrite() throws { try requestsWithBodiesInOneWrite() }
-    func testConcurrentConnectionsEachGetTheirAnswersInOrder() throws {
-        try concurrentConnectionsEachGetTheirAnswersInOrder()
+        #expect(slowest < 2.0, "the slowest exchange took \(slowest) s")
+        #expect(total < 15, "\(connections * rounds) rounds took \(total) s")
     }
 }
 

@@ -1,9 +1,9 @@
 import Foundation
-import XCTest
+import Testing
 
 /// `raptor-ev serve DIR` on a directory made for the test, with a secret file next to it
 /// (outside DIR) that no request may ever reach.
-class StaticFileTestCase: ServerTestCase {
+@Suite(.concurrent) final class StaticFileTests: ServerSuite {
     static let secret = "TOP-SECRET-7f3a9c"
     static let modified = Date(timeIntervalSince1970: 1_577_934_245)  // Thu, 02 Jan 2020 03:04:05 GMT
     static let files: [String: String] = [
@@ -40,12 +40,13 @@ class StaticFileTestCase: ServerTestCase {
         return site.path
     }
 
-    func startSite() throws -> ServerProcess {
-        try startStaticServer(directory: try makeSite())
+    func startSite(_ mode: ServerMode) throws -> ServerProcess {
+        try startStaticServer(mode, directory: try makeSite())
     }
 
-    func getFileWithTypeLengthAndLastModified() throws {
-        let server = try startSite()
+    @Test(arguments: ServerMode.all)
+    func getFileWithTypeLengthAndLastModified(_ mode: ServerMode) throws {
+        let server = try startSite(mode)
         let client = try connect(server)
         let expectations: [(String, String)] = [
             ("/hello.txt", "text/plain"), ("/index.html", "text/html"), ("/style.css", "text/css"),
@@ -54,83 +55,91 @@ class StaticFileTestCase: ServerTestCase {
         for (path, type) in expectations {
             try client.send(Requests.get(path))
             let response = try client.readResponse()
-            XCTAssertEqual(response.status, 200, path)
+            #expect(response.status == 200, "\(path)")
             let contentType = response.header("Content-Type") ?? ""
-            XCTAssertTrue(contentType.hasPrefix(type), "\(path): Content-Type \(contentType.debugDescription)")
-            XCTAssertEqual(response.header("Content-Length"), String(response.body.count), path)
+            #expect(contentType.hasPrefix(type), "\(path): Content-Type \(contentType.debugDescription)")
+            #expect(response.header("Content-Length") == String(response.body.count), "\(path)")
             if let content = Self.files[String(path.dropFirst())] {
-                XCTAssertEqual(response.bodyText, content, path)
-                XCTAssertEqual(response.header("Last-Modified"), "Thu, 02 Jan 2020 03:04:05 GMT", path)
+                #expect(response.bodyText == content, "\(path)")
+                #expect(response.header("Last-Modified") == "Thu, 02 Jan 2020 03:04:05 GMT", "\(path)")
             }
         }
     }
 
-    func headOfFileHasHeadersAndNoBody() throws {
-        let server = try startSite()
+    @Test(arguments: ServerMode.all)
+    func headOfFileHasHeadersAndNoBody(_ mode: ServerMode) throws {
+        let server = try startSite(mode)
         let client = try connect(server)
         try client.send(Requests.head("/hello.txt") + Requests.get("/hello.txt"))
         let head = try client.readResponse(to: "HEAD")
         let get = try client.readResponse()
-        XCTAssertEqual(head.status, 200)
-        XCTAssertEqual(get.bodyText, Self.files["hello.txt"])
-        XCTAssertEqual(head.header("Content-Length"), String(Self.files["hello.txt"]!.utf8.count))
-        XCTAssertEqual(head.header("Content-Type"), get.header("Content-Type"))
-        XCTAssertEqual(head.header("Last-Modified"), get.header("Last-Modified"))
+        #expect(head.status == 200)
+        #expect(get.bodyText == Self.files["hello.txt"])
+        #expect(head.header("Content-Length") == String(Self.files["hello.txt"]!.utf8.count))
+        #expect(head.header("Content-Type") == get.header("Content-Type"))
+        #expect(head.header("Last-Modified") == get.header("Last-Modified"))
     }
 
-    func ifModifiedSinceGets304() throws {
-        let server = try startSite()
+    @Test(arguments: ServerMode.all)
+    func ifModifiedSinceGets304(_ mode: ServerMode) throws {
+        let server = try startSite(mode)
         let client = try connect(server)
         try client.send(Requests.get("/hello.txt", "If-Modified-Since: Thu, 02 Jan 2020 03:04:05 GMT\r\n"))
         let notModified = try client.readResponse()
-        XCTAssertEqual(notModified.status, 304, notModified.statusLine)
-        XCTAssertTrue(notModified.body.isEmpty)
+        #expect(notModified.status == 304, "\(notModified.statusLine)")
+        #expect(notModified.body.isEmpty)
         try client.send(Requests.get("/hello.txt", "If-Modified-Since: Wed, 01 Jan 2020 00:00:00 GMT\r\n"))
         let modified = try client.readResponse()
-        XCTAssertEqual(modified.status, 200, "modified since an earlier date")
-        XCTAssertEqual(modified.bodyText, Self.files["hello.txt"])
+        #expect(modified.status == 200, "modified since an earlier date")
+        #expect(modified.bodyText == Self.files["hello.txt"])
     }
 
-    func directoryServesIndexHTML() throws {
-        let server = try startSite()
+    @Test(arguments: ServerMode.all)
+    func directoryServesIndexHTML(_ mode: ServerMode) throws {
+        let server = try startSite(mode)
         let root = try exchange(server, Requests.get("/"))
-        XCTAssertEqual(root.status, 200)
-        XCTAssertEqual(root.bodyText, Self.files["index.html"])
-        XCTAssertTrue((root.header("Content-Type") ?? "").hasPrefix("text/html"))
+        #expect(root.status == 200)
+        #expect(root.bodyText == Self.files["index.html"])
+        #expect((root.header("Content-Type") ?? "").hasPrefix("text/html"))
         let docs = try exchange(server, Requests.get("/docs/"))
-        XCTAssertEqual(docs.status, 200)
-        XCTAssertEqual(docs.bodyText, Self.files["docs/index.html"])
+        #expect(docs.status == 200)
+        #expect(docs.bodyText == Self.files["docs/index.html"])
     }
 
-    func directoryWithoutSlashRedirects() throws {
-        let server = try startSite()
+    @Test(arguments: ServerMode.all)
+    func directoryWithoutSlashRedirects(_ mode: ServerMode) throws {
+        let server = try startSite(mode)
         let response = try exchange(server, Requests.get("/docs"))
-        XCTAssertEqual(response.status, 301)
+        #expect(response.status == 301)
         let location = response.header("Location") ?? ""
-        XCTAssertTrue(location.hasSuffix("/docs/"), "Location: \(location.debugDescription)")
+        #expect(location.hasSuffix("/docs/"), "Location: \(location.debugDescription)")
     }
 
-    func missingFileGets404WithSmallBody() throws {
-        let server = try startSite()
+    @Test(arguments: ServerMode.all)
+    func missingFileGets404WithSmallBody(_ mode: ServerMode) throws {
+        let server = try startSite(mode)
         let response = try exchange(server, Requests.get("/missing.txt"))
-        XCTAssertEqual(response.status, 404)
-        XCTAssertFalse(response.body.isEmpty, "a 404 says what happened")
-        XCTAssertLessThan(response.body.count, 1024)
+        #expect(response.status == 404)
+        #expect(!response.body.isEmpty, "a 404 says what happened")
+        #expect(response.body.count < 1024)
     }
 
-    func postGets405WithAllow() throws {
-        let server = try startSite()
+    @Test(arguments: ServerMode.all)
+    func postGets405WithAllow(_ mode: ServerMode) throws {
+        let server = try startSite(mode)
         let response = try exchange(server, Requests.post("/hello.txt", body: "x"))
-        XCTAssertEqual(response.status, 405)
+        #expect(response.status == 405)
         let allowed = response.tokens("Allow")
-        XCTAssertTrue(allowed.contains("get") && allowed.contains("head"), "Allow: \(response.headers("Allow"))")
-        XCTAssertFalse(allowed.contains("post"))
+        #expect(allowed.contains("get") && allowed.contains("head"), "Allow: \(response.headers("Allow"))")
+        #expect(!allowed.contains("post"))
     }
 
-    func traversalNeverEscapesTheDirectory() throws {
-        let server = try startSite()
+    @Test(arguments: ServerMode.all)
+    func traversalNeverEscapesTheDirectory(_ mode: ServerMode) throws {
+        let server = try startSite(mode)
         // The file a/b exists: only an encoded slash makes /a%2fb differ from /a/b.
-        XCTAssertEqual(try exchange(server, Requests.get("/a/b")).status, 200)
+        let status = try exchange(server, Requests.get("/a/b")).status
+        #expect(status == 200)
         let attempts = [
             "/../secret", "/%2e%2e/secret", "/%2E%2E%2Fsecret", "/a/../../secret", "/..%2fsecret", "/%00", "/a%2fb",
             "/link-outside", "/link-absolute", "/link-dir/secret", "/..", "/.%2e/secret", "/%2e%2e%5csecret",
@@ -147,35 +156,11 @@ class StaticFileTestCase: ServerTestCase {
                 status = response.status
                 received = response.rawHead + response.bodyText
             } catch {
-                XCTFail("\(target): no response: \(error)")
+                Issue.record("\(target): no response: \(error)")
                 continue
             }
-            XCTAssertTrue(status == 400 || status == 404, "\(target) got \(status), not 400 or 404")
-            XCTAssertFalse(received.contains(Self.secret), "\(target) served the secret file")
+            #expect(status == 400 || status == 404, "\(target) got \(status), not 400 or 404")
+            #expect(!received.contains(Self.secret), "\(target) served the secret file")
         }
     }
-}
-
-final class StaticFilePoolTests: StaticFileTestCase {
-    override class var threads: Int { 5 }
-    func testGetFileWithTypeLengthAndLastModified() throws { try getFileWithTypeLengthAndLastModified() }
-    func testHeadOfFileHasHeadersAndNoBody() throws { try headOfFileHasHeadersAndNoBody() }
-    func testIfModifiedSinceGets304() throws { try ifModifiedSinceGets304() }
-    func testDirectoryServesIndexHTML() throws { try directoryServesIndexHTML() }
-    func testDirectoryWithoutSlashRedirects() throws { try directoryWithoutSlashRedirects() }
-    func testMissingFileGets404WithSmallBody() throws { try missingFileGets404WithSmallBody() }
-    func testPostGets405WithAllow() throws { try postGets405WithAllow() }
-    func testTraversalNeverEscapesTheDirectory() throws { try traversalNeverEscapesTheDirectory() }
-}
-
-final class StaticFileInlineTests: StaticFileTestCase {
-    override class var threads: Int { 0 }
-    func testGetFileWithTypeLengthAndLastModified() throws { try getFileWithTypeLengthAndLastModified() }
-    func testHeadOfFileHasHeadersAndNoBody() throws { try headOfFileHasHeadersAndNoBody() }
-    func testIfModifiedSinceGets304() throws { try ifModifiedSinceGets304() }
-    func testDirectoryServesIndexHTML() throws { try directoryServesIndexHTML() }
-    func testDirectoryWithoutSlashRedirects() throws { try directoryWithoutSlashRedirects() }
-    func testMissingFileGets404WithSmallBody() throws { try missingFileGets404WithSmallBody() }
-    func testPostGets405WithAllow() throws { try postGets405WithAllow() }
-    func testTraversalNeverEscapesTheDirectory() throws { try traversalNeverEscapesTheDirectory() }
 }

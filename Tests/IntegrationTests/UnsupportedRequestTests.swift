@@ -1,10 +1,11 @@
-import XCTest
+import Testing
 
 /// What the server does not implement: transfer codings other than chunked (501) and
 /// HTTP versions other than 1.x (505).
-class UnsupportedRequestTestCase: ServerTestCase {
-    func gzipTransferCodingGets501() throws {
-        let server = try startTestApp()
+@Suite(.concurrent) final class UnsupportedRequestTests: ServerSuite {
+    @Test(arguments: ServerMode.all)
+    func gzipTransferCodingGets501(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         // The body cannot be framed without decoding gzip: answer, then close.
         try expectStatusThenClose(
             server,
@@ -12,29 +13,17 @@ class UnsupportedRequestTestCase: ServerTestCase {
             status: 501)
     }
 
-    func http2RequestLineGets505() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func http2RequestLineGets505(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         let response = try exchange(server, "GET / HTTP/2.0\r\nHost: localhost\r\n\r\n")
-        XCTAssertEqual(response.status, 505, response.statusLine)
+        #expect(response.status == 505, "\(response.statusLine)")
     }
 
-    func http3RequestLineGets505() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func http3RequestLineGets505(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         let response = try exchange(server, "GET / HTTP/3.0\r\nHost: localhost\r\n\r\n")
-        XCTAssertEqual(response.status, 505, response.statusLine)
+        #expect(response.status == 505, "\(response.statusLine)")
     }
-}
-
-final class UnsupportedRequestPoolTests: UnsupportedRequestTestCase {
-    override class var threads: Int { 5 }
-    func testGzipTransferCodingGets501() throws { try gzipTransferCodingGets501() }
-    func testHTTP2RequestLineGets505() throws { try http2RequestLineGets505() }
-    func testHTTP3RequestLineGets505() throws { try http3RequestLineGets505() }
-}
-
-final class UnsupportedRequestInlineTests: UnsupportedRequestTestCase {
-    override class var threads: Int { 0 }
-    func testGzipTransferCodingGets501() throws { try gzipTransferCodingGets501() }
-    func testHTTP2RequestLineGets505() throws { try http2RequestLineGets505() }
-    func testHTTP3RequestLineGets505() throws { try http3RequestLineGets505() }
 }
