@@ -1,4 +1,4 @@
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -6,9 +6,10 @@ import XCTest
 
 /// SIGTERM stops the server gracefully: a request in flight still gets its whole response,
 /// idle connections are closed, and the process exits 0.
-class GracefulStopTestCase: ServerTestCase {
-    func requestInFlightCompletesThenExitZero() throws {
-        let server = try startTestApp(["--shutdown-timeout", "10s"])
+@Suite(.exclusive) final class GracefulStopTests: ServerSuite {
+    @Test(arguments: ServerMode.all)
+    func requestInFlightCompletesThenExitZero(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode, ["--shutdown-timeout", "10s"])
         let client = try connect(server)
         let sent = ContinuousClock.now
         try client.send(Requests.get("/slow?ms=1000"))
@@ -19,74 +20,59 @@ class GracefulStopTestCase: ServerTestCase {
         let read = waitUntil(timeout: 5) {
             client.unacknowledgedBytes == 0 && ProcFS.receiveQueues(localPort: serverPort)[clientPort] == 0
         }
-        XCTAssertTrue(read, "the server never read the request")
+        #expect(read, "the server never read the request")
         let start = ContinuousClock.now
         server.terminate()
         let response = try client.readResponse(timeout: 10)
-        XCTAssertEqual(response.status, 200)
-        XCTAssertEqual(response.bodyText, "slow done\n", "the response arrives whole")
+        #expect(response.status == 200)
+        #expect(response.bodyText == "slow done\n", "the response arrives whole")
         // The stop must not disturb the handler: its 1 s sleep runs to the end.
         let took = sent.duration(to: ContinuousClock.now).secondsValue
-        XCTAssertGreaterThanOrEqual(took, 0.95, "the handler was cut short by the stop (its sleep was interrupted)")
+        #expect(took >= 0.95, "the handler was cut short by the stop (its sleep was interrupted)")
         let status = server.waitForExit(timeout: 10)
-        XCTAssertEqual(status, .exited(0), "after SIGTERM; stderr:\n\(server.logTail)")
+        #expect(status == .exited(0), "after SIGTERM; stderr:\n\(server.logTail)")
         let elapsed = start.duration(to: ContinuousClock.now).secondsValue
-        XCTAssertLessThan(elapsed, 8, "the stop took longer than the request")
+        #expect(elapsed < 8, "the stop took longer than the request")
     }
 
     /// A response that promised keep-alive before the stop began: the request the client
     /// pipelined behind it is still answered (with Connection: close), not drained away.
-    func requestPipelinedBehindAResponseInFlightIsAnswered() throws {
-        let server = try startTestApp(["--shutdown-timeout", "10s"])
+    @Test(arguments: ServerMode.all)
+    func requestPipelinedBehindAResponseInFlightIsAnswered(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode, ["--shutdown-timeout", "10s"])
         let client = try connect(server)
         try client.send(Requests.get("/stream?chunks=2&pause-ms=500") + Requests.get("/request?n=behind"))
-        XCTAssertTrue(client.isReadable(within: 5), "the streamed response never started")
+        #expect(client.isReadable(within: 5), "the streamed response never started")
         server.terminate()
         let responses = try client.readResponses(2, timeout: 10)
-        XCTAssertEqual(responses[0].bodyText, "chunk 0\nchunk 1\n")
-        XCTAssertFalse(responses[0].saysClose, "the stream began before the stop: \(responses[0].rawHead)")
-        XCTAssertEqual(responses[1].status, 200)
-        XCTAssertTrue(responses[1].bodyText.contains("query=n=behind"), responses[1].bodyText)
-        if threads > 0 {
+        #expect(responses[0].bodyText == "chunk 0\nchunk 1\n")
+        #expect(!responses[0].saysClose, "the stream began before the stop: \(responses[0].rawHead)")
+        #expect(responses[1].status == 200)
+        #expect(responses[1].bodyText.contains("query=n=behind"), "\(responses[1].bodyText)")
+        if mode.dispatch == .pool {
             // The loop saw the stop while the stream ran on an app thread. (Inline, the
             // loop itself ran both handlers before it could see the stop.)
-            XCTAssertTrue(responses[1].saysClose, "a stopping worker's answer closes: \(responses[1].rawHead)")
+            #expect(responses[1].saysClose, "a stopping worker's answer closes: \(responses[1].rawHead)")
         }
-        assertClosed(client)
-        XCTAssertEqual(server.waitForExit(timeout: 10), .exited(0), "after SIGTERM; stderr:\n\(server.logTail)")
+        expectClosed(client)
+        #expect(server.waitForExit(timeout: 10) == .exited(0), "after SIGTERM; stderr:\n\(server.logTail)")
     }
 
-    func idleConnectionsAreClosedAndExitIsPrompt() throws {
-        let server = try startTestApp(["--shutdown-timeout", "10s"])
+    @Test(arguments: ServerMode.all)
+    func idleConnectionsAreClosedAndExitIsPrompt(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode, ["--shutdown-timeout", "10s"])
         let client = try connect(server)
         try client.send(Requests.get("/"))
-        XCTAssertEqual(try client.readResponse().status, 200)
+        let response = try client.readResponse()
+        #expect(response.status == 200)
         let (status, seconds) = measureSeconds { () -> ExitStatus? in
             server.terminate()
             return server.waitForExit(timeout: 10)
         }
-        XCTAssertEqual(status, .exited(0), "after SIGTERM; stderr:\n\(server.logTail)")
-        XCTAssertLessThan(seconds, 5, "an idle keep-alive connection held the stop back")
+        #expect(status == .exited(0), "after SIGTERM; stderr:\n\(server.logTail)")
+        #expect(seconds < 5, "an idle keep-alive connection held the stop back")
         let (closed, data) = client.waitForClose(timeout: 2)
-        XCTAssertTrue(closed)
-        XCTAssertEqual(data.count, 0)
-    }
-}
-
-final class GracefulStopPoolTests: GracefulStopTestCase {
-    override class var threads: Int { 5 }
-    func testRequestInFlightCompletesThenExitZero() throws { try requestInFlightCompletesThenExitZero() }
-    func testIdleConnectionsAreClosedAndExitIsPrompt() throws { try idleConnectionsAreClosedAndExitIsPrompt() }
-    func testRequestPipelinedBehindAResponseInFlightIsAnswered() throws {
-        try requestPipelinedBehindAResponseInFlightIsAnswered()
-    }
-}
-
-final class GracefulStopInlineTests: GracefulStopTestCase {
-    override class var threads: Int { 0 }
-    func testRequestInFlightCompletesThenExitZero() throws { try requestInFlightCompletesThenExitZero() }
-    func testIdleConnectionsAreClosedAndExitIsPrompt() throws { try idleConnectionsAreClosedAndExitIsPrompt() }
-    func testRequestPipelinedBehindAResponseInFlightIsAnswered() throws {
-        try requestPipelinedBehindAResponseInFlightIsAnswered()
+        #expect(closed)
+        #expect(data.count == 0)
     }
 }

@@ -1,11 +1,12 @@
-import XCTest
+import Testing
 
 /// `--max-pending`: past that many requests waiting for an app thread, new ones get a
 /// prebuilt 503 with `Retry-After: 1` and the connection closes.
 ///
 /// Only the pool mode has app threads to wait for; inline (`--threads 0`) nothing ever
 /// waits, so nothing may be shed there.
-class LoadSheddingTestCase: ServerTestCase {
+/// Exclusive: whether a request is shed depends on when the others arrive and finish.
+@Suite(.exclusive) final class LoadSheddingTests: ServerSuite {
     /// Sends /slow?ms=`ms` on `count` connections at once; returns the responses in
     /// connection order.
     func concurrentSlowRequests(_ server: ServerProcess, count: Int, ms: Int) throws -> [(
@@ -16,37 +17,30 @@ class LoadSheddingTestCase: ServerTestCase {
         return try clients.map { ($0, try $0.readResponse(timeout: 20)) }
     }
 
-    func someRequestsGet503WithRetryAfter() throws {
-        let server = try startTestApp(["--threads", "1", "--max-pending", "1"])
+    @Test(arguments: ServerMode.modes(.pool))
+    func someRequestsGet503WithRetryAfter(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode, ["--threads", "1", "--max-pending", "1"])
         let results = try concurrentSlowRequests(server, count: 8, ms: 500)
         let statuses = results.map(\.1.status)
-        XCTAssertTrue(statuses.allSatisfy { $0 == 200 || $0 == 503 }, "statuses: \(statuses)")
-        XCTAssertGreaterThanOrEqual(statuses.filter { $0 == 200 }.count, 1, "statuses: \(statuses)")
-        XCTAssertGreaterThanOrEqual(statuses.filter { $0 == 503 }.count, 1, "nothing was shed: \(statuses)")
+        #expect(statuses.allSatisfy { $0 == 200 || $0 == 503 }, "statuses: \(statuses)")
+        #expect((statuses.filter { $0 == 200 }.count) >= 1, "statuses: \(statuses)")
+        #expect((statuses.filter { $0 == 503 }.count) >= 1, "nothing was shed: \(statuses)")
         for (client, response) in results where response.status == 503 {
-            XCTAssertEqual(response.header("Retry-After"), "1", response.rawHead)
-            assertClosed(client, "after a 503 for load shedding")
+            #expect(response.header("Retry-After") == "1", "\(response.rawHead)")
+            expectClosed(client, "after a 503 for load shedding")
         }
         for (_, response) in results where response.status == 200 {
-            XCTAssertEqual(response.bodyText, "slow done\n")
+            #expect(response.bodyText == "slow done\n")
         }
         // Once the load is gone, requests are served again.
-        XCTAssertEqual(try exchange(server, Requests.get("/")).status, 200)
+        let status = try exchange(server, Requests.get("/")).status
+        #expect(status == 200)
     }
 
-    func nothingIsShedWithoutAppThreads() throws {
-        let server = try startTestApp(["--threads", "0", "--max-pending", "1"])
+    @Test(arguments: ServerMode.modes(.inline))
+    func nothingIsShedWithoutAppThreads(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode, ["--threads", "0", "--max-pending", "1"])
         let results = try concurrentSlowRequests(server, count: 4, ms: 200)
-        XCTAssertEqual(results.map(\.1.status), [200, 200, 200, 200])
+        #expect(results.map(\.1.status) == [200, 200, 200, 200])
     }
-}
-
-final class LoadSheddingPoolTests: LoadSheddingTestCase {
-    override class var threads: Int { 1 }
-    func testSomeRequestsGet503WithRetryAfter() throws { try someRequestsGet503WithRetryAfter() }
-}
-
-final class LoadSheddingInlineTests: LoadSheddingTestCase {
-    override class var threads: Int { 0 }
-    func testNothingIsShedWithoutAppThreads() throws { try nothingIsShedWithoutAppThreads() }
 }
