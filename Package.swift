@@ -44,14 +44,12 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             exclude: [
-                "BindTests.swift",
                 "ClusterDeployTests.swift",
                 "ClusterFilesTests.swift",
                 "ClusterListenerTests.swift",
                 "ClusterRestartTests.swift",
                 "ClusterSupervisionTests.swift",
                 "ClusterSystemdTests.swift",
-                "CommandLineTests.swift",
                 "DrainTests.swift",
                 "InstallDebTests.swift",
                 "InstallExampleTests.swift",
