@@ -44,12 +44,6 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             exclude: [
-                "ClusterDeployTests.swift",
-                "ClusterFilesTests.swift",
-                "ClusterListenerTests.swift",
-                "ClusterRestartTests.swift",
-                "ClusterSupervisionTests.swift",
-                "ClusterSystemdTests.swift",
                 "DrainTests.swift",
                 "InstallDebTests.swift",
                 "InstallExampleTests.swift",

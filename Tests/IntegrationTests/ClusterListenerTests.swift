@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -7,13 +7,13 @@ import XCTest
 
 /// The listener modes: reuseport steering away from a worker that does not accept, and the
 /// shared socket.
-final class ClusterListenerTests: ClusterTestCase {
+@Suite(.exclusive) final class ClusterListenerTests: ClusterSuite {
     /// A stopped worker's reuseport socket gets no new connections once the master noticed
     /// (its heartbeat is 1.5 s old), and gets them again once it runs again.
-    func testReuseportSteersNewConnectionsAwayFromAStoppedWorker() throws {
+    @Test func reuseportSteersNewConnectionsAwayFromAStoppedWorker() throws {
         let server = try startCluster(["-w", "2", "--worker-timeout", "60s"])
         let pids = waitForRunningWorkers(2)
-        let stopped = try XCTUnwrap(pids[0])
+        let stopped = try #require(pids[0])
         kill(stopped, SIGSTOP)
         var continued = false
         defer { if !continued { kill(stopped, SIGCONT) } }
@@ -33,8 +33,8 @@ final class ClusterListenerTests: ClusterTestCase {
             }
             return inARow >= 20
         }
-        XCTAssertGreaterThanOrEqual(inARow, 20, "new connections still reach the stopped worker")
-        XCTAssertLessThan(steeredAfter ?? 99, 4, "steered within a few seconds of the stop")
+        #expect(inARow >= 20, "new connections still reach the stopped worker")
+        #expect((steeredAfter ?? 99) < 4, "steered within a few seconds of the stop")
 
         kill(stopped, SIGCONT)
         continued = true
@@ -42,23 +42,23 @@ final class ClusterListenerTests: ClusterTestCase {
             workers(readStats()).first { $0["pid"] as? Int == Int(pid) }?["requests"] as? Int ?? 0
         }
         let before = requests(stopped)
-        XCTAssertTrue(
-            waitUntil(timeout: 10, interval: 0.05) {
-                _ = get(server.port)
-                return requests(stopped) > before + 5
-            }, "the worker gets connections again once it runs")
-        XCTAssertTrue(events(server, "worker killed").isEmpty)
+        let servedAgain = waitUntil(timeout: 10, interval: 0.05) {
+            _ = get(server.port)
+            return requests(stopped) > before + 5
+        }
+        #expect(servedAgain, "the worker gets connections again once it runs")
+        #expect(events(server, "worker killed").isEmpty)
     }
 
     /// Backpressure: while at least max(ceil(threads x 1.2), 8) requests wait for an app
     /// thread, the worker leaves new connections in the kernel's queue (where another worker
     /// could take them), and takes them again once its queue drained.
-    func testBackpressurePausesAcceptingUntilTheQueueDrains() throws {
+    @Test func backpressurePausesAcceptingUntilTheQueueDrains() throws {
         let server = try startCluster(["--workers", "1", "--threads", "2"])
         waitForRunningWorkers(1)
         // 2 threads busy for 0.5 s each: 18 of these wait, 8 is the pause threshold.
         let busy = try (0..<20).map { _ in try RawClient(port: server.port, timeout: 30) }
-        XCTAssertTrue(
+        #expect(
             waitUntil(timeout: 5) { ProcFS.acceptQueue(port: server.port) == 0 },
             "the first connections were not all accepted")
         for client in busy { try client.send(Requests.get("/slow?ms=500")) }
@@ -67,30 +67,38 @@ final class ClusterListenerTests: ClusterTestCase {
             let queues = ProcFS.receiveQueues(localPort: port)
             return busy.allSatisfy { $0.unacknowledgedBytes == 0 && queues[$0.localPort] == 0 }
         }
-        XCTAssertTrue(allRead, "the server did not read every request")
+        #expect(allRead, "the server did not read every request")
 
         let late = try (0..<3).map { _ in try RawClient(port: server.port, timeout: 30) }
         for client in late { try client.send(Requests.get("/request?n=late")) }
-        XCTAssertTrue(
-            waitUntil(timeout: 2) { ProcFS.acceptQueue(port: server.port) == late.count },
-            "connections made while the queue is long must wait in the kernel, not be accepted;"
-                + " accept queue: \(String(describing: ProcFS.acceptQueue(port: server.port)))")
+        let lateWait = waitUntil(timeout: 2) { ProcFS.acceptQueue(port: server.port) == late.count }
+        let queued = ProcFS.acceptQueue(port: server.port)
+        #expect(
+            lateWait,
+            "connections made while the queue is long must wait in the kernel, not be accepted; accept queue: \(String(describing: queued))"
+        )
 
-        for client in busy { XCTAssertEqual(try client.readResponse().bodyText, "slow done\n") }
-        for client in late { XCTAssertTrue(try client.readResponse().bodyText.contains("query=n=late")) }
-        XCTAssertEqual(ProcFS.acceptQueue(port: server.port), 0)
+        for client in busy {
+            let body = try client.readResponse().bodyText
+            #expect(body == "slow done\n")
+        }
+        for client in late {
+            let body = try client.readResponse().bodyText
+            #expect(body.contains("query=n=late"))
+        }
+        #expect(ProcFS.acceptQueue(port: server.port) == 0)
         waitForStats("an accept pause counted") { stats in
             self.workers(stats).contains { ($0["accept_pauses"] as? Int ?? 0) >= 1 }
         }
     }
 
     /// One socket for every worker: served, counted, and TTIN still adds a worker.
-    func testSharedListenerServesAndScales() throws {
+    @Test func sharedListenerServesAndScales() throws {
         let server = try startCluster(["-w", "2", "--listener", "shared"])
         waitForRunningWorkers(2)
         waitForStats("listener mode shared") { $0["listener_mode"] as? String == "shared" }
         let load = LoadClient(port: server.port)
-        XCTAssertTrue(waitUntil(timeout: 10) { load.snapshot.ok >= 300 }, "load: \(load.snapshot)")
+        #expect(waitUntil(timeout: 10) { load.snapshot.ok >= 300 }, "load: \(load.snapshot)")
         server.process.signal(SIGTTIN)
         waitForRunningWorkers(3)
         server.process.signal(SIGUSR2)

@@ -1,72 +1,73 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// The master's restarts and stops, each under load from concurrent clients.
-final class ClusterRestartTests: ClusterTestCase {
+@Suite(.exclusive) final class ClusterRestartTests: ClusterSuite {
     /// USR2: every worker replaced one at a time, the phase goes up, and the clients see no
     /// failed request.
-    func testPhasedRestartUnderLoadLosesNoRequest() throws {
+    @Test func phasedRestartUnderLoadLosesNoRequest() throws {
         let server = try startCluster(["-w", "2"])
         let before = waitForRunningWorkers(2, phase: 0)
         let load = LoadClient(port: server.port)
-        XCTAssertTrue(waitUntil(timeout: 10) { load.snapshot.ok >= 200 }, "load: \(load.snapshot)")
+        #expect(waitUntil(timeout: 10) { load.snapshot.ok >= 200 }, "load: \(load.snapshot)")
 
         server.process.signal(SIGUSR2)
         waitForEvents(server, "phased restart finished")
         let after = waitForRunningWorkers(2, phase: 1, excluding: Array(before.values))
         let served = load.snapshot.ok
-        XCTAssertTrue(waitUntil(timeout: 10) { load.snapshot.ok >= served + 200 }, "load: \(load.snapshot)")
+        #expect(waitUntil(timeout: 10) { load.snapshot.ok >= served + 200 }, "load: \(load.snapshot)")
         let summary = load.stop()
 
         assertNoFailedRequest(summary, stoppedWorkers: 2)
-        XCTAssertTrue(Set(after.values).isDisjoint(with: before.values), "before \(before), after \(after)")
-        XCTAssertTrue(waitUntil(timeout: 10) { before.values.allSatisfy(isGone) }, "old workers still run")
+        #expect(Set(after.values).isDisjoint(with: before.values), "before \(before), after \(after)")
+        #expect(waitUntil(timeout: 10) { before.values.allSatisfy(isGone) }, "old workers still run")
         // One at a time: slot 0's replacement booted before slot 1's was started.
         let replaced = events(server, "phased restart: worker replaced").compactMap { $0["worker"] as? String }
-        XCTAssertEqual(replaced, ["0", "1"])
-        XCTAssertEqual(readStats()?["phase"] as? Int, 1)
+        #expect(replaced == ["0", "1"])
+        #expect((readStats()?["phase"] as? Int) == 1)
     }
 
     /// HUP: the master re-executes itself (same pid), new workers take over the same
     /// sockets, the old ones drain, and no request fails.
-    func testHotRestartUnderLoadLosesNoRequest() throws {
+    @Test func hotRestartUnderLoadLosesNoRequest() throws {
         let server = try startCluster(["-w", "2", "--pidfile", pidPath])
         let before = waitForRunningWorkers(2, phase: 0)
         let load = LoadClient(port: server.port)
-        XCTAssertTrue(waitUntil(timeout: 10) { load.snapshot.ok >= 200 }, "load: \(load.snapshot)")
+        #expect(waitUntil(timeout: 10) { load.snapshot.ok >= 200 }, "load: \(load.snapshot)")
 
         server.process.signal(SIGHUP)
         waitForEvents(server, "hot restart: new master image running")
         waitForEvents(server, "old worker exited (hot restart)", count: 2)
         let after = waitForRunningWorkers(2, phase: 1, excluding: Array(before.values))
         let served = load.snapshot.ok
-        XCTAssertTrue(waitUntil(timeout: 10) { load.snapshot.ok >= served + 200 }, "load: \(load.snapshot)")
+        #expect(waitUntil(timeout: 10) { load.snapshot.ok >= served + 200 }, "load: \(load.snapshot)")
         let summary = load.stop()
 
         assertNoFailedRequest(summary, stoppedWorkers: 2)
-        XCTAssertTrue(server.isRunning, "the master exited: \(server.logTail)")
-        XCTAssertEqual(readStats()?["master_pid"] as? Int, Int(server.pid), "the pid survives exec")
-        XCTAssertEqual(try String(contentsOfFile: pidPath, encoding: .utf8), "\(server.pid)\n")
-        XCTAssertTrue(Set(after.values).isDisjoint(with: before.values))
-        XCTAssertTrue(before.values.allSatisfy(isGone))
-        XCTAssertEqual(events(server, "listening").count, 2, "the new image listens on the inherited socket")
-        XCTAssertEqual(server.stop(timeout: 15), .exited(0))
+        #expect(server.isRunning, "the master exited: \(server.logTail)")
+        #expect((readStats()?["master_pid"] as? Int) == Int(server.pid), "the pid survives exec")
+        let pidfile = try String(contentsOfFile: pidPath, encoding: .utf8)
+        #expect(pidfile == "\(server.pid)\n")
+        #expect(Set(after.values).isDisjoint(with: before.values))
+        #expect(before.values.allSatisfy(isGone))
+        #expect(events(server, "listening").count == 2, "the new image listens on the inherited socket")
+        #expect(server.stop(timeout: 15) == .exited(0))
     }
 
     /// INT and TERM: a slow request in flight is finished, then every worker exits, the
     /// master exits 0 and removes the pidfile, the stats file and its Unix socket file.
-    func testIntAndTermFinishTheRequestInFlightThenExitZero() throws {
+    @Test func intAndTermFinishTheRequestInFlightThenExitZero() throws {
         for signal in [SIGTERM, SIGINT] {
             let socketPath = directory.appendingPathComponent("s\(signal).sock").path
             let server = try startCluster([
                 "-w", "2", "--pidfile", pidPath, "-b", "tcp://127.0.0.1:0", "-b", "unix://\(socketPath)",
             ])
             let pids = waitForRunningWorkers(2)
-            XCTAssertTrue(FileManager.default.fileExists(atPath: socketPath))
+            #expect(FileManager.default.fileExists(atPath: socketPath))
 
             let slow = try RawClient(port: server.port, timeout: 15)
             defer { slow.close() }
@@ -80,23 +81,23 @@ final class ClusterRestartTests: ClusterTestCase {
                 return server.waitForExit(timeout: 20)
             }
             let response = try slow.readResponse()
-            XCTAssertEqual(response.status, 200)
-            XCTAssertEqual(response.bodyText, "slow done\n")
-            XCTAssertTrue(response.saysClose, response.rawHead)
-            XCTAssertEqual(status, .exited(0), "signal \(signal): \(server.logTail)")
-            XCTAssertLessThan(seconds, 10)
-            XCTAssertTrue(pids.values.allSatisfy(isGone))
+            #expect(response.status == 200)
+            #expect(response.bodyText == "slow done\n")
+            #expect(response.saysClose, "\(response.rawHead)")
+            #expect(status == .exited(0), "signal \(signal): \(server.logTail)")
+            #expect(seconds < 10)
+            #expect(pids.values.allSatisfy(isGone))
             for path in [pidPath, statsPath, socketPath] {
-                XCTAssertFalse(FileManager.default.fileExists(atPath: path), "\(path) left behind")
+                #expect(!FileManager.default.fileExists(atPath: path), "\(path) left behind")
             }
-            XCTAssertEqual(events(server, "worker exited").count, 2)
-            XCTAssertEqual(events(server, "stopped").count, 1)
+            #expect(events(server, "worker exited").count == 2)
+            #expect(events(server, "stopped").count == 1)
         }
     }
 
     /// A worker that does not finish within --shutdown-timeout is killed by the master,
     /// which still exits 0.
-    func testShutdownTimeoutEndsWithSigkill() throws {
+    @Test func shutdownTimeoutEndsWithSigkill() throws {
         let server = try startCluster(["-w", "1", "--shutdown-timeout", "1s"])
         waitForRunningWorkers(1)
         let slow = try RawClient(port: server.port, timeout: 15)
@@ -105,7 +106,7 @@ final class ClusterRestartTests: ClusterTestCase {
         waitForStats("a busy thread") { ($0["totals"] as? [String: Any])?["busy_threads"] as? Int == 1 }
         server.process.signal(SIGTERM)
         let (status, seconds) = measureSeconds { server.waitForExit(timeout: 15) }
-        XCTAssertEqual(status, .exited(0), server.logTail)
-        XCTAssertLessThan(seconds, 6, "the shutdown timeout is 1 s")
+        #expect(status == .exited(0), "\(server.logTail)")
+        #expect(seconds < 6, "the shutdown timeout is 1 s")
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -7,15 +7,15 @@ import XCTest
 
 /// The master keeps its workers alive: respawn, crash-loop backoff, hung workers killed,
 /// TTIN/TTOU, USR1.
-final class ClusterSupervisionTests: ClusterTestCase {
+@Suite(.exclusive) final class ClusterSupervisionTests: ClusterSuite {
     /// kill -9 of a worker: the other keeps serving meanwhile, and the slot gets a new one.
-    func testKilledWorkerIsRespawnedWhileTheOtherServes() throws {
+    @Test func killedWorkerIsRespawnedWhileTheOtherServes() throws {
         let server = try startCluster(["-w", "2"])
         let pids = waitForRunningWorkers(2)
-        let victim = try XCTUnwrap(pids[0])
-        let survivor = try XCTUnwrap(pids[1])
+        let victim = try #require(pids[0])
+        let survivor = try #require(pids[1])
         let load = LoadClient(port: server.port)
-        XCTAssertTrue(waitUntil(timeout: 10) { load.snapshot.ok >= 100 }, "load: \(load.snapshot)")
+        #expect(waitUntil(timeout: 10) { load.snapshot.ok >= 100 }, "load: \(load.snapshot)")
 
         func served(by pid: pid_t) -> Int {
             workers(readStats()).first { $0["pid"] as? Int == Int(pid) }?["requests"] as? Int ?? 0
@@ -23,79 +23,79 @@ final class ClusterSupervisionTests: ClusterTestCase {
         let survivorBefore = served(by: survivor)
         kill(victim, SIGKILL)
         let exits = waitForEvents(server, "worker exited unexpectedly")
-        XCTAssertEqual(exits.first?["signal"] as? String, "KILL")
-        XCTAssertEqual(exits.first?["worker"] as? String, "0")
+        #expect((exits.first?["signal"] as? String) == "KILL")
+        #expect((exits.first?["worker"] as? String) == "0")
         let after = waitForRunningWorkers(2, excluding: [victim])
-        XCTAssertNotEqual(after[0], victim)
-        XCTAssertEqual(after[1], survivor, "the other worker is left alone")
-        XCTAssertTrue(waitUntil(timeout: 10) { served(by: survivor) > survivorBefore + 50 }, "the survivor served")
+        #expect(after[0] != victim)
+        #expect(after[1] == survivor, "the other worker is left alone")
+        #expect(waitUntil(timeout: 10) { served(by: survivor) > survivorBefore + 50 }, "the survivor served")
         let summary = load.stop()
         // Requests the killed worker held die with it (at most one per client thread); every
         // other one succeeds.
-        XCTAssertLessThanOrEqual(summary.failures.count, 6, "\(summary)")
-        XCTAssertGreaterThan(summary.ok, 200)
+        #expect(summary.failures.count <= 6, "\(summary)")
+        #expect(summary.ok > 200)
         let started = events(server, "worker started").filter { $0["worker"] as? String == "0" }
-        XCTAssertEqual(started.last?["reason"] as? String, "respawn")
+        #expect((started.last?["reason"] as? String) == "respawn")
     }
 
     /// A handler that kills its worker on every request: the respawns slow down (0 s, then
     /// 0.5 s, 1 s, 2 s...) and each delay is logged with its reason.
-    func testCrashLoopBacksOff() throws {
+    @Test func crashLoopBacksOff() throws {
         let server = try startCluster(["-w", "1"])
         var pid = waitForRunningWorkers(1)[0]
         for _ in 0..<4 {
             _ = get(server.port, "/exit", timeout: 5)  // the worker exits with status 3 mid-request
             let gone = pid
-            XCTAssertTrue(waitUntil(timeout: 10) { isGone(gone!) })
+            #expect(waitUntil(timeout: 10) { isGone(gone!) })
             let next = waitForRunningWorkers(1, excluding: [gone], timeout: 15)[0]
-            XCTAssertNotEqual(next, gone)
+            #expect(next != gone)
             pid = next
         }
         let delays = events(server, "worker crash loop: respawn delayed").compactMap { $0["delay"] as? String }
-        XCTAssertEqual(delays, ["0.5s", "1s", "2s"], server.logTail)
+        #expect(delays == ["0.5s", "1s", "2s"], "\(server.logTail)")
         let reasons = events(server, "worker crash loop: respawn delayed").compactMap { $0["reason"] as? String }
-        XCTAssertTrue(reasons.last?.contains("died 4 times in a row") ?? false, "\(reasons)")
+        #expect(reasons.last?.contains("died 4 times in a row") ?? false, "\(reasons)")
         let exits = events(server, "worker exited unexpectedly")
-        XCTAssertEqual(exits.count, 4)
-        XCTAssertTrue(exits.allSatisfy { $0["status"] as? Int == 3 }, "\(exits)")
-        XCTAssertEqual(events(server, "worker started").count, 5, "no extra forks")
-        XCTAssertEqual(get(server.port, "/"), 200)
+        #expect(exits.count == 4)
+        #expect(exits.allSatisfy { $0["status"] as? Int == 3 }, "\(exits)")
+        #expect(events(server, "worker started").count == 5, "no extra forks")
+        #expect(get(server.port, "/") == 200)
     }
 
     /// SIGSTOP: the stopped worker's heartbeat stops; past --worker-timeout the master
     /// kills it (SIGKILL) and starts another.
-    func testStoppedWorkerIsKilledAfterTheWorkerTimeout() throws {
+    @Test func stoppedWorkerIsKilledAfterTheWorkerTimeout() throws {
         let server = try startCluster(["-w", "2", "--worker-timeout", "2s"])
         let pids = waitForRunningWorkers(2)
-        let stopped = try XCTUnwrap(pids[1])
+        let stopped = try #require(pids[1])
         kill(stopped, SIGSTOP)
         let (killed, seconds) = measureSeconds {
             waitForEvents(server, "worker killed", timeout: 15)
         }
-        XCTAssertEqual(killed.first?["pid"] as? String, "\(stopped)")
-        XCTAssertTrue((killed.first?["reason"] as? String)?.contains("no heartbeat") ?? false, "\(killed)")
-        XCTAssertGreaterThan(seconds, 1.5)
+        #expect((killed.first?["pid"] as? String) == "\(stopped)")
+        #expect((killed.first?["reason"] as? String)?.contains("no heartbeat") ?? false, "\(killed)")
+        #expect(seconds > 1.5)
         let exits = waitForEvents(server, "worker exited unexpectedly")
-        XCTAssertEqual(exits.first?["signal"] as? String, "KILL")
+        #expect((exits.first?["signal"] as? String) == "KILL")
         let after = waitForRunningWorkers(2, excluding: [stopped])
-        XCTAssertNotEqual(after[1], stopped)
-        XCTAssertEqual(after[0], pids[0])
-        XCTAssertEqual(get(server.port), 200)
+        #expect(after[1] != stopped)
+        #expect(after[0] == pids[0])
+        #expect(get(server.port) == 200)
     }
 
     /// TTIN adds a worker, TTOU removes one; the stats file shows the count, and clients
     /// see no failure meanwhile.
-    func testTtinAndTtouChangeTheWorkerCount() throws {
+    @Test func ttinAndTtouChangeTheWorkerCount() throws {
         let server = try startCluster(["-w", "1"])
         waitForRunningWorkers(1)
         let load = LoadClient(port: server.port)
-        XCTAssertTrue(waitUntil(timeout: 10) { load.snapshot.ok >= 100 }, "load: \(load.snapshot)")
+        #expect(waitUntil(timeout: 10) { load.snapshot.ok >= 100 }, "load: \(load.snapshot)")
         server.process.signal(SIGTTIN)
         waitForEvents(server, "worker added (TTIN)")
         server.process.signal(SIGTTIN)
         waitForEvents(server, "worker added (TTIN)", count: 2)
         let three = waitForRunningWorkers(3)
-        XCTAssertEqual(readStats()?["workers_configured"] as? Int, 3)
+        #expect((readStats()?["workers_configured"] as? Int) == 3)
         // Every new worker gets connections (its own SO_REUSEPORT socket).
         waitForStats("requests on all three workers") { stats in
             workers(stats).count == 3 && workers(stats).allSatisfy { ($0["requests"] as? Int ?? 0) > 0 }
@@ -103,11 +103,11 @@ final class ClusterSupervisionTests: ClusterTestCase {
         server.process.signal(SIGTTOU)
         waitForEvents(server, "worker removed (TTOU)")
         let two = waitForRunningWorkers(2)
-        XCTAssertEqual(readStats()?["workers_configured"] as? Int, 2)
-        XCTAssertTrue(waitUntil(timeout: 10) { three[2].map(isGone) ?? false }, "slot 2's worker stopped")
-        XCTAssertEqual(two[0], three[0])
+        #expect((readStats()?["workers_configured"] as? Int) == 2)
+        #expect(waitUntil(timeout: 10) { three[2].map(isGone) ?? false }, "slot 2's worker stopped")
+        #expect(two[0] == three[0])
         let served = load.snapshot.ok
-        XCTAssertTrue(waitUntil(timeout: 10) { load.snapshot.ok >= served + 100 }, "load: \(load.snapshot)")
+        #expect(waitUntil(timeout: 10) { load.snapshot.ok >= served + 100 }, "load: \(load.snapshot)")
         let summary = load.stop()
         assertNoFailedRequest(summary, stoppedWorkers: 1)
         // Never fewer than one. (One signal at a time: the kernel merges a signal sent again
@@ -117,43 +117,42 @@ final class ClusterSupervisionTests: ClusterTestCase {
         waitForRunningWorkers(1)
         server.process.signal(SIGTTOU)
         waitForEvents(server, "TTOU ignored: one worker is the fewest")
-        XCTAssertEqual(get(server.port), 200)
+        #expect(get(server.port) == 200)
     }
 
     /// beforeFork runs once in the master before the first fork; workerBoot(index) and
     /// workerShutdown(index) in each worker, also for a respawned one.
-    func testHooksRunInTheirProcesses() throws {
+    @Test func hooksRunInTheirProcesses() throws {
         let server = try startCluster(["-w", "2"])
         let pids = waitForRunningWorkers(2)
         kill(pids[1]!, SIGKILL)
         waitForRunningWorkers(2, excluding: [pids[1]])
-        XCTAssertEqual(server.stop(timeout: 15), .exited(0))
+        #expect(server.stop(timeout: 15) == .exited(0))
         let lines = server.standardError.split(separator: "\n").filter { $0.hasPrefix("hook ") }.map(String.init)
-        XCTAssertEqual(lines.filter { $0.hasPrefix("hook before-fork") }, ["hook before-fork pid=\(server.pid)"])
-        XCTAssertEqual(lines.first, "hook before-fork pid=\(server.pid)", "before any worker boots: \(lines)")
-        XCTAssertEqual(lines.filter { $0 == "hook worker-boot index=0" }.count, 1, "\(lines)")
-        XCTAssertEqual(lines.filter { $0 == "hook worker-boot index=1" }.count, 2, "respawned: \(lines)")
-        XCTAssertEqual(lines.filter { $0 == "hook worker-shutdown index=0" }.count, 1, "\(lines)")
-        XCTAssertEqual(
-            lines.filter { $0 == "hook worker-shutdown index=1" }.count, 1, "the killed one ran none: \(lines)")
+        #expect((lines.filter { $0.hasPrefix("hook before-fork") }) == ["hook before-fork pid=\(server.pid)"])
+        #expect(lines.first == "hook before-fork pid=\(server.pid)", "before any worker boots: \(lines)")
+        #expect((lines.filter { $0 == "hook worker-boot index=0" }.count) == 1, "\(lines)")
+        #expect((lines.filter { $0 == "hook worker-boot index=1" }.count) == 2, "respawned: \(lines)")
+        #expect((lines.filter { $0 == "hook worker-shutdown index=0" }.count) == 1, "\(lines)")
+        #expect((lines.filter { $0 == "hook worker-shutdown index=1" }.count) == 1, "the killed one ran none: \(lines)")
     }
 
     /// USR1: one log line per worker with its counters.
-    func testUsr1LogsEveryWorkersStats() throws {
+    @Test func usr1LogsEveryWorkersStats() throws {
         let server = try startCluster(["-w", "2"])
         let pids = waitForRunningWorkers(2)
-        for _ in 0..<10 { XCTAssertEqual(get(server.port), 200) }
+        for _ in 0..<10 { #expect(get(server.port) == 200) }
         // A worker counts a request just after its response leaves.
         waitForStats("10 requests") { ($0["totals"] as? [String: Any])?["requests"] as? Int == 10 }
         server.process.signal(SIGUSR1)
         let lines = waitForEvents(server, "worker stats", count: 2)
-        XCTAssertEqual(Set(lines.compactMap { $0["pid"] as? Int }), Set(pids.values.map(Int.init)))
-        XCTAssertEqual(lines.compactMap { $0["requests"] as? Int }.reduce(0, +), 10)
+        #expect(Set(lines.compactMap { $0["pid"] as? Int }) == Set(pids.values.map(Int.init)))
+        #expect((lines.compactMap { $0["requests"] as? Int }.reduce(0, +)) == 10)
         for line in lines {
             for key in ["worker", "state", "phase", "requests", "active_connections", "busy_threads", "last_checkin"] {
-                XCTAssertNotNil(line[key], "\(key) in \(line)")
+                #expect(line[key] != nil, "\(key) in \(line)")
             }
         }
-        XCTAssertTrue(server.isRunning)
+        #expect(server.isRunning)
     }
 }

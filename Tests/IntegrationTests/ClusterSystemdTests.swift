@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -7,7 +7,7 @@ import XCTest
 
 /// systemd: socket activation (LISTEN_FDS/LISTEN_PID) and sd_notify (READY, RELOADING,
 /// STOPPING, WATCHDOG) on a datagram socket the test owns.
-final class ClusterSystemdTests: ClusterTestCase {
+@Suite(.exclusive) final class ClusterSystemdTests: ClusterSuite {
     /// What systemd does, in a few lines: bind a listening socket, make it descriptor 3, set
     /// LISTEN_FDS=1 and LISTEN_PID to the pid that exec keeps, then exec the server.
     static let activator = """
@@ -66,11 +66,11 @@ final class ClusterSystemdTests: ClusterTestCase {
             }
         }
 
-        /// Waits until a message holding `line` arrives.
-        func waitFor(_ line: String, timeout: Double = 20) -> Bool {
+        /// Waits until `count` messages holding `line` arrived.
+        func waitFor(_ line: String, count: Int = 1, timeout: Double = 20) -> Bool {
             waitUntil(timeout: timeout, interval: 0) {
                 collect(timeout: 0.05)
-                return messages.contains { $0.split(separator: "\n").contains(Substring(line)) }
+                return self.count(line) >= count
             }
         }
 
@@ -86,8 +86,8 @@ final class ClusterSystemdTests: ClusterTestCase {
         }
     }
 
-    func testSocketActivationAndNotifications() throws {
-        let python = try XCTUnwrap(Self.python, "python3 is needed")
+    @Test func socketActivationAndNotifications() throws {
+        let python = try #require(Self.python, "python3 is needed")
         let notify = try NotifySocket(path: directory.appendingPathComponent("notify").path)
         let server = try ServerProcess(
             binary: python,
@@ -100,33 +100,25 @@ final class ClusterSystemdTests: ClusterTestCase {
 
         // The listener came from the activator (the --bind given is ignored), and says so.
         let listening = events(server, "listening")
-        XCTAssertEqual(listening.count, 1)
-        XCTAssertEqual(listening.first?["activated"] as? String, "true")
-        XCTAssertEqual(
-            events(server, "socket activation: serving the listeners systemd passed; --bind ignored").count, 1)
-        XCTAssertTrue(notify.waitFor("READY=1"), "\(notify.messages)")
-        XCTAssertFalse(events(server, "all workers booted").isEmpty, "READY=1 comes once every worker booted")
+        #expect(listening.count == 1)
+        #expect((listening.first?["activated"] as? String) == "true")
+        #expect(events(server, "socket activation: serving the listeners systemd passed; --bind ignored").count == 1)
+        #expect(notify.waitFor("READY=1"), "\(notify.messages)")
+        #expect(!events(server, "all workers booted").isEmpty, "READY=1 comes once every worker booted")
         waitForStats("the shared listener of socket activation") { $0["listener_mode"] as? String == "shared" }
-        for _ in 0..<10 { XCTAssertEqual(get(server.port), 200) }
+        for _ in 0..<10 { #expect(get(server.port) == 200) }
 
         // WATCHDOG_USEC=400000: a ping every 200 ms.
-        XCTAssertTrue(
-            waitUntil(timeout: 5, interval: 0) {
-                notify.collect(timeout: 0.1)
-                return notify.count("WATCHDOG=1") >= 3
-            }, "\(notify.messages)")
+        #expect(notify.waitFor("WATCHDOG=1", count: 3, timeout: 5), "\(notify.messages)")
 
         server.process.signal(SIGUSR2)
-        XCTAssertTrue(notify.waitFor("RELOADING=1"), "\(notify.messages)")
+        #expect(notify.waitFor("RELOADING=1"), "\(notify.messages)")
         waitForEvents(server, "phased restart finished")
-        XCTAssertTrue(
-            waitUntil(timeout: 10, interval: 0) {
-                notify.collect(timeout: 0.1)
-                return notify.count("READY=1") >= 2
-            }, "READY=1 again after the restart: \(notify.messages)")
+        #expect(
+            notify.waitFor("READY=1", count: 2, timeout: 10), "READY=1 again after the restart: \(notify.messages)")
 
         server.process.signal(SIGTERM)
-        XCTAssertTrue(notify.waitFor("STOPPING=1"), "\(notify.messages)")
-        XCTAssertEqual(server.waitForExit(timeout: 15), .exited(0))
+        #expect(notify.waitFor("STOPPING=1"), "\(notify.messages)")
+        #expect(server.waitForExit(timeout: 15) == .exited(0))
     }
 }
