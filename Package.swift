@@ -45,10 +45,6 @@ let package = Package(
             name: "IntegrationTests",
             exclude: [
                 "DrainTests.swift",
-                "InstallDebTests.swift",
-                "InstallExampleTests.swift",
-                "InstallSupport.swift",
-                "InstallTests.swift",
                 "StaticFileCacheTests.swift",
                 "StaticFileNegotiationTests.swift",
                 "StaticFileOptionTests.swift",

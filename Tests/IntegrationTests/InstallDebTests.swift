@@ -1,24 +1,24 @@
 import Foundation
-import XCTest
+import Testing
 
 /// `make deb` (issue 5): a .deb with the binary, libraptor, the man page, the units and the
 /// Swift runtime in /usr/lib/raptor-ev; Depends on Debian's libev and http_parser, never on
 /// the toolchain. Installed into a throwaway root with dpkg-deb -x and run from there.
-final class InstallDebTests: XCTestCase {
-    func testDebInstallsIntoAThrowawayRootAndRunsWithoutTheToolchain() throws {
+@Suite(.exclusive) struct InstallDebTests {
+    @Test func debInstallsIntoAThrowawayRootAndRunsWithoutTheToolchain() throws {
         let make = try InstallCommand.succeed(["make", "--no-print-directory", "deb"], timeout: 1200)
         // deb.sh prints the package's path last.
         let package = make.split(separator: "\n").last { $0.hasSuffix(".deb") }.map(String.init) ?? ""
-        XCTAssertTrue(FileManager.default.fileExists(atPath: package), make)
+        #expect(FileManager.default.fileExists(atPath: package), "\(make)")
 
         let fields = try InstallCommand.succeed(
             ["dpkg-deb", "--field", package, "Package", "Version", "Depends"], timeout: 60)
-        XCTAssertTrue(fields.contains("Package: raptor-ev"), fields)
+        #expect(fields.contains("Package: raptor-ev"), "\(fields)")
         let depends = fields.split(separator: "\n").first { $0.hasPrefix("Depends:") }.map(String.init) ?? ""
         for required in ["libev4", "libhttp-parser2.9", "libc6"] {
-            XCTAssertTrue(depends.contains(required), "Depends lacks \(required): \(depends)")
+            #expect(depends.contains(required), "Depends lacks \(required): \(depends)")
         }
-        XCTAssertFalse(depends.lowercased().contains("swift"), "Depends names the toolchain: \(depends)")
+        #expect(!depends.lowercased().contains("swift"), "Depends names the toolchain: \(depends)")
 
         let contents = try InstallCommand.succeed(["dpkg-deb", "--contents", package], timeout: 60)
         let version = fields.split(separator: "\n").first { $0.hasPrefix("Version:") }?.split(separator: " ").last ?? ""
@@ -30,7 +30,7 @@ final class InstallDebTests: XCTestCase {
             "./usr/include/raptor/raptor.h",
         ]
         expected += try InstallTests.packagedUnits().map { "./usr/share/doc/raptor-ev/examples/\($0)" }
-        for path in expected { XCTAssertTrue(contents.contains(path), "\(path) is not in the package:\n\(contents)") }
+        for path in expected { #expect(contents.contains(path), "\(path) is not in the package:\n\(contents)") }
 
         let root = try InstallPaths.temporaryDirectory("deb-root")
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -40,19 +40,19 @@ final class InstallDebTests: XCTestCase {
         // No environment, no LD_LIBRARY_PATH: the rpath finds the package's own runtime.
         let output = try InstallCommand.succeed(
             ["env", "-i", "PATH=/usr/bin:/bin", "LD_LIBRARY_PATH=", binary, "--version"], timeout: 30)
-        XCTAssertTrue(output.hasPrefix("raptor-ev \(version) (libev 4."), output)
+        #expect(output.hasPrefix("raptor-ev \(version) (libev 4."), "\(output)")
         for file in [binary, root + "/usr/lib/libraptor.so.\(version)"] {
             let ldd = try InstallCommand.ldd(file)
-            XCTAssertFalse(ldd.contains("not found"), ldd)
-            XCTAssertTrue(ldd.contains("libswiftCore.so => \(root)/usr/"), ldd)
+            #expect(!ldd.contains("not found"), "\(ldd)")
+            #expect(ldd.contains("libswiftCore.so => \(root)/usr/"), "\(ldd)")
             if let runtime = InstallPaths.toolchainRuntime {
-                XCTAssertFalse(ldd.contains(runtime), "\(file) loads from the toolchain:\n\(ldd)")
+                #expect(!ldd.contains(runtime), "\(file) loads from the toolchain:\n\(ldd)")
             }
         }
 
         // With the toolchain's runtime directory really gone.
         if let hidden = try InstallCommand.withoutToolchain([binary, "--version"]) {
-            XCTAssertTrue(hidden.hasPrefix("raptor-ev \(version) ("), hidden)
+            #expect(hidden.hasPrefix("raptor-ev \(version) ("), "\(hidden)")
         }
 
         // And it serves from there.
@@ -62,7 +62,7 @@ final class InstallDebTests: XCTestCase {
         let server = try InstallServer(["env", "-i", binary, "serve", site])
         defer { server.stop() }
         let response = try server.get("/")
-        XCTAssertEqual(response.status, 200, server.log)
-        XCTAssertEqual(response.body, "from the package\n")
+        #expect(response.status == 200, "\(server.log)")
+        #expect(response.body == "from the package\n")
     }
 }

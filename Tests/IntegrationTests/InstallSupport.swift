@@ -1,5 +1,6 @@
 import Foundation
-import XCTest
+import Synchronization
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -69,11 +70,11 @@ struct InstallCommand: CustomStringConvertible {
     @discardableResult
     static func succeed(
         _ arguments: [String], in directory: String = InstallPaths.repository, environment: [String: String] = [:],
-        timeout: Double, file: StaticString = #filePath, line: UInt = #line
+        timeout: Double, sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> String {
         let result = try run(arguments, in: directory, environment: environment, timeout: timeout)
         guard result.succeeded else {
-            XCTFail("\(result)", file: file, line: line)
+            Issue.record("\(result)", sourceLocation: sourceLocation)
             throw InstallFailure(description: "`\(arguments.joined(separator: " "))` failed")
         }
         return result.output
@@ -204,6 +205,9 @@ struct InstallTree: Sendable {
     var root: String { destdir + prefix }
     func path(_ relative: String) -> String { root + "/" + relative }
 
+    /// The DESTDIR of `shared` once a test made it.
+    private static let madeDestdir = Mutex<String?>(nil)
+
     static let shared: Result<InstallTree, any Error> = Result {
         let destdir = try InstallPaths.temporaryDirectory("install-destdir")
         let make = try InstallCommand.run(
@@ -218,12 +222,33 @@ struct InstallTree: Sendable {
         guard let line = source.split(separator: "\n").first(where: { $0.contains("static let current") }),
             let open = line.firstIndex(of: "\""), let close = line.lastIndex(of: "\""), open < close
         else { throw InstallFailure(description: "no version in RaptorVersion.swift") }
+        madeDestdir.withLock { $0 = destdir }
         return InstallTree(
             destdir: destdir, version: String(line[line.index(after: open)..<close]), makeOutput: make.output,
             seconds: make.seconds)
     }
 
     static func get() throws -> InstallTree { try shared.get() }
+
+    /// Removes the shared tree, if a test made it.
+    static func removeShared() {
+        if let destdir = madeDestdir.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: destdir) }
+    }
+}
+
+/// `@Suite(.removingTheSharedInstallTree)`: the shared install tree goes once every test
+/// of the suite ran (the first that needs it makes it).
+struct RemovingTheSharedInstallTree: SuiteTrait, TestScoping {
+    func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        defer { InstallTree.removeShared() }
+        try await function()
+    }
+}
+
+extension Trait where Self == RemovingTheSharedInstallTree {
+    static var removingTheSharedInstallTree: Self { Self() }
 }
 
 extension InstallCommand {

@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -8,50 +8,45 @@ import XCTest
 /// `make install` and `make uninstall` (issue 5), and a tool compiled with swiftc alone
 /// against the installed libraptor.so. One install into a temporary DESTDIR serves these
 /// tests (InstallTree.shared); the uninstall test makes its own.
-final class InstallTests: XCTestCase {
+@Suite(.exclusive, .removingTheSharedInstallTree) struct InstallTests {
     /// The Swift modules a client's `import Raptor` needs (packaging/install.sh).
     static let swiftModules = [
         "Raptor", "ArgumentParser", "ArgumentParserToolInfo", "Logging", "HTTPTypes", "Prometheus", "Atomics",
         "CoreMetrics",
     ]
 
-    override class func tearDown() {
-        if case .success(let tree) = InstallTree.shared { try? FileManager.default.removeItem(atPath: tree.destdir) }
-        super.tearDown()
-    }
-
-    func testMakeInstallPutsEveryPieceInItsDocumentedPlace() throws {
+    @Test func makeInstallPutsEveryPieceInItsDocumentedPlace() throws {
         let tree = try InstallTree.get()
         let files = FileManager.default
         let version = tree.version
 
-        XCTAssertTrue(files.isExecutableFile(atPath: tree.path("bin/raptor-ev")))
-        XCTAssertTrue(files.fileExists(atPath: tree.path("lib/libraptor.so.\(version)")))
-        XCTAssertEqual(
-            try files.destinationOfSymbolicLink(atPath: tree.path("lib/libraptor.so")), "libraptor.so.\(version)")
+        #expect(files.isExecutableFile(atPath: tree.path("bin/raptor-ev")))
+        #expect(files.fileExists(atPath: tree.path("lib/libraptor.so.\(version)")))
+        let link = try files.destinationOfSymbolicLink(atPath: tree.path("lib/libraptor.so"))
+        #expect(link == "libraptor.so.\(version)")
         let library = try InstallCommand.dynamicSection(tree.path("lib/libraptor.so.\(version)"))
-        XCTAssertTrue(library.contains("Library soname: [libraptor.so.\(version)]"), library)
-        XCTAssertTrue(files.fileExists(atPath: tree.path("lib/raptor-ev/libswiftCore.so")))
+        #expect(library.contains("Library soname: [libraptor.so.\(version)]"), "\(library)")
+        #expect(files.fileExists(atPath: tree.path("lib/raptor-ev/libswiftCore.so")))
         for module in Self.swiftModules {
-            XCTAssertTrue(files.fileExists(atPath: tree.path("lib/swift/raptor/\(module).swiftmodule")), module)
+            #expect(files.fileExists(atPath: tree.path("lib/swift/raptor/\(module).swiftmodule")), "\(module)")
         }
         let header = try String(contentsOfFile: tree.path("include/raptor/raptor.h"), encoding: .utf8)
         let sourceHeader = try String(
             contentsOfFile: InstallPaths.repository + "/CShims/CRaptor/include/raptor.h", encoding: .utf8)
-        XCTAssertEqual(header, sourceHeader)
+        #expect(header == sourceHeader)
         let moduleMap = try String(contentsOfFile: tree.path("include/raptor/module.modulemap"), encoding: .utf8)
-        XCTAssertTrue(moduleMap.contains("module CRaptor") && moduleMap.contains("header \"raptor.h\""), moduleMap)
-        XCTAssertTrue(files.fileExists(atPath: tree.path("share/man/man1/raptor-ev.1")))
-        XCTAssertTrue(files.fileExists(atPath: tree.path("share/doc/raptor-ev/examples/hello.swift")))
+        #expect(moduleMap.contains("module CRaptor") && moduleMap.contains("header \"raptor.h\""), "\(moduleMap)")
+        #expect(files.fileExists(atPath: tree.path("share/man/man1/raptor-ev.1")))
+        #expect(files.fileExists(atPath: tree.path("share/doc/raptor-ev/examples/hello.swift")))
 
         // Every systemd unit in packaging/ is installed as an example, pointing at this
         // prefix's binary.
         for unit in try Self.packagedUnits() {
             let installed = tree.path("share/doc/raptor-ev/examples/\(unit)")
-            XCTAssertTrue(files.fileExists(atPath: installed), "\(unit) is not installed")
+            #expect(files.fileExists(atPath: installed), "\(unit) is not installed")
             let text = (try? String(contentsOfFile: installed, encoding: .utf8)) ?? ""
             for line in text.split(separator: "\n") where line.hasPrefix("ExecStart=") && line.contains("raptor-ev") {
-                XCTAssertTrue(line.contains("\(tree.prefix)/bin/raptor-ev"), "\(unit): \(line)")
+                #expect(line.contains("\(tree.prefix)/bin/raptor-ev"), "\(unit): \(line)")
             }
         }
 
@@ -59,28 +54,27 @@ final class InstallTests: XCTestCase {
         // (all of them: DESTDIR started empty).
         let manifest = try Self.manifest(of: tree.destdir, prefix: tree.prefix)
         let onDisk = try Self.tree(tree.destdir)
-        XCTAssertEqual(Set(manifest.keys), Set(onDisk.keys))
-        for (path, kind) in onDisk { XCTAssertEqual(manifest[path], kind, path) }
+        #expect(Set(manifest.keys) == Set(onDisk.keys))
+        for (path, kind) in onDisk { #expect(manifest[path] == kind, "\(path)") }
     }
 
-    func testInstalledBinaryRunsWithItsOwnSwiftRuntimeAndReportsItsLibraries() throws {
+    @Test func installedBinaryRunsWithItsOwnSwiftRuntimeAndReportsItsLibraries() throws {
         let tree = try InstallTree.get()
         let binary = tree.path("bin/raptor-ev")
         let version = try InstallCommand.succeed(["env", "-i", binary, "--version"], timeout: 30)
-        XCTAssertTrue(
+        #expect(
             version.range(
                 of: #"^raptor-ev \#(tree.version) \(libev 4\.\d+, http_parser 2\.\d+\.\d+\)\n$"#,
-                options: .regularExpression) != nil, version)
+                options: .regularExpression) != nil, "\(version)")
 
         for file in [binary, tree.path("lib/libraptor.so.\(tree.version)")] {
             let ldd = try InstallCommand.ldd(file)
-            XCTAssertFalse(ldd.contains("not found"), ldd)
-            XCTAssertTrue(
-                ldd.contains("libswiftCore.so => \(tree.root)"), "the Swift runtime comes from the prefix:\n\(ldd)")
+            #expect(!ldd.contains("not found"), "\(ldd)")
+            #expect(ldd.contains("libswiftCore.so => \(tree.root)"), "the Swift runtime comes from the prefix:\n\(ldd)")
             if let runtime = InstallPaths.toolchainRuntime {
-                XCTAssertFalse(ldd.contains(runtime), "\(file) loads from the toolchain:\n\(ldd)")
+                #expect(!ldd.contains(runtime), "\(file) loads from the toolchain:\n\(ldd)")
             }
-            XCTAssertTrue(ldd.contains("libev.so.4") && ldd.contains("libhttp_parser.so.2.9"), ldd)
+            #expect(ldd.contains("libev.so.4") && ldd.contains("libhttp_parser.so.2.9"), "\(ldd)")
         }
 
         // It serves: the static files of a directory.
@@ -90,15 +84,15 @@ final class InstallTests: XCTestCase {
         let server = try InstallServer([binary, "serve", site], environment: [:])
         defer { server.stop() }
         let response = try server.get("/index.html")
-        XCTAssertEqual(response.status, 200, server.log)
-        XCTAssertEqual(response.body, "installed\n")
+        #expect(response.status == 200, "\(server.log)")
+        #expect(response.body == "installed\n")
     }
 
-    func testManPageIsGeneratedFromTheCommandLinesOwnHelp() throws {
+    @Test func manPageIsGeneratedFromTheCommandLinesOwnHelp() throws {
         let tree = try InstallTree.get()
         let page = try String(contentsOfFile: tree.path("share/man/man1/raptor-ev.1"), encoding: .utf8)
-        XCTAssertTrue(page.contains(".Dt RAPTOR-EV 1"), String(page.prefix(500)))
-        XCTAssertTrue(page.contains("Generated by swift-argument-parser"))
+        #expect(page.contains(".Dt RAPTOR-EV 1"), "\(String(page.prefix(500)))")
+        #expect(page.contains("Generated by swift-argument-parser"))
         // Every long option of `raptor-ev serve --help` is in the page (`Fl -name`, or
         // `Fl x , -name` with a short name).
         let help = try InstallCommand.succeed(
@@ -107,10 +101,10 @@ final class InstallTests: XCTestCase {
             help.split(whereSeparator: { " ,\n".contains($0) }).filter {
                 $0.hasPrefix("--") && $0.count > 2 && $0.dropFirst(2).allSatisfy { $0.isLetter || $0 == "-" }
             }.map(String.init))
-        XCTAssertGreaterThan(options.count, 15, help)
+        #expect(options.count > 15, "\(help)")
         for option in options.subtracting(["--help", "--version"]) {
             let name = option.dropFirst(2)
-            XCTAssertTrue(
+            #expect(
                 page.contains("Fl -\(name)") || page.contains(" , -\(name)"), "\(option) is missing from the man page")
         }
         // It renders (man -l) when man is there.
@@ -119,11 +113,11 @@ final class InstallTests: XCTestCase {
                 ["man", "-l", tree.path("share/man/man1/raptor-ev.1")],
                 environment: ["MANWIDTH": "80", "MANPAGER": "cat"],
                 timeout: 60)
-            XCTAssertTrue(rendered.succeeded && rendered.output.contains("--max-body-size"), "\(rendered)")
+            #expect(rendered.succeeded && rendered.output.contains("--max-body-size"), "\(rendered)")
         }
     }
 
-    func testMakeUninstallRemovesExactlyWhatInstallPutThere() throws {
+    @Test func makeUninstallRemovesExactlyWhatInstallPutThere() throws {
         _ = try InstallTree.get()  // the build; this install links nothing new
         let destdir = try InstallPaths.temporaryDirectory("uninstall-destdir")
         defer { try? FileManager.default.removeItem(atPath: destdir) }
@@ -134,45 +128,49 @@ final class InstallTests: XCTestCase {
         let before = try Self.tree(destdir)
 
         try InstallCommand.succeed(["make", "install", "DESTDIR=\(destdir)", "PREFIX=\(prefix)"], timeout: 600)
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: destdir + prefix + "/bin/raptor-ev"))
+        #expect(FileManager.default.isExecutableFile(atPath: destdir + prefix + "/bin/raptor-ev"))
         // Installing again over it changes nothing (the second install first removes the first).
         let installed = try Self.tree(destdir)
         try InstallCommand.succeed(["make", "install", "DESTDIR=\(destdir)", "PREFIX=\(prefix)"], timeout: 600)
-        XCTAssertEqual(try Self.tree(destdir), installed)
+        let reinstalled = try Self.tree(destdir)
+        #expect(reinstalled == installed)
 
         try InstallCommand.succeed(["make", "uninstall", "DESTDIR=\(destdir)", "PREFIX=\(prefix)"], timeout: 120)
-        XCTAssertEqual(try Self.tree(destdir), before)
+        let uninstalled = try Self.tree(destdir)
+        #expect(uninstalled == before)
         // Nothing left to uninstall: a clear error.
         let again = try InstallCommand.run(
             ["make", "uninstall", "DESTDIR=\(destdir)", "PREFIX=\(prefix)"], timeout: 120)
-        XCTAssertFalse(again.succeeded)
-        XCTAssertTrue(again.output.contains("nothing to uninstall"), "\(again)")
+        #expect(!again.succeeded)
+        #expect(again.output.contains("nothing to uninstall"), "\(again)")
     }
 
     /// README.md, "Using libraptor from another Swift tool", way 2: swiftc -I -L -lraptor.
-    func testToolCompiledWithSwiftcAgainstTheInstalledLibraryServes() throws {
+    @Test func toolCompiledWithSwiftcAgainstTheInstalledLibraryServes() throws {
         let tree = try InstallTree.get()
         let work = try InstallPaths.temporaryDirectory("installed-client")
         defer { try? FileManager.default.removeItem(atPath: work) }
         let program = try Self.compileInstalledExample(against: tree, in: work)
 
         let ldd = try InstallCommand.ldd(program)
-        XCTAssertTrue(
-            ldd.contains("libraptor.so.\(tree.version) => \(tree.path("lib"))/libraptor.so.\(tree.version)"), ldd)
+        #expect(
+            ldd.contains("libraptor.so.\(tree.version) => \(tree.path("lib"))/libraptor.so.\(tree.version)"), "\(ldd)")
 
         let server = try InstallServer([program, "--threads", "1"])
         defer { server.stop() }
-        XCTAssertEqual(try server.get("/").body, "Hello from libraptor\n", server.log)
+        let body = try server.get("/").body
+        #expect(body == "Hello from libraptor\n", "\(server.log)")
         let version = try server.get("/version")
-        XCTAssertEqual(version.status, 200)
-        XCTAssertTrue(version.body.hasPrefix("raptor-ev \(tree.version) (libev 4."), version.body)
-        XCTAssertEqual(try server.get("/nothing-here").status, 404)
-        XCTAssertEqual(server.stop(), .some(0), server.log)
+        #expect(version.status == 200)
+        #expect(version.body.hasPrefix("raptor-ev \(tree.version) (libev 4."), "\(version.body)")
+        let status = try server.get("/nothing-here").status
+        #expect(status == 404)
+        #expect(server.stop() == .some(0), "\(server.log)")
     }
 
     /// The same, with the Swift runtime taken from the prefix as well (README.md): the tool
     /// then runs where no toolchain is installed.
-    func testToolCompiledAgainstThePrefixAloneRunsWithoutTheToolchain() throws {
+    @Test func toolCompiledAgainstThePrefixAloneRunsWithoutTheToolchain() throws {
         let tree = try InstallTree.get()
         let work = try InstallPaths.temporaryDirectory("installed-client-alone")
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -180,15 +178,16 @@ final class InstallTests: XCTestCase {
             against: tree, in: work,
             extraFlags: ["-no-toolchain-stdlib-rpath", "-Xlinker", "-rpath", "-Xlinker", tree.path("lib/raptor-ev")])
         let ldd = try InstallCommand.ldd(program)
-        XCTAssertFalse(ldd.contains("not found"), ldd)
-        XCTAssertTrue(ldd.contains("libswiftCore.so => \(tree.path("lib/raptor-ev"))/libswiftCore.so"), ldd)
+        #expect(!ldd.contains("not found"), "\(ldd)")
+        #expect(ldd.contains("libswiftCore.so => \(tree.path("lib/raptor-ev"))/libswiftCore.so"), "\(ldd)")
         if let runtime = InstallPaths.toolchainRuntime {
-            XCTAssertFalse(ldd.contains(runtime), "the tool loads from the toolchain:\n\(ldd)")
+            #expect(!ldd.contains(runtime), "the tool loads from the toolchain:\n\(ldd)")
         }
         let expected = "raptor-ev \(tree.version) (libev 4."
-        XCTAssertTrue(try InstallCommand.succeed(["env", "-i", program, "--version"], timeout: 30).hasPrefix(expected))
+        let printed = try InstallCommand.succeed(["env", "-i", program, "--version"], timeout: 30)
+        #expect(printed.hasPrefix(expected))
         if let hidden = try InstallCommand.withoutToolchain([program, "--version"]) {
-            XCTAssertTrue(hidden.hasPrefix(expected), hidden)
+            #expect(hidden.hasPrefix(expected), "\(hidden)")
         }
     }
 
@@ -242,7 +241,7 @@ final class InstallTests: XCTestCase {
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
             guard parts.count == 2 else {
-                XCTFail("bad manifest line: \(line)")
+                Issue.record("bad manifest line: \(line)")
                 continue
             }
             result[String(parts[1])] = String(parts[0])
