@@ -99,8 +99,9 @@ final class RawClient {
     }
 
     /// A plain TCP connection to 127.0.0.1:`port` (the cluster tests, whose servers are TCP).
-    convenience init(port: UInt16, timeout: Double = 10) throws {
-        try self.init(stream: TCPStream(port: port, timeout: timeout), timeout: timeout)
+    convenience init(port: UInt16, timeout: Double = 10, receiveBufferSize: Int? = nil) throws {
+        try self.init(
+            stream: TCPStream(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize), timeout: timeout)
     }
 
     func close() { stream.close() }
