@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +9,7 @@ import XCTest
 /// noticed within the second the cache trusts an entry, for a file kept in memory and one
 /// kept open; and a file truncated while it is sent closes the connection (the client sees
 /// a short body) and logs one warning.
-class StaticFileCacheTestCase: StaticSiteTestCase {
+@Suite(.concurrent) final class StaticFileCacheTests: StaticSiteSuite {
     /// How long a cached entry is trusted, and a margin for the coarse clock and the trip.
     static let bound = 1.0
     static let margin = 0.15
@@ -20,7 +20,8 @@ class StaticFileCacheTestCase: StaticSiteTestCase {
 
     /// Changes each file, then asks for it every 50 ms until well past the bound: every
     /// request sent more than the bound after the change must see it (never the old bytes).
-    func changesOnDiskAreNoticedWithinTheBound() throws {
+    @Test(.exclusive, arguments: ServerMode.all)
+    func changesOnDiskAreNoticedWithinTheBound(_ mode: ServerMode) throws {
         let small = Self.noise(2_000, seed: 5)
         let large = Self.noise(200_000, seed: 6)
         var files: [String: [UInt8]] = [:]
@@ -29,10 +30,10 @@ class StaticFileCacheTestCase: StaticSiteTestCase {
             files["large-\(change).bin"] = large
         }
         let site = try makeSite(files)
-        let server = try startStaticServer(directory: site)
+        let server = try startStaticServer(mode, directory: site)
         // Warm the cache, on each connection the workers might take.
         for name in files.keys {
-            for _ in 0..<4 { XCTAssertEqual(try fetch(server, "/" + name).status, 200) }
+            for _ in 0..<4 { try expectEqual(fetch(server, "/" + name).status, 200) }
         }
         for change in Change.allCases {
             for (name, old) in [("small-\(change).bin", small), ("large-\(change).bin", large)] {
@@ -59,15 +60,15 @@ class StaticFileCacheTestCase: StaticSiteTestCase {
                     let response = try fetch(server, "/" + name)
                     let current = change == .deleted ? response.status == 404 : response.body == new
                     if !current {
-                        XCTAssertEqual(response.body, old, "\(name): neither the old nor the new bytes")
-                        XCTAssertLessThan(
-                            sentAfter, Self.bound + Self.margin,
+                        #expect(response.body == old, "\(name): neither the old nor the new bytes")
+                        #expect(
+                            sentAfter < (Self.bound + Self.margin),
                             "\(name) (\(change)): old bytes served \(sentAfter) s after the change")
                     }
                     noticed = noticed || current
                     usleep(50_000)
                 }
-                XCTAssertTrue(noticed, "\(name) (\(change)): never noticed")
+                #expect(noticed, "\(name) (\(change)): never noticed")
             }
         }
     }
@@ -75,42 +76,30 @@ class StaticFileCacheTestCase: StaticSiteTestCase {
     /// A large file (sent with sendfile) cut short while a slow client reads it: the
     /// response cannot be completed, so the connection closes before Content-Length bytes;
     /// the log says so once, naming the file.
-    func aTruncatedFileClosesTheConnectionAndLogsOneWarning() throws {
+    @Test(arguments: ServerMode.all)
+    func aTruncatedFileClosesTheConnectionAndLogsOneWarning(_ mode: ServerMode) throws {
         let size = 48 << 20
         let site = try makeSite([:])
         let path = site + "/big.bin"
-        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
-        XCTAssertEqual(truncate(path, off_t(size)), 0)
-        let server = try startStaticServer(directory: site)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        #expect(truncate(path, off_t(size)) == 0)
+        let server = try startStaticServer(mode, directory: site)
         let client = try connect(server, timeout: 20, receiveBufferSize: 16 << 10)
         try client.send(Requests.get("/big.bin"))
         let head = try client.readHead()
-        XCTAssertEqual(head.header("Content-Length"), String(size))
+        #expect(head.header("Content-Length") == String(size))
         // The socket buffers hold a few MiB at most: cut the file well below what is sent.
-        XCTAssertEqual(truncate(path, 1 << 20), 0)
+        #expect(truncate(path, 1 << 20) == 0)
         let (received, closed) = client.drain(timeout: 20)
-        XCTAssertTrue(closed, "the connection stays open after a short body")
-        XCTAssertLessThan(received, size, "a truncated file cannot fill its Content-Length")
+        #expect(closed, "the connection stays open after a short body")
+        #expect(received < size, "a truncated file cannot fill its Content-Length")
         let warning = "file truncated while being sent"
-        XCTAssertTrue(
-            waitUntil(timeout: 5) { server.standardError.contains(warning) }, "no warning: \(server.logTail)")
+        #expect(waitUntil(timeout: 5) { server.standardError.contains(warning) }, "no warning: \(server.logTail)")
         let lines = server.standardError.split(separator: "\n").filter { $0.contains(warning) }
-        XCTAssertEqual(lines.count, 1, "one warning: \(lines)")
-        XCTAssertTrue(lines.first?.contains("big.bin") ?? false, "the warning names the file: \(lines)")
-        XCTAssertTrue(lines.first?.contains("\"level\":\"warning\"") ?? false, "\(lines)")
+        #expect(lines.count == 1, "one warning: \(lines)")
+        #expect(lines.first?.contains("big.bin") ?? false, "the warning names the file: \(lines)")
+        #expect(lines.first?.contains("\"level\":\"warning\"") ?? false, "\(lines)")
         // The server goes on.
-        XCTAssertEqual(try fetch(server, "/big.bin", ["Range: bytes=0-9"]).status, 206)
+        try expectEqual(fetch(server, "/big.bin", ["Range: bytes=0-9"]).status, 206)
     }
-}
-
-final class StaticFileCachePoolTests: StaticFileCacheTestCase {
-    override class var threads: Int { 5 }
-    func testChangesOnDiskAreNoticedWithinTheBound() throws { try changesOnDiskAreNoticedWithinTheBound() }
-    func testATruncatedFileClosesTheConnection() throws { try aTruncatedFileClosesTheConnectionAndLogsOneWarning() }
-}
-
-final class StaticFileCacheInlineTests: StaticFileCacheTestCase {
-    override class var threads: Int { 0 }
-    func testChangesOnDiskAreNoticedWithinTheBound() throws { try changesOnDiskAreNoticedWithinTheBound() }
-    func testATruncatedFileClosesTheConnection() throws { try aTruncatedFileClosesTheConnectionAndLogsOneWarning() }
 }

@@ -1,18 +1,18 @@
 import Foundation
-import XCTest
+import Testing
 
 /// Precompressed siblings on `raptor-ev serve`: `x.js` from `x.js.br`, `x.js.zst` or
 /// `x.js.gz` when Accept-Encoding allows it (q-values, identity;q=0, RFC 9110 section
 /// 12.5.3) and the sibling is not older; Content-Encoding, Vary on every response of such a
 /// file, each coding's own ETag, and ranges over the encoded bytes.
-class StaticFileNegotiationTestCase: StaticSiteTestCase {
+@Suite(.concurrent) final class StaticFileNegotiationTests: StaticSiteSuite {
     static let script = Array("export const answer = 42;\n".utf8)
     // Not real compressed data except for gzip: the server never looks inside a sibling,
     // and distinct bytes show which file was sent.
     static let brotli = Array("pretend brotli".utf8)
     static let zstandard = Array("pretend zstd".utf8)
 
-    func startNegotiationSite(_ flags: [String] = []) throws -> (ServerProcess, gzip: [UInt8]) {
+    func startNegotiationSite(_ mode: ServerMode, _ flags: [String] = []) throws -> (ServerProcess, gzip: [UInt8]) {
         let site = try makeSite([
             "app.js": Self.script, "app.js.br": Self.brotli, "app.js.zst": Self.zstandard,
             "only-gz.css": Array("p { margin: 0 }\n".utf8), "plain.txt": Array("no siblings\n".utf8),
@@ -21,7 +21,7 @@ class StaticFileNegotiationTestCase: StaticSiteTestCase {
         for name in ["app.js", "only-gz.css"] {
             let result = try ExternalClient.run(
                 "gzip", ["-k", "-9", "-n", site + "/" + name], timeout: 15, outputDirectory: workDirectory)
-            XCTAssertTrue(result.succeeded, "\(result)")
+            #expect(result.succeeded, "\(result)")
         }
         let gzip = Array(try Data(contentsOf: URL(fileURLWithPath: site + "/app.js.gz")))
         // Siblings are as new as their files.
@@ -29,11 +29,12 @@ class StaticFileNegotiationTestCase: StaticSiteTestCase {
             try FileManager.default.setAttributes(
                 [.modificationDate: Self.modified], ofItemAtPath: site + "/" + name)
         }
-        return (try startStaticServer(directory: site, flags), gzip)
+        return (try startStaticServer(mode, directory: site, flags), gzip)
     }
 
-    func theAcceptedCodingIsServedWithVary() throws {
-        let (server, gzip) = try startNegotiationSite()
+    @Test(arguments: ServerMode.all)
+    func theAcceptedCodingIsServedWithVary(_ mode: ServerMode) throws {
+        let (server, gzip) = try startNegotiationSite(mode)
         let cases: [(String?, String?, [UInt8])] = [
             (nil, nil, Self.script),
             ("gzip", "gzip", gzip),
@@ -57,85 +58,71 @@ class StaticFileNegotiationTestCase: StaticSiteTestCase {
             let fields = acceptEncoding.map { ["Accept-Encoding: \($0)"] } ?? []
             let response = try fetch(server, "/app.js", fields)
             let label = "Accept-Encoding: \(acceptEncoding ?? "(none)")"
-            XCTAssertEqual(response.status, 200, label)
-            XCTAssertEqual(response.header("Content-Encoding"), coding, label)
-            XCTAssertEqual(response.body, body, label)
-            XCTAssertEqual(response.tokens("Vary"), ["accept-encoding"], label)
-            XCTAssertEqual(response.header("Content-Type"), "text/javascript; charset=utf-8", label)
-            let etag = try XCTUnwrap(response.header("ETag"))
-            if let known = etags[coding] { XCTAssertEqual(etag, known, "one tag per coding") }
+            #expect(response.status == 200, "\(label)")
+            #expect(response.header("Content-Encoding") == coding, "\(label)")
+            #expect(response.body == body, "\(label)")
+            #expect(response.tokens("Vary") == ["accept-encoding"], "\(label)")
+            #expect(response.header("Content-Type") == "text/javascript; charset=utf-8", "\(label)")
+            let etag = try #require(response.header("ETag"))
+            if let known = etags[coding] { #expect(etag == known, "one tag per coding") }
             etags[coding] = etag
         }
-        XCTAssertEqual(Set(etags.values).count, 4, "each coding has its own ETag: \(etags)")
+        #expect(Set(etags.values).count == 4, "each coding has its own ETag: \(etags)")
         // Every answer about the file varies: 304, 206, 412, 416, HEAD.
-        let brTag = try XCTUnwrap(etags["br"])
+        let brTag = try #require(etags["br"])
         for fields in [
             ["Accept-Encoding: br", "If-None-Match: \(brTag)"], ["Range: bytes=0-1"], ["If-Match: \"x\""],
             ["Range: bytes=9999-"],
         ] {
-            XCTAssertEqual(try fetch(server, "/app.js", fields).tokens("Vary"), ["accept-encoding"], "\(fields)")
+            try expectEqual(fetch(server, "/app.js", fields).tokens("Vary"), ["accept-encoding"], "\(fields)")
         }
-        XCTAssertEqual(try fetch(server, "/app.js", ["Accept-Encoding: br", "If-None-Match: \(brTag)"]).status, 304)
-        XCTAssertEqual(
-            try fetch(server, "/app.js", ["Accept-Encoding: gzip", "If-None-Match: \(brTag)"]).status, 200,
+        try expectEqual(fetch(server, "/app.js", ["Accept-Encoding: br", "If-None-Match: \(brTag)"]).status, 304)
+        try expectEqual(
+            fetch(server, "/app.js", ["Accept-Encoding: gzip", "If-None-Match: \(brTag)"]).status, 200,
             "the br tag does not validate the gzip representation")
         // A file without siblings does not vary.
-        XCTAssertNil(try fetch(server, "/plain.txt", ["Accept-Encoding: gzip, br"]).header("Vary"))
+        try expectEqual(fetch(server, "/plain.txt", ["Accept-Encoding: gzip, br"]).header("Vary"), nil)
     }
 
-    func curlDecodesTheGzipSibling() throws {
-        let (server, _) = try startNegotiationSite()
+    @Test(arguments: ServerMode.all)
+    func curlDecodesTheGzipSibling(_ mode: ServerMode) throws {
+        let (server, _) = try startNegotiationSite(mode)
         let result = try ExternalClient.curl(
             ["-sS", "--compressed", "-D", "-", "http://127.0.0.1:\(server.port)/only-gz.css"],
             outputDirectory: workDirectory)
-        XCTAssertTrue(result.succeeded, "\(result)")
-        XCTAssertTrue(result.standardOutput.lowercased().contains("content-encoding: gzip"), "\(result)")
-        XCTAssertTrue(result.standardOutput.hasSuffix("p { margin: 0 }\n"), "\(result)")
+        #expect(result.succeeded, "\(result)")
+        #expect(result.standardOutput.lowercased().contains("content-encoding: gzip"), "\(result)")
+        #expect(result.standardOutput.hasSuffix("p { margin: 0 }\n"), "\(result)")
     }
 
-    func rangesAreOverTheEncodedBytes() throws {
-        let (server, gzip) = try startNegotiationSite()
+    @Test(arguments: ServerMode.all)
+    func rangesAreOverTheEncodedBytes(_ mode: ServerMode) throws {
+        let (server, gzip) = try startNegotiationSite(mode)
         let response = try fetch(server, "/app.js", ["Accept-Encoding: gzip", "Range: bytes=0-9"])
-        XCTAssertEqual(response.status, 206)
-        XCTAssertEqual(response.header("Content-Encoding"), "gzip")
-        XCTAssertEqual(response.header("Content-Range"), "bytes 0-9/\(gzip.count)")
-        XCTAssertEqual(response.body, Array(gzip[0..<10]))
+        #expect(response.status == 206)
+        #expect(response.header("Content-Encoding") == "gzip")
+        #expect(response.header("Content-Range") == "bytes 0-9/\(gzip.count)")
+        #expect(response.body == Array(gzip[0..<10]))
     }
 
-    func anOlderSiblingIsNotServed() throws {
-        let (server, _) = try startNegotiationSite()
+    @Test(arguments: ServerMode.all)
+    func anOlderSiblingIsNotServed(_ mode: ServerMode) throws {
+        let (server, _) = try startNegotiationSite(mode)
         let site = server.process.arguments[1]
         try FileManager.default.setAttributes(
             [.modificationDate: Date(timeIntervalSince1970: 1_500_000_000)], ofItemAtPath: site + "/only-gz.css.gz")
         let response = try fetch(server, "/only-gz.css", ["Accept-Encoding: gzip"])
-        XCTAssertNil(response.header("Content-Encoding"), "a sibling older than its file is stale")
-        XCTAssertEqual(response.bodyText, "p { margin: 0 }\n")
-        XCTAssertNil(response.header("Vary"))
+        #expect(response.header("Content-Encoding") == nil, "a sibling older than its file is stale")
+        #expect(response.bodyText == "p { margin: 0 }\n")
+        #expect(response.header("Vary") == nil)
     }
 
-    func noPrecompressedServesTheFileOnly() throws {
-        let (server, _) = try startNegotiationSite(["--no-precompressed"])
+    @Test(arguments: ServerMode.all)
+    func noPrecompressedServesTheFileOnly(_ mode: ServerMode) throws {
+        let (server, _) = try startNegotiationSite(mode, ["--no-precompressed"])
         let response = try fetch(server, "/app.js", ["Accept-Encoding: gzip, br"])
-        XCTAssertNil(response.header("Content-Encoding"))
-        XCTAssertNil(response.header("Vary"))
-        XCTAssertEqual(response.body, Self.script)
+        #expect(response.header("Content-Encoding") == nil)
+        #expect(response.header("Vary") == nil)
+        #expect(response.body == Self.script)
     }
-}
-
-final class StaticFileNegotiationPoolTests: StaticFileNegotiationTestCase {
-    override class var threads: Int { 5 }
-    func testTheAcceptedCodingIsServedWithVary() throws { try theAcceptedCodingIsServedWithVary() }
-    func testCurlDecodesTheGzipSibling() throws { try curlDecodesTheGzipSibling() }
-    func testRangesAreOverTheEncodedBytes() throws { try rangesAreOverTheEncodedBytes() }
-    func testAnOlderSiblingIsNotServed() throws { try anOlderSiblingIsNotServed() }
-    func testNoPrecompressed() throws { try noPrecompressedServesTheFileOnly() }
-}
-
-final class StaticFileNegotiationInlineTests: StaticFileNegotiationTestCase {
-    override class var threads: Int { 0 }
-    func testTheAcceptedCodingIsServedWithVary() throws { try theAcceptedCodingIsServedWithVary() }
-    func testCurlDecodesTheGzipSibling() throws { try curlDecodesTheGzipSibling() }
-    func testRangesAreOverTheEncodedBytes() throws { try rangesAreOverTheEncodedBytes() }
-    func testAnOlderSiblingIsNotServed() throws { try anOlderSiblingIsNotServed() }
-    func testNoPrecompressed() throws { try noPrecompressedServesTheFileOnly() }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -9,93 +9,96 @@ import XCTest
 /// 13): Last-Modified never later than Date, strong ETags that change with the file,
 /// If-None-Match and If-Modified-Since (304 with the 200's validators and caching fields),
 /// If-Match and If-Unmodified-Since (412), and the precedence of section 13.2.2.
-class StaticFileValidatorTestCase: StaticSiteTestCase {
+@Suite(.concurrent) final class StaticFileValidatorTests: StaticSiteSuite {
     static let page = Array("<!doctype html>\n<p>validators</p>\n".utf8)
 
     /// Section 8.8.2.1: a file written in the second of the request has the Last-Modified
     /// of that second, never one later than the response's Date. (Needs a Date that is the
     /// current second: with a Date that lags the clock, the clamp makes Last-Modified an
     /// earlier second than the file's own, which this test also refuses.)
-    func lastModifiedIsNeverLaterThanDate() throws {
+    @Test(arguments: ServerMode.all)
+    func lastModifiedIsNeverLaterThanDate(_ mode: ServerMode) throws {
         let site = try makeSite([:])
-        let server = try startStaticServer(directory: site)
+        let server = try startStaticServer(mode, directory: site)
         for index in 0..<6 {
             let path = site + "/new-\(index).txt"
             try Data("written now \(index)\n".utf8).write(to: URL(fileURLWithPath: path))
             var status = stat()
-            XCTAssertEqual(stat(path, &status), 0)
+            #expect(stat(path, &status) == 0)
             let response = try fetch(server, "/new-\(index).txt")
-            XCTAssertEqual(response.status, 200)
+            #expect(response.status == 200)
             guard let lastModified = dateField(response, "Last-Modified"), let date = dateField(response, "Date")
             else { continue }
-            XCTAssertLessThanOrEqual(lastModified, date, "Last-Modified later than Date: \(response.rawHead)")
-            XCTAssertEqual(
-                lastModified, Int(status.st_mtim.tv_sec),
+            #expect(lastModified <= date, "Last-Modified later than Date: \(response.rawHead)")
+            #expect(
+                lastModified == Int(status.st_mtim.tv_sec),
                 "Last-Modified is not the file's modification second (is Date behind the clock?): \(response.rawHead)")
             usleep(170_000)  // spread the files over the second
         }
     }
 
-    func etagIsStrongStableAndChangesWithTheFile() throws {
+    @Test(arguments: ServerMode.all)
+    func etagIsStrongStableAndChangesWithTheFile(_ mode: ServerMode) throws {
         let site = try makeSite(["page.html": Self.page])
-        let server = try startStaticServer(directory: site)
+        let server = try startStaticServer(mode, directory: site)
         let first = try fetch(server, "/page.html")
-        let etag = try XCTUnwrap(first.header("ETag"), first.rawHead)
-        XCTAssertTrue(etag.hasPrefix("\"") && etag.hasSuffix("\""), "a strong tag: \(etag)")
-        XCTAssertEqual(try fetch(server, "/page.html").header("ETag"), etag, "the same file, the same tag")
-        XCTAssertEqual(try fetch(server, "/page.html", method: "HEAD").header("ETag"), etag)
+        let etag = try #require(first.header("ETag"), "\(first.rawHead)")
+        #expect(etag.hasPrefix("\"") && etag.hasSuffix("\""), "a strong tag: \(etag)")
+        try expectEqual(fetch(server, "/page.html").header("ETag"), etag, "the same file, the same tag")
+        try expectEqual(fetch(server, "/page.html", method: "HEAD").header("ETag"), etag)
         // The same size, another content and modification time: another tag.
         var changed = Self.page
         changed[changed.count - 2] = UInt8(ascii: "!")
         try Data(changed).write(to: URL(fileURLWithPath: site + "/page.html"))
         var latest: HTTPResponseMessage?
-        XCTAssertTrue(
+        #expect(
             try waitUntil(timeout: 5, interval: 0.05) {
                 latest = try fetch(server, "/page.html")
                 return latest?.body == changed
             }, "the modified file was not served within 5 s")
-        XCTAssertNotEqual(latest?.header("ETag"), etag, "a new version needs a new tag")
+        #expect(latest?.header("ETag") != etag, "a new version needs a new tag")
     }
 
-    func ifNoneMatchGets304WithTheValidatorsAndCachingFieldsOfThe200() throws {
+    @Test(arguments: ServerMode.all)
+    func ifNoneMatchGets304WithTheValidatorsAndCachingFieldsOfThe200(_ mode: ServerMode) throws {
         let site = try makeSite(["page.html": Self.page, "app.js": Array("let x = 1\n".utf8), "app.js.gz": [1, 2, 3]])
-        let server = try startStaticServer(directory: site, ["--cache-control", "public, max-age=60"])
+        let server = try startStaticServer(mode, directory: site, ["--cache-control", "public, max-age=60"])
         for (path, acceptEncoding) in [("/page.html", nil), ("/app.js", nil), ("/app.js", "gzip")]
             as [(String, String?)]
         {
             let fields = acceptEncoding.map { ["Accept-Encoding: \($0)"] } ?? []
             let full = try fetch(server, path, fields)
-            XCTAssertEqual(full.status, 200)
-            let etag = try XCTUnwrap(full.header("ETag"))
+            #expect(full.status == 200)
+            let etag = try #require(full.header("ETag"))
             for condition in [etag, "W/\(etag)", "\"other\", \(etag)", "*"] {
                 for method in ["GET", "HEAD"] {
                     let response = try fetch(server, path, fields + ["If-None-Match: \(condition)"], method: method)
-                    XCTAssertEqual(response.status, 304, "\(method) \(path) If-None-Match: \(condition)")
-                    XCTAssertTrue(response.body.isEmpty)
+                    #expect(response.status == 304, "\(method) \(path) If-None-Match: \(condition)")
+                    #expect(response.body.isEmpty)
                     for name in ["ETag", "Last-Modified", "Cache-Control", "Vary"] {
-                        XCTAssertEqual(response.header(name), full.header(name), "\(name) of the 304 to \(path)")
+                        #expect(response.header(name) == full.header(name), "\(name) of the 304 to \(path)")
                     }
                 }
             }
             let other = try fetch(server, path, fields + ["If-None-Match: \"other\""])
-            XCTAssertEqual(other.status, 200)
-            XCTAssertEqual(other.body, full.body)
+            #expect(other.status == 200)
+            #expect(other.body == full.body)
         }
     }
 
-    func ifModifiedSinceGets304UnlessModifiedLater() throws {
-        let server = try startStaticServer(directory: try makeSite(["page.html": Self.page]))
-        XCTAssertEqual(try fetch(server, "/page.html", ["If-Modified-Since: \(Self.modifiedText)"]).status, 304)
-        XCTAssertEqual(
-            try fetch(server, "/page.html", ["If-Modified-Since: Fri, 03 Jan 2020 00:00:00 GMT"]).status, 304)
-        XCTAssertEqual(
-            try fetch(server, "/page.html", ["If-Modified-Since: Thu, 02 Jan 2020 03:04:04 GMT"]).status, 200)
-        XCTAssertEqual(try fetch(server, "/page.html", ["If-Modified-Since: not a date"]).status, 200)
+    @Test(arguments: ServerMode.all)
+    func ifModifiedSinceGets304UnlessModifiedLater(_ mode: ServerMode) throws {
+        let server = try startStaticServer(mode, directory: try makeSite(["page.html": Self.page]))
+        try expectEqual(fetch(server, "/page.html", ["If-Modified-Since: \(Self.modifiedText)"]).status, 304)
+        try expectEqual(fetch(server, "/page.html", ["If-Modified-Since: Fri, 03 Jan 2020 00:00:00 GMT"]).status, 304)
+        try expectEqual(fetch(server, "/page.html", ["If-Modified-Since: Thu, 02 Jan 2020 03:04:04 GMT"]).status, 200)
+        try expectEqual(fetch(server, "/page.html", ["If-Modified-Since: not a date"]).status, 200)
     }
 
-    func ifMatchAndIfUnmodifiedSinceGet412WhenFalse() throws {
-        let server = try startStaticServer(directory: try makeSite(["page.html": Self.page]))
-        let etag = try XCTUnwrap(try fetch(server, "/page.html").header("ETag"))
+    @Test(arguments: ServerMode.all)
+    func ifMatchAndIfUnmodifiedSinceGet412WhenFalse(_ mode: ServerMode) throws {
+        let server = try startStaticServer(mode, directory: try makeSite(["page.html": Self.page]))
+        let etag = try #require(try fetch(server, "/page.html").header("ETag"))
         let cases: [([String], Int)] = [
             (["If-Match: \(etag)"], 200), (["If-Match: *"], 200), (["If-Match: \"other\", \(etag)"], 200),
             (["If-Match: \"other\""], 412), (["If-Match: W/\(etag)"], 412),
@@ -105,17 +108,18 @@ class StaticFileValidatorTestCase: StaticSiteTestCase {
         ]
         for (fields, status) in cases {
             let response = try fetch(server, "/page.html", fields)
-            XCTAssertEqual(response.status, status, "\(fields)")
-            if status == 412 { XCTAssertFalse(response.bodyText.contains("validators"), "no content with a 412") }
+            #expect(response.status == status, "\(fields)")
+            if status == 412 { #expect(!response.bodyText.contains("validators"), "no content with a 412") }
         }
-        XCTAssertEqual(try fetch(server, "/missing.html", ["If-Match: *"]).status, 404)
+        try expectEqual(fetch(server, "/missing.html", ["If-Match: *"]).status, 404)
     }
 
     /// Section 13.2.2: If-Match, then If-Unmodified-Since, then If-None-Match, then
     /// If-Modified-Since; a failed precondition (412) wins over not modified (304).
-    func preconditionsAreEvaluatedInTheOrderOfSection13_2_2() throws {
-        let server = try startStaticServer(directory: try makeSite(["page.html": Self.page]))
-        let etag = try XCTUnwrap(try fetch(server, "/page.html").header("ETag"))
+    @Test(arguments: ServerMode.all)
+    func preconditionsAreEvaluatedInTheOrderOfSection13_2_2(_ mode: ServerMode) throws {
+        let server = try startStaticServer(mode, directory: try makeSite(["page.html": Self.page]))
+        let etag = try #require(try fetch(server, "/page.html").header("ETag"))
         let earlier = "Wed, 01 Jan 2020 00:00:00 GMT"
         let later = "Fri, 03 Jan 2020 00:00:00 GMT"
         let cases: [([String], Int)] = [
@@ -127,27 +131,7 @@ class StaticFileValidatorTestCase: StaticSiteTestCase {
             (["If-Match: \(etag)", "If-None-Match: \(etag)"], 304),
         ]
         for (fields, status) in cases {
-            XCTAssertEqual(try fetch(server, "/page.html", fields).status, status, "\(fields)")
+            try expectEqual(fetch(server, "/page.html", fields).status, status, "\(fields)")
         }
     }
-}
-
-final class StaticFileValidatorPoolTests: StaticFileValidatorTestCase {
-    override class var threads: Int { 5 }
-    func testLastModifiedIsNeverLaterThanDate() throws { try lastModifiedIsNeverLaterThanDate() }
-    func testEtagIsStrongStableAndChangesWithTheFile() throws { try etagIsStrongStableAndChangesWithTheFile() }
-    func testIfNoneMatchGets304() throws { try ifNoneMatchGets304WithTheValidatorsAndCachingFieldsOfThe200() }
-    func testIfModifiedSince() throws { try ifModifiedSinceGets304UnlessModifiedLater() }
-    func testIfMatchAndIfUnmodifiedSince() throws { try ifMatchAndIfUnmodifiedSinceGet412WhenFalse() }
-    func testPrecedence() throws { try preconditionsAreEvaluatedInTheOrderOfSection13_2_2() }
-}
-
-final class StaticFileValidatorInlineTests: StaticFileValidatorTestCase {
-    override class var threads: Int { 0 }
-    func testLastModifiedIsNeverLaterThanDate() throws { try lastModifiedIsNeverLaterThanDate() }
-    func testEtagIsStrongStableAndChangesWithTheFile() throws { try etagIsStrongStableAndChangesWithTheFile() }
-    func testIfNoneMatchGets304() throws { try ifNoneMatchGets304WithTheValidatorsAndCachingFieldsOfThe200() }
-    func testIfModifiedSince() throws { try ifModifiedSinceGets304UnlessModifiedLater() }
-    func testIfMatchAndIfUnmodifiedSince() throws { try ifMatchAndIfUnmodifiedSinceGet412WhenFalse() }
-    func testPrecedence() throws { try preconditionsAreEvaluatedInTheOrderOfSection13_2_2() }
 }

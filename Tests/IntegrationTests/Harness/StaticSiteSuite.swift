@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -8,14 +8,14 @@ import XCTest
 /// The base of the static-file suites: sites built for a test (files with chosen bytes
 /// and modification times), one-request exchanges with extra fields, and a reader for
 /// multipart/byteranges bodies.
-class StaticSiteTestCase: ServerTestCase {
+class StaticSiteSuite: ServerSuite {
     /// Thu, 02 Jan 2020 03:04:05 GMT
     static let modified = Date(timeIntervalSince1970: 1_577_934_245)
     static let modifiedText = "Thu, 02 Jan 2020 03:04:05 GMT"
 
     /// A new directory with `files` (relative path to bytes), each modified at `modified`
     /// (nil: now). Returns its path.
-    func makeSite(_ files: [String: [UInt8]], modified: Date? = StaticSiteTestCase.modified) throws -> String {
+    func makeSite(_ files: [String: [UInt8]], modified: Date? = StaticSiteSuite.modified) throws -> String {
         let site = try makeTemporaryDirectory().appendingPathComponent("site")
         try FileManager.default.createDirectory(at: site, withIntermediateDirectories: true)
         for (path, bytes) in files {
@@ -48,21 +48,22 @@ class StaticSiteTestCase: ServerTestCase {
     /// One request (`method PATH` with `fields`, each "Name: value") on a new connection.
     func fetch(
         _ server: ServerProcess, _ path: String, _ fields: [String] = [], method: String = "GET",
-        file: StaticString = #filePath, line: UInt = #line
+        sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> HTTPResponseMessage {
         let extra = fields.map { $0 + "\r\n" }.joined()
         let request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\n\(extra)\r\n"
-        return try exchange(server, request, method: method, file: file, line: line)
+        return try exchange(server, request, method: method, sourceLocation: sourceLocation)
     }
 
     /// The parts of a multipart/byteranges body (RFC 9110 section 14.6), or nil (and a
     /// failure) when the body is not one: each part's fields (names lowercased) and bytes.
     func multipartParts(
-        _ response: HTTPResponseMessage, file: StaticString = #filePath, line: UInt = #line
+        _ response: HTTPResponseMessage, sourceLocation: SourceLocation = #_sourceLocation
     ) -> [(fields: [String: String], body: [UInt8])]? {
         let type = response.header("Content-Type") ?? ""
         guard type.hasPrefix("multipart/byteranges"), let range = type.range(of: "boundary=") else {
-            XCTFail("not multipart/byteranges: Content-Type \(type.debugDescription)", file: file, line: line)
+            Issue.record(
+                "not multipart/byteranges: Content-Type \(type.debugDescription)", sourceLocation: sourceLocation)
             return nil
         }
         let boundary = Array(("--" + type[range.upperBound...]).utf8)
@@ -82,12 +83,12 @@ class StaticSiteTestCase: ServerTestCase {
             }
         }
         guard starts.first == 0, starts.count >= 2 else {
-            XCTFail("no delimiters in the multipart body", file: file, line: line)
+            Issue.record("no delimiters in the multipart body", sourceLocation: sourceLocation)
             return nil
         }
         let closing = starts[starts.count - 1]
         guard body[(closing + boundary.count)...].elementsEqual(Array("--\r\n".utf8)) else {
-            XCTFail("the multipart body does not end with the close delimiter", file: file, line: line)
+            Issue.record("the multipart body does not end with the close delimiter", sourceLocation: sourceLocation)
             return nil
         }
         for (start, next) in zip(starts, starts.dropFirst()) {
@@ -97,7 +98,7 @@ class StaticSiteTestCase: ServerTestCase {
                     part[$0] == 13 && part[$0 + 1] == 10 && part[$0 + 2] == 13 && part[$0 + 3] == 10
                 })
             else {
-                XCTFail("a part without its header section", file: file, line: line)
+                Issue.record("a part without its header section", sourceLocation: sourceLocation)
                 return nil
             }
             var fields: [String: String] = [:]
@@ -113,10 +114,12 @@ class StaticSiteTestCase: ServerTestCase {
 
     /// Seconds since the epoch of an HTTP-date field, failing the test when absent or bad.
     func dateField(
-        _ response: HTTPResponseMessage, _ name: String, file: StaticString = #filePath, line: UInt = #line
+        _ response: HTTPResponseMessage, _ name: String, sourceLocation: SourceLocation = #_sourceLocation
     ) -> Int? {
         guard let text = response.header(name), let date = HTTPDate.parse(text) else {
-            XCTFail("\(name): \(response.header(name).debugDescription) is not an HTTP-date", file: file, line: line)
+            Issue.record(
+                "\(name): \(response.header(name).debugDescription) is not an HTTP-date", sourceLocation: sourceLocation
+            )
             return nil
         }
         return Int(date.timeIntervalSince1970)
