@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -13,15 +13,13 @@ import XCTest
 /// The load tests put wrk (32 connections, GET and POST) and `Tests/Clients/drain_client.py`
 /// (busy, pipelined, paced and idle keep-alive connections; every response checked, every
 /// close classified) on the server through the stop.
-class DrainTestCase: ClusterTestCase {
-    class var threads: Int { 5 }
-    var threads: Int { Self.threads }
+@Suite(.exclusive) final class DrainTests: ClusterSuite {
 
     /// The server's default --shutdown-idle-grace, which these tests rely on.
     static let grace = 0.3
 
     /// What stops the workers, and how the test knows it is over.
-    enum Stop: String {
+    enum Stop: String, CaseIterable, CustomTestStringConvertible {
         case phasedRestart = "USR2"
         case hotRestart = "HUP"
         case removeWorker = "TTOU"
@@ -33,23 +31,26 @@ class DrainTestCase: ClusterTestCase {
         var workers: Int { self == .singleProcessShutdown ? 0 : 2 }
         /// After a full stop nothing takes new connections: neither client reconnects.
         var endsTheServer: Bool { self == .shutdown || self == .singleProcessShutdown }
+        var testDescription: String { rawValue }
     }
 
     var clientsDirectory: URL { Binaries.repositoryRoot.appendingPathComponent("Tests/Clients") }
 
-    /// `raptor-testapp` with this suite's threads.
-    func startServer(workers: Int, _ flags: [String] = []) throws -> ServerProcess {
-        let server = try startCluster(["-w", "\(workers)", "--threads", "\(threads)"] + flags)
+    /// `raptor-testapp` in `dispatch`'s threads (a cluster over TCP: wrk and the drain
+    /// client speak plain HTTP).
+    func startServer(_ dispatch: ServerMode.Dispatch, workers: Int, _ flags: [String] = []) throws -> ServerProcess {
+        let server = try startCluster(["-w", "\(workers)", "--threads", "\(dispatch.threads)"] + flags)
         if workers > 0 { waitForRunningWorkers(workers) }
         return server
     }
 
     // MARK: Load through a stop
 
-    func keepAliveClientsLoseNoRequest(through stop: Stop) throws {
-        XCTAssertTrue(ExternalClient.isAvailable("wrk"), "wrk is not installed (make test-deps)")
-        XCTAssertTrue(ExternalClient.isAvailable("python3"), "python3 is not installed (make test-deps)")
-        let server = try startServer(workers: stop.workers, ["--shutdown-timeout", "10s"])
+    @Test(arguments: ServerMode.Dispatch.allCases, Stop.allCases)
+    func keepAliveClientsLoseNoRequest(_ dispatch: ServerMode.Dispatch, through stop: Stop) throws {
+        #expect(ExternalClient.isAvailable("wrk"), "wrk is not installed (make test-deps)")
+        #expect(ExternalClient.isAvailable("python3"), "python3 is not installed (make test-deps)")
+        let server = try startServer(dispatch, workers: stop.workers, ["--shutdown-timeout", "10s"])
         let untilPath = directory.appendingPathComponent("until").path
         // wrk replaces a connection closed after `Connection: close`; after a full stop the
         // new one would wait in a listener nobody accepts from (see docs/cluster.md), so wrk
@@ -82,67 +83,69 @@ class DrainTestCase: ClusterTestCase {
         case .removeWorker:
             waitForEvents(server, "worker exited", timeout: 60) { $0["reason"] as? String == "worker removed (TTOU)" }
         case .shutdown, .singleProcessShutdown:
-            XCTAssertEqual(server.waitForExit(timeout: 60), .exited(0), server.logTail)
+            #expect(server.waitForExit(timeout: 60) == .exited(0), "\(server.logTail)")
         }
-        XCTAssertTrue(FileManager.default.createFile(atPath: untilPath, contents: nil))
+        #expect(FileManager.default.createFile(atPath: untilPath, contents: nil))
         wrk?.signal(SIGINT)  // wrk ends with its summary
-        XCTAssertNotNil(client.wait(timeout: 30), "the drain client did not finish")
+        #expect(client.wait(timeout: 30) != nil, "the drain client did not finish")
         let counts = try clientCounts(client)
-        let shown = "\(stop.rawValue), threads \(threads): \(counts)"
+        let shown = "\(stop.rawValue), threads \(dispatch.threads): \(counts)"
         print("drain client, \(shown)")
 
         for name in ["lost_reused", "lost_new", "truncated", "bad", "closed_idle_early", "resets", "problems"] {
-            XCTAssertEqual(counts[name] as? Int ?? 0, 0, "\(name): \(shown)")
+            #expect((counts[name] as? Int ?? 0) == 0, "\(name): \(shown)")
         }
-        XCTAssertGreaterThan(counts["answered"] as? Int ?? 0, 200, shown)
+        #expect((counts["answered"] as? Int ?? 0) > 200, "\(shown)")
         // Connections of the stopped workers were there to drain: answered with
         // Connection: close, or closed idle after the grace.
         let closedAfterClose = counts["closed_after_close"] as? Int ?? 0
         let closedIdle = counts["closed_idle"] as? Int ?? 0
-        XCTAssertGreaterThan(closedAfterClose + closedIdle, 0, shown)
+        #expect((closedAfterClose + closedIdle) > 0, "\(shown)")
         if stop != .removeWorker {  // TTOU stops one worker, which may hold no idle connection
-            XCTAssertGreaterThan(closedIdle, 0, shown)
-            XCTAssertGreaterThan(closedAfterClose, 0, shown)
+            #expect(closedIdle > 0, "\(shown)")
+            #expect(closedAfterClose > 0, "\(shown)")
         }
         if let wrk {
-            XCTAssertNotNil(wrk.wait(timeout: 30), "wrk did not finish")
+            #expect(wrk.wait(timeout: 30) != nil, "wrk did not finish")
             let summary = wrk.standardOutput
             let line = summary.split(separator: "\n").last { $0.hasPrefix("{") }
-            let errors = try XCTUnwrap(
+            let errors = try #require(
                 line.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Int] },
                 "wrk printed no counts: \(summary)")
             for name in ["connect", "read", "write", "status", "timeout"] {
-                XCTAssertEqual(errors[name], 0, "wrk \(name) errors, \(stop.rawValue), threads \(threads): \(summary)")
+                #expect(
+                    errors[name] == 0, "wrk \(name) errors, \(stop.rawValue), threads \(dispatch.threads): \(summary)")
             }
-            XCTAssertGreaterThan(errors["requests"] ?? 0, 1000, summary)
+            #expect((errors["requests"] ?? 0) > 1000, "\(summary)")
         }
     }
 
     private func clientCounts(_ client: ChildProcess) throws -> [String: Any] {
         let output = client.standardOutput
         let line = output.split(separator: "\n").last { $0.hasPrefix("{") }
-        return try XCTUnwrap(
+        return try #require(
             line.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] },
             "the drain client printed no counts: \(output) \(client.standardError)")
     }
 
     // MARK: One connection at a time
 
-    /// The workers of the suite's mode: one process inline, a master and one worker with
+    /// The workers of a dispatch's server: one process inline, a master and one worker with
     /// the pool.
-    var focusedWorkers: Int { threads == 0 ? 0 : 1 }
+    func focusedWorkers(_ dispatch: ServerMode.Dispatch) -> Int { dispatch == .inline ? 0 : 1 }
 
     /// Connections waiting for a request when the stop begins: kept alive, accepted with no
     /// byte sent yet, and kept alive with only an empty line sent since (which may precede
     /// a request: RFC 9112 section 2.2), before or after the stop began. None is closed
     /// before the grace has passed, none much after, and each ends with a FIN, not a reset,
     /// even for a request that races the close.
-    func idleConnectionsCloseCleanlyOnlyAfterTheGrace() throws {
+    @Test(arguments: ServerMode.Dispatch.allCases)
+    func idleConnectionsCloseCleanlyOnlyAfterTheGrace(_ dispatch: ServerMode.Dispatch) throws {
         // Longer than the default, so that the late requests below surely reach the worker
         // while it drains (it drains a closed connection for the grace, too).
         let grace = 1.0
         let server = try startServer(
-            workers: focusedWorkers, ["--shutdown-idle-grace", "1s", "--shutdown-timeout", "10s"])
+            dispatch, workers: focusedWorkers(dispatch), ["--shutdown-idle-grace", "1s", "--shutdown-timeout", "10s"])
         let kept = try keptAliveProbe(server)
         defer { kept.close() }
         let emptyLineBefore = try keptAliveProbe(server)
@@ -152,7 +155,7 @@ class DrainTestCase: ClusterTestCase {
         defer { emptyLineAfter.close() }
         let fresh = try RawClient(port: server.port, timeout: 10)
         defer { fresh.close() }
-        XCTAssertTrue(
+        #expect(
             waitUntil(timeout: 5) {
                 ProcFS.acceptQueue(port: server.port) == 0 && emptyLineBefore.unacknowledgedBytes == 0
             }, "never accepted")
@@ -167,49 +170,41 @@ class DrainTestCase: ClusterTestCase {
         for (name, client) in clients {
             let (closed, data) = client.waitForClose(timeout: 10)
             let idle = signalled.duration(to: ContinuousClock.now).secondsValue
-            XCTAssertTrue(closed, "the \(name) connection was never closed")
-            XCTAssertEqual(data.count, 0, "the \(name) connection: \(String(decoding: data, as: UTF8.self))")
-            XCTAssertGreaterThanOrEqual(idle, grace, "the \(name) connection closed before the grace")
-            XCTAssertLessThan(idle, grace + 2, "the \(name) connection closed long after the grace")
+            #expect(closed, "the \(name) connection was never closed")
+            #expect(data.count == 0, "the \(name) connection: \(String(decoding: data, as: UTF8.self))")
+            #expect(idle >= grace, "the \(name) connection closed before the grace")
+            #expect(idle < (grace + 2), "the \(name) connection closed long after the grace")
         }
         // A request sent right after the close, by a client that had not seen the FIN yet,
         // is drained by the worker: no reset comes back (one would within a round trip).
         for (_, client) in clients { try client.send(Requests.get("/request?n=late")) }
         var errors: [Int32] = []
         let reset = waitUntil(timeout: 0.2) {
-            errors = clients.map { Self.pendingError($0.1) }
+            errors = clients.map { $0.1.pendingError }
             return errors.contains { $0 != 0 }
         }
-        XCTAssertFalse(reset, "a late request was answered with a reset (errno \(errors), in the order above)")
-        XCTAssertEqual(server.waitForExit(timeout: 15), .exited(0), server.logTail)
-    }
-
-    /// The socket's pending error (SO_ERROR, cleared by reading it): set once a reset arrived
-    /// (EPIPE after the end of the stream was read, from when recv only returns 0).
-    static func pendingError(_ client: RawClient) -> Int32 {
-        var error: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(client.fd, SOL_SOCKET, SO_ERROR, &error, &length)
-        return error
+        #expect(!reset, "a late request was answered with a reset (errno \(errors), in the order above)")
+        #expect(server.waitForExit(timeout: 15) == .exited(0), "\(server.logTail)")
     }
 
     /// A kept-alive connection whose client sends its next request a moment after the stop
     /// began: the request is answered (with Connection: close), then the connection closes.
-    func requestSentDuringTheGraceIsAnsweredThenClosed() throws {
-        let server = try startServer(workers: focusedWorkers)
+    @Test(arguments: ServerMode.Dispatch.allCases)
+    func requestSentDuringTheGraceIsAnsweredThenClosed(_ dispatch: ServerMode.Dispatch) throws {
+        let server = try startServer(dispatch, workers: focusedWorkers(dispatch))
         let client = try RawClient(port: server.port, timeout: 10)
         defer { client.close() }
         try client.send(Requests.get("/"))
-        XCTAssertFalse(try client.readResponse().saysClose)
+        #expect(try !client.readResponse().saysClose)
         server.terminate()
         usleep(50_000)  // the client's think time, well within the grace (300 ms)
         try client.send(Requests.post("/echo", body: "during the grace"))
         let response = try client.readResponse()
-        XCTAssertEqual(response.status, 200)
-        XCTAssertEqual(response.bodyText, "during the grace")
-        XCTAssertTrue(response.saysClose, "a draining worker's answer closes: \(response.rawHead)")
-        assertClosed(client)
-        XCTAssertEqual(server.waitForExit(timeout: 15), .exited(0), server.logTail)
+        #expect(response.status == 200)
+        #expect(response.bodyText == "during the grace")
+        #expect(response.saysClose, "a draining worker's answer closes: \(response.rawHead)")
+        expectClosed(client)
+        #expect(server.waitForExit(timeout: 15) == .exited(0), "\(server.logTail)")
     }
 
     /// Responses in progress when the stop began, that promised keep-alive (their clients
@@ -217,12 +212,13 @@ class DrainTestCase: ClusterTestCase {
     /// answered, with Connection: close; a connection whose client sends nothing more is
     /// closed once idle for the grace, not kept until its keep-alive timeout (which would
     /// hold the stop back).
-    func connectionsAnsweredAcrossTheStopDrainAfterTheirResponse() throws {
+    @Test(arguments: ServerMode.Dispatch.allCases)
+    func connectionsAnsweredAcrossTheStopDrainAfterTheirResponse(_ dispatch: ServerMode.Dispatch) throws {
         // The grace counts from the worker's last write, which can be well before a slow
         // client read the end: a long grace keeps the next request below within it.
         let grace = 2.0
         let server = try startServer(
-            workers: focusedWorkers, ["--shutdown-timeout", "30s", "--shutdown-idle-grace", "2s"])
+            dispatch, workers: focusedWorkers(dispatch), ["--shutdown-timeout", "30s", "--shutdown-idle-grace", "2s"])
         let probe = try keptAliveProbe(server)
         defer { probe.close() }
         let size = 8 << 20
@@ -232,32 +228,32 @@ class DrainTestCase: ClusterTestCase {
         defer { clients.forEach { $0.close() } }
         for client in clients {
             try client.send(Requests.get("/bytes?n=\(size)"))
-            XCTAssertTrue(client.isReadable(within: 10), "the response never started")
+            #expect(client.isReadable(within: 10), "the response never started")
         }
         let signalled = ContinuousClock.now
         server.terminate()
-        XCTAssertTrue(probe.waitForClose(timeout: 10).closed, "the stop never began")
+        #expect(probe.waitForClose(timeout: 10).closed, "the stop never began")
         for client in clients {
             let response = try client.readResponse()
-            XCTAssertEqual(response.body.count, size)
-            XCTAssertFalse(response.saysClose, "the response began before the stop: \(response.rawHead)")
+            #expect(response.body.count == size)
+            #expect(!response.saysClose, "the response began before the stop: \(response.rawHead)")
         }
         let (busy, quiet) = (clients[0], clients[1])
         let answered = ContinuousClock.now
         try busy.send(Requests.post("/echo", body: "next"))
         let next = try busy.readResponse()
-        XCTAssertEqual(next.bodyText, "next")
-        XCTAssertTrue(next.saysClose, "read after the stop began: \(next.rawHead)")
-        assertClosed(busy)
+        #expect(next.bodyText == "next")
+        #expect(next.saysClose, "read after the stop began: \(next.rawHead)")
+        expectClosed(busy)
 
         let (closed, data) = quiet.waitForClose(timeout: 15)
         let idle = answered.duration(to: ContinuousClock.now).secondsValue
-        XCTAssertTrue(closed)
-        XCTAssertEqual(data.count, 0, String(decoding: data.prefix(300), as: UTF8.self))
-        XCTAssertLessThan(idle, grace + 5, "closed long after the grace")
-        XCTAssertEqual(server.waitForExit(timeout: 20), .exited(0), server.logTail)
+        #expect(closed)
+        #expect(data.count == 0, "\(String(decoding: data.prefix(300), as: UTF8.self))")
+        #expect(idle < (grace + 5), "closed long after the grace")
+        #expect(server.waitForExit(timeout: 20) == .exited(0), "\(server.logTail)")
         let stopped = signalled.duration(to: ContinuousClock.now).secondsValue
-        XCTAssertLessThan(stopped, 15, "the stop waited for the connection (--shutdown-timeout is 30 s)")
+        #expect(stopped < 15, "the stop waited for the connection (--shutdown-timeout is 30 s)")
     }
 
     /// A connection that had one exchange and waits, kept alive: it closes once the stop
@@ -265,7 +261,7 @@ class DrainTestCase: ClusterTestCase {
     func keptAliveProbe(_ server: ServerProcess) throws -> RawClient {
         let probe = try RawClient(port: server.port, timeout: 10)
         try probe.send(Requests.get("/"))
-        XCTAssertFalse(try probe.readResponse().saysClose)
+        #expect(try !probe.readResponse().saysClose)
         return probe
     }
 
@@ -273,8 +269,9 @@ class DrainTestCase: ClusterTestCase {
     /// client is slow to take) are all answered, only the last with Connection: close. A
     /// request read after the stop began is answered with Connection: close, and nothing
     /// pipelined behind it is.
-    func requestsReadBeforeTheStopAreAllAnswered() throws {
-        let server = try startServer(workers: focusedWorkers)
+    @Test(arguments: ServerMode.Dispatch.allCases)
+    func requestsReadBeforeTheStopAreAllAnswered(_ dispatch: ServerMode.Dispatch) throws {
+        let server = try startServer(dispatch, workers: focusedWorkers(dispatch))
         let probe = try keptAliveProbe(server)
         defer { probe.close() }
         // A request whose head is still incomplete when the stop begins.
@@ -291,99 +288,34 @@ class DrainTestCase: ClusterTestCase {
         // All three requests are in the worker's buffer: none waits in its socket, and the
         // first one's answer fills the client's window.
         let serverPort = server.port
-        let clientPort = client.localPort
-        XCTAssertTrue(
+        let (clientPort, latePort) = (client.localPort, late.localPort)
+        #expect(
             waitUntil(timeout: 10) {
-                client.unacknowledgedBytes == 0 && late.unacknowledgedBytes == 0
-                    && ProcFS.receiveQueue(localPort: serverPort, remotePort: clientPort) == 0
-                    && ProcFS.receiveQueue(localPort: serverPort, remotePort: late.localPort) == 0
+                let queues = ProcFS.receiveQueues(localPort: serverPort)
+                return client.unacknowledgedBytes == 0 && late.unacknowledgedBytes == 0
+                    && queues[clientPort] == 0 && queues[latePort] == 0
             }, "the server never read the requests")
 
         server.terminate()
         let (closed, _) = probe.waitForClose(timeout: 10)
-        XCTAssertTrue(closed, "the stop never began")
+        #expect(closed, "the stop never began")
         let first = try client.readResponse(timeout: 20)
-        XCTAssertEqual(first.status, 200)
-        XCTAssertEqual(first.body.count, size)
-        XCTAssertFalse(first.saysClose, "more requests were already read: \(first.rawHead)")
+        #expect(first.status == 200)
+        #expect(first.body.count == size)
+        #expect(!first.saysClose, "more requests were already read: \(first.rawHead)")
         let second = try client.readResponse()
-        XCTAssertEqual(second.bodyText, "second")
-        XCTAssertFalse(second.saysClose, "one more request was already read: \(second.rawHead)")
+        #expect(second.bodyText == "second")
+        #expect(!second.saysClose, "one more request was already read: \(second.rawHead)")
         let third = try client.readResponse()
-        XCTAssertTrue(third.bodyText.contains("query=n=third"), third.bodyText)
-        XCTAssertTrue(third.saysClose, "the last request read before the stop: \(third.rawHead)")
-        assertClosed(client)
+        #expect(third.bodyText.contains("query=n=third"), "\(third.bodyText)")
+        #expect(third.saysClose, "the last request read before the stop: \(third.rawHead)")
+        expectClosed(client)
 
         try late.send("\r\n" + Requests.get("/request?n=behind-late"))
         let lateResponse = try late.readResponse()
-        XCTAssertTrue(lateResponse.bodyText.contains("query=n=late"), lateResponse.bodyText)
-        XCTAssertTrue(lateResponse.saysClose, "read after the stop began: \(lateResponse.rawHead)")
-        assertClosed(late)
-        XCTAssertEqual(server.waitForExit(timeout: 15), .exited(0), server.logTail)
-    }
-
-    /// Asserts the server closes `client` within `timeout` seconds with nothing more sent.
-    func assertClosed(_ client: RawClient, file: StaticString = #filePath, line: UInt = #line) {
-        let (closed, data) = client.waitForClose(timeout: 5)
-        XCTAssertTrue(closed, "the server did not close the connection", file: file, line: line)
-        XCTAssertEqual(data.count, 0, String(decoding: data.prefix(300), as: UTF8.self), file: file, line: line)
-    }
-}
-
-final class DrainPoolTests: DrainTestCase {
-    override class var threads: Int { 5 }
-    func testKeepAliveClientsLoseNoRequestThroughPhasedRestart() throws {
-        try keepAliveClientsLoseNoRequest(through: .phasedRestart)
-    }
-    func testKeepAliveClientsLoseNoRequestThroughHotRestart() throws {
-        try keepAliveClientsLoseNoRequest(through: .hotRestart)
-    }
-    func testKeepAliveClientsLoseNoRequestWhenAWorkerIsRemoved() throws {
-        try keepAliveClientsLoseNoRequest(through: .removeWorker)
-    }
-    func testKeepAliveClientsLoseNoRequestThroughShutdown() throws {
-        try keepAliveClientsLoseNoRequest(through: .shutdown)
-    }
-    func testKeepAliveClientsLoseNoRequestThroughSingleProcessShutdown() throws {
-        try keepAliveClientsLoseNoRequest(through: .singleProcessShutdown)
-    }
-    func testIdleConnectionsCloseCleanlyOnlyAfterTheGrace() throws {
-        try idleConnectionsCloseCleanlyOnlyAfterTheGrace()
-    }
-    func testRequestSentDuringTheGraceIsAnsweredThenClosed() throws {
-        try requestSentDuringTheGraceIsAnsweredThenClosed()
-    }
-    func testRequestsReadBeforeTheStopAreAllAnswered() throws { try requestsReadBeforeTheStopAreAllAnswered() }
-    func testConnectionsAnsweredAcrossTheStopDrainAfterTheirResponse() throws {
-        try connectionsAnsweredAcrossTheStopDrainAfterTheirResponse()
-    }
-}
-
-final class DrainInlineTests: DrainTestCase {
-    override class var threads: Int { 0 }
-    func testKeepAliveClientsLoseNoRequestThroughPhasedRestart() throws {
-        try keepAliveClientsLoseNoRequest(through: .phasedRestart)
-    }
-    func testKeepAliveClientsLoseNoRequestThroughHotRestart() throws {
-        try keepAliveClientsLoseNoRequest(through: .hotRestart)
-    }
-    func testKeepAliveClientsLoseNoRequestWhenAWorkerIsRemoved() throws {
-        try keepAliveClientsLoseNoRequest(through: .removeWorker)
-    }
-    func testKeepAliveClientsLoseNoRequestThroughShutdown() throws {
-        try keepAliveClientsLoseNoRequest(through: .shutdown)
-    }
-    func testKeepAliveClientsLoseNoRequestThroughSingleProcessShutdown() throws {
-        try keepAliveClientsLoseNoRequest(through: .singleProcessShutdown)
-    }
-    func testIdleConnectionsCloseCleanlyOnlyAfterTheGrace() throws {
-        try idleConnectionsCloseCleanlyOnlyAfterTheGrace()
-    }
-    func testRequestSentDuringTheGraceIsAnsweredThenClosed() throws {
-        try requestSentDuringTheGraceIsAnsweredThenClosed()
-    }
-    func testRequestsReadBeforeTheStopAreAllAnswered() throws { try requestsReadBeforeTheStopAreAllAnswered() }
-    func testConnectionsAnsweredAcrossTheStopDrainAfterTheirResponse() throws {
-        try connectionsAnsweredAcrossTheStopDrainAfterTheirResponse()
+        #expect(lateResponse.bodyText.contains("query=n=late"), "\(lateResponse.bodyText)")
+        #expect(lateResponse.saysClose, "read after the stop began: \(lateResponse.rawHead)")
+        expectClosed(late)
+        #expect(server.waitForExit(timeout: 15) == .exited(0), "\(server.logTail)")
     }
 }

@@ -123,6 +123,15 @@ final class RawClient {
         return ioctl(stream.socket, UInt(0x5411), &count) == 0 ? Int(count) : -1
     }
 
+    /// The socket's pending error (SO_ERROR, cleared by reading it): set once a reset arrived
+    /// (EPIPE after the end of the stream was read, from when recv only returns 0).
+    var pendingError: Int32 {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(stream.socket, SOL_SOCKET, SO_ERROR, &error, &length)
+        return error
+    }
+
     // MARK: Sending
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }
