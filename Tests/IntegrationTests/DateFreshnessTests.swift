@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +9,7 @@ import XCTest
 /// on app threads (pool), including the first milliseconds of a second, where a cached or
 /// coarse clock still shows the second before; and never earlier than the Last-Modified of
 /// a file written just before the request (RFC 9110 8.8.2.1).
-class DateFreshnessTestCase: ServerTestCase {
+@Suite(.exclusive) final class DateFreshnessTests: ServerSuite {
     /// Unix time from the precise wall clock, as an outside observer reads it.
     static func wallClock() -> Double {
         var now = timespec()
@@ -26,16 +26,17 @@ class DateFreshnessTestCase: ServerTestCase {
     }
 
     /// The Date of one response as unix seconds.
-    func dateSeconds(_ response: HTTPResponseMessage, file: StaticString = #filePath, line: UInt = #line) -> Int? {
+    func dateSeconds(_ response: HTTPResponseMessage, sourceLocation: SourceLocation = #_sourceLocation) -> Int? {
         guard let value = response.header("Date"), let date = HTTPDate.parse(value) else {
-            XCTFail("no IMF-fixdate Date in \(response.rawHead)", file: file, line: line)
+            Issue.record("no IMF-fixdate Date in \(response.rawHead)", sourceLocation: sourceLocation)
             return nil
         }
         return Int(date.timeIntervalSince1970)
     }
 
-    func dateIsTheCurrentSecond() throws {
-        let server = try startTestApp()
+    @Test(arguments: ServerMode.all)
+    func dateIsTheCurrentSecond(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
         let client = try connect(server)
         var samples = 0
         var stale: [String] = []
@@ -62,16 +63,19 @@ class DateFreshnessTestCase: ServerTestCase {
             Self.sleepUntilBeforeNextSecond(by: 0.5)
             try sample()
         }
-        XCTAssertGreaterThan(samples, 6)
-        XCTAssertTrue(
+        #expect(samples > 6)
+        #expect(
             stale.isEmpty,
-            "\(stale.count) of \(samples) responses not dated the current second:\n"
-                + stale.prefix(5).joined(separator: "\n"))
+            Comment(
+                rawValue:
+                    "\(stale.count) of \(samples) responses not dated the current second:\n"
+                    + stale.prefix(5).joined(separator: "\n")))
     }
 
-    func dateIsNeverBeforeTheLastModifiedOfAFileJustWritten() throws {
+    @Test(arguments: ServerMode.all)
+    func dateIsNeverBeforeTheLastModifiedOfAFileJustWritten(_ mode: ServerMode) throws {
         let root = try makeTemporaryDirectory()
-        let server = try startStaticServer(directory: root.path)
+        let server = try startStaticServer(mode, directory: root.path)
         let client = try connect(server)
         let path = root.appendingPathComponent("now.txt").path
         var failures: [String] = []
@@ -81,11 +85,11 @@ class DateFreshnessTestCase: ServerTestCase {
             try "written at \(Self.wallClock())\n".write(toFile: path, atomically: false, encoding: .utf8)
             try client.send(Requests.get("/now.txt"))
             let response = try client.readResponse()
-            XCTAssertEqual(response.status, 200, response.statusLine)
+            #expect(response.status == 200, "\(response.statusLine)")
             guard let date = response.header("Date").flatMap(HTTPDate.parse),
                 let modified = response.header("Last-Modified").flatMap(HTTPDate.parse)
             else {
-                XCTFail("no Date or Last-Modified: \(response.rawHead)")
+                Issue.record("no Date or Last-Modified: \(response.rawHead)")
                 return
             }
             if modified > date {
@@ -94,22 +98,6 @@ class DateFreshnessTestCase: ServerTestCase {
                 )
             }
         }
-        XCTAssertTrue(failures.isEmpty, failures.joined(separator: "\n"))
-    }
-}
-
-final class DateFreshnessPoolTests: DateFreshnessTestCase {
-    override class var threads: Int { 5 }
-    func testDateIsTheCurrentSecond() throws { try dateIsTheCurrentSecond() }
-    func testDateIsNeverBeforeTheLastModifiedOfAFileJustWritten() throws {
-        try dateIsNeverBeforeTheLastModifiedOfAFileJustWritten()
-    }
-}
-
-final class DateFreshnessInlineTests: DateFreshnessTestCase {
-    override class var threads: Int { 0 }
-    func testDateIsTheCurrentSecond() throws { try dateIsTheCurrentSecond() }
-    func testDateIsNeverBeforeTheLastModifiedOfAFileJustWritten() throws {
-        try dateIsNeverBeforeTheLastModifiedOfAFileJustWritten()
+        #expect(failures.isEmpty, Comment(rawValue: failures.joined(separator: "\n")))
     }
 }

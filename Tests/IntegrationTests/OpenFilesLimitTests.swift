@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -12,13 +12,13 @@ import XCTest
 ///
 /// The server runs under prlimit(1); the pool suite runs a one-worker cluster, so the
 /// connections held all count against one worker's limit.
-class OpenFilesLimitTestCase: ServerTestCase {
+@Suite(.exclusive) final class OpenFilesLimitTests: ServerSuite {
     static let warning = "out of file descriptors: new connections answered 503"
 
-    func startLimited(soft: Int, hard: Int, _ flags: [String] = []) throws -> ServerProcess {
+    func startLimited(_ mode: ServerMode, soft: Int, hard: Int, _ flags: [String] = []) throws -> ServerProcess {
         try startServer(
-            binary: "/usr/bin/prlimit", leading: ["--nofile=\(soft):\(hard)", Binaries.testApp],
-            flags: (threads == 0 ? [] : ["--workers", "1"]) + flags)
+            mode, binary: "/usr/bin/prlimit", leading: ["--nofile=\(soft):\(hard)", Binaries.testApp],
+            flags: (mode.dispatch == .inline ? [] : ["--workers", "1"]) + flags)
     }
 
     /// The server's JSON log lines with `message`.
@@ -35,21 +35,23 @@ class OpenFilesLimitTestCase: ServerTestCase {
         return Array(line.dropFirst("Max open files".count).split(separator: " ").prefix(2).map(String.init))
     }
 
-    func softLimitIsRaisedToTheHardLimit() throws {
-        let server = try startLimited(soft: 64, hard: 300)
-        let bootLine = threads == 0 ? "worker booted" : "master started"
-        XCTAssertTrue(waitUntil(timeout: 10) { !logLines(server, bootLine).isEmpty }, server.logTail)
-        XCTAssertEqual(logLines(server, bootLine).first?["open_files_limit"] as? String, "300", server.logTail)
+    @Test(arguments: ServerMode.all)
+    func softLimitIsRaisedToTheHardLimit(_ mode: ServerMode) throws {
+        let server = try startLimited(mode, soft: 64, hard: 300)
+        let bootLine = mode.dispatch == .inline ? "worker booted" : "master started"
+        #expect(waitUntil(timeout: 10) { !logLines(server, bootLine).isEmpty }, "\(server.logTail)")
+        #expect((logLines(server, bootLine).first?["open_files_limit"] as? String) == "300", "\(server.logTail)")
         // Every process of the server (the workers inherit the master's limit).
-        XCTAssertEqual(try exchange(server, Requests.get("/")).status, 200)
+        try expectEqual(exchange(server, Requests.get("/")).status, 200)
         let tree = server.processTree
-        XCTAssertGreaterThanOrEqual(tree.count, threads == 0 ? 1 : 2, "processes: \(tree)")
-        for pid in tree { XCTAssertEqual(openFilesLimits(pid), ["300", "300"], "process \(pid)") }
+        #expect(tree.count >= (mode.dispatch == .inline ? 1 : 2), "processes: \(tree)")
+        for pid in tree { #expect(openFilesLimits(pid) == ["300", "300"], "process \(pid)") }
     }
 
-    func connectionsPastTheLimitGet503ThenServiceResumes() throws {
+    @Test(arguments: ServerMode.all)
+    func connectionsPastTheLimitGet503ThenServiceResumes(_ mode: ServerMode) throws {
         let statsPath = workDirectory.appendingPathComponent("stats.json").path
-        let server = try startLimited(soft: 64, hard: 64, ["--stats-file", statsPath])
+        let server = try startLimited(mode, soft: 64, hard: 64, ["--stats-file", statsPath])
         // Fill the worker's descriptors with kept-alive connections until one is refused.
         var held: [RawClient] = []
         var refusal: (response: HTTPResponseMessage, seconds: Double)?
@@ -63,61 +65,61 @@ class OpenFilesLimitTestCase: ServerTestCase {
                     return try client.readResponse()
                 }
             } catch {
-                XCTFail("connection \(held.count + 1) under a limit of 64 open files got no answer: \(error)")
+                Issue.record("connection \(held.count + 1) under a limit of 64 open files got no answer: \(error)")
                 return
             }
             if response.status == 503 {
                 refusal = (response, seconds)
-                assertClosed(client, "after the 503 at the open-files limit")
+                expectClosed(client, "after the 503 at the open-files limit")
                 break
             }
-            XCTAssertEqual(response.status, 200, response.statusLine)
+            #expect(response.status == 200, "\(response.statusLine)")
             held.append(client)
         }
         guard let refusal else {
-            XCTFail("no 503 after \(held.count) connections under a limit of 64 open files")
+            Issue.record("no 503 after \(held.count) connections under a limit of 64 open files")
             return
         }
-        XCTAssertGreaterThan(held.count, 30, "the worker refused connections long before its limit")
-        XCTAssertLessThan(refusal.seconds, 2, "the 503 must come at once, not when a descriptor frees up")
-        XCTAssertEqual(refusal.response.header("Retry-After"), "1", refusal.response.rawHead)
-        XCTAssertTrue(refusal.response.saysClose, refusal.response.rawHead)
-        XCTAssertNotNil(refusal.response.header("Date"), refusal.response.rawHead)
-        XCTAssertEqual(refusal.response.bodyText, "Service Unavailable\n")
+        #expect(held.count > 30, "the worker refused connections long before its limit")
+        #expect(refusal.seconds < 2, "the 503 must come at once, not when a descriptor frees up")
+        #expect(refusal.response.header("Retry-After") == "1", "\(refusal.response.rawHead)")
+        #expect(refusal.response.saysClose, "\(refusal.response.rawHead)")
+        #expect(refusal.response.header("Date") != nil, "\(refusal.response.rawHead)")
+        #expect(refusal.response.bodyText == "Service Unavailable\n")
 
         // A warning with the count, soon; then more refusals within 5 s of it wait for the
         // next warning, 5 s after the first.
-        XCTAssertTrue(waitUntil(timeout: 5) { logLines(server, Self.warning).count == 1 }, server.logTail)
+        #expect(waitUntil(timeout: 5) { logLines(server, Self.warning).count == 1 }, "\(server.logTail)")
         for _ in 0..<5 {
             let client = try connect(server, timeout: 5)
             try client.send(Requests.get("/"))
-            XCTAssertEqual(try client.readResponse().status, 503)
-            assertClosed(client, "after the 503 at the open-files limit")
+            try expectEqual(client.readResponse().status, 503)
+            expectClosed(client, "after the 503 at the open-files limit")
         }
-        XCTAssertTrue(waitUntil(timeout: 10) { logLines(server, Self.warning).count >= 2 }, server.logTail)
+        #expect(waitUntil(timeout: 10) { logLines(server, Self.warning).count >= 2 }, "\(server.logTail)")
         let warnings = logLines(server, Self.warning)
-        XCTAssertEqual(warnings.count, 2, server.logTail)
-        XCTAssertEqual(warnings.map { $0["refused"] as? String }, ["1", "5"], server.logTail)
-        XCTAssertEqual(warnings.map { $0["refused_total"] as? String }, ["1", "6"], server.logTail)
-        XCTAssertEqual(warnings.first?["open_files_limit"] as? String, "64")
+        #expect(warnings.count == 2, "\(server.logTail)")
+        #expect((warnings.map { $0["refused"] as? String }) == ["1", "5"], "\(server.logTail)")
+        #expect((warnings.map { $0["refused_total"] as? String }) == ["1", "6"], "\(server.logTail)")
+        #expect((warnings.first?["open_files_limit"] as? String) == "64")
         let times = warnings.compactMap { ($0["ts"] as? String).flatMap(Self.logTime) }
-        XCTAssertEqual(times.count, 2)
+        #expect(times.count == 2)
         if times.count == 2 {
-            XCTAssertGreaterThanOrEqual(times[1] - times[0], 4.99, "warnings closer than 5 s: \(warnings)")
+            #expect((times[1] - times[0]) >= 4.99, "warnings closer than 5 s: \(warnings)")
         }
 
         // Descriptors free up: served again (a probe that comes before the server has seen
         // the closes is refused too, and counted), and the refusals are in the stats.
         for client in held { client.close() }
         var refused = 6
-        XCTAssertTrue(
+        #expect(
             waitUntil(timeout: 5) {
                 let status = try? exchange(server, Requests.get("/")).status
                 if status == 503 { refused += 1 }
                 return status == 200
             }, "not served again once the held connections closed")
         var stats: [String: Any]?
-        XCTAssertTrue(
+        #expect(
             waitUntil(timeout: 5) {
                 stats = (try? Data(contentsOf: URL(fileURLWithPath: statsPath))).flatMap {
                     try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
@@ -125,22 +127,22 @@ class OpenFilesLimitTestCase: ServerTestCase {
                 return (stats?["totals"] as? [String: Any])?["fd_limit_503"] as? Int == refused
             }, "fd_limit_503 in the stats file, \(refused) expected: \(String(describing: stats))")
         let workers = stats?["workers"] as? [[String: Any]] ?? []
-        XCTAssertEqual(workers.first?["fd_limit_503"] as? Int, refused)
+        #expect((workers.first?["fd_limit_503"] as? Int) == refused)
         let table = try ExternalClient.run(
             Binaries.raptorEV, ["stats", "--stats-file", statsPath], timeout: 20, outputDirectory: workDirectory)
-        XCTAssertTrue(table.succeeded, table.description)
+        #expect(table.succeeded, "\(table.description)")
         let rows = table.standardOutput.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         // The fd503 column, counted from the right (the total row has the same columns on the
         // right, except an empty checkin cell).
         let header = rows.count > 1 ? rows[1] : []
         let fromRight = header.firstIndex(of: "fd503").map { header.count - $0 } ?? 0
-        XCTAssertEqual(header.last, "checkin", table.standardOutput)
-        XCTAssertGreaterThan(fromRight, 1, "no fd503 column: \(table.standardOutput)")
+        #expect(header.last == "checkin", "\(table.standardOutput)")
+        #expect(fromRight > 1, "no fd503 column: \(table.standardOutput)")
         let total = rows.last ?? []
-        XCTAssertEqual(total.first, "total", table.standardOutput)
-        XCTAssertEqual(
-            fromRight > 1 && total.count >= fromRight ? total[total.count - fromRight + 1] : nil, String(refused),
-            table.standardOutput)
+        #expect(total.first == "total", "\(table.standardOutput)")
+        #expect(
+            (fromRight > 1 && total.count >= fromRight ? total[total.count - fromRight + 1] : nil) == String(refused),
+            "\(table.standardOutput)")
     }
 
     /// Unix seconds of a log line's `ts` (`2026-11-23T11:30:00.123Z`).
@@ -148,21 +150,5 @@ class OpenFilesLimitTestCase: ServerTestCase {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.date(from: text)?.timeIntervalSince1970
-    }
-}
-
-final class OpenFilesLimitPoolTests: OpenFilesLimitTestCase {
-    override class var threads: Int { 5 }
-    func testSoftLimitIsRaisedToTheHardLimit() throws { try softLimitIsRaisedToTheHardLimit() }
-    func testConnectionsPastTheLimitGet503ThenServiceResumes() throws {
-        try connectionsPastTheLimitGet503ThenServiceResumes()
-    }
-}
-
-final class OpenFilesLimitInlineTests: OpenFilesLimitTestCase {
-    override class var threads: Int { 0 }
-    func testSoftLimitIsRaisedToTheHardLimit() throws { try softLimitIsRaisedToTheHardLimit() }
-    func testConnectionsPastTheLimitGet503ThenServiceResumes() throws {
-        try connectionsPastTheLimitGet503ThenServiceResumes()
     }
 }
