@@ -40,18 +40,6 @@ let package = Package(
         // (echo, slow, throwing, streaming handlers) for the tests and the benchmarks.
         .executableTarget(name: "raptor-testapp", dependencies: ["Raptor"]),
         .testTarget(name: "RaptorTests", dependencies: ["Raptor", "CRaptor"]),
-        // Moving to Swift Testing: the XCTest suites are left out until each batch moves.
-        .testTarget(
-            name: "IntegrationTests",
-            exclude: [
-                "DrainTests.swift",
-                "StaticFileCacheTests.swift",
-                "StaticFileNegotiationTests.swift",
-                "StaticFileOptionTests.swift",
-                "StaticFileRangeTests.swift",
-                "StaticFileValidatorTests.swift",
-                "StaticSiteTestCase.swift",
-            ]
-        ),
+        .testTarget(name: "IntegrationTests"),
     ]
 )

@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -8,7 +8,7 @@ import XCTest
 /// The client's address behind a load balancer: PROXY protocol v1 and v2 on a bind
 /// (`?proxy_protocol=`), X-Forwarded-For and Forwarded, all believed only from
 /// `--trusted-proxies`; the address reaches the handler and the access log.
-final class ClientAddressTests: ClusterTestCase {
+@Suite(.exclusive) final class ClientAddressTests: ClusterSuite {
     static let request = Array("GET /request HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
 
     static func v1(_ source: String, port: Int = 4711) -> [UInt8] {
@@ -52,56 +52,54 @@ final class ClientAddressTests: ClusterTestCase {
 
     /// The connection is closed without an answer.
     private func assertClosedUnanswered(
-        _ port: UInt16, _ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line
+        _ port: UInt16, _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         let client = try RawClient(port: port)
         defer { client.close() }
         try? client.send(bytes)
         let (closed, data) = client.waitForClose(timeout: 5)
-        XCTAssertTrue(closed, "still open", file: file, line: line)
-        XCTAssertEqual(data, [], "answered: \(String(decoding: data, as: UTF8.self))", file: file, line: line)
+        #expect(closed, "still open", sourceLocation: sourceLocation)
+        #expect(data == [], "answered: \(String(decoding: data, as: UTF8.self))", sourceLocation: sourceLocation)
     }
 
-    func testAProxyV2HeaderCarriesTheClientAddressToTheHandlerAndTheAccessLog() throws {
+    @Test func aProxyV2HeaderCarriesTheClientAddressToTheHandlerAndTheAccessLog() throws {
         let server = try startBehindProxy("v2", ["--metrics-bind", "tcp://127.0.0.1:0"])
         waitForRunningWorkers(1)
         let client = try RawClient(port: server.port)
         try client.send(Self.v2([203, 0, 113, 9]) + Self.request)
-        XCTAssertEqual(remote(try client.readResponse()), "203.0.113.9")
+        #expect(remote(try client.readResponse()) == "203.0.113.9")
         // The next request on the connection is the same client's.
         try client.send(Self.request)
-        XCTAssertEqual(remote(try client.readResponse()), "203.0.113.9")
+        #expect(remote(try client.readResponse()) == "203.0.113.9")
         client.close()
-        XCTAssertTrue(waitUntil(timeout: 5) { server.standardOutput.contains("\"remote_addr\":\"203.0.113.9\"") })
-        XCTAssertFalse(server.standardOutput.contains("\"remote_addr\":\"127.0.0.1\""), server.standardOutput)
-        XCTAssertEqual(events(server, "listening").first?["proxy_protocol"] as? String, "v2")
+        #expect(waitUntil(timeout: 5) { server.standardOutput.contains("\"remote_addr\":\"203.0.113.9\"") })
+        #expect(!server.standardOutput.contains("\"remote_addr\":\"127.0.0.1\""), "\(server.standardOutput)")
+        #expect((events(server, "listening").first?["proxy_protocol"] as? String) == "v2")
     }
 
-    func testAProxyV1HeaderArrivingInPiecesIsRead() throws {
+    @Test func aProxyV1HeaderArrivingInPiecesIsRead() throws {
         let server = try startBehindProxy("v1")
         waitForRunningWorkers(1)
-        XCTAssertEqual(
-            remote(try exchange(server.port, Self.v1("198.51.100.23") + Self.request, piece: 5)), "198.51.100.23")
+        #expect(remote(try exchange(server.port, Self.v1("198.51.100.23") + Self.request, piece: 5)) == "198.51.100.23")
         // A v1 header over IPv6 names an IPv6 client.
         let six = Array("PROXY TCP6 2001:db8::5 ::1 4711 80\r\n".utf8) + Self.request
-        XCTAssertEqual(remote(try exchange(server.port, six)), "2001:db8::5")
+        #expect(remote(try exchange(server.port, six)) == "2001:db8::5")
     }
 
     /// LOCAL (the balancer's own health check) and UNKNOWN keep the connection's address.
-    func testLocalAndUnknownKeepTheConnectionsAddress() throws {
+    @Test func localAndUnknownKeepTheConnectionsAddress() throws {
         let v2 = try startBehindProxy("v2")
         let v1 = try startBehindProxy("v1")
         waitForEvents(v1, "all workers booted")
         waitForEvents(v2, "all workers booted")
-        XCTAssertEqual(
-            remote(try exchange(v2.port, Self.v2([203, 0, 113, 9], command: 0) + Self.request)), "127.0.0.1")
-        XCTAssertEqual(remote(try exchange(v1.port, Array("PROXY UNKNOWN\r\n".utf8) + Self.request)), "127.0.0.1")
+        #expect(remote(try exchange(v2.port, Self.v2([203, 0, 113, 9], command: 0) + Self.request)) == "127.0.0.1")
+        #expect(remote(try exchange(v1.port, Array("PROXY UNKNOWN\r\n".utf8) + Self.request)) == "127.0.0.1")
     }
 
     /// From a peer outside --trusted-proxies a PROXY-only bind closes the connection (the
     /// header would let anyone choose their address), as it does a malformed header or
     /// none; each is counted.
-    func testUntrustedMalformedOrMissingHeadersCloseTheConnection() throws {
+    @Test func untrustedMalformedOrMissingHeadersCloseTheConnection() throws {
         let untrusted = try startBehindProxy("v2", trusted: "10.0.0.0/8", ["--metrics-bind", "tcp://127.0.0.1:0"])
         let trusted = try startBehindProxy("v2", ["--metrics-bind", "tcp://127.0.0.1:0"])
         let untrustedMetrics = metricsPort(untrusted)
@@ -115,7 +113,7 @@ final class ClientAddressTests: ClusterTestCase {
         var malformed = Self.v2([203, 0, 113, 9])
         malformed[13] = 0x41  // family 4
         try assertClosedUnanswered(trusted.port, malformed + Self.request)
-        XCTAssertEqual(remote(try exchange(trusted.port, Self.v2([203, 0, 113, 9]) + Self.request)), "203.0.113.9")
+        #expect(remote(try exchange(trusted.port, Self.v2([203, 0, 113, 9]) + Self.request)) == "203.0.113.9")
 
         waitForMetrics(untrustedMetrics, "one refused connection") {
             $0.value("raptor_cluster_proxy_errors_total") == 1
@@ -127,25 +125,25 @@ final class ClientAddressTests: ClusterTestCase {
 
     /// `optional`: a header from a trusted peer is read, a connection without one is
     /// served as it comes, and an untrusted peer that sends one is closed.
-    func testOptionalAcceptsAHeaderOrNone() throws {
+    @Test func optionalAcceptsAHeaderOrNone() throws {
         let trusted = try startBehindProxy("optional")
         let untrusted = try startBehindProxy("optional", trusted: "10.0.0.0/8")
         waitForEvents(trusted, "all workers booted")
         waitForEvents(untrusted, "all workers booted")
-        XCTAssertEqual(remote(try exchange(trusted.port, Self.v1("198.51.100.23") + Self.request)), "198.51.100.23")
-        XCTAssertEqual(remote(try exchange(trusted.port, Self.v2([198, 51, 100, 24]) + Self.request)), "198.51.100.24")
-        XCTAssertEqual(remote(try exchange(trusted.port, Self.request)), "127.0.0.1")
-        XCTAssertEqual(remote(try exchange(untrusted.port, Self.request)), "127.0.0.1")
+        #expect(remote(try exchange(trusted.port, Self.v1("198.51.100.23") + Self.request)) == "198.51.100.23")
+        #expect(remote(try exchange(trusted.port, Self.v2([198, 51, 100, 24]) + Self.request)) == "198.51.100.24")
+        #expect(remote(try exchange(trusted.port, Self.request)) == "127.0.0.1")
+        #expect(remote(try exchange(untrusted.port, Self.request)) == "127.0.0.1")
         try assertClosedUnanswered(untrusted.port, Self.v1("198.51.100.23") + Self.request)
     }
 
     /// One process (--single) reads headers too: the engine does it, not the master.
-    func testASingleProcessReadsProxyHeaders() throws {
+    @Test func aSingleProcessReadsProxyHeaders() throws {
         let server = try startBehindProxy("v2", ["-w", "0"])
-        XCTAssertEqual(remote(try exchange(server.port, Self.v2([192, 0, 2, 44]) + Self.request)), "192.0.2.44")
+        #expect(remote(try exchange(server.port, Self.v2([192, 0, 2, 44]) + Self.request)) == "192.0.2.44")
     }
 
-    func testForwardedFieldsAreBelievedOnlyFromTrustedProxies() throws {
+    @Test func forwardedFieldsAreBelievedOnlyFromTrustedProxies() throws {
         let trusted = try startCluster(["-w", "1", "--trusted-proxies", "127.0.0.1,10.0.0.0/8", "--access-log"])
         let untrusted = try startCluster(["-w", "1", "--trusted-proxies", "10.0.0.0/8", "--access-log"])
         let forwarded = try startCluster(
@@ -155,38 +153,38 @@ final class ClientAddressTests: ClusterTestCase {
 
         // The rightmost hop not a trusted proxy: the client's own first entry is ignored.
         let chain = request("X-Forwarded-For: 6.6.6.6, 198.51.100.7\r\nX-Forwarded-For: 10.1.1.1\r\n")
-        XCTAssertEqual(remote(try exchange(trusted.port, chain)), "198.51.100.7")
-        XCTAssertTrue(waitUntil(timeout: 5) { trusted.standardOutput.contains("\"remote_addr\":\"198.51.100.7\"") })
-        XCTAssertEqual(remote(try exchange(untrusted.port, chain)), "127.0.0.1")
+        #expect(remote(try exchange(trusted.port, chain)) == "198.51.100.7")
+        #expect(waitUntil(timeout: 5) { trusted.standardOutput.contains("\"remote_addr\":\"198.51.100.7\"") })
+        #expect(remote(try exchange(untrusted.port, chain)) == "127.0.0.1")
         // With --forwarded-header forwarded, X-Forwarded-For is the client's and ignored.
         let both = request("Forwarded: for=\"[2001:db8::7]:4711\";proto=http\r\nX-Forwarded-For: 198.51.100.9\r\n")
-        XCTAssertEqual(remote(try exchange(forwarded.port, both)), "2001:db8::7")
-        XCTAssertEqual(remote(try exchange(trusted.port, both)), "198.51.100.9")
+        #expect(remote(try exchange(forwarded.port, both)) == "2001:db8::7")
+        #expect(remote(try exchange(trusted.port, both)) == "198.51.100.9")
     }
 
     /// A PROXY header naming a trusted proxy, then that proxy's X-Forwarded-For: a chain.
-    func testAProxyHeaderThenForwardedFieldsFromTheSameChain() throws {
+    @Test func aProxyHeaderThenForwardedFieldsFromTheSameChain() throws {
         let server = try startBehindProxy("v2", trusted: "127.0.0.1,10.0.0.0/8")
         waitForRunningWorkers(1)
         let bytes =
             Self.v2([10, 9, 9, 9])
             + Array("GET /request HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.77\r\n\r\n".utf8)
-        XCTAssertEqual(remote(try exchange(server.port, bytes)), "198.51.100.77")
+        #expect(remote(try exchange(server.port, bytes)) == "198.51.100.77")
     }
 
-    func testProxyProtocolNeedsTrustedProxies() throws {
+    @Test func proxyProtocolNeedsTrustedProxies() throws {
         let result = try ExternalClient.run(
             Binaries.raptorEV, ["serve", "--bind", "tcp://127.0.0.1:0?proxy_protocol=v2", "--check-config"],
             timeout: 20, outputDirectory: directory)
-        XCTAssertEqual(result.status, .exited(64))
-        XCTAssertEqual(
-            result.standardError,
-            "Error: --bind: 'tcp://127.0.0.1:0?proxy_protocol=v2': proxy_protocol needs --trusted-proxies (the load balancers' addresses)\n"
+        #expect(result.status == .exited(64))
+        #expect(
+            result.standardError
+                == "Error: --bind: 'tcp://127.0.0.1:0?proxy_protocol=v2': proxy_protocol needs --trusted-proxies (the load balancers' addresses)\n"
         )
         let unknown = try ExternalClient.run(
             Binaries.raptorEV, ["serve", "--bind", "tcp://127.0.0.1:0?proxy=v2", "--check-config"], timeout: 20,
             outputDirectory: directory)
-        XCTAssertEqual(unknown.status, .exited(64))
-        XCTAssertTrue(unknown.standardError.contains("unknown option 'proxy' (known: proxy_protocol)"), "\(unknown)")
+        #expect(unknown.status == .exited(64))
+        #expect(unknown.standardError.contains("unknown option 'proxy' (known: proxy_protocol)"), "\(unknown)")
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -8,7 +8,7 @@ import XCTest
 /// `--cpu-affinity auto`: each worker, with every thread it runs (the event loop and the
 /// app threads), on one CPU of those the process may use, round robin; the master and
 /// the metrics server are not pinned.
-final class ClusterAffinityTests: ClusterTestCase {
+@Suite(.exclusive) final class ClusterAffinityTests: ClusterSuite {
     /// `Cpus_allowed_list` of one thread.
     private func allowedCPUs(_ path: String) -> String? {
         ProcFS.readText(path + "/status")?.split(separator: "\n")
@@ -30,9 +30,9 @@ final class ClusterAffinityTests: ClusterTestCase {
         }
     }
 
-    func testAutoPinsEachWorkerAndItsThreadsToItsOwnCPU() throws {
+    @Test func autoPinsEachWorkerAndItsThreadsToItsOwnCPU() throws {
         let cpus = ourCPUs
-        XCTAssertFalse(cpus.isEmpty)
+        #expect(!cpus.isEmpty)
         let server = try startCluster([
             "-w", "2", "-t", "3", "--cpu-affinity", "auto", "--metrics-bind", "tcp://127.0.0.1:0",
         ])
@@ -40,21 +40,21 @@ final class ClusterAffinityTests: ClusterTestCase {
         for (slot, pid) in pids {
             let expected = String(cpus[slot % cpus.count])
             let tasks = threads(of: pid)
-            XCTAssertGreaterThanOrEqual(tasks.count, 4, "the loop and 3 app threads")
-            for task in tasks { XCTAssertEqual(allowedCPUs(task), expected, "worker \(slot), \(task)") }
+            #expect(tasks.count >= 4, "the loop and 3 app threads")
+            for task in tasks { #expect(allowedCPUs(task) == expected, "worker \(slot), \(task)") }
         }
         let master = allowedCPUs("/proc/\(server.pid)")
-        XCTAssertEqual(master, allowedCPUs("/proc/self"), "the master is not pinned")
+        #expect(master == allowedCPUs("/proc/self"), "the master is not pinned")
         let metricsServer = waitForEvents(server, "metrics server booted").first?["pid"] as? String ?? ""
-        XCTAssertEqual(allowedCPUs("/proc/\(metricsServer)"), master, "the metrics server is not pinned")
-        XCTAssertEqual(get(server.port), 200)
+        #expect(allowedCPUs("/proc/\(metricsServer)") == master, "the metrics server is not pinned")
+        #expect(get(server.port) == 200)
     }
 
-    func testWithoutItWorkersRunAnywhere() throws {
+    @Test func withoutItWorkersRunAnywhere() throws {
         let server = try startCluster(["-w", "2"])
         for pid in waitForRunningWorkers(2).values {
-            for task in threads(of: pid) { XCTAssertEqual(allowedCPUs(task), allowedCPUs("/proc/self")) }
+            for task in threads(of: pid) { #expect(allowedCPUs(task) == allowedCPUs("/proc/self")) }
         }
-        XCTAssertEqual(get(server.port), 200)
+        #expect(get(server.port) == 200)
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -7,7 +7,7 @@ import XCTest
 
 /// HUP runs the new build with the same arguments and --check-config first: a build that
 /// cannot start is refused with one log line, and the running image goes on serving.
-final class ClusterHotRestartCheckTests: ClusterTestCase {
+@Suite(.exclusive) final class ClusterHotRestartCheckTests: ClusterSuite {
     /// A cluster of `app` (a copy of the test app), with its workers running.
     private func startInstalled() throws -> (server: ServerProcess, app: String, workers: [Int: pid_t]) {
         let app = directory.appendingPathComponent("app").path
@@ -20,26 +20,27 @@ final class ClusterHotRestartCheckTests: ClusterTestCase {
     private func install(_ script: String, at app: String) throws {
         let next = app + ".new"
         try ("#!/bin/sh\n" + script + "\n").write(toFile: next, atomically: false, encoding: .utf8)
-        XCTAssertEqual(chmod(next, 0o755), 0)
-        XCTAssertEqual(rename(next, app), 0)
+        #expect(chmod(next, 0o755) == 0)
+        #expect(rename(next, app) == 0)
     }
 
     private func assertRefused(
-        _ server: ServerProcess, workers: [Int: pid_t], because expected: String, file: StaticString = #filePath,
-        line: UInt = #line
+        _ server: ServerProcess, workers: [Int: pid_t], because expected: String,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) {
         server.process.signal(SIGHUP)
         let refusal = waitForEvents(
-            server, "hot restart refused: the new build failed its check; this image goes on", file: file, line: line)
+            server, "hot restart refused: the new build failed its check; this image goes on",
+            sourceLocation: sourceLocation)
         let check = refusal.first?["check"] as? String ?? ""
-        XCTAssertTrue(check.contains(expected), "\(check)", file: file, line: line)
-        XCTAssertTrue(server.isRunning, file: file, line: line)
-        XCTAssertTrue(events(server, "hot restart: re-executing").isEmpty, file: file, line: line)
-        XCTAssertEqual(get(server.port), 200, file: file, line: line)
-        XCTAssertEqual(waitForRunningWorkers(2, phase: 0), workers, "the same workers serve", file: file, line: line)
+        #expect(check.contains(expected), "\(check)", sourceLocation: sourceLocation)
+        #expect(server.isRunning, sourceLocation: sourceLocation)
+        #expect(events(server, "hot restart: re-executing").isEmpty, sourceLocation: sourceLocation)
+        #expect(get(server.port) == 200, sourceLocation: sourceLocation)
+        #expect(waitForRunningWorkers(2, phase: 0) == workers, "the same workers serve", sourceLocation: sourceLocation)
     }
 
-    func testABuildThatExitsWithAnErrorIsRefused() throws {
+    @Test func aBuildThatExitsWithAnErrorIsRefused() throws {
         let (server, app, workers) = try startInstalled()
         try install("echo 'Error: this build is broken' >&2\nexit 1", at: app)
         assertRefused(server, workers: workers, because: "exit status 1: Error: this build is broken")
@@ -47,21 +48,21 @@ final class ClusterHotRestartCheckTests: ClusterTestCase {
 
     /// The check runs the real command line: a build that rejects it says why (here a flag
     /// the new build finds invalid, as an upgrade that changed a default range could).
-    func testABuildThatRejectsTheCommandLineIsRefused() throws {
+    @Test func aBuildThatRejectsTheCommandLineIsRefused() throws {
         let (server, app, workers) = try startInstalled()
         try install("exec '\(Binaries.testApp)' \"$@\" --threads -5", at: app)
         assertRefused(
             server, workers: workers, because: "exit status 64: Error: --threads: must be between 0 and 1024")
     }
 
-    func testABuildThatCrashesIsRefused() throws {
+    @Test func aBuildThatCrashesIsRefused() throws {
         let (server, app, workers) = try startInstalled()
         try install("kill -SEGV $$", at: app)
         assertRefused(server, workers: workers, because: "killed by SIGSEGV")
     }
 
     /// After a refusal, a good build goes through (the check passed, then the hand-over).
-    func testAGoodBuildAfterARefusalIsExecuted() throws {
+    @Test func aGoodBuildAfterARefusalIsExecuted() throws {
         let (server, app, workers) = try startInstalled()
         try install("exit 3", at: app)
         assertRefused(server, workers: workers, because: "exit status 3")
@@ -70,24 +71,24 @@ final class ClusterHotRestartCheckTests: ClusterTestCase {
             "case \"$*\" in *--check-config*) touch '\(mark)';; esac\nexec '\(Binaries.testApp)' \"$@\"", at: app)
         server.process.signal(SIGHUP)
         waitForEvents(server, "hot restart: new master image running")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: mark), "the new build was checked first")
+        #expect(FileManager.default.fileExists(atPath: mark), "the new build was checked first")
         waitForRunningWorkers(2, phase: 1, excluding: Array(workers.values))
-        XCTAssertEqual(get(server.port), 200)
+        #expect(get(server.port) == 200)
     }
 
-    func testCheckConfigValidatesWithoutServing() throws {
+    @Test func checkConfigValidatesWithoutServing() throws {
         let ok = try ExternalClient.run(
             Binaries.raptorEV, ["serve", directory.path, "--bind", "tcp://127.0.0.1:1", "--check-config"], timeout: 20,
             outputDirectory: directory)
-        XCTAssertEqual(ok.status, .exited(0), "\(ok)")
-        XCTAssertEqual(ok.standardOutput, "configuration ok\n")
+        #expect(ok.status == .exited(0), "\(ok)")
+        #expect(ok.standardOutput == "configuration ok\n")
         let missing = try ExternalClient.run(
             Binaries.raptorEV, ["serve", "/no/such/dir", "--check-config"], timeout: 20, outputDirectory: directory)
-        XCTAssertEqual(missing.status, .exited(64), "\(missing)")
-        XCTAssertEqual(missing.standardError, "Error: DIR: '/no/such/dir' does not exist\n")
+        #expect(missing.status == .exited(64), "\(missing)")
+        #expect(missing.standardError == "Error: DIR: '/no/such/dir' does not exist\n")
         let invalid = try ExternalClient.run(
             Binaries.raptorEV, ["serve", "--threads", "-1", "--check-config"], timeout: 20, outputDirectory: directory)
-        XCTAssertEqual(invalid.status, .exited(64), "\(invalid)")
-        XCTAssertEqual(invalid.standardError, "Error: --threads: must be between 0 and 1024\n")
+        #expect(invalid.status == .exited(64), "\(invalid)")
+        #expect(invalid.standardError == "Error: --threads: must be between 0 and 1024\n")
     }
 }

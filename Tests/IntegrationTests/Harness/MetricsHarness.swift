@@ -1,5 +1,5 @@
 import Foundation
-import XCTest
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -23,7 +23,7 @@ struct Exposition {
     let text: String
 
     /// Parses the text format (0.0.4); a line it cannot read fails the test.
-    init(_ text: String, file: StaticString = #filePath, line: UInt = #line) {
+    init(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
         self.text = text
         for raw in text.split(separator: "\n") {
             if raw.hasPrefix("# TYPE ") {
@@ -33,7 +33,7 @@ struct Exposition {
             }
             if raw.hasPrefix("#") { continue }
             guard let sample = Self.sample(String(raw)) else {
-                XCTFail("unreadable exposition line: \(raw)", file: file, line: line)
+                Issue.record("unreadable exposition line: \(raw)", sourceLocation: sourceLocation)
                 continue
             }
             samples.append(sample)
@@ -84,13 +84,13 @@ struct Exposition {
     }
 }
 
-extension ClusterTestCase {
+extension ClusterSuite {
     /// The metrics server's port, from its "metrics listening" log line.
-    func metricsPort(_ server: ServerProcess, file: StaticString = #filePath, line: UInt = #line) -> UInt16 {
-        let event = waitForEvents(server, "metrics listening", file: file, line: line).first
+    func metricsPort(_ server: ServerProcess, sourceLocation: SourceLocation = #_sourceLocation) -> UInt16 {
+        let event = waitForEvents(server, "metrics listening", sourceLocation: sourceLocation).first
         let url = event?["url"] as? String ?? ""
         guard let colon = url.lastIndex(of: ":"), let port = UInt16(url[url.index(after: colon)...]) else {
-            XCTFail("no metrics port in \(String(describing: event))", file: file, line: line)
+            Issue.record("no metrics port in \(String(describing: event))", sourceLocation: sourceLocation)
             return 0
         }
         return port
@@ -109,21 +109,21 @@ extension ClusterTestCase {
 
     /// `GET /metrics`, parsed; fails the test unless the answer is 200.
     func scrape(
-        _ port: UInt16, token: String? = nil, file: StaticString = #filePath, line: UInt = #line
+        _ port: UInt16, token: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) -> Exposition {
         let fields = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
         guard let response = metricsRequest(port, "/metrics", fields: fields) else {
-            XCTFail("no answer from /metrics", file: file, line: line)
+            Issue.record("no answer from /metrics", sourceLocation: sourceLocation)
             return Exposition("")
         }
-        XCTAssertEqual(response.status, 200, response.bodyText, file: file, line: line)
-        return Exposition(response.bodyText, file: file, line: line)
+        #expect(response.status == 200, "\(response.bodyText)", sourceLocation: sourceLocation)
+        return Exposition(response.bodyText, sourceLocation: sourceLocation)
     }
 
     /// Waits until a scrape satisfies `condition`; returns the last one.
     @discardableResult
     func waitForMetrics(
-        _ port: UInt16, _ what: String, timeout: Double = 20, file: StaticString = #filePath, line: UInt = #line,
+        _ port: UInt16, _ what: String, timeout: Double = 20, sourceLocation: SourceLocation = #_sourceLocation,
         _ condition: (Exposition) -> Bool
     ) -> Exposition {
         var last = Exposition("")
@@ -132,7 +132,10 @@ extension ClusterTestCase {
             last = Exposition(response.bodyText)
             return condition(last)
         }
-        if !held { XCTFail("metrics never showed \(what) within \(timeout) s:\n\(last.text)", file: file, line: line) }
+        if !held {
+            Issue.record(
+                "metrics never showed \(what) within \(timeout) s:\n\(last.text)", sourceLocation: sourceLocation)
+        }
         return last
     }
 }
