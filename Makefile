@@ -121,8 +121,8 @@ fuzz: deps .build/fuzz/parser_fuzz
 # its late connections arrive).
 SANITIZER_LOGS := $(CURDIR)/.build/sanitizer-logs
 LSAN_SUPPRESSIONS := $(CURDIR)/.build/lsan-test-runner.supp
-ASAN_SKIP  := Install|HundredMebibyte|BackpressurePausesAccepting
-TSAN_TESTS := GracefulStop|DrainPoolTests|DrainInlineTests|Pipelining|KeepAlive|SlowReader|LoadShedding|HandlerPool|DateFreshness|OpenFilesLimit|WorkerStop
+ASAN_SKIP  := Install|hundredMebibyte|backpressurePausesAccepting
+TSAN_TESTS := GracefulStop|DrainTests|Pipelining|KeepAlive|SlowReader|LoadShedding|HandlerTests|DateFreshness|OpenFilesLimit|WorkerStop
 
 # $(call sanitized-run,NAME,RUNTIME-NAME,OPTIONS-VARIABLE,TEST-COMMAND): checks that both
 # binaries start RUNTIME-NAME, runs TEST-COMMAND with reports in SANITIZER_LOGS/NAME, fails
