@@ -180,6 +180,7 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
         }
     }
     rv_parser_reset(conn->parser);
+    conn->request = rv_parser_request(conn->parser);
     conn->worker = worker;
     conn->fd = fd;
     conn->file_fd = -1;
@@ -353,6 +354,24 @@ static void close_idle_when_stopping(rv_conn *conn) {
 
 /* ---- the request cycle ---- */
 
+/* RFC 9112 section 9.3 and our limits: the request allows a next one (HTTP/1.1 without
+ * Connection: close, or HTTP/1.0 with keep-alive), it is not an upgrade and earned no
+ * error, the connection has served fewer than --max-keepalive-requests, and the worker is
+ * not stopping (or, stopping, still owes this connection an answer it has read). */
+int conn_keep_alive_allowed(const rv_conn *conn) {
+    const rv_request *request = conn->request;
+    return request->keep_alive && !request->upgrade && request->error_status == 0 &&
+           conn->requests_served + 1 < conn->worker->config->max_keepalive_requests &&
+           !(atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed) &&
+             conn_closes_when_stopping(conn));
+}
+
+/* Answers with one of the engine's own errors (400, 408, 431, 503, ...), then closes. */
+static void conn_fail(rv_conn *conn, unsigned status) {
+    respond_error(conn, status);
+    finish_response(conn);
+}
+
 /* Returns 1 when the request was answered inline and bytes of the next one wait. */
 static int dispatch(rv_conn *conn) {
     rv_worker *worker = conn->worker;
@@ -368,7 +387,11 @@ static int dispatch(rv_conn *conn) {
         respond_ensure_finished(conn);
         return finish_response(conn);
     }
-    pool_dispatch(worker, conn);
+    if (pool_dispatch(worker, conn) != 0) {
+        /* Load shedding: a quick, honest 503 beats a request that waits for minutes. */
+        STAT_ADD(worker, RV_STAT_SHED_503, 1);
+        conn_fail(conn, 503);
+    }
     return 0;
 }
 
@@ -425,7 +448,7 @@ static int finish_response(rv_conn *conn) {
         /* The client asked to close and sent nothing more: nothing unread can turn the
          * close into a reset, so no lingering (it cost a shutdown, a recv and a wake-up
          * per connection). The engine's errors and the server's own closes linger. */
-        if (!rv_conn_request(conn)->keep_alive && !conn->engine_error && conn->parsed == conn->length)
+        if (!conn->request->keep_alive && !conn->engine_error && conn->parsed == conn->length)
             conn_close(conn);
         else
             linger(conn, LINGER_AFTER_ANSWER);
@@ -458,7 +481,7 @@ static int process_input(rv_conn *conn) {
         case RV_PARSE_MORE:
             if (rv_parser_head_done(conn->parser) && rv_parser_body_bytes_discardable(conn->parser)) {
                 /* the body was copied out as it was parsed: reuse that room */
-                uint32_t head = rv_parser_request(conn->parser)->head_length;
+                uint32_t head = conn->request->head_length;
                 conn->length = conn->parsed = head;
             }
             if (stopping(worker) && waits_for_request(conn)) start_idle_grace(conn);
@@ -480,7 +503,7 @@ static int process_input(rv_conn *conn) {
             continue; /* answered inline; the next request's bytes are in the buffer */
         case RV_PARSE_ERROR:
             STAT_ADD(worker, RV_STAT_PARSE_ERRORS, 1);
-            respond_error(conn, rv_parser_request(conn->parser)->error_status);
+            conn_fail(conn, conn->request->error_status);
             return 0;
         }
     }
@@ -509,7 +532,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
     for (;;) {
         if (conn->length == conn->capacity && grow_buffer(conn) != 0) {
             STAT_ADD(conn->worker, RV_STAT_PARSE_ERRORS, 1);
-            respond_error(conn, 431);
+            conn_fail(conn, 431);
             return;
         }
         uint32_t room = conn->capacity - conn->length;
@@ -573,7 +596,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
     case DEADLINE_REQUEST:
     case DEADLINE_BODY:
         STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
-        respond_error(conn, 408);
+        conn_fail(conn, 408);
         return;
     case DEADLINE_WRITE:
         STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
@@ -590,7 +613,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
     }
 }
 
-const rv_request *rv_conn_request(const rv_conn *conn) { return rv_parser_request(conn->parser); }
+const rv_request *rv_conn_request(const rv_conn *conn) { return conn->request; }
 
 const uint8_t *rv_conn_buffer(const rv_conn *conn) { return conn->buffer; }
 

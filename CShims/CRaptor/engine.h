@@ -62,6 +62,7 @@ struct rv_conn {
     uint32_t capacity;
     uint32_t parsed;   /* bytes fed to the parser */
     rv_parser *parser;
+    const rv_request *request; /* the parser's request (a fixed address for its life) */
     uint32_t requests_served;
     uint8_t parked;       /* counted in RV_STAT_KEEPALIVE_CONNECTIONS */
     uint8_t nodelay;      /* TCP_NODELAY is set (or not needed: a Unix socket) */
@@ -157,6 +158,9 @@ struct rv_worker {
 void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
                    socklen_t peer_length, rv_proxy_mode proxy);
 void conn_after_handler(rv_conn *conn);
+/* Whether the response being started may leave the connection open for another request
+ * (asked by respond.c for the Connection field; the response may still demand a close). */
+int conn_keep_alive_allowed(const rv_conn *conn);
 void conn_close(rv_conn *conn);
 /* Turns Nagle off once a connection writes more than one response (or a response in
  * several writes): a lone response in one write never waits for it. */
@@ -167,7 +171,8 @@ void conn_stop_all(rv_worker *worker);
  * before the stop waits behind it). Called by the thread that owns the connection. */
 int conn_closes_when_stopping(const rv_conn *conn);
 
-/* respond.c: answers the engine makes itself */
+/* respond.c: encoding and writing responses; never decides what the connection does next */
+/* Writes one of the engine's own errors; the connection closes after it (conn_fail). */
 void respond_error(rv_conn *conn, unsigned status);
 int respond_continue(rv_conn *conn);
 void respond_reset(rv_conn *conn);
@@ -181,7 +186,8 @@ void respond_thread_exit(void);
 
 /* pool.c */
 int pool_start(rv_worker *worker);
-void pool_dispatch(rv_worker *worker, rv_conn *conn);
+/* Queues a request for an app thread; -1 when --max-pending requests already wait. */
+int pool_dispatch(rv_worker *worker, rv_conn *conn);
 uint32_t pool_waiting(const rv_worker *worker);
 void pool_stop(rv_worker *worker);
 /* The loop stopped reading `conn` while an app thread has it: make sure its hand back

@@ -214,21 +214,17 @@ uint32_t pool_waiting(const rv_worker *worker) {
            worker->pool.batch_count;
 }
 
-void pool_dispatch(rv_worker *worker, rv_conn *conn) {
+int pool_dispatch(rv_worker *worker, rv_conn *conn) {
     rv_pool *pool = &worker->pool;
     uint32_t max_pending = worker->config->max_pending;
-    if (max_pending > 0 && pool_waiting(worker) >= max_pending) {
-        /* Load shedding: a quick, honest 503 beats a request that waits for minutes. */
-        STAT_ADD(worker, RV_STAT_SHED_503, 1);
-        respond_error(conn, 503);
-        return;
-    }
+    if (max_pending > 0 && pool_waiting(worker) >= max_pending) return -1;
     conn->next = NULL;
     if (pool->batch_tail) pool->batch_tail->next = conn;
     else pool->batch_head = conn;
     pool->batch_tail = conn;
     pool->batch_count++;
     pool->in_flight++;
+    return 0;
 }
 
 /* Lets the threads finish what is queued, then joins them. */

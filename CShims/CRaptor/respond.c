@@ -316,15 +316,11 @@ static void count_status(rv_conn *conn, unsigned status) {
 }
 
 static void start_head(rv_conn *conn, unsigned status) {
-    const rv_request *request = rv_conn_request(conn);
+    const rv_request *request = conn->request;
     conn->responded = 1;
     conn->status = (uint16_t)status;
     conn->no_body = request->method == RV_METHOD_HEAD || status == 204 || status == 304;
-    conn->close_after = !request->keep_alive || request->upgrade ||
-                        request->error_status != 0 ||
-                        conn->requests_served + 1 >= conn->worker->config->max_keepalive_requests ||
-                        (atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed) &&
-                         conn_closes_when_stopping(conn));
+    conn->close_after = !conn_keep_alive_allowed(conn);
     count_status(conn, status);
     head.length = 0;
     const char *reason = rv_status_reason(status);
@@ -366,7 +362,7 @@ typedef enum framing { FRAMING_LENGTH, FRAMING_CHUNKED, FRAMING_CLOSE } framing;
 
 static void end_head(rv_conn *conn, framing kind, uint64_t length) {
     unsigned status = conn->status;
-    const rv_request *request = rv_conn_request(conn);
+    const rv_request *request = conn->request;
     if (status == 204 || status == 304) {
         /* no framing field: these never have content */
     } else if (kind == FRAMING_LENGTH) {
@@ -543,7 +539,7 @@ void respond_ensure_finished(rv_conn *conn) {
     if (conn->handback != HANDBACK_CLOSE) observe_duration(conn);
 }
 
-/* ---- answers the engine makes itself (loop thread) ---- */
+/* ---- answers the engine makes itself (loop thread); conn.c decides what follows ---- */
 
 void respond_error(rv_conn *conn, unsigned status) {
     const char *reason = rv_status_reason(status);
@@ -560,7 +556,6 @@ void respond_error(rv_conn *conn, unsigned status) {
     struct iovec iov[1] = {{head.data, head.length}};
     conn->engine_error = 1;
     settle(conn, write_or_keep(conn, iov, 1, 0));
-    conn_after_handler(conn);
 }
 
 int respond_continue(rv_conn *conn) {
