@@ -8,14 +8,11 @@
  * restarts it. libev timers live in a heap in user space, so no path costs a syscall.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include "engine.h"
+#include "transport.h"
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *watcher, int revents);
@@ -208,13 +205,6 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     conn_read_cb(worker->loop, &conn->io, EV_READ);
 }
 
-void conn_set_nodelay(rv_conn *conn) {
-    if (conn->nodelay) return;
-    int one = 1;
-    setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    conn->nodelay = 1;
-}
-
 static void set_parked(rv_conn *conn, int parked) {
     if (conn->parked == parked) return;
     conn->parked = (uint8_t)parked;
@@ -226,7 +216,7 @@ void conn_close(rv_conn *conn) {
     ev_io_stop(worker->loop, &conn->io);
     ev_timer_stop(worker->loop, &conn->timer);
     set_parked(conn, 0);
-    close(conn->fd);
+    transport_close(conn);
     respond_reset(conn);
     rv_parser_reset(conn->parser); /* closes a spooled body file */
     release_buffer(conn);
@@ -246,15 +236,23 @@ void conn_close(rv_conn *conn) {
     worker_connection_closed(worker);
 }
 
-/* One watcher per connection, reading or writing. */
-static void watch(rv_conn *conn, int events) {
+/* One watcher per connection, for reading or for writing; the transport says which
+ * readiness that takes (TLS may have to write to go on reading, or the reverse). */
+typedef void (*io_callback)(struct ev_loop *loop, ev_io *watcher, int revents);
+
+static void watch(rv_conn *conn, io_callback callback, int direction) {
     struct ev_loop *loop = conn->worker->loop;
-    if (ev_is_active(&conn->io) && (conn->io.events & (EV_READ | EV_WRITE)) == events) return;
+    int events = transport_wait_events(conn, direction);
+    if (ev_is_active(&conn->io) && (conn->io.events & (EV_READ | EV_WRITE)) == events &&
+        conn->io.cb == callback)
+        return;
     ev_io_stop(loop, &conn->io);
     ev_io_set(&conn->io, conn->fd, events);
-    ev_set_cb(&conn->io, events == EV_WRITE ? conn_write_cb : conn_read_cb);
+    ev_set_cb(&conn->io, callback);
     ev_io_start(loop, &conn->io);
 }
+
+static void watch_input(rv_conn *conn) { watch(conn, conn_read_cb, EV_READ); }
 
 /* How long a connection closing after its answer drains what the client still sends. */
 #define LINGER_AFTER_ANSWER 2.0
@@ -263,7 +261,7 @@ static void watch(rv_conn *conn, int events) {
  * send RST) and destroy the answer before the client reads it: stop writing, drain
  * what the client still sends for at most `seconds`, then close. */
 static void linger(rv_conn *conn, double seconds) {
-    shutdown(conn->fd, SHUT_WR);
+    transport_shutdown_write(conn);
     char scratch[4096];
     ssize_t got = recv(conn->fd, scratch, sizeof scratch, 0);
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -271,7 +269,7 @@ static void linger(rv_conn *conn, double seconds) {
         return;
     }
     conn->state = CONN_LINGERING;
-    watch(conn, EV_READ);
+    watch_input(conn);
     set_timeout(conn, seconds, DEADLINE_LINGER);
 }
 
@@ -340,7 +338,8 @@ void conn_stop_all(rv_worker *worker) {
  * cleanly. */
 static void close_idle_when_stopping(rv_conn *conn) {
     uint8_t peek;
-    ssize_t waiting = recv(conn->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t waiting =
+        transport_has_buffered_input(conn) ? 1 : recv(conn->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
     if (waiting > 0) {
         conn_read_cb(conn->worker->loop, &conn->io, EV_READ);
         return;
@@ -396,7 +395,8 @@ static int dispatch(rv_conn *conn) {
 }
 
 /* The next request on a kept-alive connection. Returns 1 when bytes of it were already
- * read (pipelining), for the caller to parse; otherwise parks, holding no buffer. */
+ * read (pipelining), for the caller to parse; otherwise parks, holding no buffer (or reads
+ * at once what the transport already holds). */
 static int next_request(rv_conn *conn) {
     rv_worker *worker = conn->worker;
     conn->requests_served++;
@@ -407,16 +407,19 @@ static int next_request(rv_conn *conn) {
     conn->length = leftover;
     conn->parsed = 0;
     conn->state = CONN_IDLE;
-    conn_set_nodelay(conn); /* its next response may follow before this one is acked */
-    if (leftover == 0) {
-        release_buffer(conn);
-        set_parked(conn, 1);
-        set_timeout(conn, worker->config->keepalive_timeout, DEADLINE_IDLE);
-        watch(conn, EV_READ);
+    transport_set_nodelay(conn); /* its next response may follow before this one is acked */
+    watch_input(conn);
+    if (leftover > 0) return 1;
+    set_timeout(conn, worker->config->keepalive_timeout, DEADLINE_IDLE);
+    if (transport_has_buffered_input(conn)) {
+        /* The transport holds bytes of the next request that the socket will not
+         * announce: read them in this loop iteration. */
+        ev_feed_event(worker->loop, &conn->io, EV_READ);
         return 0;
     }
-    watch(conn, EV_READ);
-    return 1;
+    release_buffer(conn);
+    set_parked(conn, 1);
+    return 0;
 }
 
 /* Acts on what the handler's thread left. Returns 1 when the connection goes on with
@@ -430,7 +433,7 @@ static int finish_response(rv_conn *conn) {
     case HANDBACK_WRITE_PENDING:
         conn->state = CONN_WRITING;
         set_timeout(conn, conn->worker->config->write_timeout, DEADLINE_WRITE);
-        watch(conn, EV_WRITE);
+        watch(conn, conn_write_cb, EV_WRITE);
         return 0;
     case HANDBACK_DONE:
         break;
@@ -536,11 +539,12 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
             return;
         }
         uint32_t room = conn->capacity - conn->length;
-        ssize_t got = recv(conn->fd, conn->buffer + conn->length, room, 0);
+        ssize_t got = transport_read(conn, conn->buffer + conn->length, room);
         if (got < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
                 if (conn->length == 0 && conn->state == CONN_IDLE) release_buffer(conn);
+                watch_input(conn);
                 return;
             }
             conn_close(conn);

@@ -162,9 +162,6 @@ void conn_after_handler(rv_conn *conn);
  * (asked by respond.c for the Connection field; the response may still demand a close). */
 int conn_keep_alive_allowed(const rv_conn *conn);
 void conn_close(rv_conn *conn);
-/* Turns Nagle off once a connection writes more than one response (or a response in
- * several writes): a lone response in one write never waits for it. */
-void conn_set_nodelay(rv_conn *conn);
 /* Graceful stop: every connection waiting for a request gets the idle grace (conn.c). */
 void conn_stop_all(rv_worker *worker);
 /* While stopping: whether this response must say Connection: close (no request read

@@ -1,9 +1,11 @@
 /*
  * respond.c: responses. The thread that ran the handler encodes the head into a
- * thread-local buffer and writes head and body with one sendmsg. Only what the socket
- * does not take is copied to the connection and left to the loop (EV_WRITE), so a slow
- * reader never holds an app thread. Streams are the exception: they block their thread,
- * bounded by the write timeout, because the handler produces the body as it goes.
+ * thread-local buffer and writes head and body in one call to the connection's transport
+ * (one sendmsg when plain). Only what the transport does not take is copied to the
+ * connection and left to the loop (EV_WRITE), so a slow reader never holds an app thread.
+ * Streams are the exception: they block their thread, bounded by the write timeout,
+ * because the handler produces the body as it goes. What the connection does after the
+ * response (keep-alive, the next request, close) is conn.c's decision, never this file's.
  *
  * The engine owns framing: Date, Content-Length / Transfer-Encoding and Connection are
  * written here and dropped when a handler sets them, so a response never carries both
@@ -15,15 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "chars.h"
-#include "engine.h"
 #include "field_list.h"
 #include "status_reason.h"
+#include "transport.h"
 
 /* ---- the head being encoded, one per thread ---- */
 
@@ -131,10 +129,10 @@ static int keep_pending(rv_conn *conn, const struct iovec *iov, int count, size_
     return 0;
 }
 
-/* Writes as much as the socket takes now. Returns 1 all written, 0 partly (the rest is
- * kept in conn->pending), -1 the client is gone. `flags`: MSG_MORE when a sendfile
- * follows, so the head leaves in the same segment as the file's first bytes. */
-static int write_or_keep(rv_conn *conn, struct iovec *iov, int count, int flags) {
+/* Writes as much as the transport takes now. Returns 1 all written, 0 partly (the rest
+ * is kept in conn->pending), -1 the client is gone. `more`: a file follows, so the head
+ * leaves in the same segment as the file's first bytes. */
+static int write_or_keep(rv_conn *conn, struct iovec *iov, int count, int more) {
     size_t total = 0;
     for (int i = 0; i < count; i++) total += iov[i].iov_len;
     size_t written = 0;
@@ -152,8 +150,7 @@ static int write_or_keep(rv_conn *conn, struct iovec *iov, int count, int flags)
             rest_count++;
             skip = 0;
         }
-        struct msghdr message = {.msg_iov = rest, .msg_iovlen = (size_t)rest_count};
-        ssize_t sent = sendmsg(conn->fd, &message, MSG_NOSIGNAL | flags);
+        ssize_t sent = transport_writev(conn, rest, rest_count, more);
         if (sent < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) return keep_pending(conn, iov, count, written) == 0 ? 0 : -1;
@@ -174,12 +171,14 @@ static int write_blocking(rv_conn *conn, struct iovec *iov, int count) {
             i++;
             continue;
         }
-        struct msghdr message = {.msg_iov = iov + i, .msg_iovlen = (size_t)(count - i)};
-        ssize_t sent = sendmsg(conn->fd, &message, MSG_NOSIGNAL);
+        ssize_t sent = transport_writev(conn, iov + i, count - i, 0);
         if (sent < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN) return -1;
-            struct pollfd wait = {.fd = conn->fd, .events = POLLOUT};
+            int events = transport_wait_events(conn, EV_WRITE);
+            struct pollfd wait = {.fd = conn->fd,
+                                  .events = (short)((events & EV_READ ? POLLIN : 0) |
+                                                    (events & EV_WRITE ? POLLOUT : 0))};
             int ready = poll(&wait, 1, timeout_ms);
             if (ready == 0) STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
             if (ready <= 0 && errno != EINTR) return -1;
@@ -220,7 +219,7 @@ static int send_region(rv_conn *conn) {
     while (conn->file_left > 0) {
         off_t offset = (off_t)conn->file_offset;
         size_t chunk = conn->file_left > (1u << 30) ? (1u << 30) : (size_t)conn->file_left;
-        ssize_t sent = sendfile(conn->fd, conn->file_fd, &offset, chunk);
+        ssize_t sent = transport_send_file(conn, conn->file_fd, &offset, chunk);
         if (sent < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? 0 : -1;
@@ -243,7 +242,7 @@ static int start_next_part(rv_conn *conn) {
     file_parts *parts = conn->parts;
     const uint8_t *text = parts->text + parts->text_at;
     size_t length;
-    int flags = MSG_MORE; /* the region follows: one segment for both */
+    int more = 1; /* the region follows: one segment for both */
     if (parts->next < parts->count) {
         const rv_file_part *part = &parts->part[parts->next];
         length = part->text_length;
@@ -251,13 +250,13 @@ static int start_next_part(rv_conn *conn) {
         conn->file_left = part->length;
     } else {
         length = parts->text_length - parts->text_at;
-        flags = 0;
+        more = 0;
     }
     parts->next++;
     parts->text_at += length;
     if (length == 0) return 1;
     struct iovec iov[1] = {{(void *)text, length}};
-    return write_or_keep(conn, iov, 1, flags);
+    return write_or_keep(conn, iov, 1, more);
 }
 
 /* Sends what is left of a file body (the current region, then each next part of a body of
@@ -277,8 +276,9 @@ static int send_file_body(rv_conn *conn) {
 
 int respond_flush_pending(rv_conn *conn) {
     while (conn->pending_sent < conn->pending_length) {
-        ssize_t sent = send(conn->fd, conn->pending + conn->pending_sent,
-                            conn->pending_length - conn->pending_sent, MSG_NOSIGNAL);
+        struct iovec rest = {conn->pending + conn->pending_sent,
+                             conn->pending_length - conn->pending_sent};
+        ssize_t sent = transport_writev(conn, &rest, 1, 0);
         if (sent < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? 0 : -1;
@@ -415,7 +415,7 @@ int rv_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length) {
         conn->body_bytes = length;
     }
     struct iovec iov[1] = {{head.data, head.length}};
-    int written = write_or_keep(conn, iov, 1, conn->file_fd >= 0 ? MSG_MORE : 0);
+    int written = write_or_keep(conn, iov, 1, conn->file_fd >= 0);
     if (written > 0 && conn->file_fd >= 0) written = send_file_body(conn);
     return settle(conn, written);
 }
@@ -457,17 +457,17 @@ int rv_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint
     conn->file_left = parts[0].length;
     conn->body_bytes = total;
     struct iovec iov[2] = {{head.data, head.length}, {(void *)text, parts[0].text_length}};
-    int written = write_or_keep(conn, iov, 2, MSG_MORE);
+    int written = write_or_keep(conn, iov, 2, 1);
     if (written > 0) written = send_file_body(conn);
     return settle(conn, written);
 }
 
 int rv_respond_stream_begin(rv_conn *conn) {
     if (!conn->responded) start_head(conn, 200);
-    const rv_request *request = rv_conn_request(conn);
+    const rv_request *request = conn->request;
     int chunked = request->version_major == 1 && request->version_minor >= 1;
     conn->streaming = chunked ? 1 : 2;
-    conn_set_nodelay(conn); /* many small writes: none may wait for an ack */
+    transport_set_nodelay(conn); /* many small writes: none may wait for an ack */
     end_head(conn, chunked ? FRAMING_CHUNKED : FRAMING_CLOSE, 0);
     struct iovec iov[1] = {{head.data, head.length}};
     if (write_blocking(conn, iov, 1) != 0) {
@@ -560,7 +560,8 @@ void respond_error(rv_conn *conn, unsigned status) {
 
 int respond_continue(rv_conn *conn) {
     static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    ssize_t sent = send(conn->fd, line, sizeof line - 1, MSG_NOSIGNAL);
+    struct iovec iov = {(void *)line, sizeof line - 1};
+    ssize_t sent = transport_writev(conn, &iov, 1, 0);
     count_written(conn, sent);
     return sent == (ssize_t)(sizeof line - 1) ? 0 : -1;
 }

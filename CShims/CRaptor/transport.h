@@ -1,0 +1,69 @@
+/*
+ * transport.h: how a connection's bytes move: straight through the socket (plain), or,
+ * later, through TLS over it. The protocol above (HTTP/1.1: conn.c and respond.c;
+ * HTTP/2 later) reads, writes, sends files and shuts down only through these calls, so it
+ * never needs to know which transport a connection has.
+ *
+ * Every call answers like the system call it stands for: bytes moved, 0 at the end of
+ * the input, or -1 with errno set (EAGAIN: wait for transport_wait_events, then call
+ * again; EINTR: call again; anything else: the connection is broken).
+ *
+ * The plain transport is the system call itself, inlined here, so the plain path pays
+ * nothing for the layer.
+ */
+#ifndef RAPTOR_TRANSPORT_H
+#define RAPTOR_TRANSPORT_H
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+static inline ssize_t transport_read(rv_conn *conn, uint8_t *into, size_t room) {
+    return recv(conn->fd, into, room, 0);
+}
+
+/* `more`: more output follows at once (a file after its head), so the kernel may hold a
+ * partial segment back (MSG_MORE). */
+static inline ssize_t transport_writev(rv_conn *conn, const struct iovec *iov, int count, int more) {
+    struct msghdr message = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)count};
+    return sendmsg(conn->fd, &message, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+}
+
+static inline ssize_t transport_send_file(rv_conn *conn, int file, off_t *offset, size_t count) {
+    return sendfile(conn->fd, file, offset, count);
+}
+
+/* Input already taken from the socket but not yet returned by transport_read: the socket
+ * will not announce it, so whoever parks a connection must look here first. */
+static inline int transport_has_buffered_input(const rv_conn *conn) {
+    (void)conn;
+    return 0;
+}
+
+/* After EAGAIN from a call that reads (EV_READ) or writes (EV_WRITE): the readiness to
+ * wait for. The plain transport needs what the call was doing; TLS may need the other
+ * direction (a read that must first send a handshake message, say). */
+static inline int transport_wait_events(const rv_conn *conn, int direction) {
+    (void)conn;
+    return direction;
+}
+
+/* Turns Nagle's algorithm off (a no-op for Unix sockets, marked nodelay at accept). */
+static inline void transport_set_nodelay(rv_conn *conn) {
+    if (conn->nodelay) return;
+    int one = 1;
+    setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn->nodelay = 1;
+}
+
+/* Ends the output: the peer reads the end of the stream after everything sent. */
+static inline void transport_shutdown_write(rv_conn *conn) { shutdown(conn->fd, SHUT_WR); }
+
+static inline void transport_close(rv_conn *conn) { close(conn->fd); }
+
+#endif
