@@ -18,12 +18,15 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
-        // The C shim: the only code that includes ev.h and http_parser.h.
+        // The C shim: the only code that includes ev.h, http_parser.h and OpenSSL's headers.
         .target(
             name: "CRaptor",
             path: "CShims/CRaptor",
             cSettings: [.define("_GNU_SOURCE")],
-            linkerSettings: [.linkedLibrary("ev"), .linkedLibrary("http_parser")]
+            linkerSettings: [
+                .linkedLibrary("ev"), .linkedLibrary("http_parser"), .linkedLibrary("ssl"),
+                .linkedLibrary("crypto"),
+            ]
         ),
         .target(
             name: "Raptor",

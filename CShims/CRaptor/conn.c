@@ -7,7 +7,9 @@
  * the timer fires, sees the later deadline and re-arms. Only an earlier deadline
  * restarts it. libev timers live in a heap in user space, so no path costs a syscall.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -153,7 +155,7 @@ static int take_proxy_header(rv_conn *conn) {
 /* ---- life and death ---- */
 
 void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
-                   socklen_t peer_length, rv_proxy_mode proxy) {
+                   socklen_t peer_length, rv_proxy_mode proxy, const rv_tls_context *tls) {
     int untrusted = proxy != RV_PROXY_OFF && !proxy_peer_trusted(worker, peer);
     if (untrusted && proxy != RV_PROXY_OPTIONAL) { /* a PROXY-only bind: only balancers come */
         STAT_ADD(worker, RV_STAT_PROXY_ERRORS, 1);
@@ -182,6 +184,16 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     conn->fd = fd;
     conn->file_fd = -1;
     conn->state = CONN_IDLE;
+    if (tls) {
+        if (tls_start(conn, tls) != 0) {
+            close(fd);
+            conn->next = worker->free_conns; /* back to the free list, untouched */
+            worker->free_conns = conn;
+            worker->free_conn_count++;
+            return;
+        }
+        conn->state = CONN_HANDSHAKE;
+    }
     conn->nodelay = peer->ss_family != AF_INET && peer->ss_family != AF_INET6;
     memcpy(&conn->peer, peer, peer_length);
     conn->peer_length = peer_length;
@@ -321,10 +333,10 @@ int conn_closes_when_stopping(const rv_conn *conn) {
     return conn->read_while_stopping || conn->parsed == conn->length;
 }
 
-/* Waiting for a request: no byte of one yet (new, kept alive, or sent only the empty lines
- * a request may be preceded by). */
+/* Waiting for a request: no byte of one yet (new, still in its TLS handshake, kept alive,
+ * or sent only the empty lines a request may be preceded by). */
 static int waits_for_request(const rv_conn *conn) {
-    return (conn->state == CONN_IDLE && conn->length == 0) ||
+    return (conn->state == CONN_IDLE && conn->length == 0) || conn->state == CONN_HANDSHAKE ||
            (conn->state == CONN_READING && !rv_parser_started(conn->parser));
 }
 
@@ -365,9 +377,10 @@ int conn_keep_alive_allowed(const rv_conn *conn) {
              conn_closes_when_stopping(conn));
 }
 
-/* Answers with one of the engine's own errors (400, 408, 431, 503, ...), then closes. */
-static void conn_fail(rv_conn *conn, unsigned status) {
-    respond_error(conn, status);
+/* Answers with one of the engine's own errors (400, 408, 431, 503, ...), then closes.
+ * `text`: the body, when the reason phrase does not say enough. */
+static void conn_fail(rv_conn *conn, unsigned status, const char *text) {
+    respond_error(conn, status, text);
     finish_response(conn);
 }
 
@@ -389,7 +402,7 @@ static int dispatch(rv_conn *conn) {
     if (pool_dispatch(worker, conn) != 0) {
         /* Load shedding: a quick, honest 503 beats a request that waits for minutes. */
         STAT_ADD(worker, RV_STAT_SHED_503, 1);
-        conn_fail(conn, 503);
+        conn_fail(conn, 503, NULL);
     }
     return 0;
 }
@@ -506,9 +519,72 @@ static int process_input(rv_conn *conn) {
             continue; /* answered inline; the next request's bytes are in the buffer */
         case RV_PARSE_ERROR:
             STAT_ADD(worker, RV_STAT_PARSE_ERRORS, 1);
-            conn_fail(conn, conn->request->error_status);
+            conn_fail(conn, conn->request->error_status, NULL);
             return 0;
         }
+    }
+    return 0;
+}
+
+/* ---- the TLS handshake ---- */
+
+/* "203.0.113.7:51234", for log lines. */
+static void describe_peer(const rv_conn *conn, char *out, size_t capacity) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (conn->peer.ss_family == AF_INET) {
+        const struct sockaddr_in *address = (const struct sockaddr_in *)&conn->peer;
+        inet_ntop(AF_INET, &address->sin_addr, host, sizeof host);
+        port = ntohs(address->sin_port);
+    } else if (conn->peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *address = (const struct sockaddr_in6 *)&conn->peer;
+        inet_ntop(AF_INET6, &address->sin6_addr, host, sizeof host);
+        port = ntohs(address->sin6_port);
+    }
+    snprintf(out, capacity, conn->peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+/* A failed handshake is counted and logged at debug level only: an error line per
+ * connection would let any client flood the log. */
+static void handshake_failed(rv_conn *conn, const char *reason) {
+    STAT_ADD(conn->worker, RV_STAT_TLS_HANDSHAKE_ERRORS, 1);
+    const rv_worker_config *config = conn->worker->config;
+    if (config->log_debug) {
+        char peer[INET6_ADDRSTRLEN + 10], line[320];
+        describe_peer(conn, peer, sizeof peer);
+        snprintf(line, sizeof line, "TLS handshake failed: %s (client %s)", reason, peer);
+        config->log_debug(line, config->handler_context);
+    }
+}
+
+/* Returns 1 once the handshake is done (the connection then reads its first request). */
+static int handshake(rv_conn *conn) {
+    if (acquire_buffer(conn) != 0) {
+        conn_close(conn);
+        return 0;
+    }
+    switch (tls_handshake(conn)) {
+    case TLS_HANDSHAKE_DONE:
+        conn->state = CONN_IDLE;
+        watch_input(conn);
+        return 1;
+    case TLS_HANDSHAKE_AGAIN:
+        if (conn->length == 0) release_buffer(conn); /* a client that is slow to say hello */
+        watch_input(conn);
+        return 0;
+    case TLS_HANDSHAKE_CLOSED:
+        conn_close(conn);
+        return 0;
+    case TLS_HANDSHAKE_PLAIN_HTTP:
+        /* What nginx does: say so in plain HTTP, then close. */
+        handshake_failed(conn, "a plain HTTP request on a TLS port");
+        conn->state = CONN_READING;
+        conn_fail(conn, 400, "This port speaks HTTPS: the request was sent as plain HTTP.");
+        return 0;
+    case TLS_HANDSHAKE_FAILED:
+        handshake_failed(conn, tls_failure_reason());
+        conn_close(conn);
+        return 0;
     }
     return 0;
 }
@@ -521,6 +597,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
         linger_read(conn);
         return;
     }
+    if (conn->state == CONN_HANDSHAKE && !handshake(conn)) return;
     if (conn->state == CONN_DISPATCHED) {
         /* The buffer belongs to the handler now; the bytes wait in the kernel until the
          * connection is handed back (which must now wake the loop). */
@@ -535,7 +612,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
     for (;;) {
         if (conn->length == conn->capacity && grow_buffer(conn) != 0) {
             STAT_ADD(conn->worker, RV_STAT_PARSE_ERRORS, 1);
-            conn_fail(conn, 431);
+            conn_fail(conn, 431, NULL);
             return;
         }
         uint32_t room = conn->capacity - conn->length;
@@ -597,10 +674,17 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
     conn->deadline_kind = DEADLINE_NONE;
     switch (kind) {
     case DEADLINE_FIRST_DATA:
+        if (conn->state == CONN_HANDSHAKE) { /* no HTTP to answer with before TLS is up */
+            STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
+            handshake_failed(conn, "not completed within the first-data timeout");
+            conn_close(conn);
+            return;
+        }
+        /* fall through */
     case DEADLINE_REQUEST:
     case DEADLINE_BODY:
         STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
-        conn_fail(conn, 408);
+        conn_fail(conn, 408, NULL);
         return;
     case DEADLINE_WRITE:
         STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);

@@ -18,6 +18,7 @@
 #include "raptor.h"
 
 typedef enum conn_state {
+    CONN_HANDSHAKE,  /* the transport is being set up (a TLS handshake) */
     CONN_IDLE,       /* no byte of the next request yet (fresh or keep-alive) */
     CONN_READING,    /* a request has started: head or body */
     CONN_DISPATCHED, /* the application has it (queued or running) */
@@ -49,6 +50,13 @@ struct rv_conn {
     rv_worker *worker;
     int fd;
     conn_state state;
+    /* the transport (transport.h): plain while tls is NULL, TLS (tls_conn.c) otherwise */
+    struct ssl_st *tls;
+    uint8_t tls_wants;   /* after EAGAIN: the readiness TLS waits for, if not the call's own */
+    uint8_t tls_sniffed; /* the first bytes were read and looked like a ClientHello */
+    uint8_t tls_quiet;   /* the session failed or the peer closed: no close_notify */
+    uint8_t *tls_held;   /* a response head held back to leave in its file's first record */
+    uint32_t tls_held_length;
     ev_io io;
     ev_timer timer;
     ev_tstamp deadline;    /* 0: none */
@@ -156,7 +164,7 @@ struct rv_worker {
 
 /* conn.c: the loop side of a connection */
 void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
-                   socklen_t peer_length, rv_proxy_mode proxy);
+                   socklen_t peer_length, rv_proxy_mode proxy, const rv_tls_context *tls);
 void conn_after_handler(rv_conn *conn);
 /* Whether the response being started may leave the connection open for another request
  * (asked by respond.c for the Connection field; the response may still demand a close). */
@@ -169,8 +177,9 @@ void conn_stop_all(rv_worker *worker);
 int conn_closes_when_stopping(const rv_conn *conn);
 
 /* respond.c: encoding and writing responses; never decides what the connection does next */
-/* Writes one of the engine's own errors; the connection closes after it (conn_fail). */
-void respond_error(rv_conn *conn, unsigned status);
+/* Writes one of the engine's own errors (the body: `text`, or the reason phrase when
+ * NULL); the connection closes after it (conn_fail). */
+void respond_error(rv_conn *conn, unsigned status, const char *text);
 int respond_continue(rv_conn *conn);
 void respond_reset(rv_conn *conn);
 /* After the handler returned: a handler that never answered gets a 500, a stream left

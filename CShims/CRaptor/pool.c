@@ -18,7 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "engine.h"
+#include "transport.h"
 
 /* How late a quiet completion may be collected when nothing else wakes the loop. */
 #define COLLECT_INTERVAL 0.01
@@ -84,7 +84,7 @@ static void arm_collect_timer(rv_worker *worker) {
  * Read before the push: once pushed, the connection is the loop's. */
 static int needs_loop_now(rv_worker *worker, const rv_conn *conn) {
     return conn->handback != HANDBACK_DONE || conn->close_after || conn->engine_error ||
-           conn->parsed != conn->length ||
+           conn->parsed != conn->length || transport_has_buffered_input(conn) ||
            atomic_load_explicit(&worker->stopping, memory_order_relaxed) ||
            atomic_load_explicit(&worker->accept_paused, memory_order_relaxed);
 }

@@ -541,16 +541,16 @@ void respond_ensure_finished(rv_conn *conn) {
 
 /* ---- answers the engine makes itself (loop thread); conn.c decides what follows ---- */
 
-void respond_error(rv_conn *conn, unsigned status) {
-    const char *reason = rv_status_reason(status);
+void respond_error(rv_conn *conn, unsigned status, const char *text) {
+    const char *body = text ? text : rv_status_reason(status);
     start_head(conn, status);
     conn->close_after = 1;
     HEAD_LITERAL("Content-Type: text/plain; charset=utf-8\r\n");
     if (status == 503) HEAD_LITERAL("Retry-After: 1\r\n");
-    size_t reason_length = strlen(reason);
-    end_head(conn, FRAMING_LENGTH, reason_length + 1);
+    size_t body_length = strlen(body);
+    end_head(conn, FRAMING_LENGTH, body_length + 1);
     if (!conn->no_body) {
-        head_append(reason, reason_length);
+        head_append(body, body_length);
         HEAD_LITERAL("\n");
     }
     struct iovec iov[1] = {{head.data, head.length}};
