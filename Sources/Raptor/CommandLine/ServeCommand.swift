@@ -32,8 +32,8 @@ struct ServeCommand: ParsableCommand {
     @Option(
         name: [.customShort("b"), .customLong("bind")],
         help: ArgumentHelp(
-            "Address to listen on: tcp://HOST:PORT, tcp://[IPV6]:PORT or unix:///PATH."
-                + " Repeat to listen on several.",
+            "Address to listen on: tcp://HOST:PORT, tcp://[IPV6]:PORT, ssl://HOST:PORT (HTTPS) or"
+                + " unix:///PATH. Repeat to listen on several.",
             valueName: "url"))
     var binds: [String] = ServeCommand.defaults.binds
 
@@ -373,6 +373,67 @@ struct ServeCommand: ParsableCommand {
             valueName: "n"))
     var fileCache: Int = ServeCommand.fileDefaults.fileCache
 
+    @Option(
+        name: .customLong("tls-cert"),
+        help: ArgumentHelp(
+            "Certificate for ssl:// addresses: a PEM file (leaf first, then its chain) paired in order with"
+                + " a --tls-key, or a directory of NAME.crt (or NAME.pem) and NAME.key pairs. Repeat for"
+                + " several: SNI picks the one whose names match, else the first.",
+            valueName: "path"))
+    var tlsCertificates: [String] = ServeCommand.defaults.tlsCertificates
+
+    @Option(
+        name: .customLong("tls-key"),
+        help: ArgumentHelp("The unencrypted PEM key of a --tls-cert file, in the same order.", valueName: "path"))
+    var tlsKeys: [String] = ServeCommand.defaults.tlsKeys
+
+    @Option(
+        name: .customLong("tls-min-version"),
+        help: ArgumentHelp("The oldest TLS version accepted: 1.2 or 1.3.", valueName: "version"))
+    var tlsMinVersion: TLSVersion = ServeCommand.defaults.tlsMinVersion
+
+    @Option(
+        name: .customLong("tls-ciphers"),
+        help: ArgumentHelp(
+            "TLS 1.2 cipher list (OpenSSL syntax), in the server's order of preference."
+                + " (default: Mozilla's intermediate list)",
+            valueName: "list"))
+    var tlsCiphers: String = ServeCommand.defaults.tlsCiphers
+
+    @Option(
+        name: .customLong("tls-ciphersuites"),
+        help: ArgumentHelp(
+            "TLS 1.3 cipher suites (OpenSSL syntax)."
+                + " (default: \(ServeCommand.defaults.tlsCipherSuites.split(separator: ":").joined(separator: ", ")))",
+            valueName: "list"))
+    var tlsCipherSuites: String = ServeCommand.defaults.tlsCipherSuites
+
+    @Option(
+        name: .customLong("tls-client-ca"),
+        help: ArgumentHelp(
+            "PEM file of the CAs that client certificates must chain to; clients then need one"
+                + " (see --tls-verify). (default: none)",
+            valueName: "path"))
+    var tlsClientCA: String?
+
+    @Option(
+        name: .customLong("tls-verify"),
+        help: ArgumentHelp(
+            "Client certificates: none, optional (asked for; one that is sent must verify) or required."
+                + " (default: required with --tls-client-ca, else none)",
+            valueName: "mode"))
+    var tlsVerify: TLSVerify?
+
+    @Option(
+        name: .customLong("tls-ticket-rotation"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "How often the session ticket key shared by the workers is replaced; tickets of the"
+                + " previous key stay valid until the next rotation."
+                + " (default: \(DurationArgument(ServeCommand.defaults.tlsTicketRotation)))",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var tlsTicketRotation = DurationArgument(ServeCommand.defaults.tlsTicketRotation)
+
     /// The configuration the flags describe, not yet validated.
     var serverConfiguration: Configuration {
         var configuration = Configuration()
@@ -418,6 +479,15 @@ struct ServeCommand: ParsableCommand {
         configuration.staticFiles.fallback = fallback
         configuration.staticFiles.precompressed = precompressed
         configuration.staticFiles.fileCache = fileCache
+
+        configuration.tlsCertificates = tlsCertificates
+        configuration.tlsKeys = tlsKeys
+        configuration.tlsMinVersion = tlsMinVersion
+        configuration.tlsCiphers = tlsCiphers
+        configuration.tlsCipherSuites = tlsCipherSuites
+        configuration.tlsClientCA = tlsClientCA
+        configuration.tlsVerify = tlsVerify
+        configuration.tlsTicketRotation = tlsTicketRotation.duration
         return configuration
     }
 
