@@ -42,7 +42,14 @@ let package = Package(
         // A small application on the public API: what the static default cannot show
         // (echo, slow, throwing, streaming handlers) for the tests and the benchmarks.
         .executableTarget(name: "raptor-testapp", dependencies: ["Raptor"]),
+        // A blocking TLS client for the integration tests (OpenSSL stays behind CShims).
+        .target(
+            name: "CTestTLS",
+            path: "CShims/CTestTLS",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
         .testTarget(name: "RaptorTests", dependencies: ["Raptor", "CRaptor"]),
-        .testTarget(name: "IntegrationTests"),
+        .testTarget(name: "IntegrationTests", dependencies: ["CTestTLS"]),
     ]
 )

@@ -1,3 +1,4 @@
+import CTestTLS
 import Foundation
 import XCTest
 
@@ -52,9 +53,25 @@ struct HTTPResponseMessage {
     var saysClose: Bool { tokens("Connection").contains("close") }
 }
 
+/// How a `RawClient` speaks TLS to an `ssl://` address.
+struct TLSClientOptions {
+    /// Sent as SNI (and checked against the certificate when `caFile` is set).
+    var serverName: String? = "localhost"
+    /// Comma-separated ALPN protocols; nil offers none.
+    var alpn: String? = nil
+    /// Verifies the server's chain against it; nil: no verification.
+    var caFile: String? = nil
+    var certificateFile: String? = nil
+    var keyFile: String? = nil
+    /// 10, 11, 12, 13; 0: OpenSSL's default.
+    var minVersion = 0
+    var maxVersion = 0
+}
+
 /// A blocking TCP client with every read bounded: sends raw bytes, reads whole HTTP
 /// responses one after the other (so pipelined responses come back in order), and tells
-/// when the server closes the connection.
+/// when the server closes the connection. Over TLS (`tls:`) it does the same with the
+/// bytes inside the TLS records.
 ///
 /// Every response read is checked for the framing rules that hold for any response
 /// (never Content-Length together with Transfer-Encoding, none of either on 1xx/204...):
@@ -91,11 +108,13 @@ final class RawClient {
     private(set) var wasReset = false
     private var scratch = [UInt8](repeating: 0, count: 1 << 16)
     private var closed = false
+    /// The TLS session, when the client speaks TLS.
+    private var session: OpaquePointer?
 
     /// Connects to 127.0.0.1:`port`. `receiveBufferSize` shrinks SO_RCVBUF (before the
     /// connect, so the window is small from the start): a client that stops reading then
     /// stalls the server quickly.
-    init(port: UInt16, timeout: Double = 10, receiveBufferSize: Int? = nil) throws {
+    init(port: UInt16, timeout: Double = 10, receiveBufferSize: Int? = nil, tls: TLSClientOptions? = nil) throws {
         self.timeout = timeout
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure.socket("socket: \(String(cString: strerror(errno)))") }
@@ -121,6 +140,31 @@ final class RawClient {
             Glibc.close(fd)
             throw Failure.socket("connect to 127.0.0.1:\(port): \(message)")
         }
+        if let tls {
+            session = try Self.handshake(fd: fd, tls, timeout: timeout)
+        }
+    }
+
+    /// The TLS handshake on the connected socket; the socket is closed when it fails.
+    private static func handshake(fd: Int32, _ tls: TLSClientOptions, timeout: Double) throws -> OpaquePointer {
+        var error = [CChar](repeating: 0, count: 512)
+        var strings: [UnsafeMutablePointer<CChar>?] = []
+        defer { strings.forEach { free($0) } }
+        func c(_ text: String?) -> UnsafePointer<CChar>? {
+            guard let text else { return nil }
+            strings.append(strdup(text))
+            return UnsafePointer(strings.last!)
+        }
+        var options = tt_options(
+            server_name: c(tls.serverName), alpn: c(tls.alpn), ca_file: c(tls.caFile),
+            certificate_file: c(tls.certificateFile), key_file: c(tls.keyFile), min_version: Int32(tls.minVersion),
+            max_version: Int32(tls.maxVersion))
+        guard let session = tt_connect(fd, &options, Int32(timeout * 1000), &error, error.count) else {
+            Glibc.close(fd)
+            let message = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw Failure.socket("TLS handshake: \(message)")
+        }
+        return session
     }
 
     deinit { close() }
@@ -128,8 +172,20 @@ final class RawClient {
     func close() {
         if !closed {
             closed = true
+            tt_free(session)
+            session = nil
             Glibc.close(fd)
         }
+    }
+
+    /// The TLS session's version, cipher, ALPN protocol, the server certificate's subject,
+    /// and whether it was resumed; nil over plain TCP.
+    var tlsSession: (version: String, cipher: String, alpn: String, peerSubject: String, resumed: Bool)? {
+        guard let session else { return nil }
+        return (
+            String(cString: tt_version(session)), String(cString: tt_cipher(session)),
+            String(cString: tt_alpn(session)), String(cString: tt_peer_subject(session)), tt_resumed(session) != 0
+        )
     }
 
     /// The client's own port (the server's view of the remote port).
@@ -159,6 +215,12 @@ final class RawClient {
 
     /// Writes every byte (bounded by SO_SNDTIMEO per blocking write).
     func send(_ bytes: UnsafeRawBufferPointer) throws {
+        if let session {
+            let sent = tt_write(session, bytes.baseAddress, bytes.count, Int32(timeout * 1000))
+            if sent == -1 { throw Failure.timedOut("sending \(bytes.count) bytes over TLS", received: pending) }
+            if sent < 0 { throw Failure.socket("TLS write of \(bytes.count) bytes failed") }
+            return
+        }
         var offset = 0
         while offset < bytes.count {
             let sent = Glibc.send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
@@ -175,8 +237,10 @@ final class RawClient {
         }
     }
 
-    /// Half-closes: the server reads end of stream.
-    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+    /// Half-closes: the server reads end of stream (after a close_notify over TLS).
+    func shutdownWrite() {
+        if let session { tt_shutdown_write(session) } else { shutdown(fd, Int32(SHUT_WR)) }
+    }
 
     // MARK: Receiving
 
@@ -184,6 +248,19 @@ final class RawClient {
     /// when the deadline passes first.
     private func receiveMore(_ deadline: Deadline, _ what: @autoclosure () -> String) throws -> Bool {
         if peerClosed { return false }
+        if let session {
+            let count = scratch.withUnsafeMutableBytes {
+                tt_read(session, $0.baseAddress, $0.count, deadline.remainingMilliseconds)
+            }
+            if count > 0 {
+                pending.append(contentsOf: scratch[..<count])
+                return true
+            }
+            if count == -1 { throw Failure.timedOut(what(), received: pending) }
+            peerClosed = true
+            wasReset = count < -1
+            return false
+        }
         while true {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = Glibc.poll(&poller, 1, deadline.remainingMilliseconds)
@@ -398,6 +475,7 @@ final class RawClient {
     /// without reading it.
     func isReadable(within seconds: Double) -> Bool {
         if !pending.isEmpty || peerClosed { return true }
+        if let session, tt_pending(session) != 0 { return true }
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         return Glibc.poll(&poller, 1, Int32(seconds * 1000)) > 0
     }

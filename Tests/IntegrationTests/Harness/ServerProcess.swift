@@ -85,11 +85,12 @@ final class ServerProcess {
         self.port = found
     }
 
-    /// The port of the first `{"message":"listening","url":"tcp://HOST:PORT"}` line.
+    /// The port of the first `{"message":"listening","url":"tcp://HOST:PORT"}` line (or
+    /// `ssl://`).
     static func listeningPort(in log: String) -> UInt16? {
         for line in log.split(separator: "\n") where line.contains("listening") {
             // The text format: `2026-11-23T11:30:00.123Z info listening url=tcp://127.0.0.1:43817`
-            if !line.hasPrefix("{"), let start = line.range(of: "url=tcp://") {
+            if !line.hasPrefix("{"), let start = line.range(of: "url=tcp://") ?? line.range(of: "url=ssl://") {
                 let url = line[start.upperBound...].prefix { !$0.isWhitespace }
                 if let colon = url.lastIndex(of: ":"), let port = UInt16(url[url.index(after: colon)...]) {
                     return port
@@ -98,7 +99,7 @@ final class ServerProcess {
             guard let data = line.data(using: .utf8),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                 object["message"] as? String == "listening",
-                let url = object["url"] as? String, url.hasPrefix("tcp://"),
+                let url = object["url"] as? String, url.hasPrefix("tcp://") || url.hasPrefix("ssl://"),
                 let colon = url.lastIndex(of: ":")
             else { continue }
             if let port = UInt16(url[url.index(after: colon)...]) { return port }

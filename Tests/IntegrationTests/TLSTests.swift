@@ -1,0 +1,432 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A server under test for the TLS suite: started with its flags on an ephemeral port,
+/// stopped (and its scratch directory removed) when the test lets go of it.
+final class TLSTestServer {
+    let process: ServerProcess
+    let directory: URL
+    var port: UInt16 { process.port }
+
+    /// `raptor-testapp` (or `binary`) with `flags`; `--bind` defaults to an ssl:// address
+    /// with the localhost certificate, `--workers 0` with `--threads 0` (inline) unless
+    /// `flags` say otherwise.
+    init(_ flags: [String], threads: Int = 0, binary: String = Binaries.testApp, leading: [String] = []) throws {
+        directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("raptor-tls-it-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let certificates = try TestCertificates.shared
+        var arguments = leading + flags
+        if !flags.contains("--bind") {
+            arguments += ["--bind", "ssl://127.0.0.1:0"]
+            if !flags.contains("--tls-cert") {
+                arguments += [
+                    "--tls-cert", certificates.localhost.certificate, "--tls-key", certificates.localhost.key,
+                ]
+            }
+        }
+        if !flags.contains("--threads") { arguments += ["--threads", String(threads)] }
+        if threads == 0 && !flags.contains("--workers") && !flags.contains("-w") { arguments += ["--workers", "0"] }
+        if !flags.contains("--log-format") { arguments += ["--log-format", "json"] }
+        if !flags.contains("--shutdown-timeout") { arguments += ["--shutdown-timeout", "3s"] }
+        do {
+            process = try ServerProcess(binary: binary, arguments: arguments, outputDirectory: directory)
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+    }
+
+    deinit {
+        if !process.stopRequested, let status = process.process.poll() {
+            Issue.record("the server died during the test (\(status)): \(process.commandLine)\n\(process.logTail)")
+        }
+        process.stop(timeout: 5)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A TLS connection (SNI localhost, ALPN http/1.1, the server verified against the
+    /// test CA unless `options` say otherwise).
+    func connect(_ options: TLSClientOptions? = nil, port: UInt16? = nil, receiveBufferSize: Int? = nil) throws
+        -> RawClient
+    {
+        let defaults = TLSClientOptions(alpn: "http/1.1", caFile: try TestCertificates.shared.caFile)
+        return try RawClient(
+            port: port ?? self.port, timeout: 10, receiveBufferSize: receiveBufferSize, tls: options ?? defaults)
+    }
+
+    /// One request on a new TLS connection.
+    func get(_ target: String, _ options: TLSClientOptions? = nil) throws -> HTTPResponseMessage {
+        let client = try connect(options)
+        defer { client.close() }
+        try client.send(Requests.get(target, "Connection: close\r\n"))
+        return try client.readResponse()
+    }
+
+    /// The `/tls` route's `key=value` words for a connection made with `options`.
+    func session(_ options: TLSClientOptions? = nil) throws -> [String: String] {
+        Self.words(try get("/tls", options).bodyText)
+    }
+
+    static func words(_ text: String) -> [String: String] {
+        var words: [String: String] = [:]
+        for word in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            let parts = word.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { words[String(parts[0])] = String(parts[1]) }
+        }
+        return words
+    }
+
+    /// The log lines (JSON) whose message is `message`.
+    func events(_ message: String) -> [[String: Any]] {
+        process.standardError.split(separator: "\n").compactMap { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                object["message"] as? String == message
+            else { return nil }
+            return object
+        }
+    }
+
+    /// Every log line at `level` or worse.
+    func lines(atLeast levels: Set<String>) -> [String] {
+        process.standardError.split(separator: "\n").map(String.init).filter { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                return false
+            }
+            return levels.contains(object["level"] as? String ?? "")
+        }
+    }
+
+    /// A counter summed over the workers, from the stats file (`--stats-file` must be set).
+    func stat(_ name: String, file: String) -> Int? {
+        guard let data = FileManager.default.contents(atPath: file),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let totals = object["totals"] as? [String: Any]
+        else { return nil }
+        return totals[name] as? Int
+    }
+}
+
+/// Dispatch modes: handlers inline on the loop thread (one process), or on the pool.
+let tlsDispatchModes = [0, 5]
+
+@Suite("TLS", .serialized)
+struct TLSTests {
+    let certificates: TestCertificates
+
+    init() throws {
+        certificates = try TestCertificates.shared
+    }
+
+    // MARK: Clients
+
+    @Test(
+        "curl, Python's ssl module and openssl s_client complete a handshake and a request", arguments: tlsDispatchModes
+    )
+    func realClients(threads: Int) throws {
+        let server = try TLSTestServer([], threads: threads)
+        let curl = try ExternalClient.curl(
+            ["-sS", "--cacert", certificates.caFile, "https://localhost:\(server.port)/"],
+            outputDirectory: server.directory)
+        #expect(curl.succeeded, "\(curl)")
+        #expect(curl.standardOutput == "Hello, World!")
+
+        let python = try ExternalClient.python(
+            """
+            import socket, ssl, sys
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as raw:
+                with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                    tls.sendall(b"GET /tls HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n")
+                    data = b""
+                    while chunk := tls.recv(65536):
+                        data += chunk
+                    print(tls.version(), data.decode().split("\\r\\n\\r\\n", 1)[1], end="")
+            """, arguments: [String(server.port), certificates.caFile], outputDirectory: server.directory)
+        #expect(python.succeeded, "\(python)")
+        #expect(python.standardOutput.hasPrefix("TLSv1.3 secure=true version=TLSv1.3"), "\(python)")
+
+        let sClient = try SClient.run(
+            port: server.port, ["-servername", "localhost", "-CAfile", certificates.caFile],
+            request: "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", directory: server.directory)
+        #expect(sClient.handshakeSucceeded, "\(sClient.result)")
+        #expect(sClient.output.contains("Verify return code: 0 (ok)"), "\(sClient.result)")
+        #expect(sClient.output.contains("Hello, World!"), "\(sClient.result)")
+    }
+
+    @Test("tcp:// and ssl:// addresses mix; the handler sees the session", arguments: tlsDispatchModes)
+    func mixedBindsAndSessionDetails(threads: Int) throws {
+        let server = try TLSTestServer(
+            [
+                "--bind", "ssl://127.0.0.1:0", "--bind", "tcp://127.0.0.1:0", "--tls-cert",
+                certificates.localhost.certificate, "--tls-key", certificates.localhost.key,
+            ], threads: threads)
+        let plainPort = try #require(
+            server.events("listening").compactMap { $0["url"] as? String }.first { $0.hasPrefix("tcp://") }
+                .flatMap { UInt16($0.split(separator: ":").last ?? "") })
+        let session = try server.session()
+        #expect(session["secure"] == "true")
+        #expect(session["version"] == "TLSv1.3")
+        #expect(session["cipher"] == "TLS_AES_128_GCM_SHA256", "the server's order of preference")
+        #expect(session["sni"] == "localhost")
+        #expect(session["alpn"] == "http/1.1")
+        #expect(session["client"] == "-")
+
+        let plain = try RawClient(port: plainPort, timeout: 10)
+        defer { plain.close() }
+        try plain.send(Requests.get("/tls"))
+        #expect(TLSTestServer.words(try plain.readResponse().bodyText)["secure"] == "false")
+
+        let tls12 = try server.session(
+            TLSClientOptions(alpn: nil, caFile: certificates.caFile, maxVersion: 12))
+        #expect(tls12["version"] == "TLSv1.2")
+        #expect(tls12["cipher"] == "ECDHE-ECDSA-AES128-GCM-SHA256")
+        #expect(tls12["alpn"] == "-")
+    }
+
+    // MARK: Certificates
+
+    @Test("SNI picks the certificate whose names match (wildcards too); the first one otherwise")
+    func sniPicksTheCertificate() throws {
+        let server = try TLSTestServer([
+            "--tls-cert", certificates.localhost.certificate, "--tls-key", certificates.localhost.key,
+            "--tls-cert", certificates.named.certificate, "--tls-key", certificates.named.key,
+            "--tls-cert", certificates.wildcard.certificate, "--tls-key", certificates.wildcard.key,
+        ])
+        let expected: [(String?, String)] = [
+            ("localhost", "CN=localhost"), ("a.example.test", "CN=a.example.test"),
+            ("A.Example.TEST", "CN=a.example.test"), ("x.wild.example.test", "CN=wild"),
+            ("deep.x.wild.example.test", "CN=localhost"), ("wild.example.test", "CN=localhost"),
+            ("unknown.test", "CN=localhost"), (nil, "CN=localhost"),
+        ]
+        for (name, subject) in expected {
+            let client = try server.connect(TLSClientOptions(serverName: name, alpn: "http/1.1"))
+            defer { client.close() }
+            #expect(client.tlsSession?.peerSubject == "/" + subject, "server name \(name ?? "(none)")")
+            try client.send(Requests.get("/tls"))
+            #expect(TLSTestServer.words(try client.readResponse().bodyText)["sni"] == (name ?? "-"))
+        }
+    }
+
+    @Test("a directory of pairs, per-address certificates in the URL, and a chain in one file")
+    func certificateSources() throws {
+        let pairs = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pairs-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: pairs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: pairs) }
+        // In name order: "1-local" is the default.
+        for (name, pair) in [("1-local", certificates.localhost), ("2-named", certificates.named)] {
+            try FileManager.default.copyItem(atPath: pair.certificate, toPath: pairs.path + "/\(name).crt")
+            try FileManager.default.copyItem(atPath: pair.key, toPath: pairs.path + "/\(name).key")
+        }
+        try "not a pair".write(toFile: pairs.path + "/README", atomically: true, encoding: .utf8)
+        let chained = certificates.chained
+        let server = try TLSTestServer([
+            "--bind", "ssl://127.0.0.1:0", "--tls-cert", pairs.path,
+            "--bind", "ssl://127.0.0.1:0?cert=\(chained.certificate)&key=\(chained.key)",
+        ])
+        let ports = server.events("listening").compactMap { ($0["url"] as? String)?.split(separator: ":").last }
+            .compactMap { UInt16($0) }
+        try #require(ports.count == 2, "\(server.process.logTail)")
+        let byDirectory = try server.connect(TLSClientOptions(serverName: nil), port: ports[0])
+        #expect(byDirectory.tlsSession?.peerSubject == "/CN=localhost")
+        byDirectory.close()
+        let named = try server.connect(TLSClientOptions(serverName: "a.example.test"), port: ports[0])
+        #expect(named.tlsSession?.peerSubject == "/CN=a.example.test")
+        named.close()
+        // The chain's intermediate comes from the server: the client knows only the root.
+        let chain = try server.connect(
+            TLSClientOptions(serverName: "chain.example.test", caFile: certificates.caFile), port: ports[1])
+        #expect(chain.tlsSession?.peerSubject == "/CN=chain.example.test")
+        try chain.send(Requests.get("/"))
+        #expect(try chain.readResponse().bodyText == "Hello, World!")
+        chain.close()
+    }
+
+    @Test("ALPN selects http/1.1; a client offering only h2 is refused with an alert")
+    func alpn() throws {
+        let server = try TLSTestServer([])
+        for (offered, selected) in [("h2,http/1.1", "http/1.1"), ("http/1.1", "http/1.1"), (nil, "")] {
+            let client = try server.connect(TLSClientOptions(alpn: offered))
+            #expect(client.tlsSession?.alpn == selected, "offered \(offered ?? "nothing")")
+            client.close()
+        }
+        #expect(throws: RawClient.Failure.self) { try server.connect(TLSClientOptions(alpn: "h2")) }
+        let sClient = try SClient.run(port: server.port, ["-alpn", "h2"], directory: server.directory)
+        #expect(sClient.output.contains("no application protocol"), "\(sClient.result)")
+    }
+
+    @Test("TLS 1.0 and 1.1 are refused; --tls-min-version 1.3 refuses 1.2")
+    func oldVersionsAreRefused() throws {
+        let stats = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stats-\(UUID().uuidString.prefix(6))"
+        )
+        .path
+        defer { unlink(stats) }
+        let server = try TLSTestServer(["--stats-file", stats])
+        for version in [10, 11] {
+            #expect(throws: RawClient.Failure.self, "TLS 1.\(version - 10)") {
+                try server.connect(TLSClientOptions(minVersion: version, maxVersion: version))
+            }
+        }
+        #expect(try server.connect(TLSClientOptions(maxVersion: 12)).tlsSession?.version == "TLSv1.2")
+        #expect(
+            waitUntil(timeout: 5) { server.stat("tls_handshake_errors", file: stats) == 2 },
+            "tls_handshake_errors: \(String(describing: server.stat("tls_handshake_errors", file: stats)))")
+
+        let strict = try TLSTestServer(["--tls-min-version", "1.3"])
+        #expect(throws: RawClient.Failure.self) { try strict.connect(TLSClientOptions(maxVersion: 12)) }
+        #expect(try strict.connect(TLSClientOptions()).tlsSession?.version == "TLSv1.3")
+    }
+
+    // MARK: Resumption
+
+    @Test("a session ticket from one worker resumes on another (openssl s_client -sess_out/-sess_in)")
+    func resumptionAcrossWorkers() throws {
+        let server = try TLSTestServer(["--workers", "2"], threads: 2)
+        #expect(waitUntil(timeout: 20) { !server.events("all workers booted").isEmpty }, "\(server.process.logTail)")
+        let session = server.directory.appendingPathComponent("session.pem").path
+        let request = "GET /tls HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        let first = try SClient.run(
+            port: server.port, ["-sess_out", session], request: request, directory: server.directory)
+        #expect(first.output.contains("secure=true"), "\(first.result)")
+        #expect(!first.reused)
+        let issuer = try #require(TLSTestServer.words(first.output)["pid"])
+        // The kernel spreads connections over the two workers: within a few tries one lands
+        // on the worker that did not issue the ticket, and must resume there.
+        var resumedElsewhere = false
+        for _ in 0..<40 where !resumedElsewhere {
+            let next = try SClient.run(
+                port: server.port, ["-sess_in", session], request: request, directory: server.directory)
+            #expect(next.reused, "not resumed: \(next.result)")
+            if let pid = TLSTestServer.words(next.output)["pid"], pid != issuer { resumedElsewhere = next.reused }
+        }
+        #expect(resumedElsewhere, "no connection reached the second worker, or it did not resume")
+    }
+
+    // MARK: Client certificates
+
+    @Test("--tls-verify required: only a client with a certificate from the client CA is served")
+    func requiredClientCertificates() throws {
+        let server = try TLSTestServer(["--tls-client-ca", certificates.clientCAFile])
+        #expect(throws: RawClient.Failure.self) { try server.get("/tls") }
+        let stranger = TLSClientOptions(
+            caFile: certificates.caFile, certificateFile: certificates.strangerClient.certificate,
+            keyFile: certificates.strangerClient.key)
+        #expect(throws: RawClient.Failure.self) { try server.get("/tls", stranger) }
+        let alice = TLSClientOptions(
+            caFile: certificates.caFile, certificateFile: certificates.client.certificate,
+            keyFile: certificates.client.key)
+        #expect(try server.get("/tls", alice).bodyText.contains("client=O=Raptor Tests,CN=alice "))
+    }
+
+    @Test("--tls-verify optional: a client without a certificate is served, one with a bad certificate is not")
+    func optionalClientCertificates() throws {
+        let server = try TLSTestServer(["--tls-client-ca", certificates.clientCAFile, "--tls-verify", "optional"])
+        #expect(try server.session()["client"] == "-")
+        let alice = TLSClientOptions(
+            caFile: certificates.caFile, certificateFile: certificates.client.certificate,
+            keyFile: certificates.client.key)
+        #expect(try server.get("/tls", alice).bodyText.contains("client=O=Raptor Tests,CN=alice "))
+        let stranger = TLSClientOptions(
+            caFile: certificates.caFile, certificateFile: certificates.strangerClient.certificate,
+            keyFile: certificates.strangerClient.key)
+        #expect(throws: RawClient.Failure.self) { try server.get("/tls", stranger) }
+    }
+
+    // MARK: What is not TLS
+
+    @Test(
+        "a plain HTTP request on a TLS port gets a plain-text 400, then the connection closes",
+        arguments: tlsDispatchModes)
+    func plainRequestOnTheTLSPort(threads: Int) throws {
+        let server = try TLSTestServer([], threads: threads)
+        let client = try RawClient(port: server.port, timeout: 10)
+        defer { client.close() }
+        try client.send(Requests.get("/") + Requests.get("/request?n=follower"))
+        let response = try client.readResponse()
+        #expect(response.status == 400)
+        #expect(response.bodyText.contains("HTTPS"), "\(response.bodyText)")
+        #expect(response.saysClose)
+        let (closed, rest) = client.waitForClose(timeout: 5)
+        #expect(closed)
+        #expect(rest.isEmpty, "the follower was answered: \(String(decoding: rest, as: UTF8.self))")
+        #expect(try server.get("/").bodyText == "Hello, World!")
+    }
+
+    @Test(
+        "garbage instead of a ClientHello: closed at once, counted, never logged above debug",
+        arguments: tlsDispatchModes)
+    func garbageInsteadOfClientHello(threads: Int) throws {
+        let stats = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stats-\(UUID().uuidString.prefix(6))"
+        )
+        .path
+        defer { unlink(stats) }
+        let server = try TLSTestServer(["--stats-file", stats], threads: threads)
+        let garbage: [[UInt8]] = [
+            [0, 1, 2, 3, 4, 5, 6, 7],
+            [0x80, 0x2e, 0x01, 0x03, 0x01] + [UInt8](repeating: 0xff, count: 40),
+            [0x16, 0x03, 0x01, 0x00, 0x10] + [UInt8](repeating: 0x41, count: 16),
+        ]
+        for bytes in garbage {
+            let client = try RawClient(port: server.port, timeout: 10)
+            defer { client.close() }
+            try client.send(bytes)
+            let (closed, received) = client.waitForClose(timeout: 5)
+            #expect(closed, "not closed after \(bytes.prefix(5))")
+            // At most a TLS alert record comes back (type 21), never HTTP.
+            #expect(received.isEmpty || received.first == 0x15, "got \(received.prefix(20))")
+        }
+        #expect(try server.get("/").bodyText == "Hello, World!")
+        #expect(waitUntil(timeout: 5) { server.stat("tls_handshake_errors", file: stats) == garbage.count })
+        #expect(server.lines(atLeast: ["error", "warning", "critical"]).isEmpty)
+    }
+
+    @Test("a handshake that never completes is closed at the first-data timeout", arguments: tlsDispatchModes)
+    func handshakeThatNeverCompletes(threads: Int) throws {
+        let stats = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stats-\(UUID().uuidString.prefix(6))"
+        )
+        .path
+        defer { unlink(stats) }
+        let server = try TLSTestServer(["--first-data-timeout", "1s", "--stats-file", stats], threads: threads)
+        // Nothing at all, and the first bytes of a ClientHello that never ends.
+        let openings: [[UInt8]] = [[], [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]]
+        for opening in openings {
+            let client = try RawClient(port: server.port, timeout: 10)
+            defer { client.close() }
+            if !opening.isEmpty { try client.send(opening) }
+            let ((closed, received), seconds) = measureSeconds { client.waitForClose(timeout: 8) }
+            #expect(closed, "still open after \(seconds) s")
+            #expect(received.isEmpty, "got \(received.prefix(20))")
+            #expect(seconds > 0.7 && seconds < 4, "closed after \(seconds) s, --first-data-timeout 1s")
+        }
+        #expect(waitUntil(timeout: 5) { server.stat("tls_handshake_errors", file: stats) == openings.count })
+        #expect(server.stat("timeouts", file: stats) == openings.count)
+        #expect(try server.get("/").bodyText == "Hello, World!")
+    }
+
+    // MARK: Bodies and slow clients
+
+    @Test("pipelined requests and request bodies over TLS", arguments: tlsDispatchModes)
+    func pipeliningAndBodies(threads: Int) throws {
+        let server = try TLSTestServer([], threads: threads)
+        let client = try server.connect()
+        defer { client.close() }
+        let requests = (0..<50).map { Requests.get("/request?n=\($0)") }.joined()
+        try client.send(requests)
+        let responses = try client.readResponses(50)
+        for (index, response) in responses.enumerated() {
+            #expect(response.bodyText.contains("query=n=\(index)"))
+        }
+        let body = [UInt8]((0..<300_000).map { UInt8($0 % 251) })
+        try client.send(
+            Array("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+        #expect(try client.readResponse().body == body)
+    }
+}
