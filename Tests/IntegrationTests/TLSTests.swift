@@ -81,6 +81,19 @@ final class TLSTestServer {
         return words
     }
 
+    /// The URLs of the `listening` lines, once there are `count` of them (bounded wait).
+    func listeningURLs(count: Int) -> [String] {
+        var urls: [String] = []
+        waitUntil(timeout: 10) {
+            urls = events("listening").compactMap { $0["url"] as? String }
+            return urls.count >= count
+        }
+        return urls
+    }
+
+    /// The port of a listening URL.
+    static func port(of url: String) -> UInt16? { url.split(separator: ":").last.flatMap { UInt16($0) } }
+
     /// The log lines (JSON) whose message is `message`.
     func events(_ message: String) -> [[String: Any]] {
         process.standardError.split(separator: "\n").compactMap { line in
@@ -166,8 +179,7 @@ struct TLSTests {
                 certificates.localhost.certificate, "--tls-key", certificates.localhost.key,
             ], threads: threads)
         let plainPort = try #require(
-            server.events("listening").compactMap { $0["url"] as? String }.first { $0.hasPrefix("tcp://") }
-                .flatMap { UInt16($0.split(separator: ":").last ?? "") })
+            server.listeningURLs(count: 2).first { $0.hasPrefix("tcp://") }.flatMap(TLSTestServer.port(of:)))
         let session = try server.session()
         #expect(session["secure"] == "true")
         #expect(session["version"] == "TLSv1.3")
@@ -229,8 +241,7 @@ struct TLSTests {
             "--bind", "ssl://127.0.0.1:0", "--tls-cert", pairs.path,
             "--bind", "ssl://127.0.0.1:0?cert=\(chained.certificate)&key=\(chained.key)",
         ])
-        let ports = server.events("listening").compactMap { ($0["url"] as? String)?.split(separator: ":").last }
-            .compactMap { UInt16($0) }
+        let ports = server.listeningURLs(count: 2).compactMap(TLSTestServer.port(of:))
         try #require(ports.count == 2, "\(server.process.logTail)")
         let byDirectory = try server.connect(TLSClientOptions(serverName: nil), port: ports[0])
         #expect(byDirectory.tlsSession?.peerSubject == "/CN=localhost")
