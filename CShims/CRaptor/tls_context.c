@@ -223,11 +223,12 @@ static SSL_CTX *make_ssl_context(const rv_tls_settings *settings, rv_tls_context
         goto failed;
     }
     if (!readable(certificate->key_file, error, capacity, "key")) goto failed;
-    if (SSL_CTX_use_PrivateKey_file(ctx, certificate->key_file, SSL_FILETYPE_PEM) != 1) {
+    if (SSL_CTX_use_PrivateKey_file(ctx, certificate->key_file, SSL_FILETYPE_PEM) != 1 &&
+        ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
         set_error(error, capacity, "not a PEM private key", certificate->key_file);
         goto failed;
     }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
+    if (ERR_peek_last_error() != 0 || SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
         snprintf(error, capacity, "%s: the key does not belong to the certificate %s",
                  certificate->key_file, certificate->certificate_file);
