@@ -1,3 +1,5 @@
+import Logging
+
 /// Everything a server can be told. The command line maps onto it one to one (flag
 /// `--max-body-size` is `maxBodySize`, and so on); defaults follow Puma, Raptor and
 /// Hyperion where they agree, and are documented on each property.
@@ -110,6 +112,9 @@ public struct Configuration: Sendable, Equatable {
     /// `text` (for people) or `json` (one object per line); nil picks text on a terminal
     /// and JSON otherwise.
     public var logFormat: LogFormat? = nil
+    /// The least severe level logged by the command line's log handler. Default `info`;
+    /// `debug` adds, among others, every failed TLS handshake and why.
+    public var logLevel: Logger.Level = .info
     /// One line per request, off by default: Common Log Format with the text log format,
     /// JSON with the JSON one.
     public var accessLog: Bool = false

@@ -308,6 +308,12 @@ struct ServeCommand: ParsableCommand {
             valueName: "format"))
     var logFormat: Configuration.LogFormat?
 
+    @Option(
+        help: ArgumentHelp(
+            "Least severe log level written (debug adds every failed TLS handshake and why).",
+            valueName: "level"))
+    var logLevel: Logger.Level = ServeCommand.defaults.logLevel
+
     @Flag(
         help: ArgumentHelp(
             "Write one line per request to standard output: Common Log Format with the text log"
@@ -389,7 +395,7 @@ struct ServeCommand: ParsableCommand {
 
     @Option(
         name: .customLong("tls-min-version"),
-        help: ArgumentHelp("The oldest TLS version accepted: 1.2 or 1.3.", valueName: "version"))
+        help: ArgumentHelp("The oldest TLS version accepted.", valueName: "version"))
     var tlsMinVersion: TLSVersion = ServeCommand.defaults.tlsMinVersion
 
     @Option(
@@ -398,7 +404,8 @@ struct ServeCommand: ParsableCommand {
             "TLS 1.2 cipher list (OpenSSL syntax), in the server's order of preference."
                 + " (default: Mozilla's intermediate list)",
             valueName: "list"))
-    var tlsCiphers: String = ServeCommand.defaults.tlsCiphers
+    // Optional only so that ArgumentParser does not print the long default list itself.
+    var tlsCiphers: String?
 
     @Option(
         name: .customLong("tls-ciphersuites"),
@@ -406,7 +413,7 @@ struct ServeCommand: ParsableCommand {
             "TLS 1.3 cipher suites (OpenSSL syntax)."
                 + " (default: \(ServeCommand.defaults.tlsCipherSuites.split(separator: ":").joined(separator: ", ")))",
             valueName: "list"))
-    var tlsCipherSuites: String = ServeCommand.defaults.tlsCipherSuites
+    var tlsCipherSuites: String?
 
     @Option(
         name: .customLong("tls-client-ca"),
@@ -419,8 +426,8 @@ struct ServeCommand: ParsableCommand {
     @Option(
         name: .customLong("tls-verify"),
         help: ArgumentHelp(
-            "Client certificates: none, optional (asked for; one that is sent must verify) or required."
-                + " (default: required with --tls-client-ca, else none)",
+            "Client certificates: none, optional (asked for; one that is sent must verify) or required"
+                + " (the default with --tls-client-ca; none without).",
             valueName: "mode"))
     var tlsVerify: TLSVerify?
 
@@ -429,7 +436,7 @@ struct ServeCommand: ParsableCommand {
         help: ArgumentHelp(
             "How often the session ticket key shared by the workers is replaced; tickets of the"
                 + " previous key stay valid until the next rotation."
-                + " (default: \(DurationArgument(ServeCommand.defaults.tlsTicketRotation)))",
+                + " (default: \(Int(ServeCommand.defaults.tlsTicketRotation.seconds) / 3600)h)",
             valueName: "duration"),
         transform: DurationArgument.init(parsing:))
     var tlsTicketRotation = DurationArgument(ServeCommand.defaults.tlsTicketRotation)
@@ -470,6 +477,7 @@ struct ServeCommand: ParsableCommand {
         configuration.metricsBind = metricsBind
         configuration.metricsToken = metricsToken
         configuration.logFormat = logFormat
+        configuration.logLevel = logLevel
         configuration.accessLog = accessLog
         configuration.staticFiles.cacheControl = cacheControl
         configuration.staticFiles.cacheFingerprinted = cacheFingerprinted
@@ -483,8 +491,8 @@ struct ServeCommand: ParsableCommand {
         configuration.tlsCertificates = tlsCertificates
         configuration.tlsKeys = tlsKeys
         configuration.tlsMinVersion = tlsMinVersion
-        configuration.tlsCiphers = tlsCiphers
-        configuration.tlsCipherSuites = tlsCipherSuites
+        configuration.tlsCiphers = tlsCiphers ?? Self.defaults.tlsCiphers
+        configuration.tlsCipherSuites = tlsCipherSuites ?? Self.defaults.tlsCipherSuites
         configuration.tlsClientCA = tlsClientCA
         configuration.tlsVerify = tlsVerify
         configuration.tlsTicketRotation = tlsTicketRotation.duration
@@ -528,7 +536,8 @@ struct ServeCommand: ParsableCommand {
         // and leaves the choice of handler to the program, here the command line. It comes
         // before any Logger is made, since a Logger keeps the handler it was made with.
         let format = configuration.effectiveLogFormat
-        LoggingSystem.bootstrap { label in RaptorLogHandler(label: label, format: format) }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in RaptorLogHandler(label: label, format: format, logLevel: level) }
 
         let handler = try resolveHandler(
             programHandler: CommandLineContext.handler, options: configuration.staticFiles)
