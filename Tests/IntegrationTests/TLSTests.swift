@@ -313,8 +313,11 @@ struct TLSTests {
         for _ in 0..<40 where !resumedElsewhere {
             let next = try SClient.run(
                 port: server.port, ["-sess_in", session], request: request, directory: server.directory)
-            #expect(next.reused, "not resumed: \(next.result)")
-            if let pid = TLSTestServer.words(next.output)["pid"], pid != issuer { resumedElsewhere = next.reused }
+            guard next.reused else {
+                Issue.record("not resumed: \(next.result)")
+                break
+            }
+            resumedElsewhere = TLSTestServer.words(next.output)["pid"].map { $0 != issuer } ?? false
         }
         #expect(resumedElsewhere, "no connection reached the second worker, or it did not resume")
     }
@@ -378,7 +381,7 @@ struct TLSTests {
         )
         .path
         defer { unlink(stats) }
-        let server = try TLSTestServer(["--stats-file", stats], threads: threads)
+        let server = try TLSTestServer(["--stats-file", stats, "--log-level", "debug"], threads: threads)
         let garbage: [[UInt8]] = [
             [0, 1, 2, 3, 4, 5, 6, 7],
             [0x80, 0x2e, 0x01, 0x03, 0x01] + [UInt8](repeating: 0xff, count: 40),
@@ -395,7 +398,11 @@ struct TLSTests {
         }
         #expect(try server.get("/").bodyText == "Hello, World!")
         #expect(waitUntil(timeout: 5) { server.stat("tls_handshake_errors", file: stats) == garbage.count })
-        #expect(server.lines(atLeast: ["error", "warning", "critical"]).isEmpty)
+        let aboveDebug = server.lines(atLeast: ["info", "notice", "warning", "error", "critical"])
+        #expect(aboveDebug.filter { $0.contains("handshake") }.isEmpty, "\(aboveDebug)")
+        let debug = server.lines(atLeast: ["debug"]).filter { $0.contains("TLS handshake failed") }
+        #expect(debug.count == garbage.count, "\(debug)")
+        #expect(debug.first?.contains("not a TLS ClientHello (first byte 0x00) (client 127.0.0.1:") == true, "\(debug)")
     }
 
     @Test("a handshake that never completes is closed at the first-data timeout", arguments: tlsDispatchModes)
@@ -422,6 +429,88 @@ struct TLSTests {
         #expect(try server.get("/").bodyText == "Hello, World!")
     }
 
+    // MARK: Certificates renewed while serving
+
+    /// A server whose certificate files live in its own directory, so a test can replace
+    /// them; `-w 2` with 2 threads each, a stats file.
+    func clusterWithReplaceableCertificate(_ flags: [String] = []) throws -> (TLSTestServer, String, String) {
+        let holder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "certs-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: holder, withIntermediateDirectories: true)
+        let certificate = holder.path + "/cert.pem", key = holder.path + "/key.pem"
+        try FileManager.default.copyItem(atPath: certificates.localhost.certificate, toPath: certificate)
+        try FileManager.default.copyItem(atPath: certificates.localhost.key, toPath: key)
+        let server = try TLSTestServer(
+            ["--workers", "2", "--tls-cert", certificate, "--tls-key", key] + flags, threads: 2)
+        try #require(
+            waitUntil(timeout: 20) { !server.events("all workers booted").isEmpty }, "\(server.process.logTail)")
+        return (server, certificate, key)
+    }
+
+    /// Replaces a certificate and its key on disk, each by a rename (as certbot does).
+    func replace(certificate: String, key: String, with pair: (certificate: String, key: String)) throws {
+        for (source, target) in [(pair.key, key), (pair.certificate, certificate)] {
+            try? FileManager.default.removeItem(atPath: target + ".new")
+            try FileManager.default.copyItem(atPath: source, toPath: target + ".new")
+            #expect(rename(target + ".new", target) == 0)
+        }
+    }
+
+    @Test(
+        "a certificate renewed on disk is served after USR2 and after HUP, under load, with no failed request",
+        arguments: [SIGUSR2, SIGHUP])
+    func renewedCertificateUnderLoad(signal: Int32) throws {
+        let (server, certificate, key) = try clusterWithReplaceableCertificate()
+        let verify = TLSClientOptions(caFile: certificates.caFile)
+        let load = LoadClient(port: server.port, threads: 4, tls: verify)
+        #expect(waitUntil(timeout: 20) { load.snapshot.ok >= 100 }, "load: \(load.snapshot)")
+
+        let renewed = "renewed-\(signal)-\(UUID().uuidString.prefix(6))"
+        try certificates.makeLeaf(
+            renewed, subject: "/CN=localhost/O=Renewed", names: "DNS:localhost,IP:127.0.0.1", ca: "ca")
+        try replace(certificate: certificate, key: key, with: certificates.pair(renewed))
+        kill(server.process.pid, signal)
+        let done = signal == SIGUSR2 ? "phased restart finished" : "old worker exited (hot restart)"
+        #expect(
+            waitUntil(timeout: 30) { server.events(done).count >= (signal == SIGUSR2 ? 1 : 2) },
+            "\(server.process.logTail)")
+        let served = load.snapshot.ok
+        #expect(waitUntil(timeout: 20) { load.snapshot.ok >= served + 100 }, "load: \(load.snapshot)")
+        let summary = load.stop()
+        #expect(summary.failures.isEmpty, "\(summary)")
+        #expect(summary.unanswered == 0, "\(summary)")
+
+        let client = try server.connect(verify)
+        #expect(client.tlsSession?.peerSubject == "/CN=localhost/O=Renewed")
+        client.close()
+        #expect(server.lines(atLeast: ["error"]).isEmpty, "\(server.process.logTail)")
+    }
+
+    @Test("a certificate that does not load at USR2 or HUP: one error line, the workers go on serving")
+    func brokenCertificateAtRestart() throws {
+        let (server, certificate, _) = try clusterWithReplaceableCertificate()
+        let started = server.events("worker started").count
+        try "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".write(
+            toFile: certificate + ".new", atomically: true, encoding: .utf8)
+        #expect(rename(certificate + ".new", certificate) == 0)
+        for (signal, refusal) in [(SIGUSR2, "phased restart refused"), (SIGHUP, "hot restart refused")] {
+            let before = server.lines(atLeast: ["error"]).count
+            kill(server.process.pid, signal)
+            #expect(
+                waitUntil(timeout: 10) { server.lines(atLeast: ["error"]).count > before }, "\(server.process.logTail)")
+            let errors = server.lines(atLeast: ["error", "critical"]).dropFirst(before)
+            #expect(errors.count == 1, "\(errors)")
+            #expect(errors.first?.contains(refusal) == true, "\(errors)")
+            #expect(errors.first?.contains(certificate) == true, "the line names the file: \(errors)")
+            // Still served, by the same workers, with the certificate they loaded at start.
+            let client = try server.connect(TLSClientOptions(caFile: certificates.caFile))
+            #expect(client.tlsSession?.peerSubject == "/CN=localhost")
+            client.close()
+            #expect(server.events("worker started").count == started)
+            #expect(server.events("hot restart: re-executing").isEmpty)
+        }
+    }
+
     // MARK: Bodies and slow clients
 
     @Test("pipelined requests and request bodies over TLS", arguments: tlsDispatchModes)
@@ -439,5 +528,149 @@ struct TLSTests {
         try client.send(
             Array("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
         #expect(try client.readResponse().body == body)
+    }
+
+    @Test(
+        "a slow reader over TLS stalls no one, gets the whole body when it reads again, and meets the write timeout",
+        arguments: tlsDispatchModes)
+    func slowReader(threads: Int) throws {
+        let size = 8_000_000
+        let server = try TLSTestServer(["--write-timeout", "2s"], threads: threads)
+        func stalled() throws -> RawClient {
+            let client = try server.connect(receiveBufferSize: 16 << 10)
+            try client.send(Requests.get("/bytes?n=\(size)"))
+            let head = try client.readHead()
+            #expect(head.header("Content-Length") == String(size))
+            return client
+        }
+        let first = try stalled()
+        defer { first.close() }
+        for index in 0..<3 {
+            let (response, seconds) = try measureSeconds { try server.get("/request?n=\(index)") }
+            #expect(response.bodyText.contains("query=n=\(index)"))
+            #expect(seconds < 5, "another client waited behind the stalled one")
+        }
+        try first.discard(exactly: size, timeout: 30)
+        try first.send(Requests.get("/"))
+        #expect(try first.readResponse().bodyText == "Hello, World!")
+
+        let second = try stalled()
+        defer { second.close() }
+        usleep(3_000_000)  // stalled past --write-timeout: that is the scenario
+        let (bytes, closed) = second.drain(timeout: 15)
+        #expect(closed, "the stalled connection was not closed")
+        #expect(bytes < size, "the whole body was delivered: the write timeout never cut the connection")
+    }
+
+    @Test(
+        "files over TLS: read into a buffer and written in records (no kernel TLS here), the head in the first",
+        arguments: tlsDispatchModes)
+    func staticFiles(threads: Int) throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("files-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let sizes = [0, 1, 100, 16_000, 16_384 + 100, 65_536, 65_536 * 3 + 17, 1 << 20]
+        var contents: [Int: [UInt8]] = [:]
+        for size in sizes {
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ size) }
+            contents[size] = bytes
+            try Data(bytes).write(to: root.appendingPathComponent("f\(size).bin"))
+        }
+        let server = try TLSTestServer([], threads: threads, binary: Binaries.raptorEV, leading: ["serve", root.path])
+        let path = try #require(server.events("tls").first?["file_bodies"] as? String)
+        #expect(path.hasPrefix("kernel TLS") || path.contains("no kernel TLS"), "\(path)")
+        let client = try server.connect()
+        defer { client.close() }
+        for size in sizes {
+            try client.send(Requests.get("/f\(size).bin"))
+            let response = try client.readResponse(timeout: 20)
+            #expect(response.status == 200)
+            #expect(response.body == contents[size], "f\(size).bin: \(response.body.count) bytes")
+            try client.send(Requests.head("/f\(size).bin"))
+            let head = try client.readResponse(to: "HEAD")
+            #expect(head.header("Content-Length") == String(size))
+        }
+        let curl = try ExternalClient.curl(
+            [
+                "-sS", "--cacert", certificates.caFile, "-o", root.path + "/copy",
+                "https://localhost:\(server.port)/f\(1 << 20).bin",
+            ],
+            outputDirectory: server.directory)
+        #expect(curl.succeeded, "\(curl)")
+        #expect(FileManager.default.contents(atPath: root.path + "/copy") == Data(contents[1 << 20]!))
+    }
+
+    // MARK: Start-up
+
+    @Test("what cannot serve TLS is a one-line error before anything binds (exit status 64)")
+    func startupErrors() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "errors-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let garbage = directory.path + "/garbage.pem"
+        try "not a certificate\n".write(toFile: garbage, atomically: true, encoding: .utf8)
+        let encryptedKey = directory.path + "/encrypted.key"
+        try TestCertificates.openssl(
+            ["ec", "-in", certificates.localhost.key, "-aes256", "-passout", "pass:secret", "-out", encryptedKey],
+            in: directory.path)
+        let local = certificates.localhost, named = certificates.named
+        let cases: [([String], String)] = [
+            (["--bind", "ssl://127.0.0.1:0"], "needs a certificate"),
+            (["--tls-cert", local.certificate, "--tls-key", local.key], "no ssl:// address"),
+            (["--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate], "has no key"),
+            (
+                [
+                    "--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", local.key, "--tls-key",
+                    local.key,
+                ], "has no certificate"
+            ),
+            (
+                ["--bind", "ssl://127.0.0.1:0", "--tls-cert", directory.path + "/missing.pem", "--tls-key", local.key],
+                "No such file"
+            ),
+            (["--bind", "ssl://127.0.0.1:0", "--tls-cert", garbage, "--tls-key", local.key], garbage),
+            (
+                ["--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", named.key],
+                "does not belong"
+            ),
+            (["--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", encryptedKey], "encrypted"),
+            (["--bind", "ssl://127.0.0.1:0?cert=\(local.certificate)&kex=1"], "unknown parameter"),
+            (
+                [
+                    "--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", local.key,
+                    "--tls-verify", "required",
+                ], "needs --tls-client-ca"
+            ),
+            (
+                [
+                    "--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", local.key,
+                    "--tls-ciphers", "NOPE",
+                ], "--tls-ciphers"
+            ),
+            (
+                [
+                    "--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", local.key,
+                    "--tls-min-version", "1.1",
+                ], "--tls-min-version"
+            ),
+            (
+                [
+                    "--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", local.key,
+                    "--tls-ticket-rotation", "200h",
+                ], "--tls-ticket-rotation"
+            ),
+        ]
+        for (flags, expected) in cases {
+            let result = try ExternalClient.run(
+                Binaries.testApp, flags + ["--workers", "0", "--log-format", "json"], timeout: 20,
+                outputDirectory: directory)
+            #expect(result.status == .exited(64), "\(flags): \(result)")
+            // One line; ArgumentParser adds a pointer to --help after a value it rejects itself.
+            let lines = result.standardError.split(separator: "\n")
+            #expect(lines.count == 1 || (lines.count == 2 && lines[1].hasPrefix("See ")), "\(flags): \(result)")
+            #expect(lines.first?.contains(expected) == true, "\(flags): \(result)")
+            #expect(!result.standardError.contains("listening"), "\(flags): bound before failing")
+        }
     }
 }
