@@ -220,6 +220,10 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
 static void set_parked(rv_conn *conn, int parked) {
     if (conn->parked == parked) return;
     conn->parked = (uint8_t)parked;
+    if (parked && conn->tls) { /* only TLS has buffers to give back (conn_slim_idle) */
+        conn->slimmed = 0;
+        conn->parked_at = ev_now(conn->worker->loop);
+    }
     STAT_ADD(conn->worker, RV_STAT_KEEPALIVE_CONNECTIONS, parked ? 1 : -1);
 }
 
@@ -246,6 +250,17 @@ void conn_close(rv_conn *conn) {
         free(conn);
     }
     worker_connection_closed(worker);
+}
+
+void conn_slim_idle(rv_worker *worker) {
+    if (!worker->config->listen_tls) return; /* only TLS holds buffers while parked */
+    ev_tstamp now = ev_now(worker->loop);
+    for (rv_conn *conn = worker->live; conn; conn = conn->live_next) {
+        if (conn->parked && conn->tls && !conn->slimmed && now - conn->parked_at >= 1.0) {
+            transport_release_idle_buffers(conn);
+            conn->slimmed = 1;
+        }
+    }
 }
 
 /* One watcher per connection, for reading or for writing; the transport says which
@@ -364,18 +379,6 @@ static void close_idle_when_stopping(rv_conn *conn) {
 }
 
 /* ---- the request cycle ---- */
-
-/* RFC 9112 section 9.3 and our limits: the request allows a next one (HTTP/1.1 without
- * Connection: close, or HTTP/1.0 with keep-alive), it is not an upgrade and earned no
- * error, the connection has served fewer than --max-keepalive-requests, and the worker is
- * not stopping (or, stopping, still owes this connection an answer it has read). */
-int conn_keep_alive_allowed(const rv_conn *conn) {
-    const rv_request *request = conn->request;
-    return request->keep_alive && !request->upgrade && request->error_status == 0 &&
-           conn->requests_served + 1 < conn->worker->config->max_keepalive_requests &&
-           !(atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed) &&
-             conn_closes_when_stopping(conn));
-}
 
 /* Answers with one of the engine's own errors (400, 408, 431, 503, ...), then closes.
  * `text`: the body, when the reason phrase does not say enough. */

@@ -162,6 +162,7 @@ static void tick_cb(struct ev_loop *loop, ev_periodic *tick, int revents) {
     time_t now = time(NULL);
     rv_stats_set(worker->stats, RV_STAT_LAST_CHECKIN, (uint64_t)now);
     if (worker->config->ticket_keys) rv_tls_ticket_keys_rotate_if_due(worker->config->ticket_keys, now);
+    conn_slim_idle(worker);
 }
 
 static void finish_if_drained(rv_worker *worker) {

@@ -73,6 +73,8 @@ struct rv_conn {
     const rv_request *request; /* the parser's request (a fixed address for its life) */
     uint32_t requests_served;
     uint8_t parked;       /* counted in RV_STAT_KEEPALIVE_CONNECTIONS */
+    uint8_t slimmed;      /* parked long enough to have given back its transport buffers */
+    ev_tstamp parked_at;
     uint8_t nodelay;      /* TCP_NODELAY is set (or not needed: a Unix socket) */
     uint8_t read_stopped; /* the loop stopped reading it while dispatched (loop thread only) */
     uint8_t read_while_stopping; /* bytes arrived after the stop began: its answers close */
@@ -166,15 +168,28 @@ struct rv_worker {
 void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
                    socklen_t peer_length, rv_proxy_mode proxy, const rv_tls_context *tls);
 void conn_after_handler(rv_conn *conn);
-/* Whether the response being started may leave the connection open for another request
- * (asked by respond.c for the Connection field; the response may still demand a close). */
-int conn_keep_alive_allowed(const rv_conn *conn);
 void conn_close(rv_conn *conn);
 /* Graceful stop: every connection waiting for a request gets the idle grace (conn.c). */
 void conn_stop_all(rv_worker *worker);
 /* While stopping: whether this response must say Connection: close (no request read
  * before the stop waits behind it). Called by the thread that owns the connection. */
 int conn_closes_when_stopping(const rv_conn *conn);
+/* conn.c's rule for whether the response being started may leave the connection open for
+ * another request (respond.c asks it for the Connection field; the response may still
+ * demand a close): RFC 9112 section 9.3 (HTTP/1.1 without Connection: close, or HTTP/1.0
+ * with keep-alive), not an upgrade, no error earned, fewer than --max-keepalive-requests
+ * served, and the worker not stopping (or, stopping, still owing this connection an answer
+ * it has read). Inline: it runs for every response. */
+static inline int conn_keep_alive_allowed(const rv_conn *conn) {
+    const rv_request *request = conn->request;
+    return request->keep_alive && !request->upgrade && request->error_status == 0 &&
+           conn->requests_served + 1 < conn->worker->config->max_keepalive_requests &&
+           !(atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed) &&
+             conn_closes_when_stopping(conn));
+}
+/* Every second: connections parked since the last tick give back their transport's
+ * buffers (a busy keep-alive connection keeps them from one request to the next). */
+void conn_slim_idle(rv_worker *worker);
 
 /* respond.c: encoding and writing responses; never decides what the connection does next */
 /* Writes one of the engine's own errors (the body: `text`, or the reason phrase when

@@ -56,6 +56,8 @@ ssize_t tls_read(rv_conn *conn, uint8_t *into, size_t room);
 ssize_t tls_writev(rv_conn *conn, const struct iovec *iov, int count, int more);
 ssize_t tls_send_file(rv_conn *conn, int file, off_t *offset, size_t count);
 int tls_has_buffered_input(const rv_conn *conn);
+/* Frees the record buffers of an idle connection (OpenSSL makes new ones when needed). */
+void tls_release_buffers(rv_conn *conn);
 /* Sends close_notify (once, if the session is healthy); never waits for the peer's. */
 void tls_close_notify(rv_conn *conn);
 /* Frees the connection's TLS state; the transport is plain afterwards. */

@@ -255,6 +255,8 @@ ssize_t tls_read(rv_conn *conn, uint8_t *into, size_t room) {
 
 int tls_has_buffered_input(const rv_conn *conn) { return SSL_has_pending(conn->tls); }
 
+void tls_release_buffers(rv_conn *conn) { SSL_free_buffers(conn->tls); }
+
 /* ---- writing ---- */
 
 static int write_record(rv_conn *conn, const uint8_t *data, size_t length, size_t *written) {

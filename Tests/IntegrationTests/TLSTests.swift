@@ -531,6 +531,20 @@ struct TLSTests {
     }
 
     @Test(
+        "a kept-alive TLS connection idle past the tick that frees its record buffers is served again",
+        arguments: tlsDispatchModes)
+    func idleConnectionIsServedAgain(threads: Int) throws {
+        let server = try TLSTestServer([], threads: threads)
+        let client = try server.connect()
+        defer { client.close() }
+        try client.send(Requests.get("/"))
+        #expect(try client.readResponse().bodyText == "Hello, World!")
+        usleep(2_300_000)  // parked for more than a tick: the scenario
+        try client.send(Requests.get("/request?n=again"))
+        #expect(try client.readResponse().bodyText.contains("query=n=again"))
+    }
+
+    @Test(
         "a slow reader over TLS stalls no one, gets the whole body when it reads again, and meets the write timeout",
         arguments: tlsDispatchModes)
     func slowReader(threads: Int) throws {
