@@ -195,6 +195,9 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
         conn->state = CONN_HANDSHAKE;
     }
     conn->nodelay = peer->ss_family != AF_INET && peer->ss_family != AF_INET6;
+    /* TLS writes several times per connection (the flights, a session ticket, the
+     * response, close_notify): none may wait for the ACK of the one before. */
+    if (tls) transport_set_nodelay(conn);
     memcpy(&conn->peer, peer, peer_length);
     conn->peer_length = peer_length;
     conn->proxy_mode = (uint8_t)proxy;

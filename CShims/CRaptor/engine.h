@@ -55,8 +55,8 @@ struct rv_conn {
     uint8_t tls_wants;   /* after EAGAIN: the readiness TLS waits for, if not the call's own */
     uint8_t tls_sniffed; /* the first bytes were read and looked like a ClientHello */
     uint8_t tls_quiet;   /* the session failed or the peer closed: no close_notify */
-    uint8_t *tls_held;   /* a response head held back to leave in its file's first record */
-    uint32_t tls_held_length;
+    uint8_t *tls_out;    /* encrypted output the socket has not taken yet (usually NULL) */
+    uint32_t tls_out_length;
     ev_io io;
     ev_timer timer;
     ev_tstamp deadline;    /* 0: none */

@@ -159,7 +159,20 @@ static int write_or_keep(rv_conn *conn, struct iovec *iov, int count, int more) 
         count_written(conn, sent);
         written += (size_t)sent;
     }
-    return 1;
+    return transport_output_pending(conn) ? 0 : 1;
+}
+
+/* Waits, up to the write timeout, until the transport can go on writing. 0: go on; -1:
+ * timed out (counted) or failed. */
+static int wait_for_room(rv_conn *conn, int timeout_ms) {
+    int events = transport_wait_events(conn, EV_WRITE);
+    struct pollfd wait = {.fd = conn->fd,
+                          .events = (short)((events & EV_READ ? POLLIN : 0) |
+                                            (events & EV_WRITE ? POLLOUT : 0))};
+    int ready = poll(&wait, 1, timeout_ms);
+    if (ready > 0 || (ready < 0 && errno == EINTR)) return 0;
+    if (ready == 0) STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
+    return -1;
 }
 
 /* Writes everything, waiting (up to the write timeout per step) while the client is slow.
@@ -174,14 +187,7 @@ static int write_blocking(rv_conn *conn, struct iovec *iov, int count) {
         ssize_t sent = transport_writev(conn, iov + i, count - i, 0);
         if (sent < 0) {
             if (errno == EINTR) continue;
-            if (errno != EAGAIN) return -1;
-            int events = transport_wait_events(conn, EV_WRITE);
-            struct pollfd wait = {.fd = conn->fd,
-                                  .events = (short)((events & EV_READ ? POLLIN : 0) |
-                                                    (events & EV_WRITE ? POLLOUT : 0))};
-            int ready = poll(&wait, 1, timeout_ms);
-            if (ready == 0) STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
-            if (ready <= 0 && errno != EINTR) return -1;
+            if (errno != EAGAIN || wait_for_room(conn, timeout_ms) != 0) return -1;
             continue;
         }
         count_written(conn, sent);
@@ -192,7 +198,11 @@ static int write_blocking(rv_conn *conn, struct iovec *iov, int count) {
             iov[i].iov_len -= left;
         }
     }
-    return 0;
+    for (;;) { /* what the transport still holds */
+        int flushed = transport_flush(conn);
+        if (flushed != 0) return flushed > 0 ? 0 : -1;
+        if (wait_for_room(conn, timeout_ms) != 0) return -1;
+    }
 }
 
 /* The rest of a body of parts (rv_respond_file_parts), in one allocation: the parts, then
@@ -271,10 +281,12 @@ static int send_file_body(rv_conn *conn) {
     }
     close(conn->file_fd);
     conn->file_fd = -1;
-    return 1;
+    return transport_output_pending(conn) ? 0 : 1;
 }
 
 int respond_flush_pending(rv_conn *conn) {
+    int flushed = transport_flush(conn);
+    if (flushed <= 0) return flushed;
     while (conn->pending_sent < conn->pending_length) {
         struct iovec rest = {conn->pending + conn->pending_sent,
                              conn->pending_length - conn->pending_sent};
@@ -563,5 +575,6 @@ int respond_continue(rv_conn *conn) {
     struct iovec iov = {(void *)line, sizeof line - 1};
     ssize_t sent = transport_writev(conn, &iov, 1, 0);
     count_written(conn, sent);
-    return sent == (ssize_t)(sizeof line - 1) ? 0 : -1;
+    /* The client waits for this line before it sends the body: it must leave now. */
+    return sent == (ssize_t)(sizeof line - 1) && !transport_output_pending(conn) ? 0 : -1;
 }

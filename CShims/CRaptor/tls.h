@@ -58,6 +58,8 @@ ssize_t tls_send_file(rv_conn *conn, int file, off_t *offset, size_t count);
 int tls_has_buffered_input(const rv_conn *conn);
 /* Frees the record buffers of an idle connection (OpenSSL makes new ones when needed). */
 void tls_release_buffers(rv_conn *conn);
+/* Sends what is held; 1 when nothing is left, 0 when the socket is full, -1 on failure. */
+int tls_flush(rv_conn *conn);
 /* Sends close_notify (once, if the session is healthy); never waits for the peer's. */
 void tls_close_notify(rv_conn *conn);
 /* Frees the connection's TLS state; the transport is plain afterwards. */

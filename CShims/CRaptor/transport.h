@@ -6,7 +6,9 @@
  *
  * Every call answers like the system call it stands for: bytes moved, 0 at the end of
  * the input, or -1 with errno set (EAGAIN: wait for transport_wait_events, then call
- * again; EINTR: call again; anything else: the connection is broken).
+ * again; EINTR: call again; anything else: the connection is broken). A write may take
+ * bytes and still hold part of them (TLS encrypts ahead of the socket): the writer asks
+ * transport_output_pending before it calls a response sent, and transport_flush sends it.
  *
  * The plain transport is the system call itself, inlined here behind one well-predicted
  * branch on conn->tls, so the plain path pays a compare per call and nothing else (an
@@ -42,6 +44,12 @@ static inline ssize_t transport_send_file(rv_conn *conn, int file, off_t *offset
     if (conn->tls) return tls_send_file(conn, file, offset, count);
     return sendfile(conn->fd, file, offset, count);
 }
+
+/* Output accepted but not yet taken by the socket (TLS only). */
+static inline int transport_output_pending(const rv_conn *conn) { return conn->tls && conn->tls_out_length > 0; }
+
+/* Sends what the transport holds: 1 nothing left, 0 would block, -1 failed. */
+static inline int transport_flush(rv_conn *conn) { return conn->tls ? tls_flush(conn) : 1; }
 
 /* Input already taken from the socket but not yet returned by transport_read: the socket
  * will not announce it, so whoever parks a connection must look here first. */
