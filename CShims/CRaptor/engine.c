@@ -161,7 +161,9 @@ static void tick_cb(struct ev_loop *loop, ev_periodic *tick, int revents) {
     rv_worker *worker = tick->data;
     time_t now = time(NULL);
     rv_stats_set(worker->stats, RV_STAT_LAST_CHECKIN, (uint64_t)now);
-    if (worker->config->ticket_keys) rv_tls_ticket_keys_rotate_if_due(worker->config->ticket_keys, now);
+    const rv_worker_config *config = worker->config;
+    if (config->ticket_keys && rv_tls_ticket_keys_rotate_if_due(config->ticket_keys, now) && config->log_debug)
+        config->log_debug("TLS session ticket key rotated", config->handler_context);
     conn_slim_idle(worker);
 }
 

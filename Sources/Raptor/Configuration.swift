@@ -147,7 +147,8 @@ public struct Configuration: Sendable, Equatable {
     /// without.
     public var tlsVerify: TLSVerify? = nil
     /// How often the session ticket key is replaced; tickets made with the key before stay
-    /// valid until the next rotation. Default 12 hours, at most 7 days (RFC 8446).
+    /// valid until the next rotation, so a ticket lives two intervals. Default 12 hours, at
+    /// most 84 hours (RFC 8446 caps a ticket's lifetime at 7 days).
     public var tlsTicketRotation: Duration = .seconds(12 * 3600)
 
     public init() {}

@@ -320,6 +320,56 @@ struct TLSTests {
             resumedElsewhere = TLSTestServer.words(next.output)["pid"].map { $0 != issuer } ?? false
         }
         #expect(resumedElsewhere, "no connection reached the second worker, or it did not resume")
+
+        // The workers that replace these in a phased restart share the keys too.
+        kill(server.process.pid, SIGUSR2)
+        #expect(waitUntil(timeout: 30) { !server.events("phased restart finished").isEmpty })
+        let afterRestart = try SClient.run(
+            port: server.port, ["-sess_in", session], request: request, directory: server.directory)
+        #expect(afterRestart.reused, "not resumed by a replacement worker: \(afterRestart.result)")
+        #expect(TLSTestServer.words(afterRestart.output)["pid"] != issuer)
+    }
+
+    /// Whether the session saved in `file` still resumes.
+    func resumes(_ server: TLSTestServer, _ file: String) throws -> Bool {
+        let request = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        return try SClient.run(port: server.port, ["-sess_in", file], request: request, directory: server.directory)
+            .reused
+    }
+
+    /// Saves a new session (its ticket) to `file`.
+    func newSession(_ server: TLSTestServer, _ file: String) throws {
+        let request = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        let outcome = try SClient.run(
+            port: server.port, ["-sess_out", file], request: request, directory: server.directory)
+        try #require(outcome.handshakeSucceeded && !outcome.reused, "\(outcome.result)")
+    }
+
+    @Test(
+        "ticket keys rotate every --tls-ticket-rotation; a ticket of the previous key still resumes, older ones do not")
+    func ticketKeyRotation() throws {
+        // Rotations are logged at debug level: the test acts on them as they happen.
+        let server = try TLSTestServer(["--tls-ticket-rotation", "3s", "--log-level", "debug"])
+        func rotations() -> Int { server.lines(atLeast: ["debug"]).filter { $0.contains("ticket key rotated") }.count }
+        func nextRotation(after count: Int) throws -> Int {
+            try #require(waitUntil(timeout: 6) { rotations() > count }, "no rotation within 6 s")
+            return rotations()
+        }
+        var seen = try nextRotation(after: rotations())
+        // A ticket made 1.5 s into an interval.
+        usleep(1_500_000)
+        let ticket = server.directory.appendingPathComponent("session.pem").path
+        try newSession(server, ticket)
+        #expect(try resumes(server, ticket))
+        // After the next rotation its key is the previous one: still accepted.
+        seen = try nextRotation(after: seen)
+        usleep(500_000)
+        #expect(try resumes(server, ticket), "a ticket of the previous key was refused")
+        // After the one after, its key is gone, 1 s before the ticket's own lifetime (two
+        // intervals) would end it.
+        seen = try nextRotation(after: seen)
+        usleep(500_000)
+        #expect(!(try resumes(server, ticket)), "a ticket two rotations old still resumes: its key was kept")
     }
 
     // MARK: Client certificates

@@ -81,7 +81,7 @@ struct TLSConfigurationTests {
             } == nil)
         #expect(
             message {
-                served(&$0); $0.tlsTicketRotation = .seconds(8 * 86400)
+                served(&$0); $0.tlsTicketRotation = .seconds(85 * 3600)
             }?.hasPrefix("--tls-ticket-rotation") == true)
         var configuration = Configuration()
         #expect(configuration.effectiveTLSVerify == .none)

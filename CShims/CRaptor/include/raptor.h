@@ -286,7 +286,7 @@ typedef struct rv_tls_settings {
     const char *client_ca;    /* PEM file of CAs for client certificates; NULL: none */
     rv_tls_verify verify;
     rv_tls_ticket_keys *ticket_keys; /* NULL: no session tickets */
-    uint32_t ticket_lifetime;        /* seconds a ticket is honoured for (the rotation interval) */
+    uint32_t ticket_lifetime;        /* seconds a ticket is honoured for (two rotation intervals) */
 } rv_tls_settings;
 
 /* Loads the certificates and applies the settings. NULL on failure, with one line saying

@@ -132,8 +132,10 @@ extension Configuration {
             try fail(
                 "--tls-verify", "'\(tlsVerify.rawValue)' needs --tls-client-ca (the CAs client certificates chain to)")
         }
-        if tlsTicketRotation < .seconds(1) || tlsTicketRotation > .seconds(7 * 86400) {
-            try fail("--tls-ticket-rotation", "must be between 1s and 7 days (168h)")
+        // A ticket lives two intervals; RFC 8446 section 4.6.1 caps its lifetime at 7 days.
+        if tlsTicketRotation < .seconds(1) || tlsTicketRotation > .seconds(84 * 3600) {
+            try fail(
+                "--tls-ticket-rotation", "must be between 1s and 84h (a ticket lives two rotations, 7 days at most)")
         }
     }
 }

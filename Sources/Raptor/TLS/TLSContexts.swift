@@ -83,7 +83,9 @@ final class TLSContexts {
             case .required: settings.verify = RV_TLS_VERIFY_REQUIRED
             }
             settings.ticket_keys = ticketKeys?.pointer
-            settings.ticket_lifetime = UInt32(configuration.tlsTicketRotation.seconds.rounded(.up))
+            // A ticket outlives its key's first interval by one more (the previous key is still
+            // accepted): its lifetime, which clients check too, is two intervals.
+            settings.ticket_lifetime = 2 * UInt32(configuration.tlsTicketRotation.seconds.rounded(.up))
             return rv_tls_context_create(&settings, &error, error.count)
         }
         guard let context else {
