@@ -326,6 +326,7 @@ final class CommandLineTests: XCTestCase {
         let version = RaptorVersion.description
         XCTAssertTrue(version.hasPrefix("raptor-ev \(RaptorVersion.current) (libev "), version)
         XCTAssertTrue(version.contains(", http_parser "), version)
+        XCTAssertTrue(version.contains(", OpenSSL 3."), version)
         XCTAssertTrue(version.hasSuffix(")"), version)
     }
 
