@@ -599,17 +599,19 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
     (void)loop;
     (void)revents;
     rv_conn *conn = watcher->data;
-    if (conn->state == CONN_LINGERING) {
-        linger_read(conn);
-        return;
-    }
-    if (conn->state == CONN_HANDSHAKE && !handshake(conn)) return;
-    if (conn->state == CONN_DISPATCHED) {
-        /* The buffer belongs to the handler now; the bytes wait in the kernel until the
-         * connection is handed back (which must now wake the loop). */
-        ev_io_stop(conn->worker->loop, &conn->io);
-        pool_reader_stopped(conn->worker, conn);
-        return;
+    if (conn->state > CONN_READING) {
+        if (conn->state == CONN_LINGERING) {
+            linger_read(conn);
+            return;
+        }
+        if (conn->state == CONN_DISPATCHED) {
+            /* The buffer belongs to the handler now; the bytes wait in the kernel until
+             * the connection is handed back (which must now wake the loop). */
+            ev_io_stop(conn->worker->loop, &conn->io);
+            pool_reader_stopped(conn->worker, conn);
+            return;
+        }
+        if (conn->state == CONN_HANDSHAKE && !handshake(conn)) return;
     }
     if (acquire_buffer(conn) != 0) {
         conn_close(conn);

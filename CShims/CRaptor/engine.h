@@ -17,10 +17,12 @@
 
 #include "raptor.h"
 
+/* The two states a readable socket usually finds come first: conn_read_cb tells them from
+ * the others with one comparison. */
 typedef enum conn_state {
-    CONN_HANDSHAKE,  /* the transport is being set up (a TLS handshake) */
     CONN_IDLE,       /* no byte of the next request yet (fresh or keep-alive) */
     CONN_READING,    /* a request has started: head or body */
+    CONN_HANDSHAKE,  /* the transport is being set up (a TLS handshake) */
     CONN_DISPATCHED, /* the application has it (queued or running) */
     CONN_WRITING,    /* response output waits for the socket (EV_WRITE) */
     CONN_LINGERING,  /* answered and closing: draining input so no RST eats the answer */
