@@ -679,51 +679,22 @@ struct TLSTests {
             ["ec", "-in", certificates.localhost.key, "-aes256", "-passout", "pass:secret", "-out", encryptedKey],
             in: directory.path)
         let local = certificates.localhost, named = certificates.named
+        let bind = ["--bind", "ssl://127.0.0.1:0"]
+        let served = bind + ["--tls-cert", local.certificate, "--tls-key", local.key]
         let cases: [([String], String)] = [
-            (["--bind", "ssl://127.0.0.1:0"], "needs a certificate"),
+            (bind, "needs a certificate"),
             (["--tls-cert", local.certificate, "--tls-key", local.key], "no ssl:// address"),
-            (["--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate], "has no key"),
-            (
-                [
-                    "--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", local.key, "--tls-key",
-                    local.key,
-                ], "has no certificate"
-            ),
-            (
-                ["--bind", "ssl://127.0.0.1:0", "--tls-cert", directory.path + "/missing.pem", "--tls-key", local.key],
-                "No such file"
-            ),
-            (["--bind", "ssl://127.0.0.1:0", "--tls-cert", garbage, "--tls-key", local.key], garbage),
-            (
-                ["--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", named.key],
-                "does not belong"
-            ),
-            (["--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", encryptedKey], "encrypted"),
+            (bind + ["--tls-cert", local.certificate], "has no key"),
+            (served + ["--tls-key", local.key], "has no certificate"),
+            (bind + ["--tls-cert", directory.path + "/missing.pem", "--tls-key", local.key], "No such file"),
+            (bind + ["--tls-cert", garbage, "--tls-key", local.key], garbage),
+            (bind + ["--tls-cert", local.certificate, "--tls-key", named.key], "does not belong"),
+            (bind + ["--tls-cert", local.certificate, "--tls-key", encryptedKey], "encrypted"),
             (["--bind", "ssl://127.0.0.1:0?cert=\(local.certificate)&kex=1"], "unknown parameter"),
-            (
-                [
-                    "--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", local.key,
-                    "--tls-verify", "required",
-                ], "needs --tls-client-ca"
-            ),
-            (
-                [
-                    "--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", local.key,
-                    "--tls-ciphers", "NOPE",
-                ], "--tls-ciphers"
-            ),
-            (
-                [
-                    "--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", local.key,
-                    "--tls-min-version", "1.1",
-                ], "--tls-min-version"
-            ),
-            (
-                [
-                    "--bind", "ssl://127.0.0.1:0", "--tls-cert", local.certificate, "--tls-key", local.key,
-                    "--tls-ticket-rotation", "200h",
-                ], "--tls-ticket-rotation"
-            ),
+            (served + ["--tls-verify", "required"], "needs --tls-client-ca"),
+            (served + ["--tls-ciphers", "NOPE"], "--tls-ciphers"),
+            (served + ["--tls-min-version", "1.1"], "--tls-min-version"),
+            (served + ["--tls-ticket-rotation", "200h"], "--tls-ticket-rotation"),
         ]
         for (flags, expected) in cases {
             let result = try ExternalClient.run(
