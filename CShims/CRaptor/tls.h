@@ -27,6 +27,10 @@ struct rv_tls_context {
     int name_count;
     rv_tls_ticket_keys *ticket_keys;
     int kernel_tls; /* SSL_OP_ENABLE_KTLS is set: file bodies may use SSL_sendfile */
+    /* OpenSSL writes to the socket itself (a socket BIO): with kernel TLS, which needs it;
+     * and, for the tests of that path on a kernel without it, with the environment variable
+     * RAPTOR_TLS_SOCKET_WRITES set. */
+    int socket_writes;
 };
 
 /* tls_context.c: the SSL_CTX a connection's SSL object starts from (SNI may switch it). */

@@ -188,8 +188,8 @@ int tls_start(rv_conn *conn, const rv_tls_context *context) {
     SSL *ssl = SSL_new(tls_context_default(context));
     BIO *ours = BIO_new(bio_method);
     /* Kernel TLS takes over a socket BIO's writes: then OpenSSL writes to the socket. */
-    BIO *writer = context->kernel_tls ? BIO_new_socket(conn->fd, BIO_NOCLOSE) : NULL;
-    if (!ssl || !ours || (context->kernel_tls && !writer)) {
+    BIO *writer = context->socket_writes ? BIO_new_socket(conn->fd, BIO_NOCLOSE) : NULL;
+    if (!ssl || !ours || (context->socket_writes && !writer)) {
         SSL_free(ssl);
         BIO_free(ours);
         BIO_free(writer);
@@ -487,15 +487,19 @@ ssize_t tls_send_file(rv_conn *conn, int file, off_t *offset, size_t count) {
     while (got < 0 && errno == EINTR);
     if (got <= 0) return got;
     size_t done = 0;
-    while (done < (size_t)got) { /* whole records into `produced`: they never block */
+    while (done < (size_t)got) { /* whole records into `produced`: they never block... */
         size_t written;
         int result = SSL_write_ex(conn->tls, plaintext.data + done, (size_t)got - done, &written);
-        if (result != 1) return failed(conn, result, EV_WRITE);
+        if (result != 1) { /* ...unless OpenSSL writes to the socket (kernel TLS set up failed) */
+            ssize_t failure = failed(conn, result, EV_WRITE);
+            if (done == 0 || errno != EAGAIN) return failure;
+            break; /* the blocked record's bytes are read again from the file next time */
+        }
         done += written;
     }
-    *offset += got;
+    *offset += (off_t)done;
     if (flush(conn) < 0) return -1;
-    return got;
+    return (ssize_t)done;
 }
 
 /* ---- what the handler may ask ---- */

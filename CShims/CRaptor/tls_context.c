@@ -259,6 +259,7 @@ rv_tls_context *rv_tls_context_create(const rv_tls_settings *settings, char *err
     }
     context->ticket_keys = settings->ticket_keys;
     context->kernel_tls = rv_tls_kernel_tls_available(NULL, 0);
+    context->socket_writes = context->kernel_tls || getenv("RAPTOR_TLS_SOCKET_WRITES") != NULL;
     for (int i = 0; i < settings->certificate_count; i++) {
         SSL_CTX *ctx = make_ssl_context(settings, context, &settings->certificates[i], error, error_capacity);
         if (!ctx) {

@@ -15,7 +15,10 @@ final class TLSTestServer {
     /// `raptor-testapp` (or `binary`) with `flags`; `--bind` defaults to an ssl:// address
     /// with the localhost certificate, `--workers 0` with `--threads 0` (inline) unless
     /// `flags` say otherwise.
-    init(_ flags: [String], threads: Int = 0, binary: String = Binaries.testApp, leading: [String] = []) throws {
+    init(
+        _ flags: [String], threads: Int = 0, writes: TLSWritePath = .buffered, binary: String = Binaries.testApp,
+        leading: [String] = []
+    ) throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("raptor-tls-it-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -34,7 +37,8 @@ final class TLSTestServer {
         if !flags.contains("--log-format") { arguments += ["--log-format", "json"] }
         if !flags.contains("--shutdown-timeout") { arguments += ["--shutdown-timeout", "3s"] }
         do {
-            process = try ServerProcess(binary: binary, arguments: arguments, outputDirectory: directory)
+            process = try ServerProcess(
+                binary: binary, arguments: arguments, outputDirectory: directory, environment: writes.environment)
         } catch {
             try? FileManager.default.removeItem(at: directory)
             throw error
@@ -127,6 +131,17 @@ final class TLSTestServer {
 /// Dispatch modes: handlers inline on the loop thread (one process), or on the pool.
 let tlsDispatchModes = [0, 5]
 
+/// How the server's OpenSSL writes: into raptor-ev's buffer, one sendmsg per call (without
+/// kernel TLS, as on this machine), or straight to the socket through a socket BIO (the
+/// kernel TLS set-up, where a write that would block must be retried with the same bytes),
+/// exercised here without kernel TLS.
+enum TLSWritePath: String, CaseIterable, CustomTestStringConvertible {
+    case buffered, socket
+
+    var environment: [String: String] { self == .socket ? ["RAPTOR_TLS_SOCKET_WRITES": "1"] : [:] }
+    var testDescription: String { "\(rawValue) writes" }
+}
+
 @Suite("TLS", .serialized)
 struct TLSTests {
     let certificates: TestCertificates
@@ -138,10 +153,10 @@ struct TLSTests {
     // MARK: Clients
 
     @Test(
-        "curl, Python's ssl module and openssl s_client complete a handshake and a request", arguments: tlsDispatchModes
-    )
-    func realClients(threads: Int) throws {
-        let server = try TLSTestServer([], threads: threads)
+        "curl, Python's ssl module and openssl s_client complete a handshake and a request",
+        arguments: tlsDispatchModes, TLSWritePath.allCases)
+    func realClients(threads: Int, writes: TLSWritePath) throws {
+        let server = try TLSTestServer([], threads: threads, writes: writes)
         let curl = try ExternalClient.curl(
             ["-sS", "--cacert", certificates.caFile, "https://localhost:\(server.port)/"],
             outputDirectory: server.directory)
@@ -563,9 +578,9 @@ struct TLSTests {
 
     // MARK: Bodies and slow clients
 
-    @Test("pipelined requests and request bodies over TLS", arguments: tlsDispatchModes)
-    func pipeliningAndBodies(threads: Int) throws {
-        let server = try TLSTestServer([], threads: threads)
+    @Test("pipelined requests and request bodies over TLS", arguments: tlsDispatchModes, TLSWritePath.allCases)
+    func pipeliningAndBodies(threads: Int, writes: TLSWritePath) throws {
+        let server = try TLSTestServer([], threads: threads, writes: writes)
         let client = try server.connect()
         defer { client.close() }
         let requests = (0..<50).map { Requests.get("/request?n=\($0)") }.joined()
@@ -596,10 +611,10 @@ struct TLSTests {
 
     @Test(
         "a slow reader over TLS stalls no one, gets the whole body when it reads again, and meets the write timeout",
-        arguments: tlsDispatchModes)
-    func slowReader(threads: Int) throws {
+        arguments: tlsDispatchModes, TLSWritePath.allCases)
+    func slowReader(threads: Int, writes: TLSWritePath) throws {
         let size = 8_000_000
-        let server = try TLSTestServer(["--write-timeout", "2s"], threads: threads)
+        let server = try TLSTestServer(["--write-timeout", "2s"], threads: threads, writes: writes)
         func stalled() throws -> RawClient {
             let client = try server.connect(receiveBufferSize: 16 << 10)
             try client.send(Requests.get("/bytes?n=\(size)"))
@@ -628,8 +643,8 @@ struct TLSTests {
 
     @Test(
         "files over TLS: read into a buffer and written in records (no kernel TLS here), the head in the first",
-        arguments: tlsDispatchModes)
-    func staticFiles(threads: Int) throws {
+        arguments: tlsDispatchModes, TLSWritePath.allCases)
+    func staticFiles(threads: Int, writes: TLSWritePath) throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("files-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
@@ -640,7 +655,8 @@ struct TLSTests {
             contents[size] = bytes
             try Data(bytes).write(to: root.appendingPathComponent("f\(size).bin"))
         }
-        let server = try TLSTestServer([], threads: threads, binary: Binaries.raptorEV, leading: ["serve", root.path])
+        let server = try TLSTestServer(
+            [], threads: threads, writes: writes, binary: Binaries.raptorEV, leading: ["serve", root.path])
         let path = try #require(server.events("tls").first?["file_bodies"] as? String)
         #expect(path.hasPrefix("kernel TLS") || path.contains("no kernel TLS"), "\(path)")
         let client = try server.connect()
