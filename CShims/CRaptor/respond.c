@@ -159,7 +159,9 @@ static int write_or_keep(rv_conn *conn, struct iovec *iov, int count, int more) 
         count_written(conn, sent);
         written += (size_t)sent;
     }
-    return transport_output_pending(conn) ? 0 : 1;
+    /* Output the transport still holds is pending, unless it holds it on purpose: a file
+     * follows at once and takes it along. */
+    return more || !transport_output_pending(conn) ? 1 : 0;
 }
 
 /* Waits, up to the write timeout, until the transport can go on writing. 0: go on; -1:
