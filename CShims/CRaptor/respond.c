@@ -301,7 +301,7 @@ int respond_flush_pending(rv_conn *conn) {
         conn->pending_sent += (uint32_t)sent;
     }
     if (conn->file_fd >= 0) return send_file_body(conn);
-    return 1;
+    return transport_output_pending(conn) ? 0 : 1; /* the last of it may still be held */
 }
 
 void respond_reset(rv_conn *conn) {
