@@ -123,9 +123,9 @@ static int proxy_peer_trusted(const rv_worker *worker, const struct sockaddr_sto
 }
 
 /* Takes the PROXY header off the bytes read so far. Returns 1 to go on with the request
- * (the header, if any, is gone and its source is the peer now), 0 when the caller must
- * stop: more bytes are needed, or the connection was closed (a malformed header, or one
- * from an untrusted peer). */
+ * (the header, if any, is gone and its source is the peer now), 0 when more bytes are
+ * needed, -1 when the connection was closed (a malformed header, or one from an
+ * untrusted peer). */
 static int take_proxy_header(rv_conn *conn) {
     rv_proxy_header header;
     switch (rv_proxy_parse((rv_proxy_mode)conn->proxy_mode, conn->buffer, conn->length, &header)) {
@@ -149,7 +149,28 @@ static int take_proxy_header(rv_conn *conn) {
     }
     STAT_ADD(conn->worker, RV_STAT_PROXY_ERRORS, 1);
     conn_close(conn);
-    return 0;
+    return -1;
+}
+
+/* An ssl:// bind with the PROXY protocol: the balancer's header comes in the clear, before
+ * the ClientHello. It is read from the socket and taken off here; what follows it stays in
+ * the buffer, and the handshake looks at it as at a first read. Returns 1 once the header
+ * is gone, 0 to wait for more bytes, -1 when the connection was closed. */
+static int read_proxy_header_before_tls(rv_conn *conn) {
+    for (;;) {
+        uint32_t room = conn->capacity - conn->length; /* never 0: a header is at most 4 KiB */
+        ssize_t got = recv(conn->fd, conn->buffer + conn->length, room, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && errno == EAGAIN) return 0;
+        if (got <= 0) {
+            conn_close(conn);
+            return -1;
+        }
+        conn->length += (uint32_t)got;
+        STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
+        int taken = take_proxy_header(conn);
+        if (taken != 0 || (uint32_t)got < room) return taken;
+    }
 }
 
 /* ---- life and death ---- */
@@ -569,6 +590,16 @@ static int handshake(rv_conn *conn) {
         conn_close(conn);
         return 0;
     }
+    if (conn->proxy_mode != RV_PROXY_OFF) {
+        int taken = read_proxy_header_before_tls(conn);
+        if (taken <= 0) {
+            if (taken == 0) {
+                if (conn->length == 0) release_buffer(conn);
+                watch_input(conn);
+            }
+            return 0;
+        }
+    }
     switch (tls_handshake(conn)) {
     case TLS_HANDSHAKE_DONE:
         conn->state = CONN_IDLE;
@@ -642,7 +673,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
         conn->length += (uint32_t)got;
         STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
         if (stopping(conn->worker)) conn->read_while_stopping = 1;
-        if (conn->proxy_mode != RV_PROXY_OFF && !take_proxy_header(conn)) return;
+        if (conn->proxy_mode != RV_PROXY_OFF && take_proxy_header(conn) <= 0) return;
         if (!process_input(conn)) return;
         /* A short read drained the socket: wait for the next readiness rather than
          * spend a syscall on EAGAIN. */

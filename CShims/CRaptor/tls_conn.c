@@ -278,17 +278,20 @@ static tls_handshake_result handshake_failed(const char *reason) {
 }
 
 tls_handshake_result tls_handshake(rv_conn *conn) {
-    if (conn->length == 0 && !conn->tls_sniffed) {
-        ssize_t count;
-        do count = recv(conn->fd, conn->buffer, conn->capacity, 0);
-        while (count < 0 && errno == EINTR);
-        if (count < 0 && errno == EAGAIN) {
-            conn->tls_wants = 0;
-            return TLS_HANDSHAKE_AGAIN;
+    if (!conn->tls_sniffed) {
+        /* The first bytes: read now, or already read after a PROXY header (conn.c). */
+        if (conn->length == 0) {
+            ssize_t count;
+            do count = recv(conn->fd, conn->buffer, conn->capacity, 0);
+            while (count < 0 && errno == EINTR);
+            if (count < 0 && errno == EAGAIN) {
+                conn->tls_wants = 0;
+                return TLS_HANDSHAKE_AGAIN;
+            }
+            if (count == 0) return TLS_HANDSHAKE_CLOSED;
+            if (count < 0) return handshake_failed(strerror(errno));
+            conn->length = (uint32_t)count;
         }
-        if (count == 0) return TLS_HANDSHAKE_CLOSED;
-        if (count < 0) return handshake_failed(strerror(errno));
-        conn->length = (uint32_t)count;
         conn->parsed = 0;
         conn->tls_sniffed = 1;
         /* A TLS record of type handshake (22) starts a ClientHello. A request line starts

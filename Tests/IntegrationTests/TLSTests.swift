@@ -494,6 +494,53 @@ struct TLSTests {
         #expect(try server.get("/").bodyText == "Hello, World!")
     }
 
+    // MARK: Behind a load balancer
+
+    @Test(
+        "an ssl:// bind with the PROXY protocol reads the header in the clear, then the handshake",
+        arguments: tlsDispatchModes)
+    func proxyHeaderBeforeTheHandshake(threads: Int) throws {
+        let stats = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stats-\(UUID().uuidString.prefix(6))"
+        )
+        .path
+        defer { unlink(stats) }
+        let server = try TLSTestServer(
+            [
+                "--bind", "ssl://127.0.0.1:0?proxy_protocol=v2", "--tls-cert", certificates.localhost.certificate,
+                "--tls-key", certificates.localhost.key, "--trusted-proxies", "127.0.0.1", "--stats-file", stats,
+            ], threads: threads)
+        func remote(_ preface: [UInt8]) throws -> String? {
+            var options = TLSClientOptions(alpn: "http/1.1", caFile: certificates.caFile)
+            options.preface = preface
+            let client = try server.connect(options)
+            defer { client.close() }
+            try client.send(Requests.get("/request"))
+            let first = TLSTestServer.words(try client.readResponse().bodyText)["remote"]
+            // The next request on the connection is the same client's.
+            try client.send(Requests.get("/request", "Connection: close\r\n"))
+            #expect(TLSTestServer.words(try client.readResponse().bodyText)["remote"] == first)
+            return first
+        }
+        #expect(try remote(ClientAddressTests.v2([203, 0, 113, 9])) == "203.0.113.9")
+        // A header and the ClientHello in one segment, and a header of 16 + 36 bytes (IPv6).
+        let six: [UInt8] =
+            [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x21, 0, 36]
+            + [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [7] + [UInt8](repeating: 0, count: 15)
+            + [1] + [0x12, 0x67, 0x01, 0xbb]
+        #expect(try remote(six) == "2001:db8::7")
+
+        // Without a header (the ClientHello first), or with the wrong version: closed
+        // unanswered, counted as PROXY errors, not as failed handshakes.
+        for opening in [ClientAddressTests.v1("203.0.113.9"), []] {
+            var options = TLSClientOptions(alpn: "http/1.1", caFile: certificates.caFile)
+            options.preface = opening
+            #expect(throws: RawClient.Failure.self) { try server.connect(options).close() }
+        }
+        #expect(waitUntil(timeout: 5) { server.stat("proxy_errors", file: stats) == 2 })
+        #expect(server.stat("tls_handshake_errors", file: stats) == 0)
+    }
+
     // MARK: Certificates renewed while serving
 
     /// A server whose certificate files live in its own directory, so a test can replace
@@ -706,7 +753,7 @@ struct TLSTests {
             (bind + ["--tls-cert", garbage, "--tls-key", local.key], garbage),
             (bind + ["--tls-cert", local.certificate, "--tls-key", named.key], "does not belong"),
             (bind + ["--tls-cert", local.certificate, "--tls-key", encryptedKey], "encrypted"),
-            (["--bind", "ssl://127.0.0.1:0?cert=\(local.certificate)&kex=1"], "unknown parameter"),
+            (["--bind", "ssl://127.0.0.1:0?cert=\(local.certificate)&kex=1"], "unknown option 'kex'"),
             (served + ["--tls-verify", "required"], "needs --tls-client-ca"),
             (served + ["--tls-ciphers", "NOPE"], "--tls-ciphers"),
             (served + ["--tls-min-version", "1.1"], "--tls-min-version"),

@@ -18,7 +18,17 @@ struct TLSConfigurationTests {
         #expect(address.isSecure)
         #expect(address.tcpEndpoint?.port == 443)
         #expect(try !BindAddress(parsing: "tcp://1.2.3.4:1").isSecure)
-        for bad in ["ssl://h:1?kex=x", "ssl://h:1?cert=", "ssl://h:1?cert", "tcp://h:1?cert=a", "ssl://h", "ssl://:1"] {
+        // The PROXY protocol's option beside the certificates (the header comes before TLS).
+        let behindBalancer = "ssl://10.0.0.1:443?proxy_protocol=v2&cert=/c.pem&key=/k.pem"
+        #expect(
+            try BindAddress(parsing: behindBalancer)
+                == .ssl(host: "10.0.0.1", port: 443, certificates: ["/c.pem"], keys: ["/k.pem"]))
+        #expect(try BindOptions(parsing: behindBalancer).proxyProtocol == .v2)
+        let bads = [
+            "ssl://h:1?kex=x", "ssl://h:1?cert=", "ssl://h:1?cert", "tcp://h:1?cert=a", "unix:///s?key=/k", "ssl://h",
+            "ssl://:1",
+        ]
+        for bad in bads {
             #expect(throws: RaptorError.self, "\(bad)") { try BindAddress(parsing: bad) }
         }
     }

@@ -38,7 +38,8 @@ enum ServeHelp {
           unix:///PATH         unix:///run/app.sock (absolute, under 108 bytes)
           ...?proxy_protocol=v1|v2|optional
                                a PROXY protocol header from the load balancer
-                               starts each connection (trusted: --trusted-proxies)
+                               starts each connection (trusted: --trusted-proxies;
+                               on ssl://, in the clear before the TLS handshake)
 
         TLS: TLS 1.2 and 1.3, forward-secret AEAD ciphers, ECDHE with X25519 or
         P-256, ALPN http/1.1. A plain HTTP request on an ssl:// address gets a 400

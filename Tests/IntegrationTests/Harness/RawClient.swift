@@ -66,6 +66,8 @@ struct TLSClientOptions {
     /// 10, 11, 12, 13; 0: OpenSSL's default.
     var minVersion = 0
     var maxVersion = 0
+    /// Sent in the clear before the handshake, as a load balancer sends a PROXY header.
+    var preface: [UInt8] = []
 }
 
 /// A blocking TCP client with every read bounded: sends raw bytes, reads whole HTTP
@@ -141,9 +143,22 @@ final class RawClient {
             throw Failure.socket("connect to 127.0.0.1:\(port): \(message)")
         }
         if let tls {
+            Self.ignoreBrokenPipes
+            if !tls.preface.isEmpty {
+                let sent = tls.preface.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard sent == tls.preface.count else {
+                    Glibc.close(fd)
+                    throw Failure.socket("sending the \(tls.preface.count)-byte preface: \(sent)")
+                }
+            }
             session = try Self.handshake(fd: fd, tls, timeout: timeout)
         }
     }
+
+    /// OpenSSL writes with write(2), not send(MSG_NOSIGNAL): a server that closes during the
+    /// handshake (as it must, for some tests) would kill the test process with SIGPIPE.
+    /// Servers and clients the tests start get the default action back (`ChildProcess`).
+    private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     /// The TLS handshake on the connected socket; the socket is closed when it fails.
     private static func handshake(fd: Int32, _ tls: TLSClientOptions, timeout: Double) throws -> OpaquePointer {
