@@ -494,7 +494,7 @@ struct TLSTests {
         #expect(try server.get("/").bodyText == "Hello, World!")
     }
 
-    // MARK: Behind a load balancer
+    // MARK: Behind a load balancer, and in the metrics
 
     @Test(
         "an ssl:// bind with the PROXY protocol reads the header in the clear, then the handshake",
@@ -539,6 +539,49 @@ struct TLSTests {
         }
         #expect(waitUntil(timeout: 5) { server.stat("proxy_errors", file: stats) == 2 })
         #expect(server.stat("tls_handshake_errors", file: stats) == 0)
+    }
+
+    @Test("failed handshakes count in /metrics: raptor_tls_handshake_errors_total, per worker and for the cluster")
+    func handshakeErrorsInTheMetrics() throws {
+        let server = try TLSTestServer(["-w", "1", "--metrics-bind", "tcp://127.0.0.1:0"])
+        var metricsPort: UInt16?
+        waitUntil(timeout: 10) {
+            metricsPort = server.events("metrics listening").first.flatMap {
+                ($0["url"] as? String).flatMap(TLSTestServer.port(of:))
+            }
+            return metricsPort != nil
+        }
+        let port = try #require(metricsPort)
+        /// The sum of a family's samples in one scrape (nil when the family is absent).
+        func metric(_ name: String) -> Double? {
+            guard let client = try? RawClient(port: port, timeout: 10) else { return nil }
+            defer { client.close() }
+            guard (try? client.send(Requests.get("/metrics", "Connection: close\r\n"))) != nil,
+                let response = try? client.readResponse(), response.status == 200
+            else { return nil }
+            let values = response.bodyText.split(separator: "\n").compactMap { line -> Double? in
+                guard line.hasPrefix(name + "{") || line.hasPrefix(name + " ") else { return nil }
+                return line.split(separator: " ").last.flatMap { Double($0) }
+            }
+            return values.isEmpty ? nil : values.reduce(0, +)
+        }
+        #expect(waitUntil(timeout: 10) { metric("raptor_tls_handshake_errors_total") == 0 })
+        #expect(try server.get("/").bodyText == "Hello, World!")  // a handshake that succeeds counts nothing
+
+        let garbage = try RawClient(port: server.port, timeout: 10)
+        try garbage.send([0, 1, 2, 3, 4, 5, 6, 7])
+        #expect(garbage.waitForClose(timeout: 5).closed)
+        garbage.close()
+        var old = TLSClientOptions(caFile: certificates.caFile)
+        old.maxVersion = 11
+        #expect(throws: RawClient.Failure.self) { try server.connect(old).close() }
+
+        #expect(
+            waitUntil(timeout: 10) {
+                metric("raptor_tls_handshake_errors_total") == 2
+                    && metric("raptor_cluster_tls_handshake_errors_total") == 2
+            },
+            "\(String(describing: metric("raptor_tls_handshake_errors_total")))")
     }
 
     // MARK: Certificates renewed while serving
