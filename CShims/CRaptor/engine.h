@@ -204,7 +204,8 @@ void respond_reset(rv_conn *conn);
 void respond_ensure_finished(rv_conn *conn);
 /* Writes pending output (loop thread); 1 done, 0 would block, -1 failed. */
 int respond_flush_pending(rv_conn *conn);
-/* An app thread ends: frees its head buffer (thread-local; nothing else would). */
+/* An app thread ends: frees its head buffer and its TLS write buffers (thread-local; nothing
+ * else would). */
 void respond_thread_exit(void);
 
 /* pool.c */

@@ -68,5 +68,7 @@ int tls_flush(rv_conn *conn);
 void tls_close_notify(rv_conn *conn);
 /* Frees the connection's TLS state; the transport is plain afterwards. */
 void tls_end(rv_conn *conn);
+/* Frees the buffers this thread wrote TLS records with (an app thread that ends). */
+void tls_thread_exit(void);
 
 #endif

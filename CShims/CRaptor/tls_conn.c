@@ -164,7 +164,8 @@ static int flush(rv_conn *conn) {
         free(conn->tls_out);
         conn->tls_out = NULL;
         conn->tls_out_length = 0;
-        memmove(produced.data, produced.data + (fresh - fresh_left), fresh_left);
+        if (fresh_left > 0 && fresh_left < fresh) /* never on a buffer not made yet (NULL) */
+            memmove(produced.data, produced.data + (fresh - fresh_left), fresh_left);
         produced.length = fresh_left;
     } else {
         memmove(conn->tls_out, conn->tls_out + sent_total, held - sent_total);
@@ -179,6 +180,13 @@ static int flush(rv_conn *conn) {
 }
 
 int tls_flush(rv_conn *conn) { return flush(conn); }
+
+void tls_thread_exit(void) {
+    free(produced.data);
+    produced = (byte_buffer){0};
+    free(plaintext.data);
+    plaintext = (byte_buffer){0};
+}
 
 /* ---- life ---- */
 
