@@ -187,6 +187,7 @@ final class ClientAddressTests: ClusterTestCase {
             Binaries.raptorEV, ["serve", "--bind", "tcp://127.0.0.1:0?proxy=v2", "--check-config"], timeout: 20,
             outputDirectory: directory)
         XCTAssertEqual(unknown.status, .exited(64))
-        XCTAssertTrue(unknown.standardError.contains("unknown option 'proxy' (known: proxy_protocol)"), "\(unknown)")
+        XCTAssertTrue(
+            unknown.standardError.contains("unknown option 'proxy' (known: proxy_protocol, cert, key)"), "\(unknown)")
     }
 }
