@@ -118,6 +118,11 @@ final class TLSTestServer {
         }
     }
 
+    /// A fresh path for `--stats-file` (the caller removes the file).
+    static func statsFilePath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("stats-\(UUID().uuidString.prefix(6))").path
+    }
+
     /// A counter summed over the workers, from the stats file (`--stats-file` must be set).
     func stat(_ name: String, file: String) -> Int? {
         guard let data = FileManager.default.contents(atPath: file),
@@ -288,10 +293,7 @@ struct TLSTests {
 
     @Test("TLS 1.0 and 1.1 are refused; --tls-min-version 1.3 refuses 1.2")
     func oldVersionsAreRefused() throws {
-        let stats = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "stats-\(UUID().uuidString.prefix(6))"
-        )
-        .path
+        let stats = TLSTestServer.statsFilePath()
         defer { unlink(stats) }
         let server = try TLSTestServer(["--stats-file", stats])
         for version in [10, 11] {
@@ -441,10 +443,7 @@ struct TLSTests {
         "garbage instead of a ClientHello: closed at once, counted, never logged above debug",
         arguments: tlsDispatchModes)
     func garbageInsteadOfClientHello(threads: Int) throws {
-        let stats = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "stats-\(UUID().uuidString.prefix(6))"
-        )
-        .path
+        let stats = TLSTestServer.statsFilePath()
         defer { unlink(stats) }
         let server = try TLSTestServer(["--stats-file", stats, "--log-level", "debug"], threads: threads)
         let garbage: [[UInt8]] = [
@@ -472,10 +471,7 @@ struct TLSTests {
 
     @Test("a handshake that never completes is closed at the first-data timeout", arguments: tlsDispatchModes)
     func handshakeThatNeverCompletes(threads: Int) throws {
-        let stats = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "stats-\(UUID().uuidString.prefix(6))"
-        )
-        .path
+        let stats = TLSTestServer.statsFilePath()
         defer { unlink(stats) }
         let server = try TLSTestServer(["--first-data-timeout", "1s", "--stats-file", stats], threads: threads)
         // Nothing at all, and the first bytes of a ClientHello that never ends.
@@ -500,10 +496,7 @@ struct TLSTests {
         "an ssl:// bind with the PROXY protocol reads the header in the clear, then the handshake",
         arguments: tlsDispatchModes)
     func proxyHeaderBeforeTheHandshake(threads: Int) throws {
-        let stats = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "stats-\(UUID().uuidString.prefix(6))"
-        )
-        .path
+        let stats = TLSTestServer.statsFilePath()
         defer { unlink(stats) }
         let server = try TLSTestServer(
             [
