@@ -147,7 +147,7 @@ tt_client *tt_connect(int fd, const tt_options *options, int timeout_ms, char *e
     const unsigned char *alpn;
     unsigned alpn_length;
     SSL_get0_alpn_selected(client->ssl, &alpn, &alpn_length);
-    if (alpn_length < sizeof client->alpn) memcpy(client->alpn, alpn, alpn_length);
+    if (alpn && alpn_length < sizeof client->alpn) memcpy(client->alpn, alpn, alpn_length); /* NULL: none */
     X509 *peer = SSL_get0_peer_certificate(client->ssl);
     if (peer) X509_NAME_oneline(X509_get_subject_name(peer), client->subject, sizeof client->subject);
     return client;
