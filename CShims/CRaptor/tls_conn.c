@@ -208,8 +208,7 @@ int tls_start(rv_conn *conn, const rv_tls_context *context) {
     if (writer) {
         SSL_set_bio(ssl, ours, writer);
     } else {
-        BIO_up_ref(ours); /* SSL_set_bio takes one reference for each side */
-        SSL_set_bio(ssl, ours, ours);
+        SSL_set_bio(ssl, ours, ours); /* the same BIO both ways: it takes our one reference */
     }
     SSL_set_accept_state(ssl);
     conn->tls = ssl;
