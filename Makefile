@@ -5,20 +5,21 @@ SWIFT      ?= swift
 DIR        ?= public
 BIND       ?= tcp://0.0.0.0:9292
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_DEPS   := libev-dev libhttp-parser-dev
-TEST_DEPS  := curl python3 wrk
-CFLAGS_CHECK := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -ICShims/CRaptor/include
-C_SOURCES  := $(wildcard CShims/CRaptor/*.c fuzz/*.c)
+DEB_DEPS   := libev-dev libhttp-parser-dev libssl-dev
+TEST_DEPS  := curl python3 wrk openssl
+CFLAGS_CHECK := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -ICShims/CRaptor/include \
+                -ICShims/CTestTLS/include
+C_SOURCES  := $(wildcard CShims/CRaptor/*.c CShims/CTestTLS/*.c fuzz/*.c)
 
 .PHONY: all deps test-deps promtool build build-debug serve test sanitize sanitize-address sanitize-thread check-c readme-check fuzz format bench clean \
 	scale-test scale-test-deps
 
 all: build
 
-# The C libraries (libev 4.33, http_parser 2.9.4 on Debian 12): installed only when a
-# header is missing, so the common case costs nothing and needs no network.
+# The C libraries (libev 4.33, http_parser 2.9.4, OpenSSL 3.0 on Debian 12): installed
+# only when a header is missing, so the common case costs nothing and needs no network.
 deps:
-	@if [ ! -f /usr/include/ev.h ] || [ ! -f /usr/include/http_parser.h ]; then \
+	@if [ ! -f /usr/include/ev.h ] || [ ! -f /usr/include/http_parser.h ] || [ ! -f /usr/include/openssl/ssl.h ]; then \
 	  echo "Installing $(DEB_DEPS)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEB_DEPS); \
 	fi

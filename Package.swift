@@ -18,12 +18,15 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
-        // The C shim: the only code that includes ev.h and http_parser.h.
+        // The C shim: the only code that includes ev.h, http_parser.h and OpenSSL's headers.
         .target(
             name: "CRaptor",
             path: "CShims/CRaptor",
             cSettings: [.define("_GNU_SOURCE")],
-            linkerSettings: [.linkedLibrary("ev"), .linkedLibrary("http_parser")]
+            linkerSettings: [
+                .linkedLibrary("ev"), .linkedLibrary("http_parser"), .linkedLibrary("ssl"),
+                .linkedLibrary("crypto"),
+            ]
         ),
         .target(
             name: "Raptor",
@@ -39,7 +42,14 @@ let package = Package(
         // A small application on the public API: what the static default cannot show
         // (echo, slow, throwing, streaming handlers) for the tests and the benchmarks.
         .executableTarget(name: "raptor-testapp", dependencies: ["Raptor"]),
+        // A blocking TLS client for the integration tests (OpenSSL stays behind CShims).
+        .target(
+            name: "CTestTLS",
+            path: "CShims/CTestTLS",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
         .testTarget(name: "RaptorTests", dependencies: ["Raptor", "CRaptor"]),
-        .testTarget(name: "IntegrationTests"),
+        .testTarget(name: "IntegrationTests", dependencies: ["CTestTLS"]),
     ]
 )

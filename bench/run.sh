@@ -92,6 +92,17 @@ if in_list file-range-64kib "${SCENARIOS[@]}"; then
 fi
 # nginx's workers run as nobody when started as root: let them read it (mktemp -d is 0700).
 chmod a+rx "$WORK_DIR" "$STATIC_DIR" && chmod a+r "$STATIC_DIR"/*
+# The TLS scenarios' certificate: ECDSA P-256 (what a modern site serves), made now.
+TLS_CERT="$WORK_DIR/tls/cert.pem" TLS_KEY="$WORK_DIR/tls/key.pem"
+TLS_CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305
+if printf '%s\n' "${SCENARIOS[@]}" | grep -q '^tls-'; then
+    ensure_debian_packages openssl=openssl
+    mkdir -p "$WORK_DIR/tls" && chmod a+rx "$WORK_DIR/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TLS_KEY" -out "$TLS_CERT" 2>/dev/null ||
+        die "openssl could not make the TLS certificate"
+    chmod a+r "$TLS_KEY" "$TLS_CERT"
+fi
 declare -A VERSIONS=([wrk]="$(wrk --version 2>&1 | head -n1 | sed 's/ Copyright.*//')")
 for s in "${SERVERS[@]}"; do
     f="server_$(fn_name "$s")"
@@ -116,14 +127,18 @@ set_pinning() {  # WORKERS -> SERVER_PIN, LOAD_PIN (command prefixes; empty: not
 }
 
 load_cmd() {  # SERVER DURATION -> LOAD_CMD array (the scenario's load generator, pinned or not)
-    local port=${SERVER_PORT[$1]} path=${SERVER_PATH[$1]}
+    local port=${SERVER_PORT[$1]} path=${SERVER_PATH[$1]} scheme=http
+    ((TLS)) && scheme=https
     if [[ $LOAD == idle ]]; then
         LOAD_CMD=("${LOAD_PIN[@]}" python3 "$BENCH_DIR/lib/idle_conns.py" --port "$port"
-            --pid "${SERVER_PID[$1]}" --conns "$IDLE_CONNS" --path "$path" --timeout "$IDLE_TIMEOUT")
+            --pid "${SERVER_PID[$1]}" --conns "$IDLE_CONNS" --path "$path" --timeout "$idle_timeout")
+        ((TLS)) && LOAD_CMD+=(--tls --settle 3)
+    elif [[ $LOAD == s_time ]]; then
+        LOAD_CMD=("${LOAD_PIN[@]}" openssl s_time -connect "127.0.0.1:$port" -www "$path" -reuse -time "$2")
     else
         local extra=()  # revalidation: this server's own ETag (lifecycle.sh read it at start)
         [[ $KIND == conditional ]] && extra=(-H "If-None-Match: ${SERVER_ETAG[$1]}")
-        LOAD_CMD=("${LOAD_PIN[@]}" wrk "${WRK_ARGS[@]}" "${extra[@]}" -d"$2"s --latency "http://127.0.0.1:$port$path")
+        LOAD_CMD=("${LOAD_PIN[@]}" wrk "${WRK_ARGS[@]}" "${extra[@]}" -d"$2"s --latency "$scheme://127.0.0.1:$port$path")
     fi
 }
 
@@ -142,18 +157,24 @@ for WORKERS in "${WORKERS_LIST[@]}"; do
     set_pinning "$WORKERS"
     log "=== $WORKERS worker(s) per server: ${PINNING[$WORKERS]}"
     for SCENARIO in "${SCENARIOS[@]}"; do
-        WRK_ARGS=() URL_PATH=/ KIND=hello LOAD=wrk RESTART_PER_RUN=0 SCENARIO_SERVERS=()
+        WRK_ARGS=() URL_PATH=/ KIND=hello LOAD=wrk RESTART_PER_RUN=0 SCENARIO_SERVERS=() TLS=0
         "scenario_$(fn_name "$SCENARIO")"
         scenario_servers
         if ((${#ACTIVE[@]} == 0)); then
             log "scenario $SCENARIO: none of its servers (${SCENARIO_SERVERS[*]}) selected; skipped"
             continue
         fi
-        if [[ $LOAD == idle ]]; then
-            SCENARIO_DESC[$SCENARIO]="lib/idle_conns.py --conns $IDLE_CONNS: one keep-alive GET $URL_PATH per connection, all held idle 1 s; server RSS (sum of VmRSS) before and after; setup bounded to ${IDLE_TIMEOUT} s; a fresh server per run"
-            timeout_s=$((IDLE_TIMEOUT + 30))
+        if [[ $LOAD == s_time ]]; then
+            SCENARIO_DESC[$SCENARIO]="openssl s_time -connect 127.0.0.1:PORT -www $URL_PATH -reuse -time $DURATION: one connection at a time, each resuming the first one's TLS session"
+            timeout_s=$((DURATION + 30))
+        elif [[ $LOAD == idle ]]; then
+            # The Python client sets up TLS connections about ten times slower than plain ones.
+            idle_timeout=$IDLE_TIMEOUT
+            ((TLS)) && idle_timeout=$((IDLE_TIMEOUT * 5))
+            SCENARIO_DESC[$SCENARIO]="lib/idle_conns.py --conns $IDLE_CONNS$( ((TLS)) && echo ' --tls'): one keep-alive GET $URL_PATH per connection, all held idle $( ((TLS)) && echo 3 || echo 1) s; server RSS (sum of VmRSS) before and after; setup bounded to ${idle_timeout} s; a fresh server per run"
+            timeout_s=$((idle_timeout + 30))
         else
-            SCENARIO_DESC[$SCENARIO]="wrk ${WRK_ARGS[*]} -d${DURATION}s --latency http://127.0.0.1:PORT$URL_PATH"
+            SCENARIO_DESC[$SCENARIO]="wrk ${WRK_ARGS[*]} -d${DURATION}s --latency $( ((TLS)) && echo https || echo http)://127.0.0.1:PORT$URL_PATH"
             timeout_s=$((DURATION + 30))
         fi
         log "scenario $SCENARIO (workers $WORKERS): ${SCENARIO_DESC[$SCENARIO]}"

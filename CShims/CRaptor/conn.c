@@ -7,15 +7,14 @@
  * the timer fires, sees the later deadline and re-arms. Only an earlier deadline
  * restarts it. libev timers live in a heap in user space, so no path costs a syscall.
  */
+#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include "engine.h"
+#include "transport.h"
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *watcher, int revents);
@@ -124,9 +123,9 @@ static int proxy_peer_trusted(const rv_worker *worker, const struct sockaddr_sto
 }
 
 /* Takes the PROXY header off the bytes read so far. Returns 1 to go on with the request
- * (the header, if any, is gone and its source is the peer now), 0 when the caller must
- * stop: more bytes are needed, or the connection was closed (a malformed header, or one
- * from an untrusted peer). */
+ * (the header, if any, is gone and its source is the peer now), 0 when more bytes are
+ * needed, -1 when the connection was closed (a malformed header, or one from an
+ * untrusted peer). */
 static int take_proxy_header(rv_conn *conn) {
     rv_proxy_header header;
     switch (rv_proxy_parse((rv_proxy_mode)conn->proxy_mode, conn->buffer, conn->length, &header)) {
@@ -150,13 +149,34 @@ static int take_proxy_header(rv_conn *conn) {
     }
     STAT_ADD(conn->worker, RV_STAT_PROXY_ERRORS, 1);
     conn_close(conn);
-    return 0;
+    return -1;
+}
+
+/* An ssl:// bind with the PROXY protocol: the balancer's header comes in the clear, before
+ * the ClientHello. It is read from the socket and taken off here; what follows it stays in
+ * the buffer, and the handshake looks at it as at a first read. Returns 1 once the header
+ * is gone, 0 to wait for more bytes, -1 when the connection was closed. */
+static int read_proxy_header_before_tls(rv_conn *conn) {
+    for (;;) {
+        uint32_t room = conn->capacity - conn->length; /* never 0: a header is at most 4 KiB */
+        ssize_t got = recv(conn->fd, conn->buffer + conn->length, room, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && errno == EAGAIN) return 0;
+        if (got <= 0) {
+            conn_close(conn);
+            return -1;
+        }
+        conn->length += (uint32_t)got;
+        STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
+        int taken = take_proxy_header(conn);
+        if (taken != 0 || (uint32_t)got < room) return taken;
+    }
 }
 
 /* ---- life and death ---- */
 
 void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
-                   socklen_t peer_length, rv_proxy_mode proxy) {
+                   socklen_t peer_length, rv_proxy_mode proxy, const rv_tls_context *tls) {
     int untrusted = proxy != RV_PROXY_OFF && !proxy_peer_trusted(worker, peer);
     if (untrusted && proxy != RV_PROXY_OPTIONAL) { /* a PROXY-only bind: only balancers come */
         STAT_ADD(worker, RV_STAT_PROXY_ERRORS, 1);
@@ -180,11 +200,25 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
         }
     }
     rv_parser_reset(conn->parser);
+    conn->request = rv_parser_request(conn->parser);
     conn->worker = worker;
     conn->fd = fd;
     conn->file_fd = -1;
     conn->state = CONN_IDLE;
+    if (tls) {
+        if (tls_start(conn, tls) != 0) {
+            close(fd);
+            conn->next = worker->free_conns; /* back to the free list, untouched */
+            worker->free_conns = conn;
+            worker->free_conn_count++;
+            return;
+        }
+        conn->state = CONN_HANDSHAKE;
+    }
     conn->nodelay = peer->ss_family != AF_INET && peer->ss_family != AF_INET6;
+    /* TLS writes several times per connection (the flights, a session ticket, the
+     * response, close_notify): none may wait for the ACK of the one before. */
+    if (tls) transport_set_nodelay(conn);
     memcpy(&conn->peer, peer, peer_length);
     conn->peer_length = peer_length;
     conn->proxy_mode = (uint8_t)proxy;
@@ -207,16 +241,13 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     conn_read_cb(worker->loop, &conn->io, EV_READ);
 }
 
-void conn_set_nodelay(rv_conn *conn) {
-    if (conn->nodelay) return;
-    int one = 1;
-    setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    conn->nodelay = 1;
-}
-
 static void set_parked(rv_conn *conn, int parked) {
     if (conn->parked == parked) return;
     conn->parked = (uint8_t)parked;
+    if (parked && conn->tls) { /* only TLS has buffers to give back (conn_slim_idle) */
+        conn->slimmed = 0;
+        conn->parked_at = ev_now(conn->worker->loop);
+    }
     STAT_ADD(conn->worker, RV_STAT_KEEPALIVE_CONNECTIONS, parked ? 1 : -1);
 }
 
@@ -225,7 +256,7 @@ void conn_close(rv_conn *conn) {
     ev_io_stop(worker->loop, &conn->io);
     ev_timer_stop(worker->loop, &conn->timer);
     set_parked(conn, 0);
-    close(conn->fd);
+    transport_close(conn);
     respond_reset(conn);
     rv_parser_reset(conn->parser); /* closes a spooled body file */
     release_buffer(conn);
@@ -245,15 +276,34 @@ void conn_close(rv_conn *conn) {
     worker_connection_closed(worker);
 }
 
-/* One watcher per connection, reading or writing. */
-static void watch(rv_conn *conn, int events) {
+void conn_slim_idle(rv_worker *worker) {
+    if (!worker->config->listen_tls) return; /* only TLS holds buffers while parked */
+    ev_tstamp now = ev_now(worker->loop);
+    for (rv_conn *conn = worker->live; conn; conn = conn->live_next) {
+        if (conn->parked && conn->tls && !conn->slimmed && now - conn->parked_at >= 1.0) {
+            transport_release_idle_buffers(conn);
+            conn->slimmed = 1;
+        }
+    }
+}
+
+/* One watcher per connection, for reading or for writing; the transport says which
+ * readiness that takes (TLS may have to write to go on reading, or the reverse). */
+typedef void (*io_callback)(struct ev_loop *loop, ev_io *watcher, int revents);
+
+static void watch(rv_conn *conn, io_callback callback, int direction) {
     struct ev_loop *loop = conn->worker->loop;
-    if (ev_is_active(&conn->io) && (conn->io.events & (EV_READ | EV_WRITE)) == events) return;
+    int events = transport_wait_events(conn, direction);
+    if (ev_is_active(&conn->io) && (conn->io.events & (EV_READ | EV_WRITE)) == events &&
+        conn->io.cb == callback)
+        return;
     ev_io_stop(loop, &conn->io);
     ev_io_set(&conn->io, conn->fd, events);
-    ev_set_cb(&conn->io, events == EV_WRITE ? conn_write_cb : conn_read_cb);
+    ev_set_cb(&conn->io, callback);
     ev_io_start(loop, &conn->io);
 }
+
+static void watch_input(rv_conn *conn) { watch(conn, conn_read_cb, EV_READ); }
 
 /* How long a connection closing after its answer drains what the client still sends. */
 #define LINGER_AFTER_ANSWER 2.0
@@ -262,7 +312,7 @@ static void watch(rv_conn *conn, int events) {
  * send RST) and destroy the answer before the client reads it: stop writing, drain
  * what the client still sends for at most `seconds`, then close. */
 static void linger(rv_conn *conn, double seconds) {
-    shutdown(conn->fd, SHUT_WR);
+    transport_shutdown_write(conn);
     char scratch[4096];
     ssize_t got = recv(conn->fd, scratch, sizeof scratch, 0);
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -270,7 +320,7 @@ static void linger(rv_conn *conn, double seconds) {
         return;
     }
     conn->state = CONN_LINGERING;
-    watch(conn, EV_READ);
+    watch_input(conn);
     set_timeout(conn, seconds, DEADLINE_LINGER);
 }
 
@@ -322,10 +372,10 @@ int conn_closes_when_stopping(const rv_conn *conn) {
     return conn->read_while_stopping || conn->parsed == conn->length;
 }
 
-/* Waiting for a request: no byte of one yet (new, kept alive, or sent only the empty lines
- * a request may be preceded by). */
+/* Waiting for a request: no byte of one yet (new, still in its TLS handshake, kept alive,
+ * or sent only the empty lines a request may be preceded by). */
 static int waits_for_request(const rv_conn *conn) {
-    return (conn->state == CONN_IDLE && conn->length == 0) ||
+    return (conn->state == CONN_IDLE && conn->length == 0) || conn->state == CONN_HANDSHAKE ||
            (conn->state == CONN_READING && !rv_parser_started(conn->parser));
 }
 
@@ -339,7 +389,8 @@ void conn_stop_all(rv_worker *worker) {
  * cleanly. */
 static void close_idle_when_stopping(rv_conn *conn) {
     uint8_t peek;
-    ssize_t waiting = recv(conn->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t waiting =
+        transport_has_buffered_input(conn) ? 1 : recv(conn->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
     if (waiting > 0) {
         conn_read_cb(conn->worker->loop, &conn->io, EV_READ);
         return;
@@ -352,6 +403,13 @@ static void close_idle_when_stopping(rv_conn *conn) {
 }
 
 /* ---- the request cycle ---- */
+
+/* Answers with one of the engine's own errors (400, 408, 431, 503, ...), then closes.
+ * `text`: the body, when the reason phrase does not say enough. */
+static void conn_fail(rv_conn *conn, unsigned status, const char *text) {
+    respond_error(conn, status, text);
+    finish_response(conn);
+}
 
 /* Returns 1 when the request was answered inline and bytes of the next one wait. */
 static int dispatch(rv_conn *conn) {
@@ -368,12 +426,17 @@ static int dispatch(rv_conn *conn) {
         respond_ensure_finished(conn);
         return finish_response(conn);
     }
-    pool_dispatch(worker, conn);
+    if (pool_dispatch(worker, conn) != 0) {
+        /* Load shedding: a quick, honest 503 beats a request that waits for minutes. */
+        STAT_ADD(worker, RV_STAT_SHED_503, 1);
+        conn_fail(conn, 503, NULL);
+    }
     return 0;
 }
 
 /* The next request on a kept-alive connection. Returns 1 when bytes of it were already
- * read (pipelining), for the caller to parse; otherwise parks, holding no buffer. */
+ * read (pipelining), for the caller to parse; otherwise parks, holding no buffer (or reads
+ * at once what the transport already holds). */
 static int next_request(rv_conn *conn) {
     rv_worker *worker = conn->worker;
     conn->requests_served++;
@@ -384,16 +447,19 @@ static int next_request(rv_conn *conn) {
     conn->length = leftover;
     conn->parsed = 0;
     conn->state = CONN_IDLE;
-    conn_set_nodelay(conn); /* its next response may follow before this one is acked */
-    if (leftover == 0) {
-        release_buffer(conn);
-        set_parked(conn, 1);
-        set_timeout(conn, worker->config->keepalive_timeout, DEADLINE_IDLE);
-        watch(conn, EV_READ);
+    transport_set_nodelay(conn); /* its next response may follow before this one is acked */
+    watch_input(conn);
+    if (leftover > 0) return 1;
+    set_timeout(conn, worker->config->keepalive_timeout, DEADLINE_IDLE);
+    if (transport_has_buffered_input(conn)) {
+        /* The transport holds bytes of the next request that the socket will not
+         * announce: read them in this loop iteration. */
+        ev_feed_event(worker->loop, &conn->io, EV_READ);
         return 0;
     }
-    watch(conn, EV_READ);
-    return 1;
+    release_buffer(conn);
+    set_parked(conn, 1);
+    return 0;
 }
 
 /* Acts on what the handler's thread left. Returns 1 when the connection goes on with
@@ -407,7 +473,7 @@ static int finish_response(rv_conn *conn) {
     case HANDBACK_WRITE_PENDING:
         conn->state = CONN_WRITING;
         set_timeout(conn, conn->worker->config->write_timeout, DEADLINE_WRITE);
-        watch(conn, EV_WRITE);
+        watch(conn, conn_write_cb, EV_WRITE);
         return 0;
     case HANDBACK_DONE:
         break;
@@ -425,7 +491,7 @@ static int finish_response(rv_conn *conn) {
         /* The client asked to close and sent nothing more: nothing unread can turn the
          * close into a reset, so no lingering (it cost a shutdown, a recv and a wake-up
          * per connection). The engine's errors and the server's own closes linger. */
-        if (!rv_conn_request(conn)->keep_alive && !conn->engine_error && conn->parsed == conn->length)
+        if (!conn->request->keep_alive && !conn->engine_error && conn->parsed == conn->length)
             conn_close(conn);
         else
             linger(conn, LINGER_AFTER_ANSWER);
@@ -458,7 +524,7 @@ static int process_input(rv_conn *conn) {
         case RV_PARSE_MORE:
             if (rv_parser_head_done(conn->parser) && rv_parser_body_bytes_discardable(conn->parser)) {
                 /* the body was copied out as it was parsed: reuse that room */
-                uint32_t head = rv_parser_request(conn->parser)->head_length;
+                uint32_t head = conn->request->head_length;
                 conn->length = conn->parsed = head;
             }
             if (stopping(worker) && waits_for_request(conn)) start_idle_grace(conn);
@@ -480,9 +546,82 @@ static int process_input(rv_conn *conn) {
             continue; /* answered inline; the next request's bytes are in the buffer */
         case RV_PARSE_ERROR:
             STAT_ADD(worker, RV_STAT_PARSE_ERRORS, 1);
-            respond_error(conn, rv_parser_request(conn->parser)->error_status);
+            conn_fail(conn, conn->request->error_status, NULL);
             return 0;
         }
+    }
+    return 0;
+}
+
+/* ---- the TLS handshake ---- */
+
+/* "203.0.113.7:51234", for log lines. */
+static void describe_peer(const rv_conn *conn, char *out, size_t capacity) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (conn->peer.ss_family == AF_INET) {
+        const struct sockaddr_in *address = (const struct sockaddr_in *)&conn->peer;
+        inet_ntop(AF_INET, &address->sin_addr, host, sizeof host);
+        port = ntohs(address->sin_port);
+    } else if (conn->peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *address = (const struct sockaddr_in6 *)&conn->peer;
+        inet_ntop(AF_INET6, &address->sin6_addr, host, sizeof host);
+        port = ntohs(address->sin6_port);
+    }
+    snprintf(out, capacity, conn->peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+/* A failed handshake is counted and logged at debug level only: an error line per
+ * connection would let any client flood the log. */
+static void handshake_failed(rv_conn *conn, const char *reason) {
+    STAT_ADD(conn->worker, RV_STAT_TLS_HANDSHAKE_ERRORS, 1);
+    const rv_worker_config *config = conn->worker->config;
+    if (config->log_debug) {
+        char peer[INET6_ADDRSTRLEN + 10], line[320];
+        describe_peer(conn, peer, sizeof peer);
+        snprintf(line, sizeof line, "TLS handshake failed: %s (client %s)", reason, peer);
+        config->log_debug(line, config->handler_context);
+    }
+}
+
+/* Returns 1 once the handshake is done (the connection then reads its first request). */
+static int handshake(rv_conn *conn) {
+    if (acquire_buffer(conn) != 0) {
+        conn_close(conn);
+        return 0;
+    }
+    if (conn->proxy_mode != RV_PROXY_OFF) {
+        int taken = read_proxy_header_before_tls(conn);
+        if (taken <= 0) {
+            if (taken == 0) {
+                if (conn->length == 0) release_buffer(conn);
+                watch_input(conn);
+            }
+            return 0;
+        }
+    }
+    switch (tls_handshake(conn)) {
+    case TLS_HANDSHAKE_DONE:
+        conn->state = CONN_IDLE;
+        watch_input(conn);
+        return 1;
+    case TLS_HANDSHAKE_AGAIN:
+        if (conn->length == 0) release_buffer(conn); /* a client that is slow to say hello */
+        watch_input(conn);
+        return 0;
+    case TLS_HANDSHAKE_CLOSED:
+        conn_close(conn);
+        return 0;
+    case TLS_HANDSHAKE_PLAIN_HTTP:
+        /* What nginx does: say so in plain HTTP, then close. */
+        handshake_failed(conn, "a plain HTTP request on a TLS port");
+        conn->state = CONN_READING;
+        conn_fail(conn, 400, "This port speaks HTTPS: the request was sent as plain HTTP.");
+        return 0;
+    case TLS_HANDSHAKE_FAILED:
+        handshake_failed(conn, tls_failure_reason());
+        conn_close(conn);
+        return 0;
     }
     return 0;
 }
@@ -491,16 +630,19 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
     (void)loop;
     (void)revents;
     rv_conn *conn = watcher->data;
-    if (conn->state == CONN_LINGERING) {
-        linger_read(conn);
-        return;
-    }
-    if (conn->state == CONN_DISPATCHED) {
-        /* The buffer belongs to the handler now; the bytes wait in the kernel until the
-         * connection is handed back (which must now wake the loop). */
-        ev_io_stop(conn->worker->loop, &conn->io);
-        pool_reader_stopped(conn->worker, conn);
-        return;
+    if (conn->state > CONN_READING) {
+        if (conn->state == CONN_LINGERING) {
+            linger_read(conn);
+            return;
+        }
+        if (conn->state == CONN_DISPATCHED) {
+            /* The buffer belongs to the handler now; the bytes wait in the kernel until
+             * the connection is handed back (which must now wake the loop). */
+            ev_io_stop(conn->worker->loop, &conn->io);
+            pool_reader_stopped(conn->worker, conn);
+            return;
+        }
+        if (conn->state == CONN_HANDSHAKE && !handshake(conn)) return;
     }
     if (acquire_buffer(conn) != 0) {
         conn_close(conn);
@@ -509,15 +651,16 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
     for (;;) {
         if (conn->length == conn->capacity && grow_buffer(conn) != 0) {
             STAT_ADD(conn->worker, RV_STAT_PARSE_ERRORS, 1);
-            respond_error(conn, 431);
+            conn_fail(conn, 431, NULL);
             return;
         }
         uint32_t room = conn->capacity - conn->length;
-        ssize_t got = recv(conn->fd, conn->buffer + conn->length, room, 0);
+        ssize_t got = transport_read(conn, conn->buffer + conn->length, room);
         if (got < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
                 if (conn->length == 0 && conn->state == CONN_IDLE) release_buffer(conn);
+                watch_input(conn);
                 return;
             }
             conn_close(conn);
@@ -530,7 +673,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
         conn->length += (uint32_t)got;
         STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
         if (stopping(conn->worker)) conn->read_while_stopping = 1;
-        if (conn->proxy_mode != RV_PROXY_OFF && !take_proxy_header(conn)) return;
+        if (conn->proxy_mode != RV_PROXY_OFF && take_proxy_header(conn) <= 0) return;
         if (!process_input(conn)) return;
         /* A short read drained the socket: wait for the next readiness rather than
          * spend a syscall on EAGAIN. */
@@ -570,10 +713,17 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
     conn->deadline_kind = DEADLINE_NONE;
     switch (kind) {
     case DEADLINE_FIRST_DATA:
+        if (conn->state == CONN_HANDSHAKE) { /* no HTTP to answer with before TLS is up */
+            STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
+            handshake_failed(conn, "not completed within the first-data timeout");
+            conn_close(conn);
+            return;
+        }
+        /* fall through */
     case DEADLINE_REQUEST:
     case DEADLINE_BODY:
         STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
-        respond_error(conn, 408);
+        conn_fail(conn, 408, NULL);
         return;
     case DEADLINE_WRITE:
         STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
@@ -590,7 +740,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
     }
 }
 
-const rv_request *rv_conn_request(const rv_conn *conn) { return rv_parser_request(conn->parser); }
+const rv_request *rv_conn_request(const rv_conn *conn) { return conn->request; }
 
 const uint8_t *rv_conn_buffer(const rv_conn *conn) { return conn->buffer; }
 

@@ -138,9 +138,11 @@ static void accept_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
             }
             return; /* EAGAIN: drained */
         }
-        const uint8_t *proxy = worker->config->listen_proxy;
+        const rv_worker_config *config = worker->config;
+        ptrdiff_t index = watcher - worker->listeners;
         conn_accepted(worker, fd, &peer, peer_length,
-                      proxy ? (rv_proxy_mode)proxy[watcher - worker->listeners] : RV_PROXY_OFF);
+                      config->listen_proxy ? (rv_proxy_mode)config->listen_proxy[index] : RV_PROXY_OFF,
+                      config->listen_tls ? config->listen_tls[index] : NULL);
         if (!worker->listening) return; /* backpressure or shutdown began */
     }
 }
@@ -157,7 +159,12 @@ static void tick_cb(struct ev_loop *loop, ev_periodic *tick, int revents) {
     (void)loop;
     (void)revents;
     rv_worker *worker = tick->data;
-    rv_stats_set(worker->stats, RV_STAT_LAST_CHECKIN, (uint64_t)time(NULL));
+    time_t now = time(NULL);
+    rv_stats_set(worker->stats, RV_STAT_LAST_CHECKIN, (uint64_t)now);
+    const rv_worker_config *config = worker->config;
+    if (config->ticket_keys && rv_tls_ticket_keys_rotate_if_due(config->ticket_keys, now) && config->log_debug)
+        config->log_debug("TLS session ticket key rotated", config->handler_context);
+    conn_slim_idle(worker);
 }
 
 static void finish_if_drained(rv_worker *worker) {

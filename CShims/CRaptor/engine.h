@@ -17,9 +17,12 @@
 
 #include "raptor.h"
 
+/* The two states a readable socket usually finds come first: conn_read_cb tells them from
+ * the others with one comparison. */
 typedef enum conn_state {
     CONN_IDLE,       /* no byte of the next request yet (fresh or keep-alive) */
     CONN_READING,    /* a request has started: head or body */
+    CONN_HANDSHAKE,  /* the transport is being set up (a TLS handshake) */
     CONN_DISPATCHED, /* the application has it (queued or running) */
     CONN_WRITING,    /* response output waits for the socket (EV_WRITE) */
     CONN_LINGERING,  /* answered and closing: draining input so no RST eats the answer */
@@ -49,6 +52,13 @@ struct rv_conn {
     rv_worker *worker;
     int fd;
     conn_state state;
+    /* the transport (transport.h): plain while tls is NULL, TLS (tls_conn.c) otherwise */
+    struct ssl_st *tls;
+    uint8_t tls_wants;   /* after EAGAIN: the readiness TLS waits for, if not the call's own */
+    uint8_t tls_sniffed; /* the first bytes were read and looked like a ClientHello */
+    uint8_t tls_quiet;   /* the session failed or the peer closed: no close_notify */
+    uint8_t *tls_out;    /* encrypted output the socket has not taken yet (usually NULL) */
+    uint32_t tls_out_length;
     ev_io io;
     ev_timer timer;
     ev_tstamp deadline;    /* 0: none */
@@ -62,8 +72,11 @@ struct rv_conn {
     uint32_t capacity;
     uint32_t parsed;   /* bytes fed to the parser */
     rv_parser *parser;
+    const rv_request *request; /* the parser's request (a fixed address for its life) */
     uint32_t requests_served;
     uint8_t parked;       /* counted in RV_STAT_KEEPALIVE_CONNECTIONS */
+    uint8_t slimmed;      /* parked long enough to have given back its transport buffers */
+    ev_tstamp parked_at;
     uint8_t nodelay;      /* TCP_NODELAY is set (or not needed: a Unix socket) */
     uint8_t read_stopped; /* the loop stopped reading it while dispatched (loop thread only) */
     uint8_t read_while_stopping; /* bytes arrived after the stop began: its answers close */
@@ -155,20 +168,35 @@ struct rv_worker {
 
 /* conn.c: the loop side of a connection */
 void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
-                   socklen_t peer_length, rv_proxy_mode proxy);
+                   socklen_t peer_length, rv_proxy_mode proxy, const rv_tls_context *tls);
 void conn_after_handler(rv_conn *conn);
 void conn_close(rv_conn *conn);
-/* Turns Nagle off once a connection writes more than one response (or a response in
- * several writes): a lone response in one write never waits for it. */
-void conn_set_nodelay(rv_conn *conn);
 /* Graceful stop: every connection waiting for a request gets the idle grace (conn.c). */
 void conn_stop_all(rv_worker *worker);
 /* While stopping: whether this response must say Connection: close (no request read
  * before the stop waits behind it). Called by the thread that owns the connection. */
 int conn_closes_when_stopping(const rv_conn *conn);
+/* conn.c's rule for whether the response being started may leave the connection open for
+ * another request (respond.c asks it for the Connection field; the response may still
+ * demand a close): RFC 9112 section 9.3 (HTTP/1.1 without Connection: close, or HTTP/1.0
+ * with keep-alive), not an upgrade, no error earned, fewer than --max-keepalive-requests
+ * served, and the worker not stopping (or, stopping, still owing this connection an answer
+ * it has read). Inline: it runs for every response. */
+static inline int conn_keep_alive_allowed(const rv_conn *conn) {
+    const rv_request *request = conn->request;
+    return request->keep_alive && !request->upgrade && request->error_status == 0 &&
+           conn->requests_served + 1 < conn->worker->config->max_keepalive_requests &&
+           !(atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed) &&
+             conn_closes_when_stopping(conn));
+}
+/* Every second: connections parked since the last tick give back their transport's
+ * buffers (a busy keep-alive connection keeps them from one request to the next). */
+void conn_slim_idle(rv_worker *worker);
 
-/* respond.c: answers the engine makes itself */
-void respond_error(rv_conn *conn, unsigned status);
+/* respond.c: encoding and writing responses; never decides what the connection does next */
+/* Writes one of the engine's own errors (the body: `text`, or the reason phrase when
+ * NULL); the connection closes after it (conn_fail). */
+void respond_error(rv_conn *conn, unsigned status, const char *text);
 int respond_continue(rv_conn *conn);
 void respond_reset(rv_conn *conn);
 /* After the handler returned: a handler that never answered gets a 500, a stream left
@@ -176,12 +204,14 @@ void respond_reset(rv_conn *conn);
 void respond_ensure_finished(rv_conn *conn);
 /* Writes pending output (loop thread); 1 done, 0 would block, -1 failed. */
 int respond_flush_pending(rv_conn *conn);
-/* An app thread ends: frees its head buffer (thread-local; nothing else would). */
+/* An app thread ends: frees its head buffer and its TLS write buffers (thread-local; nothing
+ * else would). */
 void respond_thread_exit(void);
 
 /* pool.c */
 int pool_start(rv_worker *worker);
-void pool_dispatch(rv_worker *worker, rv_conn *conn);
+/* Queues a request for an app thread; -1 when --max-pending requests already wait. */
+int pool_dispatch(rv_worker *worker, rv_conn *conn);
 uint32_t pool_waiting(const rv_worker *worker);
 void pool_stop(rv_worker *worker);
 /* The loop stopped reading `conn` while an app thread has it: make sure its hand back

@@ -18,7 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "engine.h"
+#include "transport.h"
 
 /* How late a quiet completion may be collected when nothing else wakes the loop. */
 #define COLLECT_INTERVAL 0.01
@@ -84,7 +84,7 @@ static void arm_collect_timer(rv_worker *worker) {
  * Read before the push: once pushed, the connection is the loop's. */
 static int needs_loop_now(rv_worker *worker, const rv_conn *conn) {
     return conn->handback != HANDBACK_DONE || conn->close_after || conn->engine_error ||
-           conn->parsed != conn->length ||
+           conn->parsed != conn->length || transport_has_buffered_input(conn) ||
            atomic_load_explicit(&worker->stopping, memory_order_relaxed) ||
            atomic_load_explicit(&worker->accept_paused, memory_order_relaxed);
 }
@@ -214,21 +214,17 @@ uint32_t pool_waiting(const rv_worker *worker) {
            worker->pool.batch_count;
 }
 
-void pool_dispatch(rv_worker *worker, rv_conn *conn) {
+int pool_dispatch(rv_worker *worker, rv_conn *conn) {
     rv_pool *pool = &worker->pool;
     uint32_t max_pending = worker->config->max_pending;
-    if (max_pending > 0 && pool_waiting(worker) >= max_pending) {
-        /* Load shedding: a quick, honest 503 beats a request that waits for minutes. */
-        STAT_ADD(worker, RV_STAT_SHED_503, 1);
-        respond_error(conn, 503);
-        return;
-    }
+    if (max_pending > 0 && pool_waiting(worker) >= max_pending) return -1;
     conn->next = NULL;
     if (pool->batch_tail) pool->batch_tail->next = conn;
     else pool->batch_head = conn;
     pool->batch_tail = conn;
     pool->batch_count++;
     pool->in_flight++;
+    return 0;
 }
 
 /* Lets the threads finish what is queued, then joins them. */

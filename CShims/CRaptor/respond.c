@@ -1,9 +1,11 @@
 /*
  * respond.c: responses. The thread that ran the handler encodes the head into a
- * thread-local buffer and writes head and body with one sendmsg. Only what the socket
- * does not take is copied to the connection and left to the loop (EV_WRITE), so a slow
- * reader never holds an app thread. Streams are the exception: they block their thread,
- * bounded by the write timeout, because the handler produces the body as it goes.
+ * thread-local buffer and writes head and body in one call to the connection's transport
+ * (one sendmsg when plain). Only what the transport does not take is copied to the
+ * connection and left to the loop (EV_WRITE), so a slow reader never holds an app thread.
+ * Streams are the exception: they block their thread, bounded by the write timeout,
+ * because the handler produces the body as it goes. What the connection does after the
+ * response (keep-alive, the next request, close) is conn.c's decision, never this file's.
  *
  * The engine owns framing: Date, Content-Length / Transfer-Encoding and Connection are
  * written here and dropped when a handler sets them, so a response never carries both
@@ -15,15 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "chars.h"
-#include "engine.h"
 #include "field_list.h"
 #include "status_reason.h"
+#include "transport.h"
 
 /* ---- the head being encoded, one per thread ---- */
 
@@ -56,6 +54,7 @@ static void head_append(const void *bytes, size_t length) {
 void respond_thread_exit(void) {
     free(head.data);
     head = (head_buffer){0};
+    tls_thread_exit(); /* what the thread's writes through TLS kept */
 }
 
 /* By hand: snprintf cost about 1,000 instructions per response. */
@@ -131,10 +130,10 @@ static int keep_pending(rv_conn *conn, const struct iovec *iov, int count, size_
     return 0;
 }
 
-/* Writes as much as the socket takes now. Returns 1 all written, 0 partly (the rest is
- * kept in conn->pending), -1 the client is gone. `flags`: MSG_MORE when a sendfile
- * follows, so the head leaves in the same segment as the file's first bytes. */
-static int write_or_keep(rv_conn *conn, struct iovec *iov, int count, int flags) {
+/* Writes as much as the transport takes now. Returns 1 all written, 0 partly (the rest
+ * is kept in conn->pending), -1 the client is gone. `more`: a file follows, so the head
+ * leaves in the same segment as the file's first bytes. */
+static int write_or_keep(rv_conn *conn, struct iovec *iov, int count, int more) {
     size_t total = 0;
     for (int i = 0; i < count; i++) total += iov[i].iov_len;
     size_t written = 0;
@@ -152,8 +151,7 @@ static int write_or_keep(rv_conn *conn, struct iovec *iov, int count, int flags)
             rest_count++;
             skip = 0;
         }
-        struct msghdr message = {.msg_iov = rest, .msg_iovlen = (size_t)rest_count};
-        ssize_t sent = sendmsg(conn->fd, &message, MSG_NOSIGNAL | flags);
+        ssize_t sent = transport_writev(conn, rest, rest_count, more);
         if (sent < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) return keep_pending(conn, iov, count, written) == 0 ? 0 : -1;
@@ -162,7 +160,22 @@ static int write_or_keep(rv_conn *conn, struct iovec *iov, int count, int flags)
         count_written(conn, sent);
         written += (size_t)sent;
     }
-    return 1;
+    /* Output the transport still holds is pending, unless it holds it on purpose: a file
+     * follows at once and takes it along. */
+    return more || !transport_output_pending(conn) ? 1 : 0;
+}
+
+/* Waits, up to the write timeout, until the transport can go on writing. 0: go on; -1:
+ * timed out (counted) or failed. */
+static int wait_for_room(rv_conn *conn, int timeout_ms) {
+    int events = transport_wait_events(conn, EV_WRITE);
+    struct pollfd wait = {.fd = conn->fd,
+                          .events = (short)((events & EV_READ ? POLLIN : 0) |
+                                            (events & EV_WRITE ? POLLOUT : 0))};
+    int ready = poll(&wait, 1, timeout_ms);
+    if (ready > 0 || (ready < 0 && errno == EINTR)) return 0;
+    if (ready == 0) STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
+    return -1;
 }
 
 /* Writes everything, waiting (up to the write timeout per step) while the client is slow.
@@ -174,15 +187,10 @@ static int write_blocking(rv_conn *conn, struct iovec *iov, int count) {
             i++;
             continue;
         }
-        struct msghdr message = {.msg_iov = iov + i, .msg_iovlen = (size_t)(count - i)};
-        ssize_t sent = sendmsg(conn->fd, &message, MSG_NOSIGNAL);
+        ssize_t sent = transport_writev(conn, iov + i, count - i, 0);
         if (sent < 0) {
             if (errno == EINTR) continue;
-            if (errno != EAGAIN) return -1;
-            struct pollfd wait = {.fd = conn->fd, .events = POLLOUT};
-            int ready = poll(&wait, 1, timeout_ms);
-            if (ready == 0) STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
-            if (ready <= 0 && errno != EINTR) return -1;
+            if (errno != EAGAIN || wait_for_room(conn, timeout_ms) != 0) return -1;
             continue;
         }
         count_written(conn, sent);
@@ -193,7 +201,11 @@ static int write_blocking(rv_conn *conn, struct iovec *iov, int count) {
             iov[i].iov_len -= left;
         }
     }
-    return 0;
+    for (;;) { /* what the transport still holds */
+        int flushed = transport_flush(conn);
+        if (flushed != 0) return flushed > 0 ? 0 : -1;
+        if (wait_for_room(conn, timeout_ms) != 0) return -1;
+    }
 }
 
 /* The rest of a body of parts (rv_respond_file_parts), in one allocation: the parts, then
@@ -220,7 +232,7 @@ static int send_region(rv_conn *conn) {
     while (conn->file_left > 0) {
         off_t offset = (off_t)conn->file_offset;
         size_t chunk = conn->file_left > (1u << 30) ? (1u << 30) : (size_t)conn->file_left;
-        ssize_t sent = sendfile(conn->fd, conn->file_fd, &offset, chunk);
+        ssize_t sent = transport_send_file(conn, conn->file_fd, &offset, chunk);
         if (sent < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? 0 : -1;
@@ -243,7 +255,7 @@ static int start_next_part(rv_conn *conn) {
     file_parts *parts = conn->parts;
     const uint8_t *text = parts->text + parts->text_at;
     size_t length;
-    int flags = MSG_MORE; /* the region follows: one segment for both */
+    int more = 1; /* the region follows: one segment for both */
     if (parts->next < parts->count) {
         const rv_file_part *part = &parts->part[parts->next];
         length = part->text_length;
@@ -251,13 +263,13 @@ static int start_next_part(rv_conn *conn) {
         conn->file_left = part->length;
     } else {
         length = parts->text_length - parts->text_at;
-        flags = 0;
+        more = 0;
     }
     parts->next++;
     parts->text_at += length;
     if (length == 0) return 1;
     struct iovec iov[1] = {{(void *)text, length}};
-    return write_or_keep(conn, iov, 1, flags);
+    return write_or_keep(conn, iov, 1, more);
 }
 
 /* Sends what is left of a file body (the current region, then each next part of a body of
@@ -272,13 +284,16 @@ static int send_file_body(rv_conn *conn) {
     }
     close(conn->file_fd);
     conn->file_fd = -1;
-    return 1;
+    return transport_output_pending(conn) ? 0 : 1;
 }
 
 int respond_flush_pending(rv_conn *conn) {
+    int flushed = transport_flush(conn);
+    if (flushed <= 0) return flushed;
     while (conn->pending_sent < conn->pending_length) {
-        ssize_t sent = send(conn->fd, conn->pending + conn->pending_sent,
-                            conn->pending_length - conn->pending_sent, MSG_NOSIGNAL);
+        struct iovec rest = {conn->pending + conn->pending_sent,
+                             conn->pending_length - conn->pending_sent};
+        ssize_t sent = transport_writev(conn, &rest, 1, 0);
         if (sent < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? 0 : -1;
@@ -287,7 +302,7 @@ int respond_flush_pending(rv_conn *conn) {
         conn->pending_sent += (uint32_t)sent;
     }
     if (conn->file_fd >= 0) return send_file_body(conn);
-    return 1;
+    return transport_output_pending(conn) ? 0 : 1; /* the last of it may still be held */
 }
 
 void respond_reset(rv_conn *conn) {
@@ -316,15 +331,11 @@ static void count_status(rv_conn *conn, unsigned status) {
 }
 
 static void start_head(rv_conn *conn, unsigned status) {
-    const rv_request *request = rv_conn_request(conn);
+    const rv_request *request = conn->request;
     conn->responded = 1;
     conn->status = (uint16_t)status;
     conn->no_body = request->method == RV_METHOD_HEAD || status == 204 || status == 304;
-    conn->close_after = !request->keep_alive || request->upgrade ||
-                        request->error_status != 0 ||
-                        conn->requests_served + 1 >= conn->worker->config->max_keepalive_requests ||
-                        (atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed) &&
-                         conn_closes_when_stopping(conn));
+    conn->close_after = !conn_keep_alive_allowed(conn);
     count_status(conn, status);
     head.length = 0;
     const char *reason = rv_status_reason(status);
@@ -366,7 +377,7 @@ typedef enum framing { FRAMING_LENGTH, FRAMING_CHUNKED, FRAMING_CLOSE } framing;
 
 static void end_head(rv_conn *conn, framing kind, uint64_t length) {
     unsigned status = conn->status;
-    const rv_request *request = rv_conn_request(conn);
+    const rv_request *request = conn->request;
     if (status == 204 || status == 304) {
         /* no framing field: these never have content */
     } else if (kind == FRAMING_LENGTH) {
@@ -419,7 +430,7 @@ int rv_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length) {
         conn->body_bytes = length;
     }
     struct iovec iov[1] = {{head.data, head.length}};
-    int written = write_or_keep(conn, iov, 1, conn->file_fd >= 0 ? MSG_MORE : 0);
+    int written = write_or_keep(conn, iov, 1, conn->file_fd >= 0);
     if (written > 0 && conn->file_fd >= 0) written = send_file_body(conn);
     return settle(conn, written);
 }
@@ -461,17 +472,17 @@ int rv_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint
     conn->file_left = parts[0].length;
     conn->body_bytes = total;
     struct iovec iov[2] = {{head.data, head.length}, {(void *)text, parts[0].text_length}};
-    int written = write_or_keep(conn, iov, 2, MSG_MORE);
+    int written = write_or_keep(conn, iov, 2, 1);
     if (written > 0) written = send_file_body(conn);
     return settle(conn, written);
 }
 
 int rv_respond_stream_begin(rv_conn *conn) {
     if (!conn->responded) start_head(conn, 200);
-    const rv_request *request = rv_conn_request(conn);
+    const rv_request *request = conn->request;
     int chunked = request->version_major == 1 && request->version_minor >= 1;
     conn->streaming = chunked ? 1 : 2;
-    conn_set_nodelay(conn); /* many small writes: none may wait for an ack */
+    transport_set_nodelay(conn); /* many small writes: none may wait for an ack */
     end_head(conn, chunked ? FRAMING_CHUNKED : FRAMING_CLOSE, 0);
     struct iovec iov[1] = {{head.data, head.length}};
     if (write_blocking(conn, iov, 1) != 0) {
@@ -543,29 +554,30 @@ void respond_ensure_finished(rv_conn *conn) {
     if (conn->handback != HANDBACK_CLOSE) observe_duration(conn);
 }
 
-/* ---- answers the engine makes itself (loop thread) ---- */
+/* ---- answers the engine makes itself (loop thread); conn.c decides what follows ---- */
 
-void respond_error(rv_conn *conn, unsigned status) {
-    const char *reason = rv_status_reason(status);
+void respond_error(rv_conn *conn, unsigned status, const char *text) {
+    const char *body = text ? text : rv_status_reason(status);
     start_head(conn, status);
     conn->close_after = 1;
     HEAD_LITERAL("Content-Type: text/plain; charset=utf-8\r\n");
     if (status == 503) HEAD_LITERAL("Retry-After: 1\r\n");
-    size_t reason_length = strlen(reason);
-    end_head(conn, FRAMING_LENGTH, reason_length + 1);
+    size_t body_length = strlen(body);
+    end_head(conn, FRAMING_LENGTH, body_length + 1);
     if (!conn->no_body) {
-        head_append(reason, reason_length);
+        head_append(body, body_length);
         HEAD_LITERAL("\n");
     }
     struct iovec iov[1] = {{head.data, head.length}};
     conn->engine_error = 1;
     settle(conn, write_or_keep(conn, iov, 1, 0));
-    conn_after_handler(conn);
 }
 
 int respond_continue(rv_conn *conn) {
     static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    ssize_t sent = send(conn->fd, line, sizeof line - 1, MSG_NOSIGNAL);
+    struct iovec iov = {(void *)line, sizeof line - 1};
+    ssize_t sent = transport_writev(conn, &iov, 1, 0);
     count_written(conn, sent);
-    return sent == (ssize_t)(sizeof line - 1) ? 0 : -1;
+    /* The client waits for this line before it sends the body: it must leave now. */
+    return sent == (ssize_t)(sizeof line - 1) && !transport_output_pending(conn) ? 0 : -1;
 }

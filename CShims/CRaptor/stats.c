@@ -45,6 +45,7 @@ const char *rv_stat_name(rv_stat which) {
         [RV_STAT_FD_LIMIT_503] = "fd_limit_503",
         [RV_STAT_RSS_BYTES] = "rss_bytes",
         [RV_STAT_PROXY_ERRORS] = "proxy_errors",
+        [RV_STAT_TLS_HANDSHAKE_ERRORS] = "tls_handshake_errors",
     };
     return (unsigned)which < RV_STAT_COUNT ? names[which] : "";
 }

@@ -1,9 +1,12 @@
+import Logging
+
 /// Everything a server can be told. The command line maps onto it one to one (flag
 /// `--max-body-size` is `maxBodySize`, and so on); defaults follow Puma, Raptor and
 /// Hyperion where they agree, and are documented on each property.
 public struct Configuration: Sendable, Equatable {
-    /// Where to listen: `tcp://HOST:PORT` (IPv6 as `tcp://[::1]:PORT`) or
-    /// `unix:///path`. Default `tcp://0.0.0.0:9292`.
+    /// Where to listen: `tcp://HOST:PORT` (IPv6 as `tcp://[::1]:PORT`), `ssl://HOST:PORT`
+    /// (HTTPS; certificates from `tlsCertificates`, or in the URL as
+    /// `?cert=PATH&key=PATH`) or `unix:///path`. Default `tcp://0.0.0.0:9292`.
     public var binds: [String] = ["tcp://0.0.0.0:9292"]
     /// listen(2) backlog. Default 1024.
     public var backlog: Int = 1024
@@ -109,6 +112,9 @@ public struct Configuration: Sendable, Equatable {
     /// `text` (for people) or `json` (one object per line); nil picks text on a terminal
     /// and JSON otherwise.
     public var logFormat: LogFormat? = nil
+    /// The least severe level logged by the command line's log handler. Default `info`;
+    /// `debug` adds, among others, every failed TLS handshake and why.
+    public var logLevel: Logger.Level = .info
     /// One line per request, off by default: Common Log Format with the text log format,
     /// JSON with the JSON one.
     public var accessLog: Bool = false
@@ -116,6 +122,34 @@ public struct Configuration: Sendable, Equatable {
     /// How the static-file server (the raptor-ev binary, or `StaticFiles` in a tool) serves
     /// its directory: `--cache-control`, `--dotfiles`, `--listing`, `--fallback`...
     public var staticFiles = StaticFiles.Options()
+
+    /// Certificates for the `ssl://` binds that name none in their URL: PEM files, the
+    /// leaf first and its chain after it, each paired in order with a key file of
+    /// `tlsKeys`; or directories of pairs (`NAME.crt` or `NAME.pem` with `NAME.key`, in
+    /// name order). The certificate whose names (subjectAltName, wildcards included) match
+    /// the server name a client asks for (SNI) answers it; the first one when none does.
+    public var tlsCertificates: [String] = []
+    /// The unencrypted PEM key files of the `tlsCertificates` files, in the same order.
+    public var tlsKeys: [String] = []
+    /// The oldest TLS version accepted. Default 1.2 (1.0 and 1.1 are never accepted:
+    /// RFC 8996).
+    public var tlsMinVersion: TLSVersion = .v1_2
+    /// The TLS 1.2 cipher list, OpenSSL syntax. Default: Mozilla's "intermediate" list
+    /// (forward-secret AEAD ciphers only), in the server's order of preference.
+    public var tlsCiphers: String = TLSDefaults.ciphers
+    /// The TLS 1.3 cipher suites, OpenSSL syntax. Default: AES-128-GCM, AES-256-GCM,
+    /// ChaCha20-Poly1305.
+    public var tlsCipherSuites: String = TLSDefaults.cipherSuites
+    /// A PEM file of the CAs client certificates must chain to. Default: none.
+    public var tlsClientCA: String? = nil
+    /// Whether clients present a certificate: `none`, `optional` (asked for; one that is
+    /// sent must verify), `required`. nil (default): `required` with `tlsClientCA`, `none`
+    /// without.
+    public var tlsVerify: TLSVerify? = nil
+    /// How often the session ticket key is replaced; tickets made with the key before stay
+    /// valid until the next rotation, so a ticket lives two intervals. Default 12 hours, at
+    /// most 84 hours (RFC 8446 caps a ticket's lifetime at 7 days).
+    public var tlsTicketRotation: Duration = .seconds(12 * 3600)
 
     public init() {}
 
@@ -236,6 +270,7 @@ public struct Configuration: Sendable, Equatable {
         if let pidfile, pidfile.isEmpty { try fail("--pidfile", "the path is empty") }
         if let statsFile, statsFile.isEmpty { try fail("--stats-file", "the path is empty") }
         try staticFiles.validate()
+        try validateTLS()
     }
 }
 

@@ -8,16 +8,17 @@ public struct Listener: Sendable {
     public let address: BindAddress
     /// The listening socket.
     public let fileDescriptor: Int32
-    /// Where it really listens (`tcp://127.0.0.1:43817` when port 0 was asked for).
+    /// Where it really listens (`tcp://127.0.0.1:43817` when port 0 was asked for;
+    /// `ssl://...` for a TLS address).
     public let boundURL: String
 
     /// Binds and listens. Errors are one line naming the address and the reason.
     public static func bind(_ address: BindAddress, backlog: Int, reusePort: Bool = false) throws -> [Listener] {
-        switch address {
-        case .tcp(let host, let port):
-            try bindTCP(address, host: host, port: port, backlog: backlog, reusePort: reusePort)
-        case .unix(let path): [try bindUnix(address, path: path, backlog: backlog)]
+        if let (host, port) = address.tcpEndpoint {
+            return try bindTCP(address, host: host, port: port, backlog: backlog, reusePort: reusePort)
         }
+        guard case .unix(let path) = address else { return [] }
+        return [try bindUnix(address, path: path, backlog: backlog)]
     }
 
     /// Closes the socket, and removes the file of a Unix socket.
@@ -65,7 +66,8 @@ public struct Listener: Sendable {
                     _ = Glibc.close(fd)
                     throw failure(address, "bind", code)
                 }
-                listeners.append(Listener(address: address, fileDescriptor: fd, boundURL: boundURL(of: fd)))
+                let url = boundURL(of: fd, scheme: address.isSecure ? "ssl" : "tcp")
+                listeners.append(Listener(address: address, fileDescriptor: fd, boundURL: url))
             }
         } catch {
             listeners.forEach { $0.close() }
@@ -74,15 +76,14 @@ public struct Listener: Sendable {
         return listeners
     }
 
-    private static func boundURL(of fd: Int32) -> String {
+    private static func boundURL(of fd: Int32, scheme: String) -> String {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
         }
         let host = SocketAddress.numericHost(storage, length: length) ?? "?"
-        let port = SocketAddress.port(storage)
-        return host.contains(":") ? "tcp://[\(host)]:\(port)" : "tcp://\(host):\(port)"
+        return BindAddress.url(scheme, host, SocketAddress.port(storage))
     }
 
     /// A socket file left by a dead server is removed; one a live server answers on is

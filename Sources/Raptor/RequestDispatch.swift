@@ -100,6 +100,13 @@ func raptorFileShort(_ descriptor: Int32, _ reached: UInt64, _ expected: UInt64,
         descriptor: descriptor, reached: reached, expected: expected)
 }
 
+/// The engine's debug log (an `rv_log_fn`, set only when the logger logs at debug level):
+/// failed TLS handshakes, which must never flood the log at a higher level.
+func raptorLogDebug(_ message: UnsafePointer<CChar>?, _ context: UnsafeMutableRawPointer?) {
+    guard let message, let context else { return }
+    Unmanaged<Application>.fromOpaque(context).takeUnretainedValue().logger.debug("\(String(cString: message))")
+}
+
 /// The engine's entry point for every request (an `rv_handler_fn`). A plain global
 /// function: C calls it from app threads, where a main-actor-isolated closure would trap.
 func raptorHandleRequest(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {

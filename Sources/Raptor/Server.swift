@@ -57,6 +57,8 @@ public struct Server {
         let setup = ListenerSetup.takeFromEnvironment()
         let pidfile = try configuration.pidfile.map { try Pidfile.claim(path: $0) }
         defer { pidfile?.remove() }
+        let ticketKeys = configuration.servesTLS ? try TLSTicketKeys(rotation: configuration.tlsTicketRotation) : nil
+        let tls = try TLSContexts(configuration: configuration, ticketKeys: ticketKeys)
         // One slot: after a hot restart into one process, slot 0's sockets (and the shared
         // ones) serve.
         let listeners = try setup.open(
@@ -66,6 +68,7 @@ public struct Server {
         // The previous image's workers: this process takes over at once.
         for pid in (setup.inheritance.map { $0.workers + $0.helpers } ?? []) { kill(pid, SIGTERM) }
         setup.logListening(listeners, logger: logger)
+        if !tls.isEmpty { logger.info("tls", metadata: ["file_bodies": "\(TLSFilePath.description)"]) }
         let stats = UnsafeMutablePointer<rv_stats>.allocate(capacity: 1)
         stats.initialize(to: rv_stats())
         defer { stats.deallocate() }
@@ -82,7 +85,7 @@ public struct Server {
                 "open_files_limit": "\(OpenFilesLimit.currentText)",
             ])
         SystemdNotify().send("READY=1\nMAINPID=\(getpid())")
-        try worker.run(listeners: listeners.served(forSlot: 0), stats: stats)
+        try worker.run(listeners: tls.served(listeners.sockets(forSlot: 0)), ticketKeys: ticketKeys, stats: stats)
         SystemdNotify().send("STOPPING=1")
         logger.info("stopped")
     }

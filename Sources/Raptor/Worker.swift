@@ -26,11 +26,14 @@ public struct Worker {
     /// Serves until SIGTERM or SIGINT (graceful: requests in flight finish), then runs the
     /// shutdown hook and returns.
     public func run(listeners: [Int32], stats: UnsafeMutablePointer<rv_stats>) throws {
-        try run(listeners: listeners.map { ($0, BindOptions()) }, stats: stats)
+        try run(listeners: listeners.map { ServedListener(fd: $0) }, stats: stats)
     }
 
-    /// The same, each listener with the options of its bind (the PROXY protocol).
-    func run(listeners: [(fd: Int32, options: BindOptions)], stats: UnsafeMutablePointer<rv_stats>) throws {
+    /// The same, each listener with the options of its bind (the PROXY protocol) and, on an
+    /// ssl:// bind, its TLS context; `ticketKeys` are rotated by this worker when due.
+    func run(
+        listeners: [ServedListener], ticketKeys: TLSTicketKeys? = nil, stats: UnsafeMutablePointer<rv_stats>
+    ) throws {
         hooks.workerBoot(index)
         defer { hooks.workerShutdown(index) }
         let application = Application(
@@ -44,40 +47,46 @@ public struct Worker {
         defer { warning.stop() }
         let descriptors = listeners.map(\.fd)
         let proxy = listeners.map { UInt8(Self.proxyMode($0.options.proxyProtocol).rawValue) }
+        let tls = listeners.map(\.tls)
         let trusted = try TrustedProxies(configuration.trustedProxies).blocks
         let result = descriptors.withUnsafeBufferPointer { fds in
             proxy.withUnsafeBufferPointer { modes in
-                trusted.withUnsafeBufferPointer { blocks in
-                    var config = rv_worker_config()
-                    config.listen_fds = fds.baseAddress
-                    config.listen_count = Int32(fds.count)
-                    config.listen_proxy = modes.contains { $0 != 0 } ? modes.baseAddress : nil
-                    config.trusted_proxies = blocks.baseAddress
-                    config.trusted_proxy_count = UInt32(blocks.count)
-                    config.limits = rv_limits(
-                        max_target: UInt32(configuration.effectiveMaxTargetSize),
-                        max_head: UInt32(configuration.maxHeaderSize),
-                        max_fields: UInt32(configuration.maxHeaderCount),
-                        max_body: configuration.maxBodySize,
-                        body_memory_max: configuration.bodyMemoryLimit)
-                    config.first_data_timeout = configuration.firstDataTimeout.seconds
-                    config.keepalive_timeout = configuration.keepaliveTimeout.seconds
-                    config.request_timeout = configuration.requestTimeout.seconds
-                    config.body_timeout = configuration.bodyTimeout.seconds
-                    config.write_timeout = configuration.writeTimeout.seconds
-                    config.shutdown_timeout = configuration.shutdownTimeout.seconds
-                    config.shutdown_idle_grace = configuration.shutdownIdleGrace.seconds
-                    config.max_keepalive_requests = UInt32(configuration.maxKeepaliveRequests)
-                    config.threads = UInt32(configuration.threads)
-                    config.accept_pause_backlog = UInt32(configuration.acceptPauseBacklog)
-                    config.max_pending = UInt32(configuration.maxPending ?? 0)
-                    config.stats = stats
-                    config.handler = raptorHandleRequest
-                    config.handler_context = context.toOpaque()
-                    config.file_short = raptorFileShort
-                    config.fd_limit_reached = raptorFdLimitReached
-                    config.fd_limit_context = Unmanaged.passUnretained(warning).toOpaque()
-                    return rv_worker_run(&config)
+                tls.withUnsafeBufferPointer { contexts in
+                    trusted.withUnsafeBufferPointer { blocks in
+                        var config = rv_worker_config()
+                        config.listen_fds = fds.baseAddress
+                        config.listen_count = Int32(fds.count)
+                        config.listen_proxy = modes.contains { $0 != 0 } ? modes.baseAddress : nil
+                        config.listen_tls = contexts.contains { $0 != nil } ? contexts.baseAddress : nil
+                        config.ticket_keys = ticketKeys?.pointer
+                        if logger.logLevel <= .debug { config.log_debug = raptorLogDebug }
+                        config.trusted_proxies = blocks.baseAddress
+                        config.trusted_proxy_count = UInt32(blocks.count)
+                        config.limits = rv_limits(
+                            max_target: UInt32(configuration.effectiveMaxTargetSize),
+                            max_head: UInt32(configuration.maxHeaderSize),
+                            max_fields: UInt32(configuration.maxHeaderCount),
+                            max_body: configuration.maxBodySize,
+                            body_memory_max: configuration.bodyMemoryLimit)
+                        config.first_data_timeout = configuration.firstDataTimeout.seconds
+                        config.keepalive_timeout = configuration.keepaliveTimeout.seconds
+                        config.request_timeout = configuration.requestTimeout.seconds
+                        config.body_timeout = configuration.bodyTimeout.seconds
+                        config.write_timeout = configuration.writeTimeout.seconds
+                        config.shutdown_timeout = configuration.shutdownTimeout.seconds
+                        config.shutdown_idle_grace = configuration.shutdownIdleGrace.seconds
+                        config.max_keepalive_requests = UInt32(configuration.maxKeepaliveRequests)
+                        config.threads = UInt32(configuration.threads)
+                        config.accept_pause_backlog = UInt32(configuration.acceptPauseBacklog)
+                        config.max_pending = UInt32(configuration.maxPending ?? 0)
+                        config.stats = stats
+                        config.handler = raptorHandleRequest
+                        config.handler_context = context.toOpaque()
+                        config.file_short = raptorFileShort
+                        config.fd_limit_reached = raptorFdLimitReached
+                        config.fd_limit_context = Unmanaged.passUnretained(warning).toOpaque()
+                        return rv_worker_run(&config)
+                    }
                 }
             }
         }
@@ -92,4 +101,13 @@ public struct Worker {
         case .optional: RV_PROXY_OPTIONAL
         }
     }
+}
+
+/// A listening socket as a worker serves it.
+struct ServedListener {
+    var fd: Int32
+    /// The options of its bind (the PROXY protocol); none for a socket systemd passed.
+    var options = BindOptions()
+    /// An ssl:// bind's TLS context (`rv_tls_context`); nil for a plain one.
+    var tls: OpaquePointer? = nil
 }

@@ -95,6 +95,13 @@ enum TestApplication {
             return Response(
                 headers: [.contentType: "application/octet-stream"], body: .bytes([UInt8](repeating: 120, count: count))
             )
+        case "/tls":
+            // The TLS session as the handler sees it, and which worker process answered.
+            guard let tls = request.tls else { return text("secure=\(request.isSecure) pid=\(getpid())\n") }
+            return text(
+                "secure=\(request.isSecure) version=\(tls.version) cipher=\(tls.cipher)"
+                    + " sni=\(tls.serverName ?? "-") alpn=\(tls.applicationProtocol ?? "-")"
+                    + " client=\(tls.clientCertificateSubject ?? "-") pid=\(getpid())\n")
         case "/split-header":
             // A handler that tries response splitting: the engine must drop the field.
             return Response(headers: [HTTPField.Name("X-Injected")!: "a\r\nSet-Cookie: evil=1"], body: "safe\n")

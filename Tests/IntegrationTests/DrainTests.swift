@@ -100,8 +100,9 @@ import Testing
         // Connection: close, or closed idle after the grace.
         let closedAfterClose = counts["closed_after_close"] as? Int ?? 0
         let closedIdle = counts["closed_idle"] as? Int ?? 0
-        #expect((closedAfterClose + closedIdle) > 0, "\(shown)")
-        if stop != .removeWorker {  // TTOU stops one worker, which may hold no idle connection
+        // TTOU retires one worker's socket first (ReuseportSteering) and may stop a worker that
+        // holds none of the client's connections by then: only losses are checked for it.
+        if stop != .removeWorker {
             #expect(closedIdle > 0, "\(shown)")
             #expect(closedAfterClose > 0, "\(shown)")
         }

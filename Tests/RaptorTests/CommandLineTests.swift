@@ -156,6 +156,15 @@ final class CommandLineTests: XCTestCase {
             ),
             (["--forwarded-header", "forwarded"], { $0.forwardedHeader = .forwarded }),
             (["--bind", "tcp://0.0.0.0:1?proxy_protocol=v2"], { $0.binds = ["tcp://0.0.0.0:1?proxy_protocol=v2"] }),
+            (["--log-level", "debug"], { $0.logLevel = .debug }),
+            (["--tls-cert", "a.pem", "--tls-cert", "d"], { $0.tlsCertificates = ["a.pem", "d"] }),
+            (["--tls-key", "a.key"], { $0.tlsKeys = ["a.key"] }),
+            (["--tls-min-version", "1.3"], { $0.tlsMinVersion = .v1_3 }),
+            (["--tls-ciphers", "ECDHE-RSA-AES128-GCM-SHA256"], { $0.tlsCiphers = "ECDHE-RSA-AES128-GCM-SHA256" }),
+            (["--tls-ciphersuites", "TLS_AES_128_GCM_SHA256"], { $0.tlsCipherSuites = "TLS_AES_128_GCM_SHA256" }),
+            (["--tls-client-ca", "ca.pem"], { $0.tlsClientCA = "ca.pem" }),
+            (["--tls-verify", "optional"], { $0.tlsVerify = .optional }),
+            (["--tls-ticket-rotation", "1h"], { $0.tlsTicketRotation = .seconds(3600) }),
         ]
         for (arguments, change) in cases {
             var expected = Configuration()
@@ -317,6 +326,7 @@ final class CommandLineTests: XCTestCase {
         let version = RaptorVersion.description
         XCTAssertTrue(version.hasPrefix("raptor-ev \(RaptorVersion.current) (libev "), version)
         XCTAssertTrue(version.contains(", http_parser "), version)
+        XCTAssertTrue(version.contains(", OpenSSL 3."), version)
         XCTAssertTrue(version.hasSuffix(")"), version)
     }
 
@@ -328,11 +338,15 @@ final class CommandLineTests: XCTestCase {
             "--max-keepalive-requests", "--first-data-timeout", "--keepalive-timeout",
             "--request-timeout", "--body-timeout", "--write-timeout", "--shutdown-timeout", "--shutdown-idle-grace",
             "--log-format", "--access-log", "<dir>", "--workers", "-w", "--single", "--listener",
-            "--worker-timeout", "--worker-boot-timeout", "--pidfile", "--stats-file",
+            "--worker-timeout", "--worker-boot-timeout", "--pidfile", "--stats-file", "--log-level",
+            "--tls-cert", "--tls-key", "--tls-min-version", "--tls-ciphers", "--tls-ciphersuites",
+            "--tls-client-ca", "--tls-verify", "--tls-ticket-rotation",
         ]
         for flag in flags { XCTAssertTrue(help.contains(flag), flag) }
         for text in [
-            "INT, TERM", "unix:///PATH", "tcp://[IPV6]:PORT", "KiB", "500ms", "(default: 16MiB)",
+            "INT, TERM", "unix:///PATH", "tcp://[IPV6]:PORT", "ssl://HOST:PORT", "?cert=PATH&key=PATH",
+            "(default: 12h)",
+            "KiB", "500ms", "(default: 16MiB)",
             "(default: 65s)", "(default: tcp://0.0.0.0:9292)", "(default: 1024)",
         ] {
             XCTAssertTrue(help.contains(text), text)

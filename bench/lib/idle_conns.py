@@ -2,7 +2,7 @@
 """Idle keep-alive connections: the server's memory per connection held.
 
     idle_conns.py --port PORT --pid SERVER_PID [--conns 10000] [--path /] [--concurrency 256]
-                  [--settle 1] [--timeout 60]
+                  [--settle 1] [--timeout 60] [--tls]
 
 1. samples the server's process tree (VmRSS summed over its processes): "before";
 2. opens --conns connections to 127.0.0.1:PORT, at most --concurrency of them being set up at
@@ -15,6 +15,8 @@ Prints one JSON object: conns, ok, held, dropped, errors by kind, setup_s, conns
 latency percentiles (connect + request + response, in us: bounded by this client, not the
 server), rss_before_kib, rss_after_kib, kib_per_conn = (after - before) / held.
 Everything is bounded by --timeout. Needs more than --conns file descriptors (ulimit -n).
+With --tls each connection speaks TLS (no certificate check); give --settle a few seconds,
+as a server may give back an idle TLS connection's buffers only after a while.
 """
 import argparse
 import asyncio
@@ -22,6 +24,7 @@ import json
 import os
 import resource
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -41,8 +44,9 @@ async def open_one(a, request, sem, conns, latencies, errors):
     async with sem:
         t0 = time.monotonic()
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", a.port)
-        except OSError:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", a.port, ssl=a.tls_context, server_hostname="localhost" if a.tls_context else None)
+        except (OSError, ssl.SSLError):
             errors["connect"] += 1
             return
         try:
@@ -134,7 +138,13 @@ def main():
     ap.add_argument("--concurrency", type=int, default=256)
     ap.add_argument("--settle", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--tls", action="store_true")
     a = ap.parse_args()
+    a.tls_context = None
+    if a.tls:
+        a.tls_context = ssl.create_default_context()
+        a.tls_context.check_hostname = False
+        a.tls_context.verify_mode = ssl.CERT_NONE
     print(json.dumps(asyncio.run(run(a))))
 
 

@@ -41,6 +41,7 @@ PY
             check=(--kind "$KIND" --path "$SERVER_URL_PATH" --file "$STATIC_DIR$URL_PATH") ;;
         post) check=(--kind post --path "$SERVER_URL_PATH" --body-size "$POST_BYTES") ;;
     esac
+    ((TLS)) && check+=(--tls)
     # The conditional check prints the server's ETag for the file: the load sends it back.
     if ! SERVER_ETAG[$name]=$(python3 "$BENCH_DIR/lib/wait_ready.py" "$port" "$pid" "$READY_TIMEOUT" "${check[@]}"); then
         warn "$name failed to start; last lines of its output:"

@@ -8,6 +8,7 @@ sample again. Appends one JSON line to --out and echoes a one-line summary on st
 --load wrk (default): COMMAND is wrk --latency; its text output is parsed (wrk_parse.py).
 --load idle: COMMAND is idle_conns.py, which prints one JSON object: requests are the
 connections that got their response, and the record gains "idle" (RSS before/after, KiB/conn).
+--load s_time: COMMAND is openssl s_time; requests are the connections it made (one GET each).
 """
 import argparse
 import json
@@ -31,7 +32,7 @@ def main():
         ap.add_argument(opt, required=True)
     ap.add_argument("--run", type=int, required=True)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--load", choices=("wrk", "idle"), default="wrk")
+    ap.add_argument("--load", choices=("wrk", "idle", "s_time"), default="wrk")
     ap.add_argument("--pid", type=int, required=True)
     ap.add_argument("--timeout", type=float, required=True)
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -55,7 +56,8 @@ def main():
 
     with open(a.log, "w") as f:
         f.write(" ".join(cmd) + "\n" + output)
-    w = wrk_parse.parse(output) if a.load == "wrk" else parse_idle(output)
+    parsers = {"wrk": wrk_parse.parse, "idle": parse_idle, "s_time": parse_s_time}
+    w = parsers[a.load](output)
     server_cpu_s = (after["ticks"] - before["ticks"]) / CLK_TCK
     client_cpu_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     reqs = w["requests"] or 0
@@ -91,6 +93,18 @@ def main():
           f"{rec['server_cpu_us_per_req']:6.2f} us CPU/req  "
           f"server {server_cpu_s / wall:4.0%} wrk {client_cpu_s / wall:4.0%} of a core  "
           f"errors {w['errors_total']}{extra}", file=sys.stderr)
+
+
+def parse_s_time(output):
+    """openssl s_time's "N connections in T real seconds" line, in wrk_parse's shape."""
+    for line in reversed(output.splitlines()):
+        words = line.split()
+        if len(words) >= 5 and words[1] == "connections" and words[4] == "real":
+            count, seconds = int(words[0]), float(words[3])
+            return {"requests": count, "duration_s": seconds, "rps": count / seconds if seconds else None,
+                    "latency_us": {}, "errors": {}, "errors_total": 0}
+    return {"requests": None, "duration_s": None, "rps": None, "latency_us": {}, "errors": {},
+            "errors_total": 0}
 
 
 def parse_idle(output):

@@ -138,7 +138,7 @@ def markdown(meta, rows):
         out.append("")
         out.append(f"- pinning: {meta.get('pinning', {}).get(str(workers), '?')}")
         out.extend(server_lines(meta, workers))
-        table = [r for r in wrows if r["load"] == "wrk"]
+        table = [r for r in wrows if r["load"] in ("wrk", "s_time")]
         if table:
             out.append("")
             out.append("| server | scenario | req/s median [min-max] | req/s vs nginx | p50 | p99 | errors "

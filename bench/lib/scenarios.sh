@@ -15,13 +15,19 @@
 #              the file scenarios beyond static-1mib compare raptor-ev with the native file
 #              servers (nginx, h2o); Puma's Rack::Files has no ETag at all
 #   LOAD       the load generator [wrk]: wrk, or idle (lib/idle_conns.py: IDLE_CONNS
-#              keep-alive connections, one GET each, then held idle; RSS before/after)
+#              keep-alive connections, one GET each, then held idle; RSS before/after), or
+#              s_time (openssl s_time -reuse: one connection at a time, each resuming the
+#              first one's TLS session, GET / on each)
+#   TLS        [0] 1: the servers listen with TLS (a throwaway ECDSA P-256 certificate made by
+#              run.sh, TLS_CERT/TLS_KEY) and the load speaks https; these scenarios run the
+#              servers of TLS_PEERS
 #   RESTART_PER_RUN  [0] 1: fresh servers for every run (so that each run's "before" is a
 #              server that never held the load), instead of one start per scenario
 # Function names use _ where the scenario name uses -.
 
 SCENARIOS_ALL=(hello-c64 hello-c256 close-c32 pipeline-c64 static-1mib post-64kib idle-10k
-    file-13b-c64 file-13b-close-c32 file-304-c64 file-range-64kib)
+    file-13b-c64 file-13b-close-c32 file-304-c64 file-range-64kib
+    tls-hello-c64 tls-close-c32 tls-resume-c1 tls-static-1mib tls-idle-10k)
 SCENARIOS_DEFAULT=("${SCENARIOS_ALL[@]}")
 
 # Created in STATIC_DIR by run.sh: 1 MiB of random bytes, the 13 bytes "Hello, World!",
@@ -31,6 +37,9 @@ SMALL_FILE=13b.txt
 RANGE_FILE=100mib.bin
 RANGE_FILE_BYTES=104857600   # must match lua/range.lua
 FILE_PEERS=(raptor-inline raptor-pool nginx h2o)
+# The servers the TLS scenarios compare (set up for TLS in servers.sh; Puma and Hummingbird
+# are not).
+TLS_PEERS=(raptor-inline raptor-pool nginx h2o)
 
 # True when the scenario's servers serve STATIC_DIR (raptor-ev serve, nginx root, h2o file.dir).
 is_file_kind() { [[ $KIND == static || $KIND == range || $KIND == conditional ]]; }
@@ -67,3 +76,16 @@ scenario_file_range_64kib() {
     WRK_ARGS=(-t1 -c32 -s "$BENCH_DIR/lua/range.lua"); URL_PATH=/$RANGE_FILE; KIND=range
     SCENARIO_SERVERS=("${FILE_PEERS[@]}")
 }
+# The same over TLS: keep-alive hello (wrk https), 64 connections.
+scenario_tls_hello_c64()   { WRK_ARGS=(-t1 -c64); TLS=1; SCENARIO_SERVERS=("${TLS_PEERS[@]}"); }
+# A new TLS connection per request, full handshake each time (wrk does not resume
+# sessions), 32 connections.
+scenario_tls_close_c32()   { WRK_ARGS=(-t1 -c32 -H 'Connection: close'); TLS=1; SCENARIO_SERVERS=("${TLS_PEERS[@]}"); }
+# A new TLS connection per request resuming a session (a ticket): openssl s_time -reuse,
+# one connection at a time (the only resuming load tool at hand).
+scenario_tls_resume_c1()   { LOAD=s_time; TLS=1; SCENARIO_SERVERS=("${TLS_PEERS[@]}"); }
+# The 1 MiB file over TLS, 32 connections.
+scenario_tls_static_1mib() { WRK_ARGS=(-t1 -c32); URL_PATH=/$STATIC_FILE; KIND=static; TLS=1; SCENARIO_SERVERS=("${TLS_PEERS[@]}"); }
+# 10,000 idle TLS keep-alive connections: RSS per connection (held idle 3 s, long enough for
+# a server that gives back an idle connection's record buffers after a second).
+scenario_tls_idle_10k()    { LOAD=idle; RESTART_PER_RUN=1; TLS=1; SCENARIO_SERVERS=("${TLS_PEERS[@]}"); }

@@ -61,7 +61,12 @@ raptor_cmd() {  # PORT THREADS
     else
         SERVER_CMD=("$RAPTOR_BIN_DIR/raptor-testapp")
     fi
-    SERVER_CMD+=(--bind "tcp://127.0.0.1:$port" --threads "$threads" --log-format json)
+    if ((TLS)); then
+        SERVER_CMD+=(--bind "ssl://127.0.0.1:$port?cert=$TLS_CERT&key=$TLS_KEY")
+    else
+        SERVER_CMD+=(--bind "tcp://127.0.0.1:$port")
+    fi
+    SERVER_CMD+=(--threads "$threads" --log-format json)
     local notes=()
     if ((RAPTOR_HAS_WORKERS)); then
         SERVER_CMD+=(--workers "$WORKERS")  # master + WORKERS workers, like nginx and Puma
@@ -87,8 +92,18 @@ server_nginx() {  # PORT DIR
     local port=$1 dir=$2 nginx
     nginx=$(command -v nginx || echo /usr/sbin/nginx)
     mkdir -p "$dir/logs" "$dir/tmp"
+    # TLS: raptor-ev's settings (TLS 1.2 and 1.3, Mozilla's intermediate ciphers in the
+    # server's order, X25519 and P-256); nginx's own defaults otherwise (tickets on, no
+    # session cache).
+    local listen_ssl="" tls_directives=""
+    if ((TLS)); then
+        listen_ssl=ssl
+        tls_directives="ssl_certificate $TLS_CERT; ssl_certificate_key $TLS_KEY; ssl_protocols TLSv1.2 TLSv1.3;"
+        tls_directives+=" ssl_ciphers $TLS_CIPHERS; ssl_prefer_server_ciphers on; ssl_ecdh_curve X25519:prime256v1;"
+    fi
     sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$dir|g" -e "s|@WORKERS@|$WORKERS|g" \
-        -e "s|@STATIC_DIR@|$STATIC_DIR|g" "$BENCH_DIR/nginx.conf.template" >"$dir/nginx.conf"
+        -e "s|@STATIC_DIR@|$STATIC_DIR|g" -e "s|@SSL@|$listen_ssl|g" -e "s|@TLS@|$tls_directives|g" \
+        "$BENCH_DIR/nginx.conf.template" >"$dir/nginx.conf"
     # -e: error log before the config is read (the compiled-in path is /var/log/nginx).
     SERVER_CMD=("$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" -g 'daemon off;')
 }
@@ -118,6 +133,17 @@ server_h2o() {  # PORT DIR
             [200, {\"content-type\" => \"text/plain\"}, [\"Hello, World!\"]]
           end"
     fi
+    # TLS: raptor-ev's settings (TLS 1.2 and 1.3, Mozilla's intermediate ciphers in the
+    # server's order); h2o's own session defaults (tickets).
+    local tls=""
+    if ((TLS)); then
+        tls="  ssl:
+    certificate-file: $TLS_CERT
+    key-file: $TLS_KEY
+    minimum-version: TLSv1.2
+    cipher-suite: $TLS_CIPHERS
+    cipher-preference: server"
+    fi
     # user: h2o refuses to run as root without it (it would drop to nobody, who cannot read
     # the work dir). max-connections: as nginx's worker_connections, for idle-10k.
     cat >"$dir/h2o.conf" <<CONF
@@ -129,6 +155,7 @@ error-log: $dir/error.log
 listen:
   host: 127.0.0.1
   port: $port
+$tls
 hosts:
   default:
     paths:

@@ -2,7 +2,7 @@
 """Wait (bounded) until a server answers correctly for a scenario.
 
     wait_ready.py PORT PID TIMEOUT_SECONDS [--kind hello|static|post] [--path PATH]
-                  [--file FILE] [--body-size N]
+                  [--file FILE] [--body-size N] [--tls]
 
   hello  (default)  GET / -> 200 "Hello, World!" text/plain
   static            GET PATH -> 200 with exactly the bytes of FILE
@@ -13,11 +13,13 @@
   post              two POSTs of an N-byte body to PATH on ONE keep-alive connection -> 200
                     twice: the server read (or discarded) the whole first body, else the
                     second request would not parse
+--tls: over https (the certificate is not checked: the benchmark's is a throwaway one).
 Exits 0 when ready; 1 with a message when the pid died, the answer is wrong, or time ran out.
 """
 import argparse
 import http.client
 import os
+import ssl
 import sys
 import time
 
@@ -104,14 +106,17 @@ def main():
     ap.add_argument("--path", default="/")
     ap.add_argument("--file")
     ap.add_argument("--body-size", type=int, default=65536)
+    ap.add_argument("--tls", action="store_true")
     a = ap.parse_args()
+    unverified = ssl._create_unverified_context() if a.tls else None
     deadline = time.monotonic() + a.timeout
     last = "no answer"
     while time.monotonic() < deadline:
         if not os.path.exists(f"/proc/{a.pid}") or open(f"/proc/{a.pid}/stat").read().split(") ")[1][0] == "Z":
             sys.exit(f"server process {a.pid} exited before answering on port {a.port}")
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=2)
+            conn = (http.client.HTTPSConnection("127.0.0.1", a.port, timeout=2, context=unverified)
+                    if a.tls else http.client.HTTPConnection("127.0.0.1", a.port, timeout=2))
             try:
                 CHECKS[a.kind](conn, a)
                 return

@@ -158,6 +158,7 @@ typedef enum rv_stat {
     RV_STAT_FD_LIMIT_503,  /* connections answered 503 at the open-files limit (EMFILE/ENFILE) */
     RV_STAT_RSS_BYTES,     /* resident memory, written each second by the master */
     RV_STAT_PROXY_ERRORS,  /* connections closed for a PROXY header: malformed, or untrusted */
+    RV_STAT_TLS_HANDSHAKE_ERRORS, /* TLS handshakes that failed or never completed */
     RV_STAT_COUNT
 } rv_stat;
 
@@ -256,6 +257,65 @@ typedef struct rv_cidr {
 int rv_cidr_contains(const rv_cidr *list, uint32_t count, const struct sockaddr *address);
 
 /* ------------------------------------------------------------------------------------ */
+/* TLS (tls_context.c, tls_tickets.c, tls_conn.c: OpenSSL 3, behind this API only)      */
+/* ------------------------------------------------------------------------------------ */
+
+/* What one ssl:// listener serves with: certificates chosen by SNI, and the settings. */
+typedef struct rv_tls_context rv_tls_context;
+/* Session ticket keys shared by every worker: made once, before the workers are forked. */
+typedef struct rv_tls_ticket_keys rv_tls_ticket_keys;
+
+typedef enum rv_tls_verify {
+    RV_TLS_VERIFY_NONE = 0,  /* no client certificate asked for */
+    RV_TLS_VERIFY_OPTIONAL,  /* asked for; a client may send none, but one it sends must verify */
+    RV_TLS_VERIFY_REQUIRED,  /* a client without a valid certificate fails the handshake */
+} rv_tls_verify;
+
+/* A certificate file (PEM; the whole chain, leaf first, may follow) and its key file. */
+typedef struct rv_tls_certificate {
+    const char *certificate_file;
+    const char *key_file;
+} rv_tls_certificate;
+
+typedef struct rv_tls_settings {
+    const rv_tls_certificate *certificates; /* the first one answers when SNI matches none */
+    int certificate_count;
+    int min_version;          /* 12 (TLS 1.2) or 13 (TLS 1.3) */
+    const char *ciphers;      /* TLS 1.2 cipher list, OpenSSL syntax */
+    const char *ciphersuites; /* TLS 1.3 cipher suites, OpenSSL syntax */
+    const char *client_ca;    /* PEM file of CAs for client certificates; NULL: none */
+    rv_tls_verify verify;
+    rv_tls_ticket_keys *ticket_keys; /* NULL: no session tickets */
+    uint32_t ticket_lifetime;        /* seconds a ticket is honoured for (two rotation intervals) */
+} rv_tls_settings;
+
+/* Loads the certificates and applies the settings. NULL on failure, with one line saying
+ * which file or setting is wrong in `error`. */
+rv_tls_context *rv_tls_context_create(const rv_tls_settings *settings, char *error,
+                                      size_t error_capacity);
+void rv_tls_context_free(rv_tls_context *context);
+
+/* Ticket keys in shared memory (MAP_SHARED, never on disk), with a first random key. The
+ * key in use is replaced every `rotation_seconds`; tickets of the one before stay valid
+ * until the next rotation. NULL with errno on failure. */
+rv_tls_ticket_keys *rv_tls_ticket_keys_create(uint32_t rotation_seconds);
+/* Unmaps this process's view; the keys vanish with the last process that maps them. */
+void rv_tls_ticket_keys_free(rv_tls_ticket_keys *keys);
+/* Rotates when due (called every second by each worker's loop: the first one to see it due
+ * does it, for all). Returns 1 when this call rotated. */
+int rv_tls_ticket_keys_rotate_if_due(rv_tls_ticket_keys *keys, int64_t now);
+/* How many rotations happened (for tests and the log). */
+uint64_t rv_tls_ticket_keys_generation(const rv_tls_ticket_keys *keys);
+
+/* Whether file bodies can go out with kernel TLS and SSL_sendfile: the kernel has the TLS
+ * upper-layer protocol and OpenSSL was built with kTLS. When not, `why` says what is
+ * missing; file bodies are then read into a buffer and written in 16 KiB records. */
+int rv_tls_kernel_tls_available(char *why, size_t why_capacity);
+
+/* The linked OpenSSL, for `raptor-ev --version`. */
+const char *rv_tls_library_version(void);
+
+/* ------------------------------------------------------------------------------------ */
 /* The worker engine (engine.c): one libev loop, accept, read, parse, timers, write.   */
 /* ------------------------------------------------------------------------------------ */
 
@@ -271,10 +331,16 @@ typedef void (*rv_handler_fn)(rv_conn *conn, void *context);
  * (its path is /proc/self/fd/N). Runs on whichever thread was sending: an app thread or
  * the loop thread. */
 typedef void (*rv_file_short_fn)(int fd, uint64_t reached, uint64_t expected, void *context);
+/* A message for the debug log (from the loop thread). */
+typedef void (*rv_log_fn)(const char *message, void *context);
 
 typedef struct rv_worker_config {
     const int *listen_fds; /* bound, listening sockets (TCP or Unix) */
     int listen_count;
+    /* NULL, or one entry per listen_fds: the TLS context of an ssl:// listener, NULL for a
+     * plain one. */
+    rv_tls_context *const *listen_tls;
+    rv_tls_ticket_keys *ticket_keys; /* rotated from this worker's loop; NULL without TLS */
     rv_limits limits;
     double first_data_timeout; /* accept to first byte; 408 on expiry */
     double keepalive_timeout;  /* idle between requests; just closes */
@@ -303,6 +369,8 @@ typedef struct rv_worker_config {
      * worker stays a single-threaded process. */
     void (*fd_limit_reached)(void *context);
     void *fd_limit_context;
+    /* NULL unless debug logging is on; called with handler_context. */
+    rv_log_fn log_debug;
 } rv_worker_config;
 
 /* Runs the worker until a graceful stop (SIGTERM/SIGINT, or rv_worker_request_stop)
@@ -329,6 +397,20 @@ const uint8_t *rv_conn_buffer(const rv_conn *conn);
 socklen_t rv_conn_peer(const rv_conn *conn, struct sockaddr_storage *out);
 /* The handler_context the worker runs with (for what the handler reads only sometimes). */
 void *rv_conn_handler_context(const rv_conn *conn);
+
+/* The TLS session of the request's connection (strings valid until the response is
+ * finished). */
+typedef struct rv_tls_info {
+    const char *version;     /* "TLSv1.3" */
+    const char *cipher;      /* "TLS_AES_128_GCM_SHA256" */
+    const char *server_name; /* what the client asked for with SNI; NULL when it did not */
+    const char *alpn;        /* the protocol ALPN chose ("http/1.1"); NULL without ALPN */
+} rv_tls_info;
+/* 1 and fills `out` when the connection is TLS, 0 when it is plain. */
+int rv_conn_tls_info(const rv_conn *conn, rv_tls_info *out);
+/* The verified client certificate's subject (RFC 2253, "CN=alice,O=Example") into `out`
+ * (NUL-terminated, cut at `capacity`); returns its length, 0 when there is none. */
+size_t rv_conn_tls_client_subject(const rv_conn *conn, char *out, size_t capacity);
 
 /* ---- the response, from the thread that runs the handler ----
  * rv_respond_start, then rv_respond_field per field, then exactly one of

@@ -49,12 +49,11 @@ final class ClusterListeners {
     var usesReusePort: Bool { !(perSlot.first?.isEmpty ?? true) }
 
     /// The descriptors a worker of `slot` serves.
-    func descriptors(forSlot slot: Int) -> [Int32] { served(forSlot: slot).map(\.fd) }
+    func descriptors(forSlot slot: Int) -> [Int32] { sockets(forSlot: slot).map(\.fd) }
 
-    /// What a worker of `slot` serves: each descriptor with its bind's options (a socket
-    /// systemd passed has none).
-    func served(forSlot slot: Int) -> [(fd: Int32, options: BindOptions)] {
-        (shared + (slot < perSlot.count ? perSlot[slot] : [])).map { ($0.fd, $0.options) }
+    /// The sockets a worker of `slot` serves (`TLSContexts.served` adds what else it needs).
+    func sockets(forSlot slot: Int) -> [ClusterSocket] {
+        shared + (slot < perSlot.count ? perSlot[slot] : [])
     }
 
     /// One line per address for the log (slot 0's reuseport sockets stand for the others).
@@ -77,7 +76,7 @@ final class ClusterListeners {
     /// Binds one `--bind` address (for slot 0 when reuseport applies).
     func add(bind: String, mode: Configuration.ListenerMode) throws {
         let address = try BindAddress(parsing: bind)
-        guard case .tcp(_, let port) = address, mode == .reuseport else {
+        guard let port = address.tcpEndpoint?.port, mode == .reuseport else {
             for listener in try Listener.bind(address, backlog: backlog) {
                 shared.append(socket(listener, bind: bind, slot: nil))
             }

@@ -78,6 +78,10 @@ final class Master {
     var logger: Logger { server.logger }
     let listeners: ClusterListeners
     let stats: StatsRegion
+    /// Shared by every worker, made before the first fork (nil without ssl:// binds).
+    let ticketKeys: TLSTicketKeys?
+    /// The certificates workers forked from now on serve with; reloaded by USR2.
+    private var tls: TLSContexts
     let notify = SystemdNotify()
     private let recycling: WorkerRecycling
     /// The most workers TTIN may reach.
@@ -123,6 +127,8 @@ final class Master {
 
         if let path = configuration.pidfile { pidfile = try Pidfile.claim(path: path) }
         do {
+            ticketKeys = configuration.servesTLS ? try TLSTicketKeys(rotation: configuration.tlsTicketRotation) : nil
+            tls = try TLSContexts(configuration: configuration, ticketKeys: ticketKeys)
             let opened = try setup.open(
                 binds: configuration.binds, mode: configuration.listener, slots: configuration.workers,
                 backlog: configuration.backlog, metricsBind: configuration.metricsBind)
@@ -154,6 +160,7 @@ final class Master {
                 metadata: ["pid": "\(getpid())", "old_workers": "\(previousImage.count)", "phase": "\(phase)"])
         }
         setup.logListening(listeners, logger: logger)
+        if !tls.isEmpty { logger.info("tls", metadata: ["file_bodies": "\(TLSFilePath.description)"]) }
     }
 
     private func run() throws {
@@ -281,6 +288,10 @@ final class Master {
             logger.info("phased restart already in progress", metadata: ["phase": "\(phasedRestart.phase)"])
             return
         }
+        // Renewed certificates are loaded now, before any worker is replaced; ones that do
+        // not load leave every worker serving as it was.
+        guard let reloaded = reloadedTLS("phased restart refused") else { return }
+        tls = reloaded
         phase += 1
         phasedRestart = PhasedRestart(phase: phase)
         notify.send("RELOADING=1\nMONOTONIC_USEC=\(SystemdNotify.monotonicMicroseconds)")
@@ -324,6 +335,9 @@ final class Master {
             return
         }
         guard canHotRestart() else { return }
+        // The new image loads the certificates again: broken ones must leave this image
+        // serving rather than make the new one fail to start.
+        guard reloadedTLS("hot restart refused") != nil else { return }
         HotRestart.handOver(
             executable: executablePath, sockets: listeners.all, workers: Array(workers.keys),
             previousWorkers: Array(previousImage.pids),
@@ -371,6 +385,18 @@ final class Master {
         logger.info("worker removed (TTOU)", metadata: ["workers": "\(slots.count)"])
     }
 
+    /// The certificates loaded afresh from their files, or nil after logging one error line.
+    private func reloadedTLS(_ refusal: String) -> TLSContexts? {
+        do {
+            return try TLSContexts(configuration: configuration, ticketKeys: ticketKeys)
+        } catch {
+            logger.error(
+                "\(refusal): the TLS certificates do not load; the workers go on serving",
+                metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
     // MARK: Supervision
 
     private func spawn(slot: Int, role: WorkerProcess.Role, reason: String) -> WorkerProcess? {
@@ -381,13 +407,14 @@ final class Master {
         stats[cell, RV_STAT_INDEX] = UInt64(slot)
         stats[cell, RV_STAT_PHASE] = UInt64(phase)
         stats[cell, RV_STAT_STARTED_AT] = UInt64(time(nil))
-        let mine = Set(listeners.descriptors(forSlot: slot))
+        let sockets = listeners.sockets(forSlot: slot)
+        let mine = Set(sockets.map(\.fd))
         let others = listeners.all.map(\.fd).filter { !mine.contains($0) }
         let pid: pid_t
         do {
             pid = try WorkerProcess.fork(
-                server: server, slot: slot, listeners: listeners.served(forSlot: slot), closeInChild: others,
-                stats: stats.cell(cell))
+                server: server, slot: slot, listeners: tls.served(sockets), ticketKeys: ticketKeys,
+                closeInChild: others, stats: stats.cell(cell))
         } catch {
             stats.release(cell)
             logger.error("cannot start a worker", metadata: ["worker": "\(slot)", "error": "\(error)"])

@@ -95,7 +95,7 @@ final class MetricsServer {
                 let worker = Worker(
                     index: 0, configuration: configuration, hooks: Hooks(), logger: logger,
                     handler: endpoint.respond(to:))
-                return (worker, descriptors.map { ($0, BindOptions()) })
+                return (worker, descriptors.map { ServedListener(fd: $0) })
             }
         } catch {
             logger.error("cannot start the metrics server", metadata: ["error": "\(error)"])

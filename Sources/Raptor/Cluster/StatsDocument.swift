@@ -242,7 +242,7 @@ struct StatsReport {
     func table(now: Double = WallClock.seconds()) -> String {
         let columns = [
             "worker", "pid", "phase", "state", "uptime", "requests", "conns", "idle", "backlog", "busy", "2xx", "3xx",
-            "4xx", "5xx", "errors", "timeouts", "503", "fd503", "rss", "checkin",
+            "4xx", "5xx", "errors", "timeouts", "503", "fd503", "tls-errors", "rss", "checkin",
         ]
         func count(_ object: JSONValue, _ key: String) -> String {
             object[key]?.number.map { String(UInt64(max(0, $0))) } ?? "-"
@@ -262,7 +262,8 @@ struct StatsReport {
                 "\(count(worker, "busy_threads"))/\(count(worker, "thread_capacity"))", count(worker, "responses_2xx"),
                 count(worker, "responses_3xx"), count(worker, "responses_4xx"), count(worker, "responses_5xx"),
                 count(worker, "parse_errors"), count(worker, "timeouts"), count(worker, "shed_503"),
-                count(worker, "fd_limit_503"), mebibytes(worker), checkin > 0 ? Self.duration(now - checkin) + " ago" : "-",
+                count(worker, "fd_limit_503"), count(worker, "tls_handshake_errors"), mebibytes(worker),
+                checkin > 0 ? Self.duration(now - checkin) + " ago" : "-",
             ])
         }
         let totals = document["totals"] ?? .object([:])
@@ -273,7 +274,7 @@ struct StatsReport {
             "\(count(totals, "busy_threads"))/\(count(totals, "thread_capacity"))", count(totals, "responses_2xx"),
             count(totals, "responses_3xx"), count(totals, "responses_4xx"), count(totals, "responses_5xx"),
             count(totals, "parse_errors"), count(totals, "timeouts"), count(totals, "shed_503"),
-            count(totals, "fd_limit_503"), mebibytes(totals), "",
+            count(totals, "fd_limit_503"), count(totals, "tls_handshake_errors"), mebibytes(totals), "",
         ])
         let widths = columns.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         var text = "master \(count(document, "master_pid")), phase \(count(document, "phase")),"

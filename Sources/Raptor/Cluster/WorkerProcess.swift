@@ -66,10 +66,10 @@ final class WorkerProcess {
     /// Forks a worker for `slot`. In the child this never returns: it serves `listeners`
     /// until a graceful stop, then exits. In the master it returns the child's pid.
     static func fork(
-        server: Server, slot: Int, listeners: [(fd: Int32, options: BindOptions)], closeInChild: [Int32],
+        server: Server, slot: Int, listeners: [ServedListener], ticketKeys: TLSTicketKeys?, closeInChild: [Int32],
         stats: UnsafeMutablePointer<rv_stats>
     ) throws -> pid_t {
-        try forkChild(what: "worker \(slot)", closeInChild: closeInChild, stats: stats) {
+        try forkChild(what: "worker \(slot)", ticketKeys: ticketKeys, closeInChild: closeInChild, stats: stats) {
             Configuration.CPUAffinity.pinWorker(
                 slot: slot, mode: server.configuration.cpuAffinity, logger: server.logger)
             var logger = server.logger
@@ -85,10 +85,11 @@ final class WorkerProcess {
     /// Forks a child of the master that runs the engine: `make` (in the child) returns
     /// the worker to run and its listening sockets. The child clears the master's signal
     /// set-up, closes `closeInChild`, records its pid in `stats`, stops when the master
-    /// dies, runs the worker until its graceful stop, and exits (1 if it could not run).
+    /// dies, runs the worker until its graceful stop (rotating `ticketKeys` when due), and
+    /// exits (1 if it could not run).
     static func forkChild(
-        what: String, closeInChild: [Int32], stats: UnsafeMutablePointer<rv_stats>,
-        make: () -> (Worker, [(fd: Int32, options: BindOptions)])
+        what: String, ticketKeys: TLSTicketKeys? = nil, closeInChild: [Int32], stats: UnsafeMutablePointer<rv_stats>,
+        make: () -> (Worker, [ServedListener])
     ) throws -> pid_t {
         fflush(nil)  // or the child would write the master's buffered output again
         let masterPid = getpid()
@@ -106,7 +107,7 @@ final class WorkerProcess {
         let (worker, listeners) = make()
         var status: Int32 = 0
         do {
-            try worker.run(listeners: listeners, stats: stats)
+            try worker.run(listeners: listeners, ticketKeys: ticketKeys, stats: stats)
         } catch {
             worker.logger.error("\(what) failed", metadata: ["error": "\(error)"])
             status = 1

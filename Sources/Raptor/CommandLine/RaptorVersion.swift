@@ -5,8 +5,9 @@ public enum RaptorVersion {
     /// The one place the version is written.
     public static let current = "0.1.0"
 
-    /// `raptor-ev 0.1.0 (libev 4.33, http_parser 2.9.4)`: what `--version` prints. The C
-    /// libraries are the ones actually linked (Debian may update them under the binary).
+    /// `raptor-ev 0.1.0 (libev 4.33, http_parser 2.9.4, OpenSSL 3.0.19)`: what `--version`
+    /// prints. The C libraries are the ones actually linked (Debian may update them under
+    /// the binary).
     public static var description: String {
         var evMajor: Int32 = 0
         var evMinor: Int32 = 0
@@ -15,6 +16,8 @@ public enum RaptorVersion {
         // http_parser_version() packs major, minor and patch into one byte each.
         let httpParser = [16, 8, 0].map { String((httpParserVersion >> $0) & 0xFF) }.joined(
             separator: ".")
-        return "raptor-ev \(current) (libev \(evMajor).\(evMinor), http_parser \(httpParser))"
+        // "OpenSSL 3.0.19 27 Jan 2026": the name and the number.
+        let openSSL = String(cString: rv_tls_library_version()).split(separator: " ").prefix(2).joined(separator: " ")
+        return "raptor-ev \(current) (libev \(evMajor).\(evMinor), http_parser \(httpParser), \(openSSL))"
     }
 }

@@ -32,8 +32,8 @@ struct ServeCommand: ParsableCommand {
     @Option(
         name: [.customShort("b"), .customLong("bind")],
         help: ArgumentHelp(
-            "Address to listen on: tcp://HOST:PORT, tcp://[IPV6]:PORT or unix:///PATH."
-                + " Repeat to listen on several.",
+            "Address to listen on: tcp://HOST:PORT, tcp://[IPV6]:PORT, ssl://HOST:PORT (HTTPS) or"
+                + " unix:///PATH. Repeat to listen on several.",
             valueName: "url"))
     var binds: [String] = ServeCommand.defaults.binds
 
@@ -308,6 +308,12 @@ struct ServeCommand: ParsableCommand {
             valueName: "format"))
     var logFormat: Configuration.LogFormat?
 
+    @Option(
+        help: ArgumentHelp(
+            "Least severe log level written (debug adds every failed TLS handshake and why).",
+            valueName: "level"))
+    var logLevel: Logger.Level = ServeCommand.defaults.logLevel
+
     @Flag(
         help: ArgumentHelp(
             "Write one line per request to standard output: Common Log Format with the text log"
@@ -373,6 +379,68 @@ struct ServeCommand: ParsableCommand {
             valueName: "n"))
     var fileCache: Int = ServeCommand.fileDefaults.fileCache
 
+    @Option(
+        name: .customLong("tls-cert"),
+        help: ArgumentHelp(
+            "Certificate for ssl:// addresses: a PEM file (leaf first, then its chain) paired in order with"
+                + " a --tls-key, or a directory of NAME.crt (or NAME.pem) and NAME.key pairs. Repeat for"
+                + " several: SNI picks the one whose names match, else the first.",
+            valueName: "path"))
+    var tlsCertificates: [String] = ServeCommand.defaults.tlsCertificates
+
+    @Option(
+        name: .customLong("tls-key"),
+        help: ArgumentHelp("The unencrypted PEM key of a --tls-cert file, in the same order.", valueName: "path"))
+    var tlsKeys: [String] = ServeCommand.defaults.tlsKeys
+
+    @Option(
+        name: .customLong("tls-min-version"),
+        help: ArgumentHelp("The oldest TLS version accepted.", valueName: "version"))
+    var tlsMinVersion: TLSVersion = ServeCommand.defaults.tlsMinVersion
+
+    @Option(
+        name: .customLong("tls-ciphers"),
+        help: ArgumentHelp(
+            "TLS 1.2 cipher list (OpenSSL syntax), in the server's order of preference."
+                + " (default: Mozilla's intermediate list)",
+            valueName: "list"))
+    // Optional only so that ArgumentParser does not print the long default list itself.
+    var tlsCiphers: String?
+
+    @Option(
+        name: .customLong("tls-ciphersuites"),
+        help: ArgumentHelp(
+            "TLS 1.3 cipher suites (OpenSSL syntax)."
+                + " (default: \(ServeCommand.defaults.tlsCipherSuites.split(separator: ":").joined(separator: ", ")))",
+            valueName: "list"))
+    var tlsCipherSuites: String?
+
+    @Option(
+        name: .customLong("tls-client-ca"),
+        help: ArgumentHelp(
+            "PEM file of the CAs that client certificates must chain to; clients then need one"
+                + " (see --tls-verify). (default: none)",
+            valueName: "path"))
+    var tlsClientCA: String?
+
+    @Option(
+        name: .customLong("tls-verify"),
+        help: ArgumentHelp(
+            "Client certificates: none, optional (asked for; one that is sent must verify) or required"
+                + " (the default with --tls-client-ca; none without).",
+            valueName: "mode"))
+    var tlsVerify: TLSVerify?
+
+    @Option(
+        name: .customLong("tls-ticket-rotation"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "How often the session ticket key shared by the workers is replaced; tickets of the"
+                + " previous key stay valid until the next rotation."
+                + " (default: \(Int(ServeCommand.defaults.tlsTicketRotation.seconds) / 3600)h)",
+            valueName: "duration"),
+        transform: DurationArgument.init(parsing:))
+    var tlsTicketRotation = DurationArgument(ServeCommand.defaults.tlsTicketRotation)
+
     /// The configuration the flags describe, not yet validated.
     var serverConfiguration: Configuration {
         var configuration = Configuration()
@@ -409,6 +477,7 @@ struct ServeCommand: ParsableCommand {
         configuration.metricsBind = metricsBind
         configuration.metricsToken = metricsToken
         configuration.logFormat = logFormat
+        configuration.logLevel = logLevel
         configuration.accessLog = accessLog
         configuration.staticFiles.cacheControl = cacheControl
         configuration.staticFiles.cacheFingerprinted = cacheFingerprinted
@@ -418,6 +487,15 @@ struct ServeCommand: ParsableCommand {
         configuration.staticFiles.fallback = fallback
         configuration.staticFiles.precompressed = precompressed
         configuration.staticFiles.fileCache = fileCache
+
+        configuration.tlsCertificates = tlsCertificates
+        configuration.tlsKeys = tlsKeys
+        configuration.tlsMinVersion = tlsMinVersion
+        configuration.tlsCiphers = tlsCiphers ?? Self.defaults.tlsCiphers
+        configuration.tlsCipherSuites = tlsCipherSuites ?? Self.defaults.tlsCipherSuites
+        configuration.tlsClientCA = tlsClientCA
+        configuration.tlsVerify = tlsVerify
+        configuration.tlsTicketRotation = tlsTicketRotation.duration
         return configuration
     }
 
@@ -458,7 +536,8 @@ struct ServeCommand: ParsableCommand {
         // and leaves the choice of handler to the program, here the command line. It comes
         // before any Logger is made, since a Logger keeps the handler it was made with.
         let format = configuration.effectiveLogFormat
-        LoggingSystem.bootstrap { label in RaptorLogHandler(label: label, format: format) }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in RaptorLogHandler(label: label, format: format, logLevel: level) }
 
         let handler = try resolveHandler(
             programHandler: CommandLineContext.handler, options: configuration.staticFiles)

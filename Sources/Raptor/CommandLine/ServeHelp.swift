@@ -31,10 +31,22 @@ enum ServeHelp {
           tcp://HOST:PORT      tcp://0.0.0.0:9292, tcp://127.0.0.1:8080,
                                tcp://localhost:80 (a name or a numeric address)
           tcp://[IPV6]:PORT    tcp://[::]:9292, tcp://[::1]:8080
+          ssl://HOST:PORT      HTTPS with --tls-cert/--tls-key, or with its own
+                               certificate: ssl://0.0.0.0:9443?cert=PATH&key=PATH
+                               (cert= and key= repeatable; cert= may name a
+                               directory of NAME.crt and NAME.key pairs)
           unix:///PATH         unix:///run/app.sock (absolute, under 108 bytes)
           ...?proxy_protocol=v1|v2|optional
                                a PROXY protocol header from the load balancer
-                               starts each connection (trusted: --trusted-proxies)
+                               starts each connection (trusted: --trusted-proxies;
+                               on ssl://, in the clear before the TLS handshake)
+
+        TLS: TLS 1.2 and 1.3, forward-secret AEAD ciphers, ECDHE with X25519 or
+        P-256, ALPN http/1.1. A plain HTTP request on an ssl:// address gets a 400
+        and the connection closes. Session tickets let a client resume on any
+        worker; their key is made by the master, kept in memory only, and
+        replaced every --tls-ticket-rotation. USR2 and HUP load renewed
+        certificates; ones that fail to load leave the workers serving.
 
         Sizes (<size>): a byte count, or a number and a unit, case-insensitive:
           1048576, 512k, 16m, 1g, 1.5m, 64KiB, 16MiB, 1GiB, 64KB, 16MB

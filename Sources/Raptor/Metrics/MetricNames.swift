@@ -53,6 +53,10 @@ enum MetricNames {
         "shed_503": ("raptor_shed_requests_total", "Requests shed with 503 past --max-pending"),
         "accept_pauses": ("raptor_accept_pauses_total", "Times accepting stopped for backpressure"),
         "rss_bytes": ("raptor_resident_memory_bytes", "Resident memory of the worker process"),
+        "tls_handshake_errors": (
+            "raptor_tls_handshake_errors_total",
+            "TLS handshakes that failed or never completed (each logged at debug level only)"
+        ),
     ]
 
     /// The family of `stat`; nil for identity fields (pid, slot, phase, times), which

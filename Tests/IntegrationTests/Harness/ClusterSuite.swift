@@ -210,15 +210,18 @@ final class LoadClient: @unchecked Sendable {
 
     private let port: UInt16
     private let target: String
+    private let tls: TLSClientOptions?
     private let lock = NSLock()
     private var summary = Summary()
     private var stopping = false
     private var threads: [Thread] = []
     private let finished = DispatchGroup()
 
-    init(port: UInt16, target: String = "/", threads count: Int = 6) {
+    /// `tls`: the clients speak TLS (to an ssl:// address).
+    init(port: UInt16, target: String = "/", threads count: Int = 6, tls: TLSClientOptions? = nil) {
         self.port = port
         self.target = target
+        self.tls = tls
         for index in 0..<count {
             finished.enter()
             let thread = Thread { [self] in
@@ -268,7 +271,7 @@ final class LoadClient: @unchecked Sendable {
         while !shouldStop {
             if client == nil {
                 do {
-                    client = try RawClient(port: port, timeout: 10)
+                    client = try RawClient(port: port, timeout: 10, tls: tls)
                     reused = false
                 } catch {
                     record(failure: "connect: \(error)")

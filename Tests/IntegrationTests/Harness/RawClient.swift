@@ -98,10 +98,23 @@ final class RawClient {
         self.timeout = timeout
     }
 
-    /// A plain TCP connection to 127.0.0.1:`port` (the cluster tests, whose servers are TCP).
-    convenience init(port: UInt16, timeout: Double = 10, receiveBufferSize: Int? = nil) throws {
-        try self.init(
-            stream: TCPStream(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize), timeout: timeout)
+    /// A connection to 127.0.0.1:`port`: plain TCP, or TLS with `tls` (the cluster and TLS
+    /// tests, which pick the transport themselves).
+    convenience init(port: UInt16, timeout: Double = 10, receiveBufferSize: Int? = nil, tls: TLSClientOptions? = nil)
+        throws
+    {
+        let stream: any ByteStream =
+            if let tls {
+                try TLSStream(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize, options: tls)
+            } else {
+                try TCPStream(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize)
+            }
+        self.init(stream: stream, timeout: timeout)
+    }
+
+    /// The TLS session's details; nil over plain TCP.
+    var tlsSession: (version: String, cipher: String, alpn: String, peerSubject: String, resumed: Bool)? {
+        (stream as? TLSStream)?.details
     }
 
     func close() { stream.close() }

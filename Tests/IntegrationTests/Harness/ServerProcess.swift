@@ -102,11 +102,13 @@ final class ServerProcess {
         try transport.openClient(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize)
     }
 
-    /// The port of the first `{"message":"listening","url":"SCHEME://HOST:PORT"}` line.
-    static func listeningPort(in log: String, scheme: String = "tcp") -> UInt16? {
+    /// The port of the first `{"message":"listening","url":"SCHEME://HOST:PORT"}` line
+    /// (`tcp://` or `ssl://` when no scheme is given).
+    static func listeningPort(in log: String, scheme: String? = nil) -> UInt16? {
+        let schemes = scheme.map { [$0] } ?? ["tcp", "ssl"]
         for line in log.split(separator: "\n") where line.contains("listening") {
             // The text format: `2026-11-23T11:30:00.123Z info listening url=tcp://127.0.0.1:43817`
-            if !line.hasPrefix("{"), let start = line.range(of: "url=\(scheme)://") {
+            if !line.hasPrefix("{"), let start = schemes.lazy.compactMap({ line.range(of: "url=\($0)://") }).first {
                 let url = line[start.upperBound...].prefix { !$0.isWhitespace }
                 if let colon = url.lastIndex(of: ":"), let port = UInt16(url[url.index(after: colon)...]) {
                     return port
@@ -115,7 +117,7 @@ final class ServerProcess {
             guard let data = line.data(using: .utf8),
                 let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                 object["message"] as? String == "listening",
-                let url = object["url"] as? String, url.hasPrefix("\(scheme)://"),
+                let url = object["url"] as? String, schemes.contains(where: { url.hasPrefix("\($0)://") }),
                 let colon = url.lastIndex(of: ":")
             else { continue }
             if let port = UInt16(url[url.index(after: colon)...]) { return port }
