@@ -37,8 +37,11 @@ final class TLSTestServer {
         if !flags.contains("--log-format") { arguments += ["--log-format", "json"] }
         if !flags.contains("--shutdown-timeout") { arguments += ["--shutdown-timeout", "3s"] }
         do {
+            // The port is the first ssl:// address's (a mixed test reads the others from the log).
+            let transport: ServerMode.Transport = arguments.contains { $0.hasPrefix("ssl://") } ? .tls : .tcp
             process = try ServerProcess(
-                binary: binary, arguments: arguments, outputDirectory: directory, environment: writes.environment)
+                binary: binary, arguments: arguments, transport: transport, outputDirectory: directory,
+                environment: writes.environment)
         } catch {
             try? FileManager.default.removeItem(at: directory)
             throw error
@@ -147,7 +150,7 @@ enum TLSWritePath: String, CaseIterable, CustomTestStringConvertible {
     var testDescription: String { "\(rawValue) writes" }
 }
 
-@Suite("TLS", .serialized)
+@Suite("TLS", .serialized, .exclusive)
 struct TLSTests {
     let certificates: TestCertificates
 

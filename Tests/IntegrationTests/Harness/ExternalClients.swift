@@ -48,17 +48,24 @@ enum ExternalClient {
     /// Python defining `connect(url, timeout=10)`: an http.client connection to the host
     /// and port of `url`, over the transport its scheme names. Prepended to the scripts a
     /// suite runs against a server (ServerSuite.python).
-    static let pythonConnect = """
-        import http.client, urllib.parse
+    /// What a Python script against a server starts with: `connect(url)` opens an
+    /// http.client connection over the server's transport (HTTPS verified against `caFile`).
+    static func pythonConnect(caFile: String?) -> String {
+        """
+        import http.client, ssl, urllib.parse
 
         def connect(url, timeout=10):
             parts = urllib.parse.urlsplit(url)
             if parts.scheme == "http":
                 return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            if parts.scheme == "https":
+                context = ssl.create_default_context(cafile=\(caFile.map { "\"\($0)\"" } ?? "None"))
+                return http.client.HTTPSConnection("localhost", parts.port, timeout=timeout, context=context)
             raise SystemExit("no Python client for %s:// yet (Harness/ExternalClients.swift)" % parts.scheme)
 
 
         """
+    }
 
     static func isAvailable(_ executable: String) -> Bool {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"

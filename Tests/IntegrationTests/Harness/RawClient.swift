@@ -103,12 +103,17 @@ final class RawClient {
     convenience init(port: UInt16, timeout: Double = 10, receiveBufferSize: Int? = nil, tls: TLSClientOptions? = nil)
         throws
     {
-        let stream: any ByteStream =
-            if let tls {
-                try TLSStream(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize, options: tls)
-            } else {
-                try TCPStream(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize)
-            }
+        let stream: any ByteStream
+        do {
+            stream =
+                if let tls {
+                    try TLSStream(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize, options: tls)
+                } else {
+                    try TCPStream(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize)
+                }
+        } catch {
+            throw Failure.socket(error.description)  // a refused handshake is the client's failure
+        }
         self.init(stream: stream, timeout: timeout)
     }
 

@@ -18,6 +18,8 @@ struct ServerMode: Hashable, Codable, Sendable, CustomStringConvertible, CustomT
     /// (`urlScheme`, `curlOptions`, `openStream`).
     enum Transport: String, Hashable, Codable, Sendable, CaseIterable {
         case tcp
+        /// `ssl://`, with a certificate for localhost made at test time (TestCertificates).
+        case tls
     }
 
     let dispatch: Dispatch
@@ -66,6 +68,7 @@ extension ServerMode.Transport {
     var bindScheme: String {
         switch self {
         case .tcp: "tcp"
+        case .tls: "ssl"
         }
     }
 
@@ -73,6 +76,7 @@ extension ServerMode.Transport {
     var urlScheme: String {
         switch self {
         case .tcp: "http"
+        case .tls: "https"
         }
     }
 
@@ -81,6 +85,11 @@ extension ServerMode.Transport {
     func serverFlags(directory: URL) throws -> [String] {
         switch self {
         case .tcp: ["--bind", "tcp://127.0.0.1:0"]
+        case .tls:
+            try {
+                let pair = try TestCertificates.shared.localhost
+                return ["--bind", "ssl://127.0.0.1:0", "--tls-cert", pair.certificate, "--tls-key", pair.key]
+            }()
         }
     }
 
@@ -88,6 +97,16 @@ extension ServerMode.Transport {
     var curlOptions: [String] {
         switch self {
         case .tcp: []
+        case .tls: caFile.map { ["--cacert", $0] } ?? []
+        }
+    }
+
+    /// The CA a client verifies the server's certificate with (nil: nothing to verify).
+    /// Made before any server of the transport starts (`serverFlags`).
+    var caFile: String? {
+        switch self {
+        case .tcp: nil
+        case .tls: try? TestCertificates.shared.caFile
         }
     }
 
@@ -103,6 +122,10 @@ extension ServerMode.Transport {
     func openStream(port: UInt16, timeout: Double, receiveBufferSize: Int?) throws -> any ByteStream {
         switch self {
         case .tcp: try TCPStream(port: port, timeout: timeout, receiveBufferSize: receiveBufferSize)
+        case .tls:
+            try TLSStream(
+                port: port, timeout: timeout, receiveBufferSize: receiveBufferSize,
+                options: TLSClientOptions(alpn: "http/1.1", caFile: try TestCertificates.shared.caFile))
         }
     }
 }

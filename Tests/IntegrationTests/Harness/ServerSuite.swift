@@ -111,7 +111,8 @@ class ServerSuite {
         -> ExternalClient.Result
     {
         try ExternalClient.python(
-            ExternalClient.pythonConnect + script, arguments: [server.url("")] + arguments, timeout: timeout,
+            ExternalClient.pythonConnect(caFile: server.transport.caFile) + script,
+            arguments: [server.url("")] + arguments, timeout: timeout,
             outputDirectory: workDirectory)
     }
 
