@@ -87,9 +87,7 @@ import Testing
     @Test(arguments: ServerMode.all)
     func curlDecodesTheGzipSibling(_ mode: ServerMode) throws {
         let (server, _) = try startNegotiationSite(mode)
-        let result = try ExternalClient.curl(
-            ["-sS", "--compressed", "-D", "-", "http://127.0.0.1:\(server.port)/only-gz.css"],
-            outputDirectory: workDirectory)
+        let result = try curl(server, "/only-gz.css", ["-sS", "--compressed", "-D", "-"])
         #expect(result.succeeded, "\(result)")
         #expect(result.standardOutput.lowercased().contains("content-encoding: gzip"), "\(result)")
         #expect(result.standardOutput.hasSuffix("p { margin: 0 }\n"), "\(result)")

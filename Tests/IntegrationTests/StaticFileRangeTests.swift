@@ -23,9 +23,7 @@ import Testing
         let server = try startRangeSite(mode)
         let output = workDirectory.appendingPathComponent("download.bin")
         try Data(Self.large.prefix(1_234_567)).write(to: output)
-        let result = try ExternalClient.curl(
-            ["-sS", "-C", "-", "-o", output.path, "http://127.0.0.1:\(server.port)/large.bin"],
-            outputDirectory: workDirectory)
+        let result = try curl(server, "/large.bin", ["-sS", "-C", "-", "-o", output.path])
         #expect(result.succeeded, "\(result)")
         try expectEqual(Data(contentsOf: output), Data(Self.large), "the resumed download is the file")
     }
