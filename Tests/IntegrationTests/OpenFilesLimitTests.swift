@@ -48,7 +48,9 @@ import Testing
         for pid in tree { #expect(openFilesLimits(pid) == ["300", "300"], "process \(pid)") }
     }
 
-    @Test(arguments: ServerMode.all)
+    // Over TCP only: the refusal is a plain-text 503 written before any handshake, which a
+    // TLS client cannot read (a TLS alert there is not written yet).
+    @Test(arguments: ServerMode.Dispatch.allCases.map { ServerMode($0, .tcp) })
     func connectionsPastTheLimitGet503ThenServiceResumes(_ mode: ServerMode) throws {
         let statsPath = workDirectory.appendingPathComponent("stats.json").path
         let server = try startLimited(mode, soft: 64, hard: 64, ["--stats-file", statsPath])
