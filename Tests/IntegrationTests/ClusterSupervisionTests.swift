@@ -39,17 +39,30 @@ import Testing
     }
 
     /// A handler that kills its worker on every request: the respawns slow down (0 s, then
-    /// 0.5 s, 1 s, 2 s...) and each delay is logged with its reason.
+    /// 0.5 s, 1 s, 2 s...), measured from the death to the next fork, and each delay is
+    /// logged with its reason.
     @Test func crashLoopBacksOff() throws {
         let server = try startCluster(["-w", "1"])
         var pid = waitForRunningWorkers(1)[0]
+        var gaps: [Double] = []
         for _ in 0..<4 {
-            _ = get(server.port, "/exit", timeout: 5)  // the worker exits with status 3 mid-request
+            // The worker exits with status 3 mid-request: the connection ends with it.
+            _ = get(server.port, "/exit", timeout: 5)
+            let died = ProcFS.bootClockNow()
             let gone = pid
             #expect(waitUntil(timeout: 10) { isGone(gone!) })
             let next = waitForRunningWorkers(1, excluding: [gone], timeout: 15)[0]
             #expect(next != gone)
+            // The respawn's fork time, from /proc (10 ms steps): the master forked it no
+            // earlier than the delay after it reaped the dead one.
+            gaps.append(next.flatMap(ProcFS.startTime).map { $0 - died } ?? -1)
             pid = next
+        }
+        // The first death respawns at once; then 0.5 s, 1 s, 2 s. The lower bounds allow
+        // for the 10 ms steps of the fork time; the upper ones for a busy machine.
+        let expected = [0.0, 0.5, 1, 2]
+        for (gap, delay) in zip(gaps, expected) {
+            #expect(gap >= delay - 0.05 && gap < delay + 3, "respawns after each death: \(gaps), expected \(expected)")
         }
         let delays = events(server, "worker crash loop: respawn delayed").compactMap { $0["delay"] as? String }
         #expect(delays == ["0.5s", "1s", "2s"], "\(server.logTail)")
