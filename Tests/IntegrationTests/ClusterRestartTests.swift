@@ -10,7 +10,10 @@ import Testing
     /// USR2: every worker replaced one at a time, the phase goes up, and the clients see no
     /// failed request.
     @Test func phasedRestartUnderLoadLosesNoRequest() throws {
-        let server = try startCluster(["-w", "2"])
+        // Each worker's boot takes at least this long, so one at a time shows in fork times.
+        let bootDelay = 0.4
+        let server = try startCluster(
+            ["-w", "2"], environment: ["RAPTOR_TESTAPP_BOOT_DELAY_MS": "\(Int(bootDelay * 1000))"])
         let before = waitForRunningWorkers(2, phase: 0)
         let load = LoadClient(port: server.port)
         #expect(waitUntil(timeout: 10) { load.snapshot.ok >= 200 }, "load: \(load.snapshot)")
@@ -25,9 +28,17 @@ import Testing
         assertNoFailedRequest(summary, stoppedWorkers: 2)
         #expect(Set(after.values).isDisjoint(with: before.values), "before \(before), after \(after)")
         #expect(waitUntil(timeout: 10) { before.values.allSatisfy(isGone) }, "old workers still run")
-        // One at a time: slot 0's replacement booted before slot 1's was started.
+        // One at a time: slot 0's replacement booted (at least bootDelay after its fork)
+        // before slot 1's was forked. Fork times from /proc, in 10 ms steps.
         let replaced = events(server, "phased restart: worker replaced").compactMap { $0["worker"] as? String }
         #expect(replaced == ["0", "1"])
+        let forked = (after[0].flatMap(ProcFS.startTime), after[1].flatMap(ProcFS.startTime))
+        if let first = forked.0, let second = forked.1 {
+            #expect(
+                second - first >= bootDelay - 0.02, "slot 1's replacement forked \(second - first) s after slot 0's")
+        } else {
+            Issue.record("the replacements' fork times are unknown: \(after)")
+        }
         #expect((readStats()?["phase"] as? Int) == 1)
     }
 
