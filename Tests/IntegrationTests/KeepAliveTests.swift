@@ -14,7 +14,7 @@ import Testing
             #expect(response.bodyText.contains("query=n=\(index)"), "\(response.bodyText)")
             #expect(!response.saysClose, "request \(index) of 5: \(response.rawHead)")
         }
-        #expect(!client.peerClosed)
+        expectStillOpen(client)
     }
 
     @Test(arguments: ServerMode.all)
@@ -41,7 +41,7 @@ import Testing
             #expect(response.tokens("Connection").contains("keep-alive"), "\(response.rawHead)")
             #expect(response.header("Content-Length") != nil, "a kept-alive HTTP/1.0 response needs a length")
         }
-        #expect(!client.peerClosed)
+        expectStillOpen(client)
     }
 
     @Test(arguments: ServerMode.all)

@@ -16,7 +16,7 @@ import Testing
                 response.bodyText.contains("target=/request?n=\(index) "),
                 "response \(index) out of order: \(response.bodyText)")
         }
-        #expect(!client.peerClosed)
+        expectStillOpen(client)
     }
 
     @Test(arguments: ServerMode.all)
