@@ -211,19 +211,6 @@ final class StaticFilesTests: XCTestCase {
         }
     }
 
-    func testInitRefusesAnUnreadableDirectory() throws {
-        try XCTSkipIf(geteuid() == 0, "root reads every directory")
-        let tree = try Tree()
-        let directory = tree.path + "/www/empty"
-        XCTAssertEqual(chmod(directory, 0o300), 0)
-        defer { chmod(directory, 0o755) }
-        XCTAssertThrowsError(try StaticFiles(root: directory)) { error in
-            XCTAssertEqual(
-                error as? RaptorError,
-                .invalidConfiguration(option: "DIR", message: "'\(directory)' is not readable (permission denied)"))
-        }
-    }
-
     func testInitResolvesTheRootWithRealpath() throws {
         let tree = try Tree()
         let files = try StaticFiles(root: tree.path + "/linked-root/./")
@@ -283,13 +270,6 @@ final class StaticFilesTests: XCTestCase {
             XCTAssertEqual(served.body, "Not Found\n", path)
             XCTAssertEqual(served.headers[.contentType], "text/plain; charset=utf-8", path)
         }
-    }
-
-    func testUnreadableFileGets404() throws {
-        try XCTSkipIf(geteuid() == 0, "root reads every file")
-        let tree = try Tree()
-        XCTAssertEqual(chmod(tree.path + "/www/a.txt", 0), 0)
-        XCTAssertEqual(try Served(tree.get("/a.txt")).status, 404)
     }
 
     func testDirectoriesRedirectToTheSlashThenServeTheirIndex() throws {
