@@ -259,14 +259,19 @@ extension InstallCommand {
     }
 
     /// Runs `arguments` with an empty environment and the toolchain's runtime directory
-    /// really gone: a private mount namespace with an empty tmpfs over it. nil where the
-    /// kernel does not let us make one (CI runs as root, where it does).
-    static func withoutToolchain(_ arguments: [String]) throws -> String? {
-        guard let runtime = InstallPaths.toolchainRuntime,
-            (try? run(["unshare", "--mount", "true"], timeout: 30))?.succeeded == true
-        else {
-            print("Install tests: cannot hide the toolchain here (no unshare --mount); the ldd checks stand")
-            return nil
+    /// really gone: a private mount namespace with an empty tmpfs over it. Throws (the test
+    /// fails, saying why) where that cannot be done: the check would otherwise pass unseen.
+    static func withoutToolchain(_ arguments: [String]) throws -> String {
+        guard let runtime = InstallPaths.toolchainRuntime else {
+            throw InstallFailure(
+                description: "cannot hide the toolchain: `swift -print-target-info` names no runtime library path")
+        }
+        let probe = try run(["unshare", "--mount", "true"], timeout: 30)
+        guard probe.succeeded else {
+            throw InstallFailure(
+                description:
+                    "cannot hide the toolchain: `unshare --mount` fails here (it needs root or user namespaces): \(probe)"
+            )
         }
         return try succeed(
             [
