@@ -128,11 +128,16 @@ enum TestApplication {
         onError: { context in report("hook on-error \(context.method) \(context.target): \(context.error)") })
 
     /// For the cluster tests: `RAPTOR_TESTAPP_BOOT_DELAY_MS` makes a worker's boot slow,
-    /// and a worker exits (3) at boot while the file `RAPTOR_TESTAPP_FAIL_BOOT_IF` names
-    /// exists (a build that cannot start).
+    /// a worker's boot never ends while the file `RAPTOR_TESTAPP_HANG_BOOT_IF` names exists
+    /// (a boot stuck on a dead dependency), and a worker exits (3) at boot while the file
+    /// `RAPTOR_TESTAPP_FAIL_BOOT_IF` names exists (a build that cannot start).
     private static func bootAsTheEnvironmentSays() {
         if let delay = getenv("RAPTOR_TESTAPP_BOOT_DELAY_MS").flatMap({ UInt32(String(cString: $0)) }) {
             usleep(delay * 1000)
+        }
+        if let path = getenv("RAPTOR_TESTAPP_HANG_BOOT_IF"), access(path, F_OK) == 0 {
+            report("hook worker-boot hanging on purpose")
+            while true { pause() }
         }
         if let path = getenv("RAPTOR_TESTAPP_FAIL_BOOT_IF"), access(path, F_OK) == 0 {
             report("hook worker-boot failing on purpose")
