@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 import HTTPTypes
 
 /// A request as a handler sees it.

@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 import HTTPTypes
 
 /// The header (or trailer) fields of a request, in the order they were sent.

@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 
 /// Hands a `Response` to the engine: status and fields into the head it encodes, then
 /// the body in the one way that suits it. Nothing here allocates for a bytes or string

@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 import Logging
 
 #if canImport(Glibc)
@@ -8,14 +8,14 @@ import Logging
 /// One worker: the engine's event loop and app threads, serving already-bound listeners.
 /// The listeners, the stats slot and the hooks come from outside, so a master process
 /// can run many of these (one per forked process) around the same code.
-public struct Worker {
-    public let index: Int
-    public let configuration: Configuration
-    public let hooks: Hooks
-    public let logger: Logger
+struct Worker {
+    let index: Int
+    let configuration: Configuration
+    let hooks: Hooks
+    let logger: Logger
     let handler: Handler
 
-    public init(index: Int, configuration: Configuration, hooks: Hooks, logger: Logger, handler: @escaping Handler) {
+    init(index: Int, configuration: Configuration, hooks: Hooks, logger: Logger, handler: @escaping Handler) {
         self.index = index
         self.configuration = configuration
         self.hooks = hooks
@@ -25,7 +25,7 @@ public struct Worker {
 
     /// Serves until SIGTERM or SIGINT (graceful: requests in flight finish), then runs the
     /// shutdown hook and returns.
-    public func run(listeners: [Int32], stats: UnsafeMutablePointer<rv_stats>) throws {
+    func run(listeners: [Int32], stats: UnsafeMutablePointer<rv_stats>) throws {
         try run(listeners: listeners.map { ServedListener(fd: $0) }, stats: stats)
     }
 

@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 
 /// The version of raptor-ev, and of the C libraries it runs on.
 public enum RaptorVersion {

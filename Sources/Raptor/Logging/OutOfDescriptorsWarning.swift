@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 import Logging
 
 #if canImport(Glibc)

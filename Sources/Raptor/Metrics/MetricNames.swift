@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 
 /// The Prometheus name of each engine stat, derived from its C name and kind
 /// (`rv_stat_name`, `rv_stat_kind_of`), so a stat added to the enum in raptor.h appears in

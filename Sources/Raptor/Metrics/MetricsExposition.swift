@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 // Internal: nothing of it is in Raptor's interface. A client still loads the module (Raptor
 // is built without library evolution), so packaging/install.sh installs it.
 internal import Prometheus

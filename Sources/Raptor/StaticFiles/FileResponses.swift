@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 import HTTPTypes
 
 #if canImport(Glibc)

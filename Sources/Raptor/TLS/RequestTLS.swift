@@ -1,4 +1,4 @@
-import CRaptor
+internal import CRaptor
 
 /// The TLS session a request came over.
 public struct TLSDetails: Sendable, Hashable {
