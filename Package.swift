@@ -36,7 +36,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            // `Request` and its views are ~Escapable: a handler cannot keep them past its
+            // return (they point into the connection's reused buffer). Declaring their
+            // lifetimes needs this feature; code that uses them does not.
+            swiftSettings: [.enableExperimentalFeature("Lifetimes")]
         ),
         .executableTarget(name: "raptor-ev", dependencies: ["Raptor"]),
         // A small application on the public API: what the static default cannot show

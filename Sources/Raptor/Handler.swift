@@ -1,6 +1,7 @@
 /// An application: called once per request on an app thread (or on the event loop with
-/// `threads = 0`). It may block; it must not keep the `Request` beyond its return.
-/// A thrown error becomes a 500 response and reaches `Hooks.onError`.
+/// `threads = 0`). It may block; it cannot keep the `Request` beyond its return (the
+/// compiler refuses it: `Request` is `~Escapable`). A thrown error becomes a 500 response
+/// and reaches `Hooks.onError`.
 public typealias Handler = @Sendable (Request) throws -> Response
 
 /// Code the server runs at points of a worker's life.

@@ -4,13 +4,20 @@ import HTTPTypes
 /// A request as a handler sees it.
 ///
 /// `Request` is a view over the engine's read buffer: nothing is copied until a property
-/// is read, and the view is valid only while the handler runs. Keep what you need by
-/// reading it (the properties return owned values), never the `Request` itself.
-public struct Request {
+/// is read, and the view is valid only while the handler runs (the buffer holds the next
+/// request once the response is finished). Keep what you need by reading it (the
+/// properties return owned values), never the `Request` itself: it is `~Escapable`, so
+/// the compiler refuses code that would keep it (or its `headers`, `trailers`, `body`)
+/// past the handler's return: storing it, capturing it in an escaping closure (a
+/// `.stream` body, a `Task`), returning it.
+public struct Request: ~Escapable {
     let connection: OpaquePointer
     let raw: UnsafePointer<rv_request>
     let buffer: UnsafePointer<UInt8>
 
+    /// Made only by the dispatch, around one handler call; the handler's parameter is
+    /// what bounds its lifetime for the application.
+    @_lifetime(immortal)
     init(connection: OpaquePointer) {
         self.connection = connection
         self.raw = rv_conn_request(connection)
@@ -109,19 +116,26 @@ public struct Request {
 
     /// The header fields, with case-insensitive lookup.
     public var headers: RequestFields {
-        RequestFields(raw: raw, buffer: buffer, range: 0..<Int(raw.pointee.trailer_start))
+        @_lifetime(copy self)
+        get { RequestFields(raw: raw, buffer: buffer, range: 0..<Int(raw.pointee.trailer_start)) }
     }
 
     /// Trailer fields that followed a chunked body (empty otherwise).
     public var trailers: RequestFields {
-        RequestFields(
-            raw: raw, buffer: buffer,
-            range: Int(raw.pointee.trailer_start)..<Int(raw.pointee.field_count))
+        @_lifetime(copy self)
+        get {
+            RequestFields(
+                raw: raw, buffer: buffer,
+                range: Int(raw.pointee.trailer_start)..<Int(raw.pointee.field_count))
+        }
     }
 
     /// The body, already read in full: in memory up to the configured size, else in an
     /// unlinked temporary file.
-    public var body: RequestBody { RequestBody(raw: raw) }
+    public var body: RequestBody {
+        @_lifetime(copy self)
+        get { RequestBody(raw: raw) }
+    }
 
     /// The client's address: `203.0.113.7`, `2001:db8::1`, or nil for a Unix socket peer.
     /// Behind a load balancer in `--trusted-proxies`, the address its PROXY protocol header
@@ -141,7 +155,9 @@ public struct Request {
     /// `HTTPFields`, which costs far more than reading fields from `headers`.
     public var httpRequest: HTTPRequest {
         var fields = HTTPFields()
-        for field in headers {
+        let headers = self.headers
+        for index in headers.indices {
+            let field = headers[index]
             if let name = HTTPField.Name(field.name) {
                 fields.append(HTTPField(name: name, value: field.value))
             }

@@ -8,8 +8,14 @@ internal import CRaptor
 ///
 /// Small bodies are in memory; large ones (past `Configuration.bodyMemoryLimit`) were
 /// spooled to an unlinked temporary file. `reader()` reads either kind the same way.
-public struct RequestBody {
+/// A view, like `Request`: it cannot outlive the handler (`~Escapable`).
+public struct RequestBody: ~Escapable {
     let raw: UnsafePointer<rv_request>
+
+    @_lifetime(immortal)
+    init(raw: UnsafePointer<rv_request>) {
+        self.raw = raw
+    }
 
     /// The decoded length in bytes (chunked framing removed).
     public var count: Int { Int(raw.pointee.body.length) }
@@ -39,16 +45,19 @@ public struct RequestBody {
     }
 
     /// A blocking reader over the body, from its first byte.
+    @_lifetime(copy self)
     public func reader() -> RequestBodyReader {
         RequestBodyReader(raw: raw)
     }
 }
 
-/// Reads a request body sequentially, from memory or from its spool file.
-public struct RequestBodyReader {
+/// Reads a request body sequentially, from memory or from its spool file. Bound to the
+/// handler's call like the body it reads (`~Escapable`).
+public struct RequestBodyReader: ~Escapable {
     let raw: UnsafePointer<rv_request>
     private var position = 0
 
+    @_lifetime(immortal)
     init(raw: UnsafePointer<rv_request>) {
         self.raw = raw
     }

@@ -4,11 +4,20 @@ import HTTPTypes
 /// The header (or trailer) fields of a request, in the order they were sent.
 ///
 /// Lookup by `HTTPField.Name` is case-insensitive and copies only the value it returns;
-/// nothing is built per request until asked for.
-public struct RequestFields: Sequence {
+/// nothing is built per request until asked for. Like `Request`, a view into the
+/// connection's buffer that cannot outlive the handler (`~Escapable`); `all` copies
+/// every field out.
+public struct RequestFields: ~Escapable {
     let raw: UnsafePointer<rv_request>
     let buffer: UnsafePointer<UInt8>
     let range: Range<Int>
+
+    @_lifetime(immortal)
+    init(raw: UnsafePointer<rv_request>, buffer: UnsafePointer<UInt8>, range: Range<Int>) {
+        self.raw = raw
+        self.buffer = buffer
+        self.range = range
+    }
 
     /// One field as sent: the name keeps the client's spelling.
     public struct Field: Sendable, Hashable {
@@ -17,6 +26,21 @@ public struct RequestFields: Sequence {
     }
 
     public var count: Int { range.count }
+
+    public var isEmpty: Bool { range.isEmpty }
+
+    /// The positions of the fields, for `self[position]`.
+    public var indices: Range<Int> { 0..<range.count }
+
+    /// The field at `position` (`0 ..< count`), in the order sent.
+    public subscript(position: Int) -> Field {
+        precondition(indices.contains(position), "field position \(position) out of range 0..<\(count)")
+        let index = range.lowerBound + position
+        return Field(name: name(at: index), value: value(at: index))
+    }
+
+    /// Every field, copied, in the order sent.
+    public var all: [Field] { indices.map { self[$0] } }
 
     /// The first value of the field, or nil when the request does not have it.
     public subscript(name: HTTPField.Name) -> String? {
@@ -28,21 +52,12 @@ public struct RequestFields: Sequence {
 
     /// Every value of a repeated field, in order.
     public func values(for name: HTTPField.Name) -> [String] {
-        range.filter { matches($0, name) }.map(value(at:))
+        range.filter { matches($0, name) }.map { value(at: $0) }
     }
 
     /// True when the field is present.
     public func contains(_ name: HTTPField.Name) -> Bool {
         range.contains { matches($0, name) }
-    }
-
-    public func makeIterator() -> AnyIterator<Field> {
-        var index = range.lowerBound
-        return AnyIterator {
-            guard index < range.upperBound else { return nil }
-            defer { index += 1 }
-            return Field(name: name(at: index), value: value(at: index))
-        }
     }
 
     /// Read in place: `withUnsafeBytes(of: raw.pointee.fields)` copied the whole array of

@@ -34,7 +34,8 @@ public struct Response: Sendable {
         case fileParts(FileParts)
         /// A body of unknown length, written piece by piece: chunked on HTTP/1.1,
         /// delimited by closing the connection on HTTP/1.0. Writes block while the
-        /// client is slow (bounded by the write timeout).
+        /// client is slow (bounded by the write timeout). The closure runs after the
+        /// handler returned: it cannot capture the `Request`, so read what it needs first.
         case stream(@Sendable (inout ResponseBodyWriter) throws -> Void)
 
         public init(stringLiteral value: String) {

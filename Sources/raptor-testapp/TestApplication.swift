@@ -43,7 +43,7 @@ enum TestApplication {
             }
             return text("length=\(request.body.count) memory=\(request.body.isInMemory) sum=\(sum)\n")
         case "/headers":
-            let lines = request.headers.map { "\($0.name): \($0.value)" }
+            let lines = request.headers.all.map { "\($0.name): \($0.value)" }
             return text(lines.joined(separator: "\n") + "\n")
         case "/header-values":
             // Every value of one field, in order: /header-values?name=x-thing
@@ -52,7 +52,7 @@ enum TestApplication {
             }
             return text(request.headers.values(for: name).joined(separator: "|") + "\n")
         case "/trailers":
-            let lines = request.trailers.map { "\($0.name): \($0.value)" }
+            let lines = request.trailers.all.map { "\($0.name): \($0.value)" }
             return text("body=\(try request.body.string())\n" + lines.joined(separator: "\n") + "\n")
         case "/request":
             // The request line as the API sees it.
