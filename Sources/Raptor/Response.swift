@@ -1,4 +1,5 @@
 import HTTPTypes
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -83,15 +84,22 @@ public struct ResponseFields: Sendable, ExpressibleByDictionaryLiteral, Sequence
     public func makeIterator() -> Iterator { Iterator(base: fields.makeIterator()) }
 }
 
-/// A region of an open file. The server takes ownership of the descriptor and closes it
-/// once the region is sent (or the response is abandoned).
+/// A region of an open file, sent with sendfile(2).
+///
+/// The region owns its descriptor: the server closes it once the region is sent, and a
+/// region dropped unsent (a response a handler built and did not return, a handler that
+/// threw) closes it when its last copy goes. Copies share the one descriptor, which is
+/// closed exactly once. A region is sent once: its descriptor goes with the response, so
+/// a `Response` kept and returned again (a cached one) is refused with
+/// `RaptorError.fileRegionAlreadySent`; open the file (or `dup` it) per response.
 public struct FileRegion: Sendable {
-    public let fileDescriptor: Int32
+    let descriptor: OwnedDescriptor
     public let offset: UInt64
     public let length: UInt64
 
+    /// Takes ownership of `fileDescriptor`: do not close it or use it after this.
     public init(fileDescriptor: Int32, offset: UInt64, length: UInt64) {
-        self.fileDescriptor = fileDescriptor
+        self.descriptor = OwnedDescriptor(fileDescriptor)
         self.offset = offset
         self.length = length
     }
@@ -111,9 +119,9 @@ public struct FileRegion: Sendable {
 }
 
 /// Regions of one open file, each after a piece of text, then a tail: the body of a
-/// `multipart/byteranges` response (each part's header, then its bytes). The server takes
-/// ownership of the descriptor and closes it once everything is sent (or the response is
-/// abandoned).
+/// `multipart/byteranges` response (each part's header, then its bytes). It owns its
+/// descriptor as `FileRegion` does: closed once everything is sent, or when its last copy
+/// goes unsent; sent once.
 public struct FileParts: Sendable {
     public struct Part: Sendable {
         /// Sent before the region.
@@ -128,14 +136,15 @@ public struct FileParts: Sendable {
         }
     }
 
-    public let fileDescriptor: Int32
+    let descriptor: OwnedDescriptor
     /// At least one.
     public let parts: [Part]
     /// Sent after the last region.
     public let tail: [UInt8]
 
+    /// Takes ownership of `fileDescriptor`: do not close it or use it after this.
     public init(fileDescriptor: Int32, parts: [Part], tail: [UInt8]) {
-        self.fileDescriptor = fileDescriptor
+        self.descriptor = OwnedDescriptor(fileDescriptor)
         self.parts = parts
         self.tail = tail
     }

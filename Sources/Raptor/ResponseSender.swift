@@ -4,7 +4,53 @@ internal import CRaptor
 /// the body in the one way that suits it. Nothing here allocates for a bytes or string
 /// body: the engine writes straight from the Swift storage.
 enum ResponseSender {
+    /// Throws before anything is written when the response cannot be sent (an interim
+    /// status, a file region sent before), so the caller can still answer 500.
     static func send(_ response: Response, on connection: OpaquePointer) throws {
+        // HTTPResponse.Status admits 100...999; a 1xx cannot end an exchange (RFC 9110
+        // section 15.2), and the engine would quietly turn it into a 500.
+        guard response.status.code >= 200 else { throw RaptorError.interimStatus(response.status.code) }
+        // One switch, each case starting the head itself: a look at the body before it (for
+        // the file case) copied the body, 21 instructions per response.
+        switch response.body {
+        case .empty:
+            startHead(of: response, on: connection)
+            rv_respond_body(connection, nil, 0)
+        case .bytes(let bytes):
+            startHead(of: response, on: connection)
+            bytes.withUnsafeBufferPointer { _ = rv_respond_body(connection, $0.baseAddress, $0.count) }
+        case .string(var text):
+            startHead(of: response, on: connection)
+            text.withUTF8 { _ = rv_respond_body(connection, $0.baseAddress, $0.count) }
+        case .file(let region):
+            guard let descriptor = region.descriptor.take() else { throw RaptorError.fileRegionAlreadySent }
+            startHead(of: response, on: connection)
+            // The engine closes the descriptor, whatever becomes of the response.
+            rv_respond_file(connection, descriptor, region.offset, region.length)
+        case .fileParts(let body):
+            guard let descriptor = body.descriptor.take() else { throw RaptorError.fileRegionAlreadySent }
+            startHead(of: response, on: connection)
+            // The texts in one block, as the engine takes them.
+            let text = body.parts.flatMap(\.text) + body.tail
+            let parts = body.parts.map {
+                rv_file_part(offset: $0.offset, length: $0.length, text_length: $0.text.count)
+            }
+            text.withUnsafeBufferPointer { text in
+                _ = rv_respond_file_parts(
+                    connection, descriptor, parts, UInt32(parts.count), text.baseAddress, text.count)
+            }
+        case .stream(let produce):
+            startHead(of: response, on: connection)
+            guard rv_respond_stream_begin(connection) == 0 else { throw RaptorError.clientGone }
+            var writer = ResponseBodyWriter(connection: connection)
+            try produce(&writer)
+            guard rv_respond_stream_end(connection) == 0 else { throw RaptorError.clientGone }
+        }
+    }
+
+    /// The status and the handler's fields, into the head the engine encodes.
+    @inline(__always)
+    private static func startHead(of response: Response, on connection: OpaquePointer) {
         rv_respond_start(connection, UInt32(response.status.code))
         for field in response.headers {
             var name = field.name.rawName
@@ -15,31 +61,6 @@ enum ResponseSender {
                     _ = rv_respond_field(connection, name.baseAddress, name.count, value.baseAddress, value.count)
                 }
             }
-        }
-        switch response.body {
-        case .empty:
-            rv_respond_body(connection, nil, 0)
-        case .bytes(let bytes):
-            bytes.withUnsafeBufferPointer { _ = rv_respond_body(connection, $0.baseAddress, $0.count) }
-        case .string(var text):
-            text.withUTF8 { _ = rv_respond_body(connection, $0.baseAddress, $0.count) }
-        case .file(let region):
-            rv_respond_file(connection, region.fileDescriptor, region.offset, region.length)
-        case .fileParts(let body):
-            // The texts in one block, as the engine takes them.
-            let text = body.parts.flatMap(\.text) + body.tail
-            let parts = body.parts.map {
-                rv_file_part(offset: $0.offset, length: $0.length, text_length: $0.text.count)
-            }
-            text.withUnsafeBufferPointer { text in
-                _ = rv_respond_file_parts(
-                    connection, body.fileDescriptor, parts, UInt32(parts.count), text.baseAddress, text.count)
-            }
-        case .stream(let produce):
-            guard rv_respond_stream_begin(connection) == 0 else { throw RaptorError.clientGone }
-            var writer = ResponseBodyWriter(connection: connection)
-            try produce(&writer)
-            guard rv_respond_stream_end(connection) == 0 else { throw RaptorError.clientGone }
         }
     }
 }

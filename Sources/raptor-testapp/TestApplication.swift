@@ -102,6 +102,21 @@ enum TestApplication {
                 "secure=\(request.isSecure) version=\(tls.version) cipher=\(tls.cipher)"
                     + " sni=\(tls.serverName ?? "-") alpn=\(tls.applicationProtocol ?? "-")"
                     + " client=\(tls.clientCertificateSubject ?? "-") pid=\(getpid())\n")
+        case "/file":
+            // A file region, opened per request: /file?path=/tmp/x
+            return Response(body: .file(try FileRegion(path: parameter("path") ?? "")))
+        case "/file-dropped":
+            // Regions built and dropped unsent: their descriptors must not leak.
+            for _ in 0..<number("n", 100) { _ = Response(body: .file(try FileRegion(path: parameter("path") ?? ""))) }
+            return text("dropped\n")
+        case "/file-copied":
+            // One region sent while copies of it are dropped: one close, by the engine.
+            let region = try FileRegion(path: parameter("path") ?? "")
+            let copies = Array(repeating: region, count: 3)
+            return Response(body: .file(copies[number("which", 0)]))
+        case "/file-cached":
+            // The same response (and region) every time: only the first can send it.
+            return try cachedFileResponse(path: parameter("path") ?? "")
         case "/split-header":
             // A handler that tries response splitting: the engine must drop the field.
             return Response(headers: [HTTPField.Name("X-Injected")!: "a\r\nSet-Cookie: evil=1"], body: "safe\n")
@@ -114,6 +129,18 @@ enum TestApplication {
             return text("retained=\(Retained.add(megabytes: number("mb", 1)))MiB pid=\(getpid())\n")
         default:
             return Response(status: .notFound, headers: [.contentType: "text/plain"], body: "Not Found\n")
+        }
+    }
+
+    private static let cachedFile = Mutex<Response?>(nil)
+
+    /// A response built once and returned for every request: a misuse for a file body.
+    private static func cachedFileResponse(path: String) throws -> Response {
+        try cachedFile.withLock { cached in
+            if let cached { return cached }
+            let response = Response(body: .file(try FileRegion(path: path)))
+            cached = response
+            return response
         }
     }
 

@@ -66,9 +66,8 @@ public struct StaticFiles: Sendable {
 
     /// `respond(to:)` on the parts of a request it reads.
     ///
-    /// A 200 or 206 response's body may be a `.file` or `.fileParts` whose descriptor the
-    /// server closes once sent; code that drops such a response without sending it must
-    /// close the descriptor.
+    /// A 200 or 206 response's body may be a `.file` or `.fileParts`, which owns its
+    /// descriptor: closed once sent, or when the response is dropped.
     public func respond(to request: FileRequest) -> Response {
         guard request.method == .get || request.method == .head else { return Self.methodNotAllowed }
         let relative: String
