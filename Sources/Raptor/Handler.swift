@@ -1,7 +1,7 @@
 /// An application: called once per request on an app thread (or on the event loop with
 /// `threads = 0`). It may block; it cannot keep the `Request` beyond its return (the
-/// compiler refuses it: `Request` is `~Escapable`). A thrown error becomes a 500 response
-/// and reaches `Hooks.onError`.
+/// compiler refuses it: `Request` is `~Escapable`). A thrown `HTTPResponseError` sends its
+/// own response; any other error becomes a 500 response and reaches `Hooks.onError`.
 public typealias Handler = @Sendable (Request) throws -> Response
 
 /// Code the server runs at points of a worker's life.
@@ -13,7 +13,10 @@ public struct Hooks: Sendable {
     public var workerBoot: @Sendable (Int) -> Void
     /// In the worker process, after it stopped serving (graceful stop).
     public var workerShutdown: @Sendable (Int) -> Void
-    /// After a handler threw; the response (500) is already on its way.
+    /// After a handler failed: it threw (an `HTTPResponseError` only with a 5xx status), or
+    /// its response could not be sent (a 1xx status, a `FileRegion` sent before). The
+    /// response (a 500, or the error's own) is already on its way. Not called for a client
+    /// that went away during a streamed response.
     public var onError: @Sendable (ErrorContext) -> Void
 
     public init(

@@ -1,4 +1,5 @@
 internal import CRaptor
+import HTTPTypes
 import Logging
 
 #if canImport(Glibc)
@@ -35,17 +36,8 @@ final class Application: Sendable {
             status = response.status.code
             try ResponseSender.send(response, on: connection)
         } catch {
-            if rv_response_started(connection) == 0 {
-                status = 500
-                ResponseSender.sendInternalError(on: connection)
-            } else {
-                rv_respond_abort(connection)
-            }
-            let context = ErrorContext(method: request.method.rawValue, target: request.target, error: error)
-            logger.error(
-                "handler failed",
-                metadata: ["method": "\(context.method)", "target": "\(context.target)", "error": "\(error)"])
-            hooks.onError(context)
+            status = recover(
+                from: error, status: status, method: request.method, target: request.target, on: connection)
         }
         if let accessLogFormat {
             let entry = AccessLogEntry(
@@ -54,6 +46,53 @@ final class Application: Sendable {
                 startTime: started, duration: Self.seconds(since: started))
             AccessLog.write(AccessLog.line(entry, format: accessLogFormat))
         }
+    }
+
+    /// Answers for a handler that threw (or returned a response that cannot be sent):
+    /// the error's own response for an `HTTPResponseError`, else a 500; once a response
+    /// began (`status` is the one it began with), only ending the connection is left.
+    /// Returns the status the client got.
+    private func recover(
+        from error: any Error, status: Int, method: HTTPRequest.Method, target: String, on connection: OpaquePointer
+    ) -> Int {
+        if rv_response_started(connection) != 0 {
+            // The head is out: a truncated body must not pass for a whole one.
+            rv_respond_abort(connection)
+            if case RaptorError.clientGone = error {
+                // The client's choice, not the application's failure.
+                logger.info(
+                    "client went away during the response", metadata: ["method": "\(method)", "target": "\(target)"])
+            } else {
+                reportFailure(error, method: method, target: target)
+            }
+            return status
+        }
+        if let answer = error as? any HTTPResponseError {
+            let code = answer.status.code
+            do {
+                try ResponseSender.send(answer.response, on: connection)
+            } catch {
+                // Its response could not be sent (a 1xx, a body that threw midway).
+                return recover(from: error, status: code, method: method, target: target, on: connection)
+            }
+            if code >= 500 {
+                reportFailure(error, method: method, target: target)
+            } else {
+                logger.debug(
+                    "handler answered with an error",
+                    metadata: ["method": "\(method)", "target": "\(target)", "status": "\(code)", "error": "\(error)"])
+            }
+            return code
+        }
+        reportFailure(error, method: method, target: target)
+        ResponseSender.sendInternalError(on: connection)
+        return 500
+    }
+
+    private func reportFailure(_ error: any Error, method: HTTPRequest.Method, target: String) {
+        logger.error(
+            "handler failed", metadata: ["method": "\(method)", "target": "\(target)", "error": "\(error)"])
+        hooks.onError(ErrorContext(method: method.rawValue, target: target, error: error))
     }
 
     private static func now(_ clock: clockid_t) -> timespec {

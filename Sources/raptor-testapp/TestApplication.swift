@@ -66,6 +66,9 @@ enum TestApplication {
             return text("slow done\n")
         case "/throw":
             throw Failure()
+        case "/refuse":
+            // An error that carries its response: /refuse?code=403
+            throw Refusal(status: HTTPResponse.Status(code: number("code", 403)))
         case "/status":
             // Any status with a body, to show the engine drops bodies where HTTP forbids them.
             let code = number("code", 200)
@@ -130,6 +133,13 @@ enum TestApplication {
         default:
             return Response(status: .notFound, headers: [.contentType: "text/plain"], body: "Not Found\n")
         }
+    }
+
+    /// An error whose response the client gets instead of a 500.
+    struct Refusal: HTTPResponseError {
+        var status: HTTPResponse.Status
+        var headers: ResponseFields { [.contentType: "text/plain", HTTPField.Name("X-Refused")!: "yes"] }
+        var body: Response.Body { .string("refused \(status.code)\n") }
     }
 
     private static let cachedFile = Mutex<Response?>(nil)
