@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.3.0"),
         // The Prometheus text format of the metrics server (vendor-notes.md).
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The C shim: the only code that includes ev.h, http_parser.h and OpenSSL's headers.
@@ -36,6 +37,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             // `Request` and its views are ~Escapable: a handler cannot keep them past its
             // return (they point into the connection's reused buffer). Declaring their
@@ -45,7 +47,9 @@ let package = Package(
         .executableTarget(name: "raptor-ev", dependencies: ["Raptor"]),
         // A small application on the public API: what the static default cannot show
         // (echo, slow, throwing, streaming handlers) for the tests and the benchmarks.
-        .executableTarget(name: "raptor-testapp", dependencies: ["Raptor"]),
+        .executableTarget(
+            name: "raptor-testapp",
+            dependencies: ["Raptor", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // A blocking TLS client for the integration tests (OpenSSL stays behind CShims).
         .target(
             name: "CTestTLS",

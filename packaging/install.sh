@@ -40,13 +40,16 @@ SCRATCH="$ROOT/.build/packaging"
 MANIFEST_PATH="$PREFIX/share/raptor-ev/install-manifest"
 
 # The modules a client's `import Raptor` loads: Raptor's own imports (ArgumentParser,
-# Logging, HTTPTypes, and Prometheus: internal to Raptor, but a module built without
-# library evolution has its clients load every import; CRaptor comes from include/raptor)
-# and theirs (ArgumentParserToolInfo; Atomics and CoreMetrics, and Atomics' C module
-# _AtomicsShims, from include/raptor).
-# InstallTests compiles Examples/installed/main.swift against the installed tree, so a
-# missing one fails the tests.
-SWIFT_MODULES=(Raptor ArgumentParser ArgumentParserToolInfo Logging HTTPTypes Prometheus Atomics CoreMetrics)
+# Logging, HTTPTypes, ServiceLifecycle, and Prometheus: internal to Raptor, but a module built
+# without library evolution has its clients load every import; CRaptor comes from
+# include/raptor) and theirs (ArgumentParserToolInfo; UnixSignals, ConcurrencyHelpers,
+# AsyncAlgorithms and, through it, swift-collections' DequeModule, OrderedCollections,
+# InternalCollectionsUtilities, ContainersPreview; Atomics and CoreMetrics, and Atomics' C
+# module _AtomicsShims, from include/raptor). InstallTests compiles
+# Examples/installed/main.swift against the installed tree, so a missing one fails the tests.
+SWIFT_MODULES=(Raptor ArgumentParser ArgumentParserToolInfo Logging HTTPTypes ServiceLifecycle UnixSignals
+    ConcurrencyHelpers AsyncAlgorithms DequeModule OrderedCollections InternalCollectionsUtilities ContainersPreview
+    Prometheus Atomics CoreMetrics)
 
 die() {
     echo "install.sh: $*" >&2

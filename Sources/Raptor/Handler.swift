@@ -9,9 +9,11 @@ public struct Hooks: Sendable {
     /// In the master process, once, after the listeners are bound and before the first
     /// worker is forked (cluster mode only): close what workers must not inherit.
     public var beforeFork: @Sendable () -> Void
-    /// In the worker process, before it starts serving; the argument is the worker index.
+    /// In the worker process, before it starts serving (and before a per-worker factory);
+    /// the argument is the worker index.
     public var workerBoot: @Sendable (Int) -> Void
-    /// In the worker process, after it stopped serving (graceful stop).
+    /// In the worker process, after it stopped serving (graceful stop) and its services
+    /// shut down.
     public var workerShutdown: @Sendable (Int) -> Void
     /// After a handler failed: it threw (an `HTTPResponseError` only with a 5xx status), or
     /// its response could not be sent (a 1xx status, a `FileRegion` sent before). The

@@ -5,7 +5,8 @@ import Logging
     import Glibc
 #endif
 
-/// The one entry point for a Swift tool: a configuration and a handler, then `run()`.
+/// The one entry point for a Swift tool: a configuration and a handler (or a per-worker
+/// factory), then `run()`.
 ///
 /// ```swift
 /// var configuration = Configuration()
@@ -18,16 +19,31 @@ public struct Server {
     public let configuration: Configuration
     public let hooks: Hooks
     public let logger: Logger
-    let handler: Handler
+    let application: ApplicationSource
 
+    /// One handler, made in this process and shared by every worker.
     public init(
         configuration: Configuration, hooks: Hooks = Hooks(), logger: Logger = Logger(label: "raptor"),
         handler: @escaping Handler
     ) {
+        self.init(configuration: configuration, hooks: hooks, logger: logger, application: .handler(handler))
+    }
+
+    /// An application built in each worker by `factory`, after fork (see
+    /// `ApplicationFactory`): the place for connection pools, clients and other state a
+    /// worker must own, and for the services they run.
+    public init(
+        configuration: Configuration, hooks: Hooks = Hooks(), logger: Logger = Logger(label: "raptor"),
+        perWorker factory: @escaping ApplicationFactory
+    ) {
+        self.init(configuration: configuration, hooks: hooks, logger: logger, application: .perWorker(factory))
+    }
+
+    init(configuration: Configuration, hooks: Hooks, logger: Logger, application: ApplicationSource) {
         self.configuration = configuration
         self.hooks = hooks
         self.logger = logger
-        self.handler = handler
+        self.application = application
     }
 
     /// Validates the configuration, binds every listener (failing before serving
@@ -77,7 +93,8 @@ public struct Server {
         let statsFile = configuration.statsFile.map { SingleProcessStats(path: $0, cell: stats) }
         statsFile?.start()
         defer { statsFile?.stop() }
-        let worker = Worker(index: 0, configuration: configuration, hooks: hooks, logger: logger, handler: handler)
+        let worker = Worker(
+            index: 0, configuration: configuration, hooks: hooks, logger: logger, application: application)
         logger.info(
             "worker booted",
             metadata: [

@@ -13,18 +13,11 @@ struct Worker {
     let configuration: Configuration
     let hooks: Hooks
     let logger: Logger
-    let handler: Handler
+    let application: ApplicationSource
 
-    init(index: Int, configuration: Configuration, hooks: Hooks, logger: Logger, handler: @escaping Handler) {
-        self.index = index
-        self.configuration = configuration
-        self.hooks = hooks
-        self.logger = logger
-        self.handler = handler
-    }
-
-    /// Serves until SIGTERM or SIGINT (graceful: requests in flight finish), then runs the
-    /// shutdown hook and returns.
+    /// Builds the application (a per-worker factory runs now), serves until SIGTERM or
+    /// SIGINT (graceful: requests in flight finish), shuts the application's services down,
+    /// runs the shutdown hook and returns. Throws when the factory or a service failed.
     func run(listeners: [Int32], stats: UnsafeMutablePointer<rv_stats>) throws {
         try run(listeners: listeners.map { ServedListener(fd: $0) }, stats: stats)
     }
@@ -34,10 +27,15 @@ struct Worker {
     func run(
         listeners: [ServedListener], ticketKeys: TLSTicketKeys? = nil, stats: UnsafeMutablePointer<rv_stats>
     ) throws {
+        // A stop during the boot (the hook, the factory) is remembered, not fatal; a forked
+        // worker installed this at once, a single process does it here.
+        rv_install_stop_signal_handlers()
         hooks.workerBoot(index)
         defer { hooks.workerShutdown(index) }
+        let built = try WorkerApplication.start(
+            application, context: WorkerContext(index: index, configuration: configuration, logger: logger))
         let application = Application(
-            handler: handler, hooks: hooks, logger: logger,
+            handler: built.handler, hooks: hooks, logger: logger,
             accessLogFormat: configuration.accessLogFormat,
             forwarding: ForwardedClient(configuration))
         let context = Unmanaged.passRetained(application)
@@ -90,7 +88,10 @@ struct Worker {
                 }
             }
         }
-        if result != 0 { throw RaptorError.system("starting worker \(index)", errno) }
+        let startError = result != 0 ? RaptorError.system("starting worker \(index)", errno) : nil
+        // After the drain: no request is left to need them.
+        try built.stopServices()
+        if let startError { throw startError }
     }
 
     static func proxyMode(_ mode: BindOptions.ProxyProtocol?) -> rv_proxy_mode {

@@ -2,10 +2,12 @@
 // The tests use it for what the static-file default cannot show (echoing a body, slow,
 // throwing and streaming handlers), the benchmarks for `GET /` (13 bytes), and it is the
 // proof that the public API is enough to write a real application.
+//
+// Environment: RAPTOR_TESTAPP_APPLICATION=per-worker builds the application in each worker
+// (PerWorkerApplication).
 import Raptor
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
+if TestApplication.environment("RAPTOR_TESTAPP_APPLICATION") == "per-worker" {
+    RaptorCommandLine.main(hooks: TestApplication.hooks, perWorker: PerWorkerApplication.make)
+}
 RaptorCommandLine.main(handler: TestApplication.respond, hooks: TestApplication.hooks)

@@ -356,10 +356,10 @@ final class CommandLineTests: XCTestCase {
     // MARK: The handler
 
     func testADirectoryWithAProgramHandlerIsAnError() throws {
-        let programHandler: Handler = { _ in Response() }
-        XCTAssertNoThrow(try ServeCommand.parse([]).resolveHandler(programHandler: programHandler))
+        let program = ApplicationSource.handler { _ in Response() }
+        XCTAssertNoThrow(try ServeCommand.parse([]).resolveApplication(program: program))
         XCTAssertThrowsError(
-            try ServeCommand.parse(["site"]).resolveHandler(programHandler: programHandler)
+            try ServeCommand.parse(["site"]).resolveApplication(program: program)
         ) {
             error in
             guard case RaptorError.invalidConfiguration(let option, _) = error else {

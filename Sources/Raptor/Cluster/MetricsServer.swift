@@ -94,7 +94,7 @@ final class MetricsServer {
                 logger[metadataKey: "role"] = "metrics"
                 let worker = Worker(
                     index: 0, configuration: configuration, hooks: Hooks(), logger: logger,
-                    handler: endpoint.respond(to:))
+                    application: .handler(endpoint.respond(to:)))
                 return (worker, descriptors.map { ServedListener(fd: $0) })
             }
         } catch {

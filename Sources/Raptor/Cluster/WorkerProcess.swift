@@ -77,7 +77,7 @@ final class WorkerProcess {
             logger[metadataKey: "pid"] = "\(getpid())"
             let worker = Worker(
                 index: slot, configuration: server.configuration, hooks: server.hooks, logger: logger,
-                handler: server.handler)
+                application: server.application)
             return (worker, listeners)
         }
     }

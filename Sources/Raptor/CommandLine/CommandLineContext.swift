@@ -7,8 +7,8 @@
 /// on that same thread; nothing else touches them. That single-threaded, write-once use is
 /// what makes `nonisolated(unsafe)` sound here.
 enum CommandLineContext {
-    /// The program's own handler; nil for the `raptor-ev` binary, which serves files.
-    nonisolated(unsafe) static var handler: Handler?
+    /// The program's own application; nil for the `raptor-ev` binary, which serves files.
+    nonisolated(unsafe) static var application: ApplicationSource?
     nonisolated(unsafe) static var hooks = Hooks()
 
     /// The name the program was run as (`raptor-ev`, or the name of a tool built on the

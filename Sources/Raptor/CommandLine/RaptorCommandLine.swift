@@ -20,13 +20,26 @@ public enum RaptorCommandLine {
     /// stop, 64 for an invalid command line or configuration, 1 when the server cannot run
     /// (a bind fails, say).
     public static func main(handler: Handler? = nil, hooks: Hooks = Hooks()) -> Never {
-        main(arguments: Array(CommandLine.arguments.dropFirst()), handler: handler, hooks: hooks)
+        let application = handler.map { ApplicationSource.handler($0) }
+        main(arguments: Array(CommandLine.arguments.dropFirst()), application: application, hooks: hooks)
     }
 
-    static func main(arguments: [String], handler: Handler?, hooks: Hooks) -> Never {
+    /// The same, for an application built in each worker by `factory` after fork (see
+    /// `ApplicationFactory`, `WorkerContext`):
+    ///
+    ///     RaptorCommandLine.main(perWorker: { worker in
+    ///         let pool = ConnectionPool(size: 4)
+    ///         worker.addService(pool)
+    ///         return .sync { request in ... }
+    ///     })
+    public static func main(hooks: Hooks = Hooks(), perWorker factory: @escaping ApplicationFactory) -> Never {
+        main(arguments: Array(CommandLine.arguments.dropFirst()), application: .perWorker(factory), hooks: hooks)
+    }
+
+    static func main(arguments: [String], application: ApplicationSource?, hooks: Hooks) -> Never {
         // Before parsing: ArgumentParser creates the command, so this is how `serve` gets them
         // (see CommandLineContext).
-        CommandLineContext.handler = handler
+        CommandLineContext.application = application
         CommandLineContext.hooks = hooks
         do {
             var command = try RaptorCommand.parseAsRoot(arguments)

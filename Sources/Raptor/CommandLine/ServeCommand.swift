@@ -499,11 +499,11 @@ struct ServeCommand: ParsableCommand {
         return configuration
     }
 
-    /// The handler to serve: the program's own, or static files from the directory.
-    func resolveHandler(programHandler: Handler?, options: StaticFiles.Options = StaticFiles.Options()) throws
-        -> Handler
+    /// What to serve: the program's own application, or static files from the directory.
+    func resolveApplication(program: ApplicationSource?, options: StaticFiles.Options = StaticFiles.Options())
+        throws -> ApplicationSource
     {
-        if let programHandler {
+        if let program {
             // Silently ignoring the directory would leave the user wondering why their files
             // are not served.
             if let directory {
@@ -512,10 +512,10 @@ struct ServeCommand: ParsableCommand {
                     message: "'\(directory)': this program serves its own handler; a directory"
                         + " applies only to the static-file server")
             }
-            return programHandler
+            return program
         }
         let files = try StaticFiles(root: directory ?? Self.defaultStaticRoot(), options: options)
-        return { request in files.respond(to: request) }
+        return .handler { request in files.respond(to: request) }
     }
 
     /// `./public` when it is a directory (the convention of Rack and many static sites),
@@ -539,8 +539,8 @@ struct ServeCommand: ParsableCommand {
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in RaptorLogHandler(label: label, format: format, logLevel: level) }
 
-        let handler = try resolveHandler(
-            programHandler: CommandLineContext.handler, options: configuration.staticFiles)
+        let application = try resolveApplication(
+            program: CommandLineContext.application, options: configuration.staticFiles)
         if checkConfig {
             LineWriter.write("configuration ok", to: LineWriter.standardOutput)
             return
@@ -548,7 +548,7 @@ struct ServeCommand: ParsableCommand {
 
         let server = Server(
             configuration: configuration, hooks: CommandLineContext.hooks,
-            logger: Logger(label: "raptor"), handler: handler)
+            logger: Logger(label: "raptor"), application: application)
         try server.run()
     }
 }
