@@ -60,6 +60,7 @@ public struct Server {
                 metadata: ["open_files_limit": "\(OpenFilesLimit.currentText)", "error": "\(error)"])
         }
         if configuration.workers > 0 {
+            try ForkGuard.requireSingleThread()
             try Master.run(server: self)
         } else {
             try runSingleProcess()

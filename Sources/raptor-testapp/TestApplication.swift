@@ -194,6 +194,13 @@ enum TestApplication {
         getenv(name).map { String(cString: $0) }
     }
 
+    /// A Task started, and run, before the server: its executor's thread stays.
+    static func startTaskBeforeRun() {
+        let ran = Atomic(false)
+        Task.detached { ran.store(true, ordering: .releasing) }
+        while !ran.load(ordering: .acquiring) { usleep(1000) }
+    }
+
     static func report(_ line: String) {
         let bytes = Array((line + "\n").utf8)
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }

@@ -4,9 +4,11 @@
 // proof that the public API is enough to write a real application.
 //
 // Environment: RAPTOR_TESTAPP_APPLICATION=per-worker builds the application in each worker
-// (PerWorkerApplication).
+// (PerWorkerApplication); RAPTOR_TESTAPP_BEFORE_RUN=task starts a Task before the server
+// runs, the mistake the fork guard refuses.
 import Raptor
 
+if TestApplication.environment("RAPTOR_TESTAPP_BEFORE_RUN") == "task" { TestApplication.startTaskBeforeRun() }
 if TestApplication.environment("RAPTOR_TESTAPP_APPLICATION") == "per-worker" {
     RaptorCommandLine.main(hooks: TestApplication.hooks, perWorker: PerWorkerApplication.make)
 }
