@@ -6,7 +6,7 @@ DIR        ?= public
 BIND       ?= tcp://0.0.0.0:9292
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_DEPS   := libev-dev libhttp-parser-dev libssl-dev
-TEST_DEPS  := curl python3 wrk openssl
+TEST_DEPS  := curl python3 wrk openssl strace
 CFLAGS_CHECK := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -ICShims/CRaptor/include \
                 -ICShims/CTestTLS/include
 C_SOURCES  := $(wildcard CShims/CRaptor/*.c CShims/CTestTLS/*.c fuzz/*.c)
