@@ -28,5 +28,19 @@ import Testing
         let status = try server.get("/elsewhere").status
         #expect(status == 404)
         #expect(server.stop() == .some(0), "\(server.log)")
+
+        // The per-worker example of the same package: each of two workers connects its own
+        // pool in its factory and closes it, as a service, after the drain.
+        let perWorker = try InstallServer([binary.dropLast("hello".count) + "per-worker", "--workers", "2"])
+        defer { perWorker.stop() }
+        let answer = try perWorker.get("/").body
+        #expect(
+            answer.hasPrefix("Hello from worker ") && answer.hasSuffix(" (connection 4)\n"), "\(perWorker.log)")
+        let missing = try perWorker.get("/elsewhere").status
+        #expect(missing == 404, "a NotFound thrown as an HTTPResponseError")
+        #expect(perWorker.stop() == .some(0), "\(perWorker.log)")
+        let lines = perWorker.process.output.split(separator: "\n")
+        #expect(lines.filter { $0.contains("\"pool connected\"") }.count == 2, "\(perWorker.log)")
+        #expect(lines.filter { $0.contains("\"pool closed\"") }.count == 2, "\(perWorker.log)")
     }
 }
