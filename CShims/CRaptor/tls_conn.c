@@ -460,7 +460,13 @@ ssize_t tls_writev(rv_conn *conn, const struct iovec *iov, int count, int more) 
             }
         }
     }
-    if (more ? !hold(conn) : flush(conn) < 0) return total > 0 ? (ssize_t)total : -1;
+    if (more) {
+        if (!hold(conn)) return total > 0 ? (ssize_t)total : -1;
+    } else if (flush(conn) < 0) {
+        /* The connection failed (EPIPE, ECONNRESET): what was encrypted never left, and
+         * reporting it as written would let a streamed response go on writing to no one. */
+        return -1;
+    }
     if (total == 0) {
         errno = EAGAIN;
         return -1;
