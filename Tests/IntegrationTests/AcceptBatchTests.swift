@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A worker accepts at most 64 connections per wake-up of its loop (engine.c,
+/// ACCEPTS_PER_WAKEUP), so a flood of new connections cannot starve the ones it has: with
+/// more than 64 queued behind an inline handler that blocks the loop, strace shows the
+/// accepts in runs of at most 64 between two epoll_waits.
+@Suite(.exclusive) final class AcceptBatchTests: ServerSuite {
+    static let queued = 150
+
+    /// The server's thread is asleep in the handler (usleep: nanosleep or clock_nanosleep).
+    func isInHandler(_ pid: pid_t) -> Bool {
+        let call = ProcFS.readText("/proc/\(pid)/syscall")?.split(separator: " ").first
+        return call == "35" || call == "230"
+    }
+
+    @Test func atMost64AcceptsPerWakeup() throws {
+        let traced = try startTracedTestApp(
+            ServerMode(.inline, .tcp), syscalls: ["accept4", "epoll_wait", "epoll_pwait"], ["--workers", "0"])
+        let server = traced.server
+        let pids = traced.traced
+        try #require(pids.count == 1, "\(pids)")
+        let blocker = try connect(server)
+        try blocker.send(Requests.get("/slow?ms=2000"))
+        let blocked = waitUntil(timeout: 10) { self.isInHandler(pids[0]) }
+        try #require(blocked, "the handler never began")
+        // Connected (queued by the kernel, backlog 1024) while the loop cannot accept.
+        let clients = try (0..<Self.queued).map { _ in try connect(server) }
+        #expect(try blocker.readResponse().bodyText == "slow done\n")
+        // Every queued connection is then served.
+        for client in clients {
+            try client.send(Requests.get("/"))
+            try expectEqual(client.readResponse().status, 200)
+        }
+
+        // Runs of successful accept4 calls between two epoll_waits.
+        var runs: [Int] = [0]
+        for call in try traced.finish().map(TracedCall.init) {
+            if call.isCall("epoll_wait") || call.isCall("epoll_pwait") {
+                if runs.last != 0 { runs.append(0) }
+            } else if call.isCall("accept4"), call.result != nil {
+                runs[runs.count - 1] += 1
+            }
+        }
+        #expect(runs.reduce(0, +) == Self.queued + 1, "\(runs)")
+        // The queue was longer than one batch: the first wake-up after the handler took 64.
+        #expect(runs.max() == 64, "accepts per wake-up: \(runs)")
+    }
+}
