@@ -6,13 +6,17 @@ import Testing
 #endif
 
 /// HUP runs the new build with the same arguments and --check-config first: a build that
-/// cannot start is refused with one log line, and the running image goes on serving.
+/// cannot start is refused with one log line, and the running image goes on serving. Past
+/// the check, an exec that fails leaves this image serving, and a new image whose workers
+/// cannot boot leaves the old workers serving until its own have booted.
 @Suite(.exclusive) final class ClusterHotRestartCheckTests: ClusterSuite {
     /// A cluster of `app` (a copy of the test app), with its workers running.
-    private func startInstalled() throws -> (server: ServerProcess, app: String, workers: [Int: pid_t]) {
+    private func startInstalled(_ flags: [String] = []) throws -> (
+        server: ServerProcess, app: String, workers: [Int: pid_t]
+    ) {
         let app = directory.appendingPathComponent("app").path
         try FileManager.default.copyItem(atPath: Binaries.testApp, toPath: app)
-        let server = try startCluster(["-w", "2"], binary: app)
+        let server = try startCluster(["-w", "2"] + flags, binary: app)
         return (server, app, waitForRunningWorkers(2, phase: 0))
     }
 
@@ -73,6 +77,62 @@ import Testing
         waitForEvents(server, "hot restart: new master image running")
         #expect(FileManager.default.fileExists(atPath: mark), "the new build was checked first")
         waitForRunningWorkers(2, phase: 1, excluding: Array(workers.values))
+        #expect(get(server.port) == 200)
+    }
+
+    /// A build that passes its check and by the hand-over is no program (here it puts one
+    /// in its place during the check): exec fails, this image goes on with the same
+    /// workers, and its sockets and environment are intact for the next HUP, which goes
+    /// through.
+    @Test func anExecThatFailsLeavesThisImageServing() throws {
+        let (server, app, workers) = try startInstalled()
+        try install(
+            """
+            case "$*" in *--check-config*)
+                printf 'not a program\\n' > "$0.broken"; chmod 755 "$0.broken"; mv "$0.broken" "$0"; exit 0;;
+            esac
+            exec '\(Binaries.testApp)' "$@"
+            """, at: app)
+        server.process.signal(SIGHUP)
+        let failed = waitForEvents(server, "hot restart failed; this image goes on")
+        let error = failed.first?["error"] as? String ?? ""
+        #expect(error.contains("Exec format error"), "\(failed)")
+        #expect(server.isRunning)
+        #expect(events(server, "hot restart: new master image running").isEmpty)
+        #expect(get(server.port) == 200)
+        #expect(waitForRunningWorkers(2, phase: 0) == workers, "the same workers serve")
+
+        try install("exec '\(Binaries.testApp)' \"$@\"", at: app)
+        server.process.signal(SIGHUP)
+        waitForEvents(server, "hot restart: new master image running")
+        waitForRunningWorkers(2, phase: 1, excluding: Array(workers.values))
+        #expect(get(server.port) == 200)
+    }
+
+    /// A new image whose workers cannot boot (stuck, killed at --worker-boot-timeout,
+    /// replaced, stuck again): the old workers keep serving and are not stopped; once the
+    /// new build's workers can boot, they take over and the old ones stop.
+    @Test func oldWorkersServeWhileTheNewImageCannotBootItsOwn() throws {
+        let (server, app, workers) = try startInstalled(["--worker-boot-timeout", "2s"])
+        let hang = directory.appendingPathComponent("hang-boot").path
+        #expect(FileManager.default.createFile(atPath: hang, contents: nil))
+        try install("RAPTOR_TESTAPP_HANG_BOOT_IF='\(hang)' exec '\(Binaries.testApp)' \"$@\"", at: app)
+        server.process.signal(SIGHUP)
+        waitForEvents(server, "hot restart: new master image running")
+        // The new workers were killed at the boot timeout and replaced at least once.
+        waitForEvents(server, "worker killed", count: 2)
+        let hanging = server.standardError.components(separatedBy: "hook worker-boot hanging on purpose").count - 1
+        #expect(hanging >= 2, "\(server.logTail)")
+        var statuses: [Int?] = []
+        for _ in 0..<20 where statuses.allSatisfy({ $0 == 200 }) { statuses.append(get(server.port, timeout: 5)) }
+        #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+        #expect(workers.values.allSatisfy { !isGone($0) }, "the old workers still run")
+        #expect(events(server, "hot restart: stopping the old workers").isEmpty)
+
+        #expect((try? FileManager.default.removeItem(atPath: hang)) != nil)
+        waitForEvents(server, "hot restart: stopping the old workers")
+        waitForRunningWorkers(2, phase: 1, excluding: Array(workers.values))
+        #expect(waitUntil(timeout: 10) { workers.values.allSatisfy(isGone) }, "the old workers stopped")
         #expect(get(server.port) == 200)
     }
 
