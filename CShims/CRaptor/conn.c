@@ -21,6 +21,7 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *watcher, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents);
 static int process_input(rv_conn *conn);
 static int finish_response(rv_conn *conn);
+static void forget_resume(rv_conn *conn);
 
 /* ---- deadlines ---- */
 
@@ -253,6 +254,7 @@ static void set_parked(rv_conn *conn, int parked) {
 
 void conn_close(rv_conn *conn) {
     rv_worker *worker = conn->worker;
+    forget_resume(conn);
     ev_io_stop(worker->loop, &conn->io);
     ev_timer_stop(worker->loop, &conn->timer);
     set_parked(conn, 0);
@@ -626,6 +628,72 @@ static int handshake(rv_conn *conn) {
     return 0;
 }
 
+/* ---- bounded reads ----
+ * A client that sends faster than the worker parses (a large upload over loopback) would
+ * keep conn_read_cb reading for as long as it sends: the other connections wait, and the
+ * loop's clock, read once per poll, goes stale (a deadline then passes early). So one
+ * wake-up reads at most READS_PER_WAKE full buffers, then the loop polls again. Input left
+ * in the socket is announced again by the poll (level-triggered); input TLS has already
+ * taken from the socket is not, so such a connection goes on worker->resume_reads. */
+#define READS_PER_WAKE 16
+
+static void resume_check_cb(struct ev_loop *loop, ev_check *check, int revents);
+
+/* Only there so the poll does not block while a resume waits. */
+static void resume_idle_cb(struct ev_loop *loop, ev_idle *idle, int revents) {
+    (void)loop;
+    (void)idle;
+    (void)revents;
+}
+
+void conn_reading_init(rv_worker *worker) {
+    ev_check_init(&worker->resume_check, resume_check_cb);
+    worker->resume_check.data = worker;
+    ev_idle_init(&worker->resume_idle, resume_idle_cb);
+}
+
+static void resume_later(rv_conn *conn) {
+    rv_worker *worker = conn->worker;
+    if (conn->read_resumes) return;
+    conn->read_resumes = 1;
+    conn->resume_next = worker->resume_reads;
+    worker->resume_reads = conn;
+    ev_check_start(worker->loop, &worker->resume_check);
+    ev_idle_start(worker->loop, &worker->resume_idle);
+}
+
+/* A closing connection leaves whichever list holds it: the one waiting for the next poll,
+ * or the one resume_check_cb is going through. */
+static void forget_resume(rv_conn *conn) {
+    if (!conn->read_resumes) return;
+    rv_worker *worker = conn->worker;
+    rv_conn **link = &worker->resume_reads;
+    while (*link && *link != conn) link = &(*link)->resume_next;
+    if (!*link) {
+        link = &worker->resuming;
+        while (*link != conn) link = &(*link)->resume_next;
+    }
+    *link = conn->resume_next;
+    conn->read_resumes = 0;
+}
+
+/* After the poll that followed the bound: each waiting connection reads again. One that
+ * reaches the bound again goes on a fresh list, for the poll after this one. */
+static void resume_check_cb(struct ev_loop *loop, ev_check *check, int revents) {
+    (void)revents;
+    rv_worker *worker = check->data;
+    worker->resuming = worker->resume_reads;
+    worker->resume_reads = NULL;
+    ev_check_stop(loop, &worker->resume_check);
+    ev_idle_stop(loop, &worker->resume_idle);
+    while (worker->resuming) {
+        rv_conn *conn = worker->resuming;
+        worker->resuming = conn->resume_next;
+        conn->read_resumes = 0;
+        conn_read_cb(loop, &conn->io, EV_READ);
+    }
+}
+
 static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
     (void)loop;
     (void)revents;
@@ -648,7 +716,12 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
         conn_close(conn);
         return;
     }
-    for (;;) {
+    for (int reads = 0;; reads++) {
+        if (reads == READS_PER_WAKE) {
+            watch_input(conn);
+            if (transport_has_buffered_input(conn)) resume_later(conn);
+            return;
+        }
         if (conn->length == conn->capacity && grow_buffer(conn) != 0) {
             STAT_ADD(conn->worker, RV_STAT_PARSE_ERRORS, 1);
             conn_fail(conn, 431, NULL);

@@ -314,6 +314,7 @@ int rv_worker_run(const rv_worker_config *config) {
     ev_async_start(loop, &worker->stop_async);
     ev_init(&worker->shutdown_timer, shutdown_timeout_cb);
     worker->shutdown_timer.data = worker;
+    conn_reading_init(worker);
 
     if (pool_start(worker) != 0) {
         int saved = errno;

@@ -82,6 +82,7 @@ struct rv_conn {
     uint8_t read_while_stopping; /* bytes arrived after the stop began: its answers close */
     uint8_t proxy_mode;   /* a PROXY header may still come first (rv_proxy_mode) */
     uint8_t proxy_untrusted; /* from a peer not trusted: a header closes the connection */
+    uint8_t read_resumes;    /* on a resume list of the worker (conn.c, bounded reads) */
 
     /* response side (written by the handler's thread while dispatched) */
     handback handback;
@@ -103,6 +104,7 @@ struct rv_conn {
     socklen_t peer_length;
 
     rv_conn *next; /* free list, dispatch queue or completion list */
+    rv_conn *resume_next; /* worker->resume_reads or worker->resuming */
     rv_conn *live_prev, *live_next; /* every open connection, for a graceful stop */
 };
 
@@ -160,6 +162,13 @@ struct rv_worker {
     uint32_t free_conn_count;
     uint8_t **free_buffers;
     uint32_t free_buffer_count;
+    /* Connections that stopped reading at the per-wake bound with input still inside
+     * their transport: read again after the next poll (conn.c, resume_check_cb). The idle
+     * watcher, started with the check, keeps that poll from blocking. */
+    rv_conn *resume_reads;
+    rv_conn *resuming; /* the list resume_check_cb is going through */
+    ev_check resume_check;
+    ev_idle resume_idle;
     rv_pool pool;
 };
 
@@ -171,6 +180,8 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
                    socklen_t peer_length, rv_proxy_mode proxy, const rv_tls_context *tls);
 void conn_after_handler(rv_conn *conn);
 void conn_close(rv_conn *conn);
+/* Sets up the watchers that resume bounded reads (before the loop runs). */
+void conn_reading_init(rv_worker *worker);
 /* Graceful stop: every connection waiting for a request gets the idle grace (conn.c). */
 void conn_stop_all(rv_worker *worker);
 /* While stopping: whether this response must say Connection: close (no request read
