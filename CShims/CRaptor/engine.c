@@ -63,26 +63,36 @@ void worker_update_accepting(rv_worker *worker) {
  * moment, it lets the worker take one waiting connection, answer it 503 and close it, then
  * it is taken again. The answer is prebuilt but for its Date: nothing to allocate, no
  * descriptor to linger with (what the client already sent is drained first, so the close
- * sends a FIN, not a reset that could destroy the answer). */
+ * sends a FIN, not a reset that could destroy the answer). A TLS client, whose ClientHello
+ * is what waits, cannot read an HTTP answer: it gets a fatal internal_error alert instead
+ * (RFC 8446 6.2; an alert before the handshake travels in the clear), which its library
+ * reports as the server's, not as a protocol error of the connection. */
 
 static int open_reserve(void) { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
-static void answer_out_of_descriptors(rv_worker *worker, int fd) {
+static void answer_out_of_descriptors(rv_worker *worker, int fd, int tls) {
     static const char status[] = "HTTP/1.1 503 Service Unavailable\r\nDate: ";
     static const char rest[] = "\r\nContent-Type: text/plain; charset=utf-8\r\n"
                                "Retry-After: 1\r\nContent-Length: 20\r\nConnection: close\r\n"
                                "\r\nService Unavailable\n";
+    /* TLS record: alert (21), TLS 1.2 record version, 2 bytes: fatal (2), internal_error (80) */
+    static const char alert[] = {21, 3, 3, 0, 2, 2, 80};
     char date[29], scratch[4096];
     for (int reads = 0; reads < 16 && recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; reads++) {
     }
-    date_copy(date);
     struct iovec parts[3] = {{(void *)status, sizeof status - 1},
                              {date, sizeof date},
                              {(void *)rest, sizeof rest - 1}};
     struct msghdr message = {.msg_iov = parts, .msg_iovlen = 3};
+    if (tls) {
+        parts[0] = (struct iovec){(void *)alert, sizeof alert};
+        message.msg_iovlen = 1;
+    } else {
+        date_copy(date);
+        STAT_ADD(worker, RV_STAT_RESPONSES_5XX, 1);
+    }
     ssize_t sent = sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent > 0) STAT_ADD(worker, RV_STAT_BYTES_WRITTEN, sent);
-    STAT_ADD(worker, RV_STAT_RESPONSES_5XX, 1);
     STAT_ADD(worker, RV_STAT_FD_LIMIT_503, 1);
     if (!worker->fd_limit_reported && worker->config->fd_limit_reached) {
         worker->fd_limit_reported = 1;
@@ -93,13 +103,14 @@ static void answer_out_of_descriptors(rv_worker *worker, int fd) {
 /* After accept4 failed with EMFILE or ENFILE: 1 when a waiting connection was answered
  * (or vanished), 0 when none waited, -1 when the reserve could not help (it is gone, or
  * another thread took the descriptor it freed). */
-static int refuse_with_reserve(rv_worker *worker, int listener) {
+static int refuse_with_reserve(rv_worker *worker, const ev_io *listener) {
     if (worker->reserve_fd < 0) return -1;
     close(worker->reserve_fd);
-    int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     int failure = errno;
     if (fd >= 0) {
-        answer_out_of_descriptors(worker, fd);
+        const rv_worker_config *config = worker->config;
+        answer_out_of_descriptors(worker, fd, config->listen_tls && config->listen_tls[listener - worker->listeners]);
         close(fd);
     }
     worker->reserve_fd = open_reserve();
@@ -125,7 +136,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
             int failure = errno;
             if (failure == EINTR || failure == ECONNABORTED) continue;
             if (failure == EMFILE || failure == ENFILE) {
-                int refused = refuse_with_reserve(worker, watcher->fd);
+                int refused = refuse_with_reserve(worker, watcher);
                 if (refused > 0) continue;
                 if (refused == 0) return;
             }

@@ -48,8 +48,7 @@ import Testing
         for pid in tree { #expect(openFilesLimits(pid) == ["300", "300"], "process \(pid)") }
     }
 
-    // Over TCP only: the refusal is a plain-text 503 written before any handshake, which a
-    // TLS client cannot read (a TLS alert there is not written yet).
+    // Over TCP: the refusal is an HTTP 503 (over TLS an alert: the next test).
     @Test(arguments: ServerMode.Dispatch.allCases.map { ServerMode($0, .tcp) })
     func connectionsPastTheLimitGet503ThenServiceResumes(_ mode: ServerMode) throws {
         let statsPath = workDirectory.appendingPathComponent("stats.json").path
@@ -152,5 +151,39 @@ import Testing
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.date(from: text)?.timeIntervalSince1970
+    }
+
+    /// On an ssl:// listener the connection waiting at the limit has sent a ClientHello,
+    /// not a request: it gets a fatal internal_error alert (in the clear, as alerts before
+    /// the handshake are) and the close, which a TLS client reports as the server's alert
+    /// rather than as garbage on the connection; counted the same way.
+    @Test(arguments: ServerMode.Dispatch.allCases.map { ServerMode($0, .tls) })
+    func tlsConnectionsPastTheLimitGetAnAlert(_ mode: ServerMode) throws {
+        let server = try startLimited(mode, soft: 64, hard: 64)
+        var held: [RawClient] = []
+        var refused = false
+        for _ in 0..<200 {
+            guard let client = try? connect(server, timeout: 5) else {
+                refused = true
+                break
+            }
+            guard (try? client.send(Requests.get("/"))) != nil, let response = try? client.readResponse() else {
+                refused = true
+                break
+            }
+            #expect(response.status == 200, "\(response.statusLine)")
+            held.append(client)
+        }
+        #expect(refused, "no refusal after \(held.count) connections under a limit of 64 open files")
+        #expect(held.count > 30, "the worker refused connections long before its limit")
+        let refusal = try SClient.run(port: server.port, [], request: Requests.get("/"), directory: workDirectory)
+        #expect(refusal.output.contains("alert internal error"), "\(refusal.result)")
+        #expect(!refusal.handshakeSucceeded, "\(refusal.result)")
+        #expect(waitUntil(timeout: 5) { !logLines(server, Self.warning).isEmpty }, "\(server.logTail)")
+
+        for client in held { client.close() }
+        #expect(
+            waitUntil(timeout: 5) { (try? exchange(server, Requests.get("/")).status) == 200 },
+            "not served again once the held connections closed")
     }
 }
