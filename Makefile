@@ -5,8 +5,10 @@ SWIFT      ?= swift
 DIR        ?= public
 BIND       ?= tcp://0.0.0.0:9292
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_DEPS   := libev-dev libhttp-parser-dev libssl-dev
-TEST_DEPS  := curl python3 wrk openssl strace
+DEB_DEPS   := libev-dev libhttp-parser-dev libssl-dev libnghttp2-dev
+# test tools by command (nghttp and h2load come in Debian's nghttp2-client); Python's h2 and
+# hpack (the raw HTTP/2 client of the tests) in python3-h2
+TEST_DEPS  := curl python3 wrk openssl strace nghttp h2load
 CFLAGS_CHECK := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -ICShims/CRaptor/include \
                 -ICShims/CTestTLS/include
 C_SOURCES  := $(wildcard CShims/CRaptor/*.c CShims/CTestTLS/*.c fuzz/*.c)
@@ -16,19 +18,22 @@ C_SOURCES  := $(wildcard CShims/CRaptor/*.c CShims/CTestTLS/*.c fuzz/*.c)
 
 all: build
 
-# The C libraries (libev 4.33, http_parser 2.9.4, OpenSSL 3.0 on Debian 12): installed
+# The C libraries (libev 4.33, http_parser 2.9.4, OpenSSL 3.0, nghttp2 1.52 on Debian 12): installed
 # only when a header is missing, so the common case costs nothing and needs no network.
 deps:
-	@if [ ! -f /usr/include/ev.h ] || [ ! -f /usr/include/http_parser.h ] || [ ! -f /usr/include/openssl/ssl.h ]; then \
+	@if [ ! -f /usr/include/ev.h ] || [ ! -f /usr/include/http_parser.h ] || [ ! -f /usr/include/openssl/ssl.h ] \
+	  || [ ! -f /usr/include/nghttp2/nghttp2.h ]; then \
 	  echo "Installing $(DEB_DEPS)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEB_DEPS); \
 	fi
 
 test-deps: deps
 	@missing=""; for tool in $(TEST_DEPS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	missing=$$(echo $$missing | sed 's/\bnghttp\b/nghttp2-client/; s/\bh2load\b/nghttp2-client/'); \
+	python3 -c 'import h2, hpack' 2>/dev/null || missing="$$missing python3-h2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing$$missing"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$(echo $$missing | tr ' ' '\n' | sort -u); \
 	fi
 
 # promtool, the Prometheus project's checker of /metrics (ClusterMetricsTests): taken out

@@ -19,14 +19,15 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // The C shim: the only code that includes ev.h, http_parser.h and OpenSSL's headers.
+        // The C shim: the only code that includes ev.h, http_parser.h, OpenSSL's and nghttp2's
+        // headers.
         .target(
             name: "CRaptor",
             path: "CShims/CRaptor",
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [
                 .linkedLibrary("ev"), .linkedLibrary("http_parser"), .linkedLibrary("ssl"),
-                .linkedLibrary("crypto"),
+                .linkedLibrary("crypto"), .linkedLibrary("nghttp2"),
             ]
         ),
         .target(

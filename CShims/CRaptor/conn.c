@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "h2.h"
 #include "transport.h"
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents);
@@ -22,6 +23,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents);
 static int process_input(rv_conn *conn);
 static int finish_response(rv_conn *conn);
 static void forget_resume(rv_conn *conn);
+static void sniff_protocol(rv_conn *conn);
 
 /* ---- deadlines ---- */
 
@@ -216,6 +218,8 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
         }
         conn->state = CONN_HANDSHAKE;
     }
+    /* HTTP/2 on a plain listener: the first bytes say whether this is h2c (its preface). */
+    if (!tls && worker->config->http2) conn->state = CONN_SNIFF;
     conn->nodelay = peer->ss_family != AF_INET && peer->ss_family != AF_INET6;
     /* TLS writes several times per connection (the flights, a session ticket, the
      * response, close_notify): none may wait for the ACK of the one before. */
@@ -255,6 +259,7 @@ static void set_parked(rv_conn *conn, int parked) {
 void conn_close(rv_conn *conn) {
     rv_worker *worker = conn->worker;
     forget_resume(conn);
+    if (conn->h2) h2_connection_closed(conn);
     ev_io_stop(worker->loop, &conn->io);
     ev_timer_stop(worker->loop, &conn->timer);
     set_parked(conn, 0);
@@ -378,12 +383,16 @@ int conn_closes_when_stopping(const rv_conn *conn) {
  * or sent only the empty lines a request may be preceded by). */
 static int waits_for_request(const rv_conn *conn) {
     return (conn->state == CONN_IDLE && conn->length == 0) || conn->state == CONN_HANDSHAKE ||
+           conn->state == CONN_SNIFF ||
            (conn->state == CONN_READING && !rv_parser_started(conn->parser));
 }
 
 void conn_stop_all(rv_worker *worker) {
-    for (rv_conn *conn = worker->live; conn; conn = conn->live_next)
-        if (waits_for_request(conn)) start_idle_grace(conn);
+    for (rv_conn *conn = worker->live, *next; conn; conn = next) {
+        next = conn->live_next; /* an h2 connection with nothing open closes at once */
+        if (conn->h2) h2_stop(conn);
+        else if (waits_for_request(conn)) start_idle_grace(conn);
+    }
 }
 
 /* The grace passed with no byte of a request. A request that arrived meanwhile (its read
@@ -604,6 +613,10 @@ static int handshake(rv_conn *conn) {
     }
     switch (tls_handshake(conn)) {
     case TLS_HANDSHAKE_DONE:
+        if (tls_selected_h2(conn)) { /* ALPN chose HTTP/2 */
+            h2_start(conn);
+            return 0;
+        }
         conn->state = CONN_IDLE;
         watch_input(conn);
         return 1;
@@ -694,6 +707,41 @@ static void resume_check_cb(struct ev_loop *loop, ev_check *check, int revents) 
     }
 }
 
+/* ---- h2c with prior knowledge: the preface or HTTP/1.1 ---- */
+
+/* A plain connection's first read when HTTP/2 is on (after a PROXY header, if any): the
+ * HTTP/2 preface makes it h2c; anything else is HTTP/1.1, parsed from the bytes read. The
+ * HTTP/1.1 path pays nothing for it: only the first read of a connection comes here. */
+static void sniff_protocol(rv_conn *conn) {
+    if (acquire_buffer(conn) != 0) {
+        conn_close(conn);
+        return;
+    }
+    uint32_t room = conn->capacity - conn->length;
+    ssize_t got = transport_read(conn, conn->buffer + conn->length, room);
+    if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
+        if (conn->length == 0) release_buffer(conn);
+        watch_input(conn);
+        return;
+    }
+    if (got <= 0) {
+        conn_close(conn);
+        return;
+    }
+    conn->length += (uint32_t)got;
+    STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
+    if (stopping(conn->worker)) conn->read_while_stopping = 1;
+    if (conn->proxy_mode != RV_PROXY_OFF && take_proxy_header(conn) <= 0) return;
+    uint32_t compared = conn->length < H2_PREFACE_LENGTH ? conn->length : H2_PREFACE_LENGTH;
+    if (memcmp(conn->buffer, H2_PREFACE, compared) == 0) {
+        if (compared == H2_PREFACE_LENGTH) h2_start(conn);
+        else watch_input(conn); /* the start of the preface: wait for the rest */
+        return;
+    }
+    conn->state = CONN_IDLE;
+    if (process_input(conn) && (uint32_t)got == room) conn_read_cb(conn->worker->loop, &conn->io, EV_READ);
+}
+
 static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
     (void)loop;
     (void)revents;
@@ -708,6 +756,10 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
              * the connection is handed back (which must now wake the loop). */
             ev_io_stop(conn->worker->loop, &conn->io);
             pool_reader_stopped(conn->worker, conn);
+            return;
+        }
+        if (conn->state == CONN_SNIFF) {
+            sniff_protocol(conn);
             return;
         }
         if (conn->state == CONN_HANDSHAKE && !handshake(conn)) return;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "h2.h"
 
 /* The running worker, for rv_worker_request_stop (one worker per process). */
 static rv_worker *_Atomic running_worker;
@@ -326,6 +327,7 @@ int rv_worker_run(const rv_worker_config *config) {
     ev_init(&worker->shutdown_timer, shutdown_timeout_cb);
     worker->shutdown_timer.data = worker;
     conn_reading_init(worker);
+    if (config->http2) h2_worker_start(worker);
 
     if (pool_start(worker) != 0) {
         int saved = errno;

@@ -26,6 +26,8 @@ typedef enum conn_state {
     CONN_DISPATCHED, /* the application has it (queued or running) */
     CONN_WRITING,    /* response output waits for the socket (EV_WRITE) */
     CONN_LINGERING,  /* answered and closing: draining input so no RST eats the answer */
+    CONN_SNIFF,      /* plain, HTTP/2 on: the first bytes tell the h2c preface from HTTP/1.1 */
+    CONN_H2,         /* speaks HTTP/2: h2_session.c has it (conn->h2) */
 } conn_state;
 
 /* What the loop does when a deadline passes. */
@@ -106,6 +108,10 @@ struct rv_conn {
     rv_conn *next; /* free list, dispatch queue or completion list */
     rv_conn *resume_next; /* worker->resume_reads or worker->resuming */
     rv_conn *live_prev, *live_next; /* every open connection, for a graceful stop */
+    /* HTTP/2 (h2.h): the session of a connection that speaks it; an rv_conn that is a
+     * stream's (the handler's view of one h2 request) has h2_stream set and no socket */
+    struct h2_session *h2;
+    uint8_t h2_stream;
 };
 
 /* Thread pool with its dispatch queue and the completion list back to the loop. */
@@ -170,6 +176,10 @@ struct rv_worker {
     ev_check resume_check;
     ev_idle resume_idle;
     rv_pool pool;
+    /* HTTP/2 streams whose sink changed or whose handler returned on an app thread, pushed
+     * like completions and taken by the loop on h2_async (h2_session.c) */
+    struct h2_stream *_Atomic h2_news;
+    ev_async h2_async;
 };
 
 /* Read buffers: most requests fit in one; bigger heads grow it up to the limit. */
@@ -218,6 +228,11 @@ int respond_flush_pending(rv_conn *conn);
 /* An app thread ends: frees its head buffer and its TLS write buffers (thread-local; nothing
  * else would). */
 void respond_thread_exit(void);
+/* Shared with h2_respond.c: a response's status in the stats; RFC 9110 field syntax (a
+ * token name; a value without CR, LF or NUL). */
+void respond_count_status(rv_worker *worker, unsigned status);
+int respond_valid_field(const uint8_t *name, size_t name_length, const uint8_t *value,
+                        size_t value_length);
 
 /* pool.c */
 int pool_start(rv_worker *worker);
@@ -236,6 +251,12 @@ void worker_connection_closed(rv_worker *worker);
 /* date.c: copies the Date header value of the current second, e.g.
  * "Sun, 06 Nov 1994 08:49:37 GMT" (29 bytes), to out. Any thread; no syscall. */
 void date_copy(char out[29]);
+
+/* h2_session.c: what rv_conn_tls_info and rv_conn_tls_client_subject answer for an HTTP/2
+ * stream (its connection's TLS, captured when the session began: the handler's thread
+ * never touches the connection's SSL). */
+int h2_stream_tls_info(const rv_conn *conn, rv_tls_info *out);
+size_t h2_stream_tls_client_subject(const rv_conn *conn, char *out, size_t capacity);
 
 #define STAT_ADD(worker, which, delta) rv_stats_add((worker)->stats, (which), (delta))
 

@@ -178,6 +178,9 @@ long parser_body_feed(rv_parser *p, const uint8_t *data, size_t length);
 /* ---- request_line.c ---- */
 /* Resolves http_parser's method names once (call before the first parse). */
 void request_line_init(void);
+/* A method token known to http_parser: its static name and code (HTTP/2's :method is looked
+ * up here too, so both protocols know the same methods). 0 when unknown (501). */
+int request_method_lookup(const uint8_t *s, size_t n, const char **name, rv_method *code);
 /* Scans request-line bytes [*pos, lim). Returns 1 when the line is complete and valid
  * (*pos just after its LF), 0 when more bytes are needed (*pos == lim), -1 after
  * parser_fail. */

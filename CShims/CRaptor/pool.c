@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "h2.h"
 #include "transport.h"
 
 /* How late a quiet completion may be collected when nothing else wakes the loop. */
@@ -134,6 +135,10 @@ static void *app_thread(void *argument) {
         atomic_store_explicit(&pool->pending, pending, memory_order_relaxed);
         rv_stats_set(worker->stats, RV_STAT_BACKLOG, pending);
         pthread_mutex_unlock(&pool->lock);
+        if (conn->h2_stream) { /* an HTTP/2 stream: its own runner, its own way back */
+            h2_run_on_thread(conn);
+            continue;
+        }
 
         STAT_ADD(worker, RV_STAT_BUSY_THREADS, 1);
         config->handler(conn, config->handler_context);

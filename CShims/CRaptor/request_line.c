@@ -60,19 +60,23 @@ static rv_method method_code(unsigned index) {
     }
 }
 
-/* The method token [s, s + n) is complete. GET comes second in http_parser's list. */
-static void method_done(rv_parser *p, const uint8_t *s, size_t n) {
+int request_method_lookup(const uint8_t *s, size_t n, const char **name_out, rv_method *code_out) {
     for (unsigned i = 0; i < method_count; i++) {
         if (methods[i].length != n) continue;
         const char *name = methods[i].name;
         size_t k = 0;
         while (k < n && (uint8_t)name[k] == s[k]) k++;
         if (k < n) continue;
-        p->req.method_name = name;
-        p->req.method = method_code(i);
-        return;
+        *name_out = name;
+        *code_out = method_code(i);
+        return 1;
     }
-    p->method_unknown = 1;
+    return 0;
+}
+
+/* The method token [s, s + n) is complete. GET comes second in http_parser's list. */
+static void method_done(rv_parser *p, const uint8_t *s, size_t n) {
+    if (!request_method_lookup(s, n, &p->req.method_name, &p->req.method)) p->method_unknown = 1;
 }
 
 /* ---- the request-target ---- */

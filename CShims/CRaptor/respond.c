@@ -83,6 +83,11 @@ static int valid_value(const uint8_t *value, size_t length) {
     return 1;
 }
 
+int respond_valid_field(const uint8_t *name, size_t name_length, const uint8_t *value,
+                        size_t value_length) {
+    return valid_name(name, name_length) && valid_value(value, value_length);
+}
+
 static int name_is(const uint8_t *name, size_t length, const char *wanted) {
     return strlen(wanted) == length && strncasecmp((const char *)name, wanted, length) == 0;
 }
@@ -322,12 +327,12 @@ void respond_reset(rv_conn *conn) {
 
 /* ---- the handler's API ---- */
 
-static void count_status(rv_conn *conn, unsigned status) {
+void respond_count_status(rv_worker *worker, unsigned status) {
     static const rv_stat by_class[] = {RV_STAT_RESPONSES_1XX, RV_STAT_RESPONSES_2XX,
                                        RV_STAT_RESPONSES_3XX, RV_STAT_RESPONSES_4XX,
                                        RV_STAT_RESPONSES_5XX};
     unsigned class = status / 100;
-    if (class >= 1 && class <= 5) STAT_ADD(conn->worker, by_class[class - 1], 1);
+    if (class >= 1 && class <= 5) STAT_ADD(worker, by_class[class - 1], 1);
 }
 
 static void start_head(rv_conn *conn, unsigned status) {
@@ -336,7 +341,7 @@ static void start_head(rv_conn *conn, unsigned status) {
     conn->status = (uint16_t)status;
     conn->no_body = request->method == RV_METHOD_HEAD || status == 204 || status == 304;
     conn->close_after = !conn_keep_alive_allowed(conn);
-    count_status(conn, status);
+    respond_count_status(conn->worker, status);
     head.length = 0;
     const char *reason = rv_status_reason(status);
     char line[13] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', (char)('0' + status / 100 % 10),

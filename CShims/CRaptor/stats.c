@@ -46,6 +46,8 @@ const char *rv_stat_name(rv_stat which) {
         [RV_STAT_RSS_BYTES] = "rss_bytes",
         [RV_STAT_PROXY_ERRORS] = "proxy_errors",
         [RV_STAT_TLS_HANDSHAKE_ERRORS] = "tls_handshake_errors",
+        [RV_STAT_H2_CONNECTIONS] = "h2_connections",
+        [RV_STAT_H2_STREAMS] = "h2_streams",
     };
     return (unsigned)which < RV_STAT_COUNT ? names[which] : "";
 }

@@ -60,6 +60,8 @@ ssize_t tls_read(rv_conn *conn, uint8_t *into, size_t room);
 ssize_t tls_writev(rv_conn *conn, const struct iovec *iov, int count, int more);
 ssize_t tls_send_file(rv_conn *conn, int file, off_t *offset, size_t count);
 int tls_has_buffered_input(const rv_conn *conn);
+/* After the handshake: ALPN chose "h2". */
+int tls_selected_h2(const rv_conn *conn);
 /* Frees the record buffers of an idle connection (OpenSSL makes new ones when needed). */
 void tls_release_buffers(rv_conn *conn);
 /* Sends what is held; 1 when nothing is left, 0 when the socket is full, -1 on failure. */

@@ -335,9 +335,7 @@ tls_handshake_result tls_handshake(rv_conn *conn) {
         int hold_ticket = SSL_version(conn->tls) == TLS1_3_VERSION && SSL_has_pending(conn->tls);
         if (hold_ticket ? !hold(conn) : flush(conn) < 0)
             return handshake_failed("cannot send the end of the handshake");
-        /* The protocol for this connection: ALPN offers only http/1.1 for now; HTTP/2 will
-         * read SSL_get0_alpn_selected here. */
-        return TLS_HANDSHAKE_DONE;
+        return TLS_HANDSHAKE_DONE; /* conn.c asks tls_selected_h2 which protocol follows */
     }
     errno = 0;
     int error = SSL_get_error(conn->tls, result);
@@ -518,9 +516,17 @@ ssize_t tls_send_file(rv_conn *conn, int file, off_t *offset, size_t count) {
     return (ssize_t)done;
 }
 
+int tls_selected_h2(const rv_conn *conn) {
+    const unsigned char *alpn;
+    unsigned int alpn_length;
+    SSL_get0_alpn_selected(conn->tls, &alpn, &alpn_length);
+    return alpn_length == 2 && memcmp(alpn, "h2", 2) == 0;
+}
+
 /* ---- what the handler may ask ---- */
 
 int rv_conn_tls_info(const rv_conn *conn, rv_tls_info *out) {
+    if (conn->h2_stream) return h2_stream_tls_info(conn, out);
     const SSL *ssl = conn->tls;
     if (!ssl) return 0;
     out->version = SSL_get_version(ssl);
@@ -529,13 +535,16 @@ int rv_conn_tls_info(const rv_conn *conn, rv_tls_info *out) {
     const unsigned char *alpn;
     unsigned int alpn_length;
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_length);
-    out->alpn = alpn_length == 8 && memcmp(alpn, "http/1.1", 8) == 0 ? "http/1.1" : NULL;
+    out->alpn = alpn_length == 8 && memcmp(alpn, "http/1.1", 8) == 0 ? "http/1.1"
+                : alpn_length == 2 && memcmp(alpn, "h2", 2) == 0     ? "h2"
+                                                                      : NULL;
     return 1;
 }
 
 size_t rv_conn_tls_client_subject(const rv_conn *conn, char *out, size_t capacity) {
-    const SSL *ssl = conn->tls;
     if (capacity > 0) out[0] = 0;
+    if (conn->h2_stream) return h2_stream_tls_client_subject(conn, out, capacity);
+    const SSL *ssl = conn->tls;
     if (!ssl || capacity == 0) return 0;
     X509 *peer = SSL_get0_peer_certificate(ssl);
     if (!peer || SSL_get_verify_result(ssl) != X509_V_OK) return 0;

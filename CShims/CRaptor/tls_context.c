@@ -25,9 +25,10 @@
 
 #include "tls.h"
 
-/* ALPN, in the server's order of preference. HTTP/2 goes first here ("\x02h2") once the
- * engine speaks it; a connection then learns its protocol from the handshake. */
-static const unsigned char alpn_protocols[] = "\x08http/1.1";
+/* ALPN, in the server's order of preference (HTTP/2 first when it is on); a connection
+ * learns its protocol from the handshake (tls_selected_h2). */
+static const unsigned char alpn_with_h2[] = "\x02h2\x08http/1.1";
+static const unsigned char alpn_http1[] = "\x08http/1.1";
 
 /* Sessions resumed from tickets must come from a server configured like this one. */
 static const unsigned char session_id_context[] = "raptor-ev";
@@ -123,12 +124,13 @@ static int collect_names(rv_tls_context *context, int index) {
 static int alpn_callback(SSL *ssl, const unsigned char **out, unsigned char *out_length,
                          const unsigned char *offered, unsigned int offered_length, void *argument) {
     (void)ssl;
-    (void)argument;
+    const unsigned char *ours = argument ? alpn_with_h2 : alpn_http1;
+    unsigned ours_length = argument ? sizeof alpn_with_h2 - 1 : sizeof alpn_http1 - 1;
     unsigned char *chosen;
     unsigned char chosen_length;
     /* RFC 7301 section 3.2: no protocol in common is a no_application_protocol alert. */
-    if (SSL_select_next_proto(&chosen, &chosen_length, alpn_protocols, sizeof alpn_protocols - 1,
-                              offered, offered_length) != OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&chosen, &chosen_length, ours, ours_length, offered, offered_length) !=
+        OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = chosen;
     *out_length = chosen_length;
@@ -202,7 +204,8 @@ static SSL_CTX *make_ssl_context(const rv_tls_settings *settings, rv_tls_context
     }
     SSL_CTX_set_tlsext_servername_callback(ctx, servername_callback);
     SSL_CTX_set_tlsext_servername_arg(ctx, context);
-    SSL_CTX_set_alpn_select_cb(ctx, alpn_callback, NULL);
+    /* a non-NULL argument: offer h2 (the callback reads no memory through it) */
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_callback, settings->http2 ? (void *)alpn_with_h2 : NULL);
 
     if (settings->client_ca && settings->verify != RV_TLS_VERIFY_NONE) {
         if (!readable(settings->client_ca, error, capacity, "client CA file")) goto failed;

@@ -62,6 +62,22 @@ public struct Configuration: Sendable, Equatable {
     /// Longest wait for a slow client to take more of a response; then it closes.
     /// Default 30 s.
     public var writeTimeout: Duration = .seconds(30)
+
+    /// HTTP/2: ALPN offers h2 before http/1.1 on `ssl://` binds, and a plain connection that
+    /// opens with the HTTP/2 preface is served as h2c. Default on.
+    public var http2: Bool = true
+    /// Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    /// Default 100.
+    public var h2MaxConcurrentStreams: Int = 100
+    /// Bytes of request body a client may send on one stream before the server's
+    /// WINDOW_UPDATE (SETTINGS_INITIAL_WINDOW_SIZE). Default 256 KiB.
+    public var h2InitialWindowSize: Int = 256 << 10
+    /// Largest frame the client may send (SETTINGS_MAX_FRAME_SIZE), 16 KiB to 16 MiB - 1.
+    /// Default 16 KiB.
+    public var h2MaxFrameSize: Int = 16 << 10
+    /// Bytes of request bodies a client may send on one connection, all streams together,
+    /// before the server's WINDOW_UPDATE. Default 1 MiB.
+    public var h2ConnectionWindow: Int = 1 << 20
     /// A graceful stop waits this long for requests in flight; then the rest are dropped.
     /// Default 30 s.
     public var shutdownTimeout: Duration = .seconds(30)
@@ -229,6 +245,19 @@ public struct Configuration: Sendable, Equatable {
             try fail("--max-header-count", "must be between 1 and 100")
         }
         if maxKeepaliveRequests < 1 { try fail("--max-keepalive-requests", "must be at least 1") }
+        if h2MaxConcurrentStreams < 1 || h2MaxConcurrentStreams > 1 << 20 {
+            try fail("--h2-max-concurrent-streams", "must be between 1 and 1048576")
+        }
+        let largestWindow = Int(Int32.max)
+        if h2InitialWindowSize < 1024 || h2InitialWindowSize > largestWindow {
+            try fail("--h2-initial-window-size", "must be between 1KiB and 2GiB - 1 byte")
+        }
+        if h2MaxFrameSize < 16 << 10 || h2MaxFrameSize > (16 << 20) - 1 {
+            try fail("--h2-max-frame-size", "must be between 16KiB and 16MiB - 1 byte")
+        }
+        if h2ConnectionWindow < 65535 || h2ConnectionWindow > largestWindow {
+            try fail("--h2-connection-window", "must be between 65535 bytes and 2GiB - 1 byte")
+        }
         let timeouts: [(String, Duration)] = [
             ("--first-data-timeout", firstDataTimeout), ("--keepalive-timeout", keepaliveTimeout),
             ("--request-timeout", requestTimeout), ("--body-timeout", bodyTimeout),

@@ -27,17 +27,19 @@ final class Application: Sendable {
         self.forwarding = forwarding
     }
 
-    func handle(_ connection: OpaquePointer) {
+    /// One request: HTTP/1.1 (`HTTP1Calls`) or an HTTP/2 stream (`HTTP2Calls`), specialized
+    /// for each.
+    func handle<Calls: ResponseCalls>(_ connection: OpaquePointer, _ calls: Calls.Type) {
         let request = Request(connection: connection)
         let started = accessLogFormat == nil ? timespec() : Self.now(CLOCK_REALTIME)
         var status = 500
         do {
             let response = try handler(request)
             status = response.status.code
-            try ResponseSender.send(response, on: connection)
+            try ResponseSender.send(response, on: connection, calls)
         } catch {
             status = recover(
-                from: error, status: status, method: request.method, target: request.target, on: connection)
+                from: error, status: status, method: request.method, target: request.target, on: connection, calls)
         }
         if let accessLogFormat {
             let entry = AccessLogEntry(
@@ -52,8 +54,9 @@ final class Application: Sendable {
     /// the error's own response for an `HTTPResponseError`, else a 500; once a response
     /// began (`status` is the one it began with), only ending the connection is left.
     /// Returns the status the client got.
-    private func recover(
-        from error: any Error, status: Int, method: HTTPRequest.Method, target: String, on connection: OpaquePointer
+    private func recover<Calls: ResponseCalls>(
+        from error: any Error, status: Int, method: HTTPRequest.Method, target: String, on connection: OpaquePointer,
+        _ calls: Calls.Type
     ) -> Int {
         if rv_response_started(connection) != 0 {
             // The head is out: a truncated body must not pass for a whole one.
@@ -70,10 +73,10 @@ final class Application: Sendable {
         if let answer = error as? any HTTPResponseError {
             let code = answer.status.code
             do {
-                try ResponseSender.send(answer.response, on: connection)
+                try ResponseSender.send(answer.response, on: connection, calls)
             } catch {
                 // Its response could not be sent (a 1xx, a body that threw midway).
-                return recover(from: error, status: code, method: method, target: target, on: connection)
+                return recover(from: error, status: code, method: method, target: target, on: connection, calls)
             }
             if code >= 500 {
                 reportFailure(error, method: method, target: target)
@@ -85,7 +88,7 @@ final class Application: Sendable {
             return code
         }
         reportFailure(error, method: method, target: target)
-        ResponseSender.sendInternalError(on: connection)
+        ResponseSender.sendInternalError(on: connection, calls)
         return 500
     }
 
@@ -109,12 +112,12 @@ final class Application: Sendable {
 
 extension ResponseSender {
     /// What a client gets when the handler threw before answering.
-    static func sendInternalError(on connection: OpaquePointer) {
+    static func sendInternalError<Calls: ResponseCalls>(on connection: OpaquePointer, _ calls: Calls.Type) {
         let response = Response(
             status: .internalServerError,
             headers: [.contentType: "text/plain; charset=utf-8", .connection: "close"],
             body: "Internal Server Error\n")
-        try? send(response, on: connection)
+        try? send(response, on: connection, calls)
     }
 }
 
@@ -150,5 +153,12 @@ func raptorLogDebug(_ message: UnsafePointer<CChar>?, _ context: UnsafeMutableRa
 /// function: C calls it from app threads, where a main-actor-isolated closure would trap.
 func raptorHandleRequest(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {
     guard let connection, let context else { return }
-    Unmanaged<Application>.fromOpaque(context).takeUnretainedValue().handle(connection)
+    Unmanaged<Application>.fromOpaque(context).takeUnretainedValue().handle(connection, HTTP1Calls.self)
+}
+
+/// The engine's entry point for every HTTP/2 stream (`rv_worker_config.stream_handler`): the
+/// same handler, the same `Request`; the response goes into the stream's sink.
+func raptorHandleStream(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {
+    guard let connection, let context else { return }
+    Unmanaged<Application>.fromOpaque(context).takeUnretainedValue().handle(connection, HTTP2Calls.self)
 }

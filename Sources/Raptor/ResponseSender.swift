@@ -1,12 +1,72 @@
 internal import CRaptor
 
+/// The engine's response calls of one protocol: HTTP/1.1's (`rv_respond_*`, written by the
+/// handler's thread) or an HTTP/2 stream's (`rv_h2_respond_*`, into the stream's sink).
+/// Generic code over it is specialized per protocol, so HTTP/1.1 pays nothing for HTTP/2.
+protocol ResponseCalls {
+    static func start(_ connection: OpaquePointer, _ status: UInt32)
+    static func field(
+        _ connection: OpaquePointer, _ name: UnsafePointer<UInt8>?, _ nameLength: Int, _ value: UnsafePointer<UInt8>?,
+        _ valueLength: Int) -> Int32
+    static func body(_ connection: OpaquePointer, _ bytes: UnsafePointer<UInt8>?, _ length: Int) -> Int32
+    static func file(_ connection: OpaquePointer, _ descriptor: Int32, _ offset: UInt64, _ length: UInt64) -> Int32
+    static func fileParts(
+        _ connection: OpaquePointer, _ descriptor: Int32, _ parts: UnsafePointer<rv_file_part>?, _ count: UInt32,
+        _ text: UnsafePointer<UInt8>?, _ textLength: Int) -> Int32
+    static func streamBegin(_ connection: OpaquePointer) -> Int32
+    static func streamWrite(_ connection: OpaquePointer, _ bytes: UnsafePointer<UInt8>?, _ length: Int) -> Int32
+    static func streamEnd(_ connection: OpaquePointer) -> Int32
+}
+
+enum HTTP1Calls: ResponseCalls {
+    @inline(__always) static func start(_ c: OpaquePointer, _ status: UInt32) { rv_respond_start(c, status) }
+    @inline(__always) static func field(
+        _ c: OpaquePointer, _ n: UnsafePointer<UInt8>?, _ nl: Int, _ v: UnsafePointer<UInt8>?, _ vl: Int
+    ) -> Int32 { rv_respond_field(c, n, nl, v, vl) }
+    @inline(__always) static func body(_ c: OpaquePointer, _ b: UnsafePointer<UInt8>?, _ l: Int) -> Int32 {
+        rv_respond_body(c, b, l)
+    }
+    @inline(__always) static func file(_ c: OpaquePointer, _ fd: Int32, _ o: UInt64, _ l: UInt64) -> Int32 {
+        rv_respond_file(c, fd, o, l)
+    }
+    @inline(__always) static func fileParts(
+        _ c: OpaquePointer, _ fd: Int32, _ p: UnsafePointer<rv_file_part>?, _ n: UInt32, _ t: UnsafePointer<UInt8>?,
+        _ tl: Int
+    ) -> Int32 { rv_respond_file_parts(c, fd, p, n, t, tl) }
+    @inline(__always) static func streamBegin(_ c: OpaquePointer) -> Int32 { rv_respond_stream_begin(c) }
+    @inline(__always) static func streamWrite(_ c: OpaquePointer, _ b: UnsafePointer<UInt8>?, _ l: Int) -> Int32 {
+        rv_respond_stream_write(c, b, l)
+    }
+    @inline(__always) static func streamEnd(_ c: OpaquePointer) -> Int32 { rv_respond_stream_end(c) }
+}
+
+enum HTTP2Calls: ResponseCalls {
+    static func start(_ c: OpaquePointer, _ status: UInt32) { rv_h2_respond_start(c, status) }
+    static func field(
+        _ c: OpaquePointer, _ n: UnsafePointer<UInt8>?, _ nl: Int, _ v: UnsafePointer<UInt8>?, _ vl: Int
+    ) -> Int32 { rv_h2_respond_field(c, n, nl, v, vl) }
+    static func body(_ c: OpaquePointer, _ b: UnsafePointer<UInt8>?, _ l: Int) -> Int32 { rv_h2_respond_body(c, b, l) }
+    static func file(_ c: OpaquePointer, _ fd: Int32, _ o: UInt64, _ l: UInt64) -> Int32 {
+        rv_h2_respond_file(c, fd, o, l)
+    }
+    static func fileParts(
+        _ c: OpaquePointer, _ fd: Int32, _ p: UnsafePointer<rv_file_part>?, _ n: UInt32, _ t: UnsafePointer<UInt8>?,
+        _ tl: Int
+    ) -> Int32 { rv_h2_respond_file_parts(c, fd, p, n, t, tl) }
+    static func streamBegin(_ c: OpaquePointer) -> Int32 { rv_h2_respond_stream_begin(c) }
+    static func streamWrite(_ c: OpaquePointer, _ b: UnsafePointer<UInt8>?, _ l: Int) -> Int32 {
+        rv_h2_respond_stream_write(c, b, l)
+    }
+    static func streamEnd(_ c: OpaquePointer) -> Int32 { rv_h2_respond_stream_end(c) }
+}
+
 /// Hands a `Response` to the engine: status and fields into the head it encodes, then
 /// the body in the one way that suits it. Nothing here allocates for a bytes or string
 /// body: the engine writes straight from the Swift storage.
 enum ResponseSender {
     /// Throws before anything is written when the response cannot be sent (an interim
     /// status, a file region sent before), so the caller can still answer 500.
-    static func send(_ response: Response, on connection: OpaquePointer) throws {
+    static func send<Calls: ResponseCalls>(_ response: Response, on connection: OpaquePointer, _: Calls.Type) throws {
         // HTTPResponse.Status admits 100...999; a 1xx cannot end an exchange (RFC 9110
         // section 15.2), and the engine would quietly turn it into a 500.
         guard response.status.code >= 200 else { throw RaptorError.interimStatus(response.status.code) }
@@ -14,51 +74,52 @@ enum ResponseSender {
         // the file case) copied the body, 21 instructions per response.
         switch response.body {
         case .empty:
-            startHead(of: response, on: connection)
-            rv_respond_body(connection, nil, 0)
+            startHead(of: response, on: connection, Calls.self)
+            _ = Calls.body(connection, nil, 0)
         case .bytes(let bytes):
-            startHead(of: response, on: connection)
-            bytes.withUnsafeBufferPointer { _ = rv_respond_body(connection, $0.baseAddress, $0.count) }
+            startHead(of: response, on: connection, Calls.self)
+            bytes.withUnsafeBufferPointer { _ = Calls.body(connection, $0.baseAddress, $0.count) }
         case .string(var text):
-            startHead(of: response, on: connection)
-            text.withUTF8 { _ = rv_respond_body(connection, $0.baseAddress, $0.count) }
+            startHead(of: response, on: connection, Calls.self)
+            text.withUTF8 { _ = Calls.body(connection, $0.baseAddress, $0.count) }
         case .file(let region):
             guard let descriptor = region.descriptor.take() else { throw RaptorError.fileRegionAlreadySent }
-            startHead(of: response, on: connection)
+            startHead(of: response, on: connection, Calls.self)
             // The engine closes the descriptor, whatever becomes of the response.
-            rv_respond_file(connection, descriptor, region.offset, region.length)
+            _ = Calls.file(connection, descriptor, region.offset, region.length)
         case .fileParts(let body):
             guard let descriptor = body.descriptor.take() else { throw RaptorError.fileRegionAlreadySent }
-            startHead(of: response, on: connection)
+            startHead(of: response, on: connection, Calls.self)
             // The texts in one block, as the engine takes them.
             let text = body.parts.flatMap(\.text) + body.tail
             let parts = body.parts.map {
                 rv_file_part(offset: $0.offset, length: $0.length, text_length: $0.text.count)
             }
             text.withUnsafeBufferPointer { text in
-                _ = rv_respond_file_parts(
-                    connection, descriptor, parts, UInt32(parts.count), text.baseAddress, text.count)
+                _ = Calls.fileParts(connection, descriptor, parts, UInt32(parts.count), text.baseAddress, text.count)
             }
         case .stream(let produce):
-            startHead(of: response, on: connection)
-            guard rv_respond_stream_begin(connection) == 0 else { throw RaptorError.clientGone }
-            var writer = ResponseBodyWriter(connection: connection)
+            startHead(of: response, on: connection, Calls.self)
+            guard Calls.streamBegin(connection) == 0 else { throw RaptorError.clientGone }
+            var writer = ResponseBodyWriter(connection: connection, http2: Calls.self == HTTP2Calls.self)
             try produce(&writer)
-            guard rv_respond_stream_end(connection) == 0 else { throw RaptorError.clientGone }
+            guard Calls.streamEnd(connection) == 0 else { throw RaptorError.clientGone }
         }
     }
 
     /// The status and the handler's fields, into the head the engine encodes.
     @inline(__always)
-    private static func startHead(of response: Response, on connection: OpaquePointer) {
-        rv_respond_start(connection, UInt32(response.status.code))
+    private static func startHead<Calls: ResponseCalls>(
+        of response: Response, on connection: OpaquePointer, _: Calls.Type
+    ) {
+        Calls.start(connection, UInt32(response.status.code))
         for field in response.headers {
             var name = field.name.rawName
             var value = field.value
             name.withUTF8 { name in
                 value.withUTF8 { value in
                     // Invalid names and values with CR/LF are dropped by the engine.
-                    _ = rv_respond_field(connection, name.baseAddress, name.count, value.baseAddress, value.count)
+                    _ = Calls.field(connection, name.baseAddress, name.count, value.baseAddress, value.count)
                 }
             }
         }
@@ -66,19 +127,26 @@ enum ResponseSender {
 }
 
 /// Writes a streamed response body. Each write goes out at once (as one chunk on
-/// HTTP/1.1) and blocks while the client is slow, up to the write timeout.
+/// HTTP/1.1, DATA on HTTP/2) and blocks while the client is slow (HTTP/2: while the
+/// stream's buffer is full, the client's window closed), up to the write timeout.
 public struct ResponseBodyWriter {
     let connection: OpaquePointer
+    let http2: Bool
 
     /// Throws `RaptorError.clientGone` when the client went away: stop producing.
     public mutating func write(_ bytes: [UInt8]) throws {
-        let result = bytes.withUnsafeBufferPointer { rv_respond_stream_write(connection, $0.baseAddress, $0.count) }
+        let result = bytes.withUnsafeBufferPointer { write($0.baseAddress, $0.count) }
         if result != 0 { throw RaptorError.clientGone }
     }
 
     public mutating func write(_ text: String) throws {
         var text = text
-        let result = text.withUTF8 { rv_respond_stream_write(connection, $0.baseAddress, $0.count) }
+        let result = text.withUTF8 { write($0.baseAddress, $0.count) }
         if result != 0 { throw RaptorError.clientGone }
+    }
+
+    private func write(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
+        http2
+            ? HTTP2Calls.streamWrite(connection, bytes, count) : HTTP1Calls.streamWrite(connection, bytes, count)
     }
 }

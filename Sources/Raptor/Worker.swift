@@ -79,6 +79,12 @@ struct Worker {
                         config.max_pending = UInt32(configuration.maxPending ?? 0)
                         config.stats = stats
                         config.handler = raptorHandleRequest
+                        config.stream_handler = raptorHandleStream
+                        config.http2 = configuration.http2 ? 1 : 0
+                        config.h2_max_concurrent_streams = UInt32(configuration.h2MaxConcurrentStreams)
+                        config.h2_initial_window_size = UInt32(configuration.h2InitialWindowSize)
+                        config.h2_max_frame_size = UInt32(configuration.h2MaxFrameSize)
+                        config.h2_connection_window = UInt32(configuration.h2ConnectionWindow)
                         config.handler_context = context.toOpaque()
                         config.file_short = raptorFileShort
                         config.fd_limit_reached = raptorFdLimitReached

@@ -159,6 +159,8 @@ typedef enum rv_stat {
     RV_STAT_RSS_BYTES,     /* resident memory, written each second by the master */
     RV_STAT_PROXY_ERRORS,  /* connections closed for a PROXY header: malformed, or untrusted */
     RV_STAT_TLS_HANDSHAKE_ERRORS, /* TLS handshakes that failed or never completed */
+    RV_STAT_H2_CONNECTIONS,       /* connections that spoke HTTP/2 (h2 over TLS, or h2c) */
+    RV_STAT_H2_STREAMS,           /* HTTP/2 requests (streams) answered */
     RV_STAT_COUNT
 } rv_stat;
 
@@ -286,6 +288,7 @@ typedef struct rv_tls_settings {
     const char *client_ca;    /* PEM file of CAs for client certificates; NULL: none */
     rv_tls_verify verify;
     rv_tls_ticket_keys *ticket_keys; /* NULL: no session tickets */
+    int http2;                       /* ALPN offers h2 before http/1.1 */
     uint32_t ticket_lifetime;        /* seconds a ticket is honoured for (two rotation intervals) */
 } rv_tls_settings;
 
@@ -371,6 +374,14 @@ typedef struct rv_worker_config {
     void *fd_limit_context;
     /* NULL unless debug logging is on; called with handler_context. */
     rv_log_fn log_debug;
+    /* HTTP/2 (0: off): h2c by its preface on plain listeners (ALPN is the TLS context's). A
+     * stream's request goes to stream_handler, which answers through rv_h2_respond_*. */
+    uint8_t http2;
+    rv_handler_fn stream_handler;
+    uint32_t h2_max_concurrent_streams;
+    uint32_t h2_initial_window_size; /* each stream's receive window */
+    uint32_t h2_max_frame_size;      /* the largest frame the client may send */
+    uint32_t h2_connection_window;   /* the connection's receive window */
 } rv_worker_config;
 
 /* Runs the worker until a graceful stop (SIGTERM/SIGINT, or rv_worker_request_stop)
@@ -447,6 +458,21 @@ int rv_respond_stream_end(rv_conn *conn);
 /* Gives up on the response (a streaming handler failed midway): the connection is closed
  * without the final chunk, so the client cannot mistake a truncated body for a whole. */
 void rv_respond_abort(rv_conn *conn);
+/* The same calls for an HTTP/2 stream (the rv_conn stream_handler was given): the response
+ * goes into the stream's sink and the loop sends it as flow control allows; a streamed
+ * body's writes block while the stream's buffer is full (the client's window is closed),
+ * up to write_timeout. No Connection or Transfer-Encoding: HTTP/2 frames the body. */
+void rv_h2_respond_start(rv_conn *conn, unsigned status);
+int rv_h2_respond_field(rv_conn *conn, const uint8_t *name, size_t name_len,
+                        const uint8_t *value, size_t value_len);
+int rv_h2_respond_body(rv_conn *conn, const uint8_t *body, size_t length);
+int rv_h2_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length);
+int rv_h2_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint32_t count,
+                             const uint8_t *text, size_t text_length);
+int rv_h2_respond_stream_begin(rv_conn *conn);
+int rv_h2_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length);
+int rv_h2_respond_stream_end(rv_conn *conn);
+
 /* 1 once rv_respond_start has been called for this request. */
 int rv_response_started(const rv_conn *conn);
 /* Bytes of body this response carried (for access logs). */
@@ -465,6 +491,8 @@ int rv_pin_to_cpu(int cpu);
 
 /* ---- versions of the C libraries actually linked ---- */
 void rv_library_versions(int *ev_major, int *ev_minor, unsigned long *http_parser_version);
+/* The linked nghttp2, for `raptor-ev --version`. */
+const char *rv_nghttp2_version(void);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,7 @@ public enum RaptorVersion {
     /// The one place the version is written.
     public static let current = "0.1.0"
 
-    /// `raptor-ev 0.1.0 (libev 4.33, http_parser 2.9.4, OpenSSL 3.0.19)`: what `--version`
+    /// `raptor-ev 0.1.0 (libev 4.33, http_parser 2.9.4, OpenSSL 3.0.19, nghttp2 1.52.0)`: what `--version`
     /// prints. The C libraries are the ones actually linked (Debian may update them under
     /// the binary).
     public static var description: String {
@@ -18,6 +18,7 @@ public enum RaptorVersion {
             separator: ".")
         // "OpenSSL 3.0.19 27 Jan 2026": the name and the number.
         let openSSL = String(cString: rv_tls_library_version()).split(separator: " ").prefix(2).joined(separator: " ")
-        return "raptor-ev \(current) (libev \(evMajor).\(evMinor), http_parser \(httpParser), \(openSSL))"
+        let nghttp2 = String(cString: rv_nghttp2_version())
+        return "raptor-ev \(current) (libev \(evMajor).\(evMinor), http_parser \(httpParser), \(openSSL), nghttp2 \(nghttp2))"
     }
 }

@@ -200,6 +200,50 @@ struct ServeCommand: ParsableCommand {
     var writeTimeout = DurationArgument(ServeCommand.defaults.writeTimeout)
 
     @Option(
+        help: ArgumentHelp(
+            "HTTP/2: on ssl:// binds ALPN offers h2 before http/1.1; on plain binds a connection"
+                + " that opens with the HTTP/2 preface is h2c (prior knowledge; Upgrade: h2c is not"
+                + " offered). (default: \(ServeCommand.defaults.http2 ? "on" : "off"))",
+            valueName: "on|off"))
+    var http2: OnOff = ServeCommand.defaults.http2 ? .on : .off
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "HTTP/2 streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS).",
+            valueName: "n"))
+    var h2MaxConcurrentStreams: Int = ServeCommand.defaults.h2MaxConcurrentStreams
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "HTTP/2 request body bytes a client may send on one stream before the server's"
+                + " WINDOW_UPDATE (SETTINGS_INITIAL_WINDOW_SIZE)."
+                + " (default: \(ByteSize(bytes: UInt64(ServeCommand.defaults.h2InitialWindowSize))))",
+            valueName: "size"),
+        transform: ByteSize.init(parsing:))
+    var h2InitialWindowSize = ByteSize(bytes: UInt64(ServeCommand.defaults.h2InitialWindowSize))
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Largest HTTP/2 frame a client may send (SETTINGS_MAX_FRAME_SIZE), 16KiB to 16MiB - 1."
+                + " (default: \(ByteSize(bytes: UInt64(ServeCommand.defaults.h2MaxFrameSize))))",
+            valueName: "size"),
+        transform: ByteSize.init(parsing:))
+    var h2MaxFrameSize = ByteSize(bytes: UInt64(ServeCommand.defaults.h2MaxFrameSize))
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "HTTP/2 request body bytes a client may send on one connection, all streams together,"
+                + " before the server's WINDOW_UPDATE."
+                + " (default: \(ByteSize(bytes: UInt64(ServeCommand.defaults.h2ConnectionWindow))))",
+            valueName: "size"),
+        transform: ByteSize.init(parsing:))
+    var h2ConnectionWindow = ByteSize(bytes: UInt64(ServeCommand.defaults.h2ConnectionWindow))
+
+    @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
             "How long a graceful stop waits for requests in flight; then the rest are dropped."
@@ -464,6 +508,12 @@ struct ServeCommand: ParsableCommand {
         configuration.requestTimeout = requestTimeout.duration
         configuration.bodyTimeout = bodyTimeout.duration
         configuration.writeTimeout = writeTimeout.duration
+        configuration.http2 = http2 == .on
+        configuration.h2MaxConcurrentStreams = h2MaxConcurrentStreams
+        // ByteSize stops at Int64.max: no trap; validation bounds them.
+        configuration.h2InitialWindowSize = Int(h2InitialWindowSize.bytes)
+        configuration.h2MaxFrameSize = Int(h2MaxFrameSize.bytes)
+        configuration.h2ConnectionWindow = Int(h2ConnectionWindow.bytes)
         configuration.shutdownTimeout = shutdownTimeout.duration
         configuration.shutdownIdleGrace = shutdownIdleGrace.duration
         configuration.drainDelay = drainDelay.duration

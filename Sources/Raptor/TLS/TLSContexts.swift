@@ -83,6 +83,7 @@ final class TLSContexts {
             case .required: settings.verify = RV_TLS_VERIFY_REQUIRED
             }
             settings.ticket_keys = ticketKeys?.pointer
+            settings.http2 = configuration.http2 ? 1 : 0
             // A ticket outlives its key's first interval by one more (the previous key is still
             // accepted): its lifetime, which clients check too, is two intervals.
             settings.ticket_lifetime = 2 * UInt32(configuration.tlsTicketRotation.seconds.rounded(.up))

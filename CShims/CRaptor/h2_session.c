@@ -1,0 +1,493 @@
+/*
+ * h2_session.c: one HTTP/2 connection on the loop thread (h2.h).
+ *
+ * The loop owns the nghttp2 session: it reads through the transport and feeds
+ * nghttp2_session_mem_recv, dispatches the streams whose requests completed, then gathers
+ * everything nghttp2_session_mem_send produces (every stream's frames) into one buffer and
+ * sends it with one transport_writev per pass. A socket that would block is watched for
+ * EV_WRITE under the write timeout; TLS output held back is flushed the same way.
+ *
+ * One timer per connection, due at the earliest of: the first-data timeout until the
+ * client's preface, the idle timeout while no stream is open, each stream's request and
+ * body deadlines while its request is read, each response's write timeout while the
+ * client keeps its window closed, and the socket's write timeout.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h2.h"
+#include "transport.h"
+
+/* Output gathered before one write (several streams' frames leave together). */
+#define H2_OUT_GATHER (64 * 1024)
+/* Rapid reset (CVE-2023-44487): more client resets than this many times the concurrent
+ * streams allowed, within one window, ends the connection with ENHANCE_YOUR_CALM. */
+#define H2_RESET_WINDOW 1.0
+#define H2_RESETS_PER_STREAM_SLOT 2
+/* Control frames (SETTINGS and PING acknowledgements) queued unsent before nghttp2 ends the
+ * connection as a flood. */
+#define H2_MAX_OUTBOUND_ACK 1000
+/* CONTINUATION frames after one HEADERS (CVE-2024-28182); nghttp2's default, made explicit. */
+#define H2_MAX_CONTINUATIONS 8
+
+static void h2_io_cb(struct ev_loop *loop, ev_io *watcher, int revents);
+static void h2_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents);
+
+/* ---- nghttp2's callbacks that concern the connection ---- */
+
+static void count_reset(h2_session *session) {
+    ev_tstamp now = ev_now(session->worker->loop);
+    if (now - session->reset_window_start > H2_RESET_WINDOW) {
+        session->reset_window_start = now;
+        session->resets_in_window = 0;
+    }
+    uint32_t cap = session->worker->config->h2_max_concurrent_streams * H2_RESETS_PER_STREAM_SLOT;
+    if (++session->resets_in_window > cap) {
+        STAT_ADD(session->worker, RV_STAT_PARSE_ERRORS, 1);
+        nghttp2_session_terminate_session(session->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data) {
+    (void)ng;
+    h2_session *session = user_data;
+    switch (frame->hd.type) {
+    case NGHTTP2_SETTINGS:
+        session->preface_seen = 1;
+        return 0;
+    case NGHTTP2_RST_STREAM:
+        count_reset(session);
+        return 0;
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_DATA:
+        return h2_stream_frame_received(session, frame);
+    default:
+        return 0;
+    }
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t error_code, void *user_data) {
+    (void)error_code;
+    h2_stream *stream = nghttp2_session_get_stream_user_data(ng, stream_id);
+    if (stream) h2_stream_closed(user_data, stream);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data) {
+    h2_session *session = user_data;
+    if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) return 0;
+    h2_stream *stream = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    if (!stream) return 0;
+    stream->last_output = ev_now(session->worker->loop);
+    /* The engine answered before the request ended (413, 408, ...): the rest of the upload
+     * is not wanted (RFC 9113 section 8.1). */
+    if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && stream->refused && !stream->ended)
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+static nghttp2_session_callbacks *callbacks(void) {
+    static nghttp2_session_callbacks *made; /* one loop per process */
+    if (made) return made;
+    if (nghttp2_session_callbacks_new(&made) != 0) return NULL;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(made, h2_on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(made, h2_on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(made, h2_on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(made, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(made, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(made, on_frame_send);
+    return made;
+}
+
+static nghttp2_option *options(void) {
+    static nghttp2_option *made;
+    if (made) return made;
+    if (nghttp2_option_new(&made) != 0) return NULL;
+    nghttp2_option_set_max_outbound_ack(made, H2_MAX_OUTBOUND_ACK);
+    nghttp2_option_set_max_continuations(made, H2_MAX_CONTINUATIONS);
+    nghttp2_option_set_no_closed_streams(made, 1); /* no priority tree of closed streams kept */
+    return made;
+}
+
+/* ---- life ---- */
+
+static void session_free(h2_session *session) {
+    if (session->ng) nghttp2_session_del(session->ng);
+    free(session->server_name);
+    free(session->client_subject);
+    pthread_mutex_destroy(&session->lock);
+    pthread_cond_destroy(&session->room);
+    free(session->out);
+    free(session);
+}
+
+int h2_start(rv_conn *conn) {
+    rv_worker *worker = conn->worker;
+    const rv_worker_config *config = worker->config;
+    h2_session *session = calloc(1, sizeof *session);
+    nghttp2_session_callbacks *made = callbacks();
+    if (!session || !made || !options() ||
+        nghttp2_session_server_new2(&session->ng, made, session, options()) != 0) {
+        free(session);
+        conn_close(conn);
+        return -1;
+    }
+    pthread_mutex_init(&session->lock, NULL);
+    pthread_cond_init(&session->room, NULL);
+    session->conn = conn;
+    session->worker = worker;
+    if (rv_conn_tls_info(conn, &session->tls_info)) {
+        session->has_tls = 1;
+        char subject[1024];
+        if (session->tls_info.server_name) session->server_name = strdup(session->tls_info.server_name);
+        session->tls_info.server_name = session->server_name;
+        if (rv_conn_tls_client_subject(conn, subject, sizeof subject) > 0) session->client_subject = strdup(subject);
+    }
+    session->idle_since = ev_now(worker->loop);
+    conn->request_started = session->idle_since; /* the first-data timeout runs until the preface */
+    conn->h2 = session;
+    conn->state = CONN_H2;
+    STAT_ADD(worker, RV_STAT_H2_CONNECTIONS, 1);
+    transport_set_nodelay(conn); /* frames of several streams follow each other */
+    nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, config->h2_max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, config->h2_initial_window_size},
+        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, config->h2_max_frame_size},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, config->limits.max_head},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+    if (nghttp2_submit_settings(session->ng, NGHTTP2_FLAG_NONE, settings,
+                                sizeof settings / sizeof *settings) != 0 ||
+        (config->h2_connection_window > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE &&
+         nghttp2_session_set_local_window_size(session->ng, NGHTTP2_FLAG_NONE, 0,
+                                               (int32_t)config->h2_connection_window) != 0)) {
+        conn_close(conn);
+        return -1;
+    }
+    ev_set_cb(&conn->io, h2_io_cb);
+    ev_set_cb(&conn->timer, h2_timer_cb);
+    conn->deadline_kind = DEADLINE_NONE;
+    /* The bytes already read (the preface, or what came with the end of the handshake). */
+    if (conn->length > 0) {
+        ssize_t fed = nghttp2_session_mem_recv(session->ng, conn->buffer, conn->length);
+        conn->length = conn->parsed = 0;
+        if (fed < 0) {
+            conn_close(conn);
+            return -1;
+        }
+        h2_dispatch_ready(session);
+    }
+    return h2_session_pump(session);
+}
+
+/* Streams on the runner keep a closed connection's session until they come back. */
+void h2_connection_closed(rv_conn *conn) {
+    h2_session *session = conn->h2;
+    conn->h2 = NULL;
+    session->conn = NULL;
+    nghttp2_session_del(session->ng);
+    session->ng = NULL;
+    pthread_mutex_lock(&session->lock);
+    for (h2_stream *stream = session->streams; stream; stream = stream->next) stream->closed = 1;
+    pthread_cond_broadcast(&session->room); /* writers waiting for room give up */
+    pthread_mutex_unlock(&session->lock);
+    for (h2_stream *stream = session->streams, *next; stream; stream = next) {
+        next = stream->next;
+        if (!stream->dispatched || stream->handed_back) h2_stream_free(stream);
+    }
+    if (session->out_on_runner == 0) session_free(session);
+}
+
+int h2_stream_tls_info(const rv_conn *conn, rv_tls_info *out) {
+    const h2_session *session = ((const h2_stream *)conn)->session;
+    if (!session->has_tls) return 0;
+    *out = session->tls_info;
+    return 1;
+}
+
+size_t h2_stream_tls_client_subject(const rv_conn *conn, char *out, size_t capacity) {
+    const char *subject = ((const h2_stream *)conn)->session->client_subject;
+    if (!subject || capacity == 0) return 0;
+    size_t length = strlen(subject);
+    if (length >= capacity) length = capacity - 1;
+    memcpy(out, subject, length);
+    out[length] = 0;
+    return length;
+}
+
+/* A detached session's last stream came back. */
+static void free_if_detached(h2_session *session) {
+    if (!session->conn && session->out_on_runner == 0) session_free(session);
+}
+
+void h2_stop(rv_conn *conn) {
+    h2_session *session = conn->h2;
+    if (session->goaway_sent) return;
+    session->goaway_sent = 1;
+    nghttp2_submit_goaway(session->ng, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session->ng), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+    h2_session_pump(session);
+}
+
+/* ---- reading ---- */
+
+/* Reads what the transport has and feeds nghttp2. Returns 1 to go on, 0 when the
+ * connection must close (the client left, or the input broke the protocol). */
+static int read_input(h2_session *session) {
+    rv_conn *conn = session->conn;
+    for (;;) {
+        ssize_t got = transport_read(conn, conn->buffer, conn->capacity);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN;
+        }
+        if (got == 0) return 0;
+        STAT_ADD(session->worker, RV_STAT_BYTES_READ, got);
+        if (nghttp2_session_mem_recv(session->ng, conn->buffer, (size_t)got) < 0) return 0;
+        if ((size_t)got < conn->capacity) return 1;
+    }
+}
+
+int h2_session_read(h2_session *session) { return read_input(session) ? 0 : -1; }
+
+/* ---- writing ---- */
+
+static int gather(h2_session *session, const uint8_t *data, size_t length) {
+    if (session->out_length + length > session->out_capacity) {
+        size_t wanted = session->out_capacity ? session->out_capacity : 16384;
+        while (wanted < session->out_length + length) wanted *= 2;
+        uint8_t *grown = realloc(session->out, wanted);
+        if (!grown) return -1;
+        session->out = grown;
+        session->out_capacity = wanted;
+    }
+    memcpy(session->out + session->out_length, data, length);
+    session->out_length += length;
+    return 0;
+}
+
+/* Sends what nghttp2 has: gathers frames, writes them in one call, again while the socket
+ * takes everything. Returns 1 all sent, 0 the transport would block, -1 failed. */
+static int send_output(h2_session *session) {
+    rv_conn *conn = session->conn;
+    if (transport_output_pending(conn)) {
+        int flushed = transport_flush(conn);
+        if (flushed <= 0) return flushed;
+    }
+    for (;;) {
+        while (session->out_length < H2_OUT_GATHER) {
+            const uint8_t *data;
+            ssize_t produced = nghttp2_session_mem_send(session->ng, &data);
+            if (produced < 0) return -1;
+            if (produced == 0) break;
+            if (gather(session, data, (size_t)produced) != 0) return -1;
+        }
+        if (session->out_sent == session->out_length) break;
+        struct iovec iov = {session->out + session->out_sent, session->out_length - session->out_sent};
+        ssize_t sent = transport_writev(conn, &iov, 1, 0);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        STAT_ADD(session->worker, RV_STAT_BYTES_WRITTEN, sent);
+        session->out_sent += (size_t)sent;
+        if (session->out_sent < session->out_length) return 0;
+        session->out_sent = session->out_length = 0;
+    }
+    return transport_output_pending(conn) ? 0 : 1;
+}
+
+static void watch(h2_session *session) {
+    rv_conn *conn = session->conn;
+    int events = session->blocked ? transport_wait_events(conn, EV_WRITE) | EV_READ
+                                  : transport_wait_events(conn, EV_READ);
+    struct ev_loop *loop = session->worker->loop;
+    if (ev_is_active(&conn->io) && (conn->io.events & (EV_READ | EV_WRITE)) == events &&
+        conn->io.cb == h2_io_cb)
+        return;
+    ev_io_stop(loop, &conn->io);
+    ev_io_set(&conn->io, conn->fd, events);
+    ev_set_cb(&conn->io, h2_io_cb);
+    ev_io_start(loop, &conn->io);
+}
+
+/* The earliest of the connection's deadlines (h2_timer_cb acts on each). */
+static ev_tstamp next_deadline(h2_session *session) {
+    const rv_worker_config *config = session->worker->config;
+    ev_tstamp due = 0;
+#define CONSIDER(at)                                                                          \
+    do {                                                                                      \
+        ev_tstamp candidate = (at);                                                           \
+        if (due == 0 || candidate < due) due = candidate;                                     \
+    } while (0)
+    if (!session->preface_seen) CONSIDER(session->conn->request_started + config->first_data_timeout);
+    if (session->blocked) CONSIDER(session->blocked_since + config->write_timeout);
+    if (session->stream_count == 0) {
+        int stopping = atomic_load_explicit(&session->worker->stopping, memory_order_relaxed);
+        CONSIDER(session->idle_since + (stopping ? 0 : config->keepalive_timeout));
+    }
+    for (h2_stream *stream = session->streams; stream; stream = stream->next) {
+        if (stream->closed) continue;
+        if (!stream->ended && !stream->refused) {
+            CONSIDER(stream->conn.request_started + config->request_timeout);
+            CONSIDER(stream->last_input + config->body_timeout);
+        } else if (stream->submitted) {
+            CONSIDER(stream->last_output + config->write_timeout);
+        }
+    }
+#undef CONSIDER
+    return due;
+}
+
+static void schedule(h2_session *session) {
+    rv_conn *conn = session->conn;
+    struct ev_loop *loop = session->worker->loop;
+    ev_tstamp due = next_deadline(session);
+    if (due == 0) {
+        ev_timer_stop(loop, &conn->timer);
+        return;
+    }
+    if (ev_is_active(&conn->timer) && conn->timer_at == due) return;
+    ev_timer_stop(loop, &conn->timer);
+    ev_timer_set(&conn->timer, due > ev_now(loop) ? due - ev_now(loop) : 0., 0.);
+    ev_timer_start(loop, &conn->timer);
+    conn->timer_at = due;
+}
+
+int h2_session_pump(h2_session *session) {
+    rv_conn *conn = session->conn;
+    if (!conn) return -1;
+    int sent = session->failed ? -1 : send_output(session);
+    if (sent < 0) session->failed = 1;
+    if (session->in_handler) return sent < 0 ? -1 : 0; /* closing waits for the handler */
+    if (sent < 0 || (!nghttp2_session_want_read(session->ng) && !nghttp2_session_want_write(session->ng) &&
+                     session->out_length == 0 && !transport_output_pending(conn))) {
+        conn_close(conn);
+        return -1;
+    }
+    int blocked = sent == 0;
+    if (blocked && !session->blocked) session->blocked_since = ev_now(session->worker->loop);
+    session->blocked = (uint8_t)blocked;
+    if (session->stream_count > 0) session->idle_since = ev_now(session->worker->loop);
+    watch(session);
+    schedule(session);
+    return 0;
+}
+
+/* ---- the loop's callbacks ---- */
+
+static void h2_io_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
+    (void)loop;
+    rv_conn *conn = watcher->data;
+    h2_session *session = conn->h2;
+    if ((revents & EV_READ) || !session->blocked) {
+        if (!read_input(session)) {
+            /* What nghttp2 still has to say (a GOAWAY) goes first, if the socket takes it. */
+            session->failed = 1;
+            send_output(session);
+            conn_close(conn);
+            return;
+        }
+        h2_dispatch_ready(session);
+    }
+    h2_session_pump(session);
+}
+
+static void h2_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
+    (void)revents;
+    rv_conn *conn = timer->data;
+    h2_session *session = conn->h2;
+    const rv_worker_config *config = session->worker->config;
+    ev_tstamp now = ev_now(loop);
+    if ((!session->preface_seen && now >= conn->request_started + config->first_data_timeout) ||
+        (session->blocked && now >= session->blocked_since + config->write_timeout)) {
+        STAT_ADD(session->worker, RV_STAT_TIMEOUTS, 1);
+        conn_close(conn);
+        return;
+    }
+    if (session->stream_count == 0 &&
+        (atomic_load_explicit(&session->worker->stopping, memory_order_relaxed) ||
+         now >= session->idle_since + config->keepalive_timeout)) {
+        /* Idle (or stopping with nothing open): say so, then close. */
+        nghttp2_session_terminate_session(session->ng, NGHTTP2_NO_ERROR);
+        h2_session_pump(session);
+        return;
+    }
+    for (h2_stream *stream = session->streams, *next; stream; stream = next) {
+        next = stream->next;
+        if (stream->closed) continue;
+        if (!stream->ended && !stream->refused) {
+            if (now >= stream->conn.request_started + config->request_timeout ||
+                now >= stream->last_input + config->body_timeout) {
+                STAT_ADD(session->worker, RV_STAT_TIMEOUTS, 1);
+                h2_stream_fail(stream, 408);
+            }
+        } else if (stream->submitted && now >= stream->last_output + config->write_timeout) {
+            /* The client kept its window closed: the response is given up. */
+            STAT_ADD(session->worker, RV_STAT_TIMEOUTS, 1);
+            stream->last_output = now;
+            nghttp2_submit_rst_stream(session->ng, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_CANCEL);
+        }
+    }
+    h2_session_pump(session);
+}
+
+/* ---- news from app threads ---- */
+
+void h2_notify_loop(h2_stream *stream) {
+    if (atomic_exchange(&stream->notified, 1)) return; /* already on the stack */
+    rv_worker *worker = stream->session->worker;
+    h2_stream *top = atomic_load_explicit(&worker->h2_news, memory_order_relaxed);
+    do {
+        stream->news_next = top;
+    } while (!atomic_compare_exchange_weak_explicit(&worker->h2_news, &top, stream, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    ev_async_send(worker->loop, &worker->h2_async);
+}
+
+static void news_cb(struct ev_loop *loop, ev_async *watcher, int revents) {
+    (void)loop;
+    (void)revents;
+    rv_worker *worker = watcher->data;
+    h2_stream *stack = atomic_exchange_explicit(&worker->h2_news, NULL, memory_order_acquire);
+    h2_stream *in_order = NULL;
+    while (stack) {
+        h2_stream *next = stack->news_next;
+        stack->news_next = in_order;
+        in_order = stack;
+        stack = next;
+    }
+    /* Every stream's news first, then one pump per connection. */
+    h2_session *dirty[64];
+    unsigned dirty_count = 0;
+    for (h2_stream *stream = in_order, *next; stream; stream = next) {
+        next = stream->news_next;
+        atomic_store(&stream->notified, 0);
+        h2_session *session = stream->session;
+        h2_stream_news(stream); /* may free the stream, and a detached session */
+        if (session->conn == NULL) {
+            free_if_detached(session);
+            continue;
+        }
+        unsigned i = 0;
+        while (i < dirty_count && dirty[i] != session) i++;
+        if (i == dirty_count) {
+            if (dirty_count == sizeof dirty / sizeof *dirty) {
+                h2_session_pump(dirty[--dirty_count]);
+            }
+            dirty[dirty_count++] = session;
+        }
+    }
+    for (unsigned i = 0; i < dirty_count; i++) h2_session_pump(dirty[i]);
+    worker_update_accepting(worker);
+}
+
+void h2_worker_start(rv_worker *worker) {
+    atomic_init(&worker->h2_news, NULL);
+    ev_async_init(&worker->h2_async, news_cb);
+    worker->h2_async.data = worker;
+    ev_async_start(worker->loop, &worker->h2_async);
+}
