@@ -1,0 +1,192 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// HTTP/2: h2 over TLS (ALPN) and h2c with prior knowledge, every handler unchanged, in both
+/// dispatches; real clients (curl, nghttp, h2load) and Python's h2 for what they cannot do
+/// (a stream refused while the connection goes on, a small window, a body without
+/// content-length, GOAWAY while streams are in flight).
+@Suite(.concurrent) final class HTTP2Tests: ServerSuite {
+    /// curl's way into HTTP/2 for the transport: ALPN over TLS, prior knowledge in the clear.
+    private func curlH2(_ mode: ServerMode) -> [String] {
+        mode.transport == .tls ? ["--http2"] : ["--http2-prior-knowledge"]
+    }
+
+    /// One server per mode, many checks: the Request the handler sees, bodies with and without
+    /// content-length, HEAD, many concurrent streams each answered with its own response.
+    @Test(arguments: ServerMode.all)
+    func handlersAnswerOverHTTP2(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode, ["--max-body-size", "64k", "--max-header-size", "4k"])
+        let request = try curl(server, "/request?x=1", curlH2(mode) + ["-sS", "-w", "|%{http_version}"])
+        #expect(request.succeeded, "\(request)")
+        #expect(request.standardOutput.contains("method=GET target=/request?x=1 path=/request query=x=1 version=HTTP/2.0"))
+        #expect(request.standardOutput.contains("authority=127.0.0.1:\(server.port)"), "Host from :authority")
+        #expect(request.standardOutput.hasSuffix("|2"), "\(request)")
+
+        let echoed = try curl(server, "/echo", curlH2(mode) + ["-sS", "--data-binary", "hello over h2"])
+        #expect(echoed.standardOutput == "hello over h2", "\(echoed)")
+
+        let head = try curl(server, "/bytes?n=5000", curlH2(mode) + ["-sS", "-I"])
+        #expect(head.standardOutput.contains("content-length: 5000"), "HEAD says GET's length: \(head)")
+
+        // 40 streams on one connection at once, each its own body length.
+        let lengths = (0..<40).map { 1000 + $0 * 37 }
+        var arguments = ["-n", "-v"] + (mode.transport == .tls ? ["--no-verify-peer"] : [])
+        arguments += lengths.map { server.url("/bytes?n=\($0)") }
+        let nghttp = try ExternalClient.run("nghttp", arguments, timeout: 20, outputDirectory: workDirectory)
+        #expect(nghttp.succeeded, "\(nghttp)")
+        let seen = nghttp.standardOutput.split(separator: "\n").compactMap { line -> Int? in
+            guard line.contains("recv (stream_id="), let range = line.range(of: "content-length: ") else { return nil }
+            return Int(line[range.upperBound...])
+        }
+        #expect(seen.sorted() == lengths, "each stream got its own response: \(seen.sorted())")
+
+        // Raw frames: a body without content-length, a refused stream (413 before the body,
+        // 413 by its DATA, 431) while the connection goes on, a small client window.
+        let script = """
+            \(Self.h2Client)
+            sock, conn = open_h2(sys.argv[1], sys.argv[2])
+            results = {}
+            s1 = send(sock, conn, "POST", "/body-info", body=b"x" * 3000)   # no content-length
+            s2 = send(sock, conn, "POST", "/echo", [("content-length", "100000")], end=False)
+            s3 = send(sock, conn, "POST", "/echo", body=b"y" * 70000)
+            s4 = send(sock, conn, "GET", "/", [("x-big", "z" * 5000)])
+            s5 = send(sock, conn, "GET", "/request?after=1")
+            got = collect(sock, conn, [s1, s2, s3, s4, s5])
+            print(json.dumps({str(k): v for k, v in got.items()}))
+            """
+        let frames = try python(server, script, arguments: [server.transport.caFile ?? ""], timeout: 20)
+        #expect(frames.succeeded, "\(frames)")
+        let answers = try Self.decode(frames.standardOutput)
+        #expect(answers["1"]?.body == "length=3000 memory=true sum=360000\n", "\(frames)")
+        #expect(answers["3"]?.status == 413, "content-length over the limit: \(frames)")
+        #expect(answers["5"]?.status == 413, "DATA over the limit: \(frames)")
+        #expect(answers["7"]?.status == 431, "\(frames)")
+        #expect(answers["9"]?.status == 200, "the connection goes on: \(frames)")
+        #expect(answers["9"]?.body.contains("version=HTTP/2.0") == true, "\(frames)")
+
+        let window = """
+            \(Self.h2Client)
+            sock, conn = open_h2(sys.argv[1], sys.argv[2], window=1024)
+            s = send(sock, conn, "GET", "/bytes?n=300000")
+            got = collect(sock, conn, [s])
+            print(json.dumps({"length": len(got[s]["body"]), "status": got[s]["status"]}))
+            """
+        let small = try python(server, window, arguments: [server.transport.caFile ?? ""], timeout: 20)
+        #expect(small.standardOutput.contains("\"length\": 300000, \"status\": 200"), "\(small)")
+    }
+
+    /// The static files handler over h2: bytes, a range, a conditional request.
+    @Test(arguments: ServerMode.all)
+    func staticFilesOverHTTP2(_ mode: ServerMode) throws {
+        let site = workDirectory.appendingPathComponent("site")
+        try FileManager.default.createDirectory(at: site, withIntermediateDirectories: true)
+        let content = String(repeating: "0123456789", count: 20000)
+        try content.write(to: site.appendingPathComponent("big.txt"), atomically: true, encoding: .utf8)
+        let server = try startStaticServer(mode, directory: site.path)
+        let whole = try curl(server, "/big.txt", curlH2(mode) + ["-sS", "-w", "|%{http_version}"])
+        #expect(whole.standardOutput == content + "|2", "\(whole.standardOutput.suffix(40))")
+        let range = try curl(server, "/big.txt", curlH2(mode) + ["-sS", "-r", "10-19", "-w", "|%{http_code}"])
+        #expect(range.standardOutput == "0123456789|206", "\(range)")
+    }
+
+    /// ALPN picks h2 when the client offers it and http/1.1 otherwise; `--http2 off` offers
+    /// only http/1.1 and sends the h2c preface to the HTTP/1.1 parser.
+    @Test(arguments: ServerMode.Dispatch.allCases)
+    func protocolSelection(_ dispatch: ServerMode.Dispatch) throws {
+        let tls = try startTestApp(ServerMode(dispatch, .tls))
+        let both = try curl(tls, "/tls", ["-sS", "--http2"])
+        #expect(both.standardOutput.contains("alpn=h2"), "\(both)")
+        let one = try curl(tls, "/tls", ["-sS", "--http1.1"])
+        #expect(one.standardOutput.contains("alpn=http/1.1"), "\(one)")
+
+        let plain = try startTestApp(ServerMode(dispatch, .tcp))
+        // RFC 9113 deprecates Upgrade: h2c: such a request is answered as HTTP/1.1.
+        let upgrade = try curl(plain, "/request", ["-sS", "--http2", "-w", "|%{http_version}"])
+        #expect(upgrade.standardOutput.hasSuffix("version=HTTP/1.1 remote=127.0.0.1 authority=127.0.0.1:\(plain.port)\n|1.1"), "\(upgrade)")
+
+        let off = try startTestApp(ServerMode(dispatch, .tls), ["--http2", "off"])
+        let offered = try curl(off, "/tls", ["-sS", "--http2"])
+        #expect(offered.standardOutput.contains("alpn=http/1.1"), "\(offered)")
+        let plainOff = try startTestApp(ServerMode(dispatch, .tcp), ["--http2", "off"])
+        let prior = try curl(plainOff, "/", ["-sS", "--http2-prior-knowledge"], timeout: 3)
+        #expect(!prior.succeeded, "a preface is not HTTP/1.1: \(prior)")
+        let http1 = try curl(plainOff, "/", ["-sS"])
+        #expect(http1.standardOutput == "Hello, World!", "\(http1)")
+    }
+
+    static func decode(_ output: String) throws -> [String: (status: Int, body: String)] {
+        let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: [String: Any]] ?? [:]
+        return object.mapValues { ($0["status"] as? Int ?? 0, $0["body"] as? String ?? "") }
+    }
+
+    /// Python: `open_h2(url, cafile, window=None)`, `send(...)` (returns the stream id) and
+    /// `collect(sock, conn, ids)` (each stream's status, body, reset, and whether a GOAWAY
+    /// came), with Python's h2 package.
+    static let h2Client = """
+        import json, socket, ssl, sys, urllib.parse
+        import h2.config, h2.connection, h2.events, h2.settings
+
+        def open_h2(url, cafile, window=None):
+            parts = urllib.parse.urlsplit(url)
+            sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+            if parts.scheme == "https":
+                context = ssl.create_default_context(cafile=cafile)
+                context.set_alpn_protocols(["h2"])
+                sock = context.wrap_socket(sock, server_hostname="localhost")
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+            conn.initiate_connection()
+            if window:
+                conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+            sock.sendall(conn.data_to_send())
+            conn.authority = "%s:%d" % (parts.hostname, parts.port)
+            conn.scheme = parts.scheme
+            conn.results, conn.ended = {}, set()  # what arrives while sending counts too
+            return sock, conn
+
+        def send(sock, conn, method, path, headers=(), body=None, end=True):
+            sid = conn.get_next_available_stream_id()
+            fields = [(":method", method), (":path", path), (":scheme", conn.scheme), (":authority", conn.authority)]
+            conn.send_headers(sid, fields + list(headers), end_stream=end and body is None)
+            if body is not None:
+                for at in range(0, len(body), 16384):
+                    while conn.local_flow_control_window(sid) < min(16384, len(body) - at):
+                        pump(sock, conn)
+                    conn.send_data(sid, body[at:at + 16384], end_stream=end and at + 16384 >= len(body))
+            sock.sendall(conn.data_to_send())
+            return sid
+
+        def pump(sock, conn):
+            results, ended = conn.results, conn.ended
+            data = sock.recv(65536)
+            if not data:
+                results["closed"] = True
+                return False
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    results.setdefault(event.stream_id, {"body": ""})["status"] = int(dict(event.headers)[":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    results.setdefault(event.stream_id, {"body": ""})["body"] += event.data.decode("latin-1")
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended.add(event.stream_id)
+                elif isinstance(event, h2.events.StreamReset):
+                    results.setdefault(event.stream_id, {"body": ""})["reset"] = event.error_code
+                    ended.add(event.stream_id)
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    results["goaway"] = {"last": event.last_stream_id, "code": event.error_code}
+            sock.sendall(conn.data_to_send())
+            return True
+
+        def collect(sock, conn, ids, until_closed=False):
+            while not set(ids) <= conn.ended or until_closed:
+                if not pump(sock, conn):
+                    break
+            return conn.results
+
+
+        """
+}
