@@ -331,6 +331,12 @@ static void linger(rv_conn *conn, double seconds) {
     set_timeout(conn, seconds, DEADLINE_LINGER);
 }
 
+void conn_linger_after_h2(rv_conn *conn) {
+    h2_connection_closed(conn);
+    ev_set_cb(&conn->timer, conn_timer_cb);
+    linger(conn, LINGER_AFTER_ANSWER);
+}
+
 static void linger_read(rv_conn *conn) {
     char scratch[16384];
     for (;;) {

@@ -121,6 +121,7 @@ struct h2_session {
     uint8_t preface_seen; /* the client's first SETTINGS arrived */
     uint8_t in_handler;   /* an inline handler runs: streams that complete wait */
     uint8_t goaway_sent;  /* a final GOAWAY is on its way: close once the streams are done */
+    ev_tstamp goaway_due; /* stopping: the final GOAWAY after the shutdown notice (0: none) */
     uint8_t failed;       /* the connection is broken: close at the next chance */
     ev_tstamp blocked_since;
     ev_tstamp idle_since; /* no open stream since then */

@@ -179,6 +179,10 @@ int h2_start(rv_conn *conn) {
         }
         h2_dispatch_ready(session);
     }
+    if (atomic_load_explicit(&worker->stopping, memory_order_relaxed) && conn->h2 == session) {
+        h2_stop(conn); /* began after the stop did: the same two GOAWAYs */
+        return 0;
+    }
     return h2_session_pump(session);
 }
 
@@ -222,14 +226,26 @@ static void free_if_detached(h2_session *session) {
     if (!session->conn && session->out_on_runner == 0) session_free(session);
 }
 
+/* Graceful stop in two steps (RFC 9113 section 6.8): a GOAWAY with the largest stream id
+ * says no new stream should come; streams the client sent meanwhile still arrive within
+ * the idle grace, and the final GOAWAY then names the last one served. A client therefore
+ * never sees a stream it sent refused while it could not know. */
 void h2_stop(rv_conn *conn) {
     h2_session *session = conn->h2;
-    if (session->goaway_sent) return;
-    session->goaway_sent = 1;
-    nghttp2_submit_goaway(session->ng, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(session->ng), NGHTTP2_NO_ERROR,
-                          NULL, 0);
+    if (session->goaway_sent || session->goaway_due) return;
+    const rv_worker_config *config = session->worker->config;
+    double grace = config->shutdown_idle_grace < config->shutdown_timeout ? config->shutdown_idle_grace
+                                                                          : config->shutdown_timeout;
+    session->goaway_due = ev_now(session->worker->loop) + grace;
+    nghttp2_submit_shutdown_notice(session->ng);
     h2_session_pump(session);
+}
+
+static void send_final_goaway(h2_session *session) {
+    session->goaway_due = 0;
+    session->goaway_sent = 1;
+    nghttp2_submit_goaway(session->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
 }
 
 /* ---- reading ---- */
@@ -325,10 +341,8 @@ static ev_tstamp next_deadline(h2_session *session) {
     } while (0)
     if (!session->preface_seen) CONSIDER(session->conn->request_started + config->first_data_timeout);
     if (session->blocked) CONSIDER(session->blocked_since + config->write_timeout);
-    if (session->stream_count == 0) {
-        int stopping = atomic_load_explicit(&session->worker->stopping, memory_order_relaxed);
-        CONSIDER(session->idle_since + (stopping ? 0 : config->keepalive_timeout));
-    }
+    if (session->goaway_due) CONSIDER(session->goaway_due);
+    else if (session->stream_count == 0 && !session->goaway_sent) CONSIDER(session->idle_since + config->keepalive_timeout);
     for (h2_stream *stream = session->streams; stream; stream = stream->next) {
         if (stream->closed) continue;
         if (!stream->ended && !stream->refused) {
@@ -363,9 +377,15 @@ int h2_session_pump(h2_session *session) {
     int sent = session->failed ? -1 : send_output(session);
     if (sent < 0) session->failed = 1;
     if (session->in_handler) return sent < 0 ? -1 : 0; /* closing waits for the handler */
-    if (sent < 0 || (!nghttp2_session_want_read(session->ng) && !nghttp2_session_want_write(session->ng) &&
-                     session->out_length == 0 && !transport_output_pending(conn))) {
+    if (sent < 0) {
         conn_close(conn);
+        return -1;
+    }
+    if (!nghttp2_session_want_read(session->ng) && !nghttp2_session_want_write(session->ng) &&
+        session->out_length == 0 && !transport_output_pending(conn)) {
+        /* Done (GOAWAY both ways, nothing open): what the client still sends must not
+         * turn the close into a reset that destroys the last frames. */
+        conn_linger_after_h2(conn);
         return -1;
     }
     int blocked = sent == 0;
@@ -408,10 +428,11 @@ static void h2_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
         conn_close(conn);
         return;
     }
-    if (session->stream_count == 0 &&
-        (atomic_load_explicit(&session->worker->stopping, memory_order_relaxed) ||
-         now >= session->idle_since + config->keepalive_timeout)) {
-        /* Idle (or stopping with nothing open): say so, then close. */
+    if (session->goaway_due && now >= session->goaway_due) {
+        send_final_goaway(session); /* closes once the streams it names are done */
+    } else if (!session->goaway_due && !session->goaway_sent && session->stream_count == 0 &&
+               now >= session->idle_since + config->keepalive_timeout) {
+        /* Idle: say so, then close. */
         nghttp2_session_terminate_session(session->ng, NGHTTP2_NO_ERROR);
         h2_session_pump(session);
         return;

@@ -69,7 +69,7 @@ import Testing
             "pid", "index", "phase", "started_at", "last_checkin", "requests", "active_connections",
             "keepalive_connections", "backlog", "busy_threads", "thread_capacity", "bytes_read", "bytes_written",
             "responses_1xx", "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx", "parse_errors",
-            "timeouts", "shed_503", "accept_pauses", "tls_handshake_errors",
+            "timeouts", "shed_503", "accept_pauses", "tls_handshake_errors", "h2_connections", "h2_streams",
         ]
         let list = workers(stats)
         #expect(list.count == 2)

@@ -145,6 +145,7 @@ import Testing
             conn.authority = "%s:%d" % (parts.hostname, parts.port)
             conn.scheme = parts.scheme
             conn.results, conn.ended = {}, set()  # what arrives while sending counts too
+            conn.inbox = b""
             return sock, conn
 
         def send(sock, conn, method, path, headers=(), body=None, end=True):
@@ -165,7 +166,19 @@ import Testing
             if not data:
                 results["closed"] = True
                 return False
-            for event in conn.receive_data(data):
+            # Python's h2 takes a GOAWAY for the end of everything and refuses the frames
+            # after it, which RFC 9113 allows: GOAWAYs are read here and kept from it.
+            conn.inbox += data
+            frames = b""
+            while len(conn.inbox) >= 9 and len(conn.inbox) >= 9 + int.from_bytes(conn.inbox[:3], "big"):
+                size = 9 + int.from_bytes(conn.inbox[:3], "big")
+                frame, conn.inbox = conn.inbox[:size], conn.inbox[size:]
+                if frame[3] == 7:
+                    results.setdefault("goaways", []).append(
+                        {"last": int.from_bytes(frame[9:13], "big") & 0x7FFFFFFF, "code": int.from_bytes(frame[13:17], "big")})
+                else:
+                    frames += frame
+            for event in conn.receive_data(frames):
                 if isinstance(event, h2.events.ResponseReceived):
                     results.setdefault(event.stream_id, {"body": ""})["status"] = int(dict(event.headers)[":status"])
                 elif isinstance(event, h2.events.DataReceived):
