@@ -132,6 +132,7 @@ struct h2_session {
     /* client resets in the current window (rapid reset, CVE-2023-44487) */
     ev_tstamp reset_window_start;
     uint32_t resets_in_window;
+    uint32_t empty_data_in_window; /* DATA frames with no payload and no END_STREAM */
 };
 
 /* h2_session.c */

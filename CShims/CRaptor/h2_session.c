@@ -26,6 +26,9 @@
  * streams allowed, within one window, ends the connection with ENHANCE_YOUR_CALM. */
 #define H2_RESET_WINDOW 1.0
 #define H2_RESETS_PER_STREAM_SLOT 2
+/* DATA frames that carry nothing (no payload, no END_STREAM) cost work and say nothing
+ * (CVE-2019-9518): more than this many in a window end the connection the same way. */
+#define H2_MAX_EMPTY_DATA 100
 /* Control frames (SETTINGS and PING acknowledgements) queued unsent before nghttp2 ends the
  * connection as a flood. */
 #define H2_MAX_OUTBOUND_ACK 1000
@@ -37,14 +40,18 @@ static void h2_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents);
 
 /* ---- nghttp2's callbacks that concern the connection ---- */
 
-static void count_reset(h2_session *session) {
+/* Counts a frame of an abusive kind in the current window (one second): client resets
+ * (rapid reset, CVE-2023-44487) or empty DATA frames; past its cap the connection ends with
+ * GOAWAY ENHANCE_YOUR_CALM. */
+static void count_abuse(h2_session *session, int reset) {
     ev_tstamp now = ev_now(session->worker->loop);
     if (now - session->reset_window_start > H2_RESET_WINDOW) {
         session->reset_window_start = now;
-        session->resets_in_window = 0;
+        session->resets_in_window = session->empty_data_in_window = 0;
     }
-    uint32_t cap = session->worker->config->h2_max_concurrent_streams * H2_RESETS_PER_STREAM_SLOT;
-    if (++session->resets_in_window > cap) {
+    uint32_t reset_cap = session->worker->config->h2_max_concurrent_streams * H2_RESETS_PER_STREAM_SLOT;
+    int over = reset ? ++session->resets_in_window > reset_cap : ++session->empty_data_in_window > H2_MAX_EMPTY_DATA;
+    if (over) {
         STAT_ADD(session->worker, RV_STAT_PARSE_ERRORS, 1);
         nghttp2_session_terminate_session(session->ng, NGHTTP2_ENHANCE_YOUR_CALM);
     }
@@ -58,10 +65,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         session->preface_seen = 1;
         return 0;
     case NGHTTP2_RST_STREAM:
-        count_reset(session);
+        count_abuse(session, 1);
         return 0;
-    case NGHTTP2_HEADERS:
     case NGHTTP2_DATA:
+        if (frame->hd.length == 0 && !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) count_abuse(session, 0);
+        return h2_stream_frame_received(session, frame);
+    case NGHTTP2_HEADERS:
         return h2_stream_frame_received(session, frame);
     default:
         return 0;
@@ -348,7 +357,7 @@ static ev_tstamp next_deadline(h2_session *session) {
         if (!stream->ended && !stream->refused) {
             CONSIDER(stream->conn.request_started + config->request_timeout);
             CONSIDER(stream->last_input + config->body_timeout);
-        } else if (stream->submitted) {
+        } else if (stream->submitted && !stream->deferred) { /* waits for the client's window */
             CONSIDER(stream->last_output + config->write_timeout);
         }
     }
@@ -446,7 +455,7 @@ static void h2_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
                 STAT_ADD(session->worker, RV_STAT_TIMEOUTS, 1);
                 h2_stream_fail(stream, 408);
             }
-        } else if (stream->submitted && now >= stream->last_output + config->write_timeout) {
+        } else if (stream->submitted && !stream->deferred && now >= stream->last_output + config->write_timeout) {
             /* The client kept its window closed: the response is given up. */
             STAT_ADD(session->worker, RV_STAT_TIMEOUTS, 1);
             stream->last_output = now;

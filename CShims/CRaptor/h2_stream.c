@@ -83,6 +83,16 @@ static h2_stream *stream_new(h2_session *session, int32_t id) {
 
 void h2_stream_free(h2_stream *stream) {
     h2_session *session = stream->session;
+    if (stream->queued) { /* reset while it waited for dispatch */
+        h2_stream **link = &session->ready_head;
+        h2_stream *previous = NULL;
+        while (*link != stream) {
+            previous = *link;
+            link = &(*link)->ready_next;
+        }
+        *link = stream->ready_next;
+        if (session->ready_tail == stream) session->ready_tail = previous;
+    }
     if (stream->prev) stream->prev->next = stream->next;
     else session->streams = stream->next;
     if (stream->next) stream->next->prev = stream->prev;
@@ -325,10 +335,18 @@ void h2_dispatch_ready(h2_session *session) {
 void h2_run_on_thread(rv_conn *conn) {
     h2_stream *stream = h2_stream_of(conn);
     rv_worker *worker = conn->worker;
-    STAT_ADD(worker, RV_STAT_BUSY_THREADS, 1);
-    worker->config->stream_handler(conn, worker->config->handler_context);
-    h2_respond_ensure_finished(stream);
-    STAT_ADD(worker, RV_STAT_BUSY_THREADS, -1);
+    h2_session *session = stream->session;
+    pthread_mutex_lock(&session->lock);
+    int closed = stream->closed; /* reset while it waited for a thread: nobody wants it */
+    pthread_mutex_unlock(&session->lock);
+    if (closed) {
+        conn->handback = HANDBACK_CLOSE;
+    } else {
+        STAT_ADD(worker, RV_STAT_BUSY_THREADS, 1);
+        worker->config->stream_handler(conn, worker->config->handler_context);
+        h2_respond_ensure_finished(stream);
+        STAT_ADD(worker, RV_STAT_BUSY_THREADS, -1);
+    }
     conn->handback = conn->handback == HANDBACK_CLOSE ? HANDBACK_CLOSE : HANDBACK_DONE;
     /* `returned` travels with the push (the loop reads it after taking the stack) */
     atomic_store(&stream->returned, 1);

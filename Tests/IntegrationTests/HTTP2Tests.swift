@@ -139,7 +139,7 @@ import Testing
                 sock = context.wrap_socket(sock, server_hostname="localhost")
             conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
             conn.initiate_connection()
-            if window:
+            if window is not None:
                 conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
             sock.sendall(conn.data_to_send())
             conn.authority = "%s:%d" % (parts.hostname, parts.port)

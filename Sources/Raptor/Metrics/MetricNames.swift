@@ -57,6 +57,10 @@ enum MetricNames {
             "raptor_tls_handshake_errors_total",
             "TLS handshakes that failed or never completed (each logged at debug level only)"
         ),
+        "h2_connections": (
+            "raptor_h2_connections_total", "Connections that spoke HTTP/2 (h2 chosen by ALPN, or h2c by its preface)"
+        ),
+        "h2_streams": ("raptor_h2_streams_total", "HTTP/2 requests (streams) answered; each counts in requests too"),
     ]
 
     /// The family of `stat`; nil for identity fields (pid, slot, phase, times), which
