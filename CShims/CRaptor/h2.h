@@ -133,6 +133,11 @@ struct h2_session {
     ev_tstamp reset_window_start;
     uint32_t resets_in_window;
     uint32_t empty_data_in_window; /* DATA frames with no payload and no END_STREAM */
+    /* RFC 9113 section 5.1.1, which nghttp2 leaves to us: the largest stream the client
+     * opened, and the streams reset lately (frames still in flight on them are ignored) */
+    int32_t max_client_stream;
+    int32_t recent_resets[32];
+    uint8_t recent_reset_at;
 };
 
 /* h2_session.c */

@@ -84,8 +84,33 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
     return 0;
 }
 
+/* RFC 9113 section 5.1.1: a new stream's id must be larger than every stream the client
+ * opened; a HEADERS below it for a stream nghttp2 does not know (never opened: the client's
+ * ids went down) is a connection error PROTOCOL_ERROR. nghttp2 ignores it unless it still
+ * remembers the stream as closed. Streams reset lately are left to nghttp2, which ignores
+ * what was in flight on them, as 5.1 requires. */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *header, void *user_data) {
+    h2_session *session = user_data;
+    int32_t id = header->stream_id;
+    if (header->type != NGHTTP2_HEADERS || !(id & 1)) return 0;
+    if (id > session->max_client_stream) {
+        session->max_client_stream = id;
+        return 0;
+    }
+    if (nghttp2_session_find_stream(ng, id)) return 0;
+    for (unsigned i = 0; i < sizeof session->recent_resets / sizeof *session->recent_resets; i++)
+        if (session->recent_resets[i] == id) return 0;
+    nghttp2_session_terminate_session(ng, NGHTTP2_PROTOCOL_ERROR);
+    return 0;
+}
+
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data) {
     h2_session *session = user_data;
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        unsigned slots = sizeof session->recent_resets / sizeof *session->recent_resets;
+        session->recent_resets[session->recent_reset_at++ % slots] = frame->hd.stream_id;
+        return 0;
+    }
     if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) return 0;
     h2_stream *stream = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
     if (!stream) return 0;
@@ -107,6 +132,7 @@ static nghttp2_session_callbacks *callbacks(void) {
     nghttp2_session_callbacks_set_on_frame_recv_callback(made, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(made, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(made, on_frame_send);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(made, on_begin_frame);
     return made;
 }
 
@@ -116,7 +142,6 @@ static nghttp2_option *options(void) {
     if (nghttp2_option_new(&made) != 0) return NULL;
     nghttp2_option_set_max_outbound_ack(made, H2_MAX_OUTBOUND_ACK);
     nghttp2_option_set_max_continuations(made, H2_MAX_CONTINUATIONS);
-    nghttp2_option_set_no_closed_streams(made, 1); /* no priority tree of closed streams kept */
     return made;
 }
 

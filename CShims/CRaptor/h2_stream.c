@@ -227,6 +227,52 @@ static void queue_ready(h2_session *session, h2_stream *stream) {
     session->ready_tail = stream;
 }
 
+/* RFC 9113 section 8.2.3: cookie crumbs sent as separate fields reach the application as
+ * one field, joined with "; " (what an HTTP/1.1 request would have carried). The joined
+ * value goes at the end of the block; the other crumbs leave the field list. */
+static int join_cookies(h2_stream *stream) {
+    rv_request *request = &stream->request;
+    int first = -1;
+    uint32_t joined_length = 0, crumbs = 0;
+    for (int i = 0; i < request->field_count; i++) {
+        rv_field *field = &request->fields[i];
+        if (field->name.len != 6 || memcmp(stream->block + field->name.off, "cookie", 6) != 0) continue;
+        if (first < 0) first = i;
+        joined_length += field->value.len + (crumbs ? 2 : 0);
+        crumbs++;
+    }
+    if (crumbs < 2) return 0;
+    if (stream->block_length + joined_length > stream->block_capacity) { /* grow, then write in place */
+        size_t wanted = stream->block_capacity;
+        while (wanted < stream->block_length + joined_length) wanted *= 2;
+        uint8_t *grown = realloc(stream->block, wanted);
+        if (!grown) return -1;
+        stream->block = stream->conn.buffer = grown;
+        stream->block_capacity = (uint32_t)wanted;
+    }
+    rv_span value = {stream->block_length, joined_length};
+    uint8_t *into = stream->block + stream->block_length;
+    int kept = 0;
+    for (int i = 0; i < request->field_count; i++) {
+        rv_field field = request->fields[i];
+        int cookie = field.name.len == 6 && memcmp(stream->block + field.name.off, "cookie", 6) == 0;
+        if (cookie) {
+            if (into != stream->block + stream->block_length) {
+                memcpy(into, "; ", 2);
+                into += 2;
+            }
+            memcpy(into, stream->block + field.value.off, field.value.len);
+            into += field.value.len;
+            if (i != first) continue;
+        }
+        request->fields[kept++] = field;
+    }
+    request->fields[first].value = value;
+    request->field_count = (uint16_t)kept;
+    stream->block_length += joined_length;
+    return 0;
+}
+
 /* The head is complete: checks that need all of it, and the body's expected size. Returns
  * 0 when the request goes on, -1 when it was answered. */
 static int head_complete(h2_stream *stream) {
@@ -242,6 +288,10 @@ static int head_complete(h2_stream *stream) {
         return -1;
     }
     request->target = request->method == RV_METHOD_CONNECT ? stream->authority : stream->path;
+    if (join_cookies(stream) != 0) {
+        h2_stream_fail(stream, 500);
+        return -1;
+    }
     /* RFC 9113 section 8.3.1: :authority stands for Host; a Host field sent beside it is kept */
     if (!stream->has_host && stream->authority.len > 0) {
         rv_request *r = request;
