@@ -713,12 +713,19 @@ static void resume_check_cb(struct ev_loop *loop, ev_check *check, int revents) 
     }
 }
 
+/* `got` bytes were read into the buffer. */
+static inline void took_input(rv_conn *conn, ssize_t got) {
+    conn->length += (uint32_t)got;
+    STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
+    if (stopping(conn->worker)) conn->read_while_stopping = 1;
+}
+
 /* ---- h2c with prior knowledge: the preface or HTTP/1.1 ---- */
 
 /* A plain connection's first read when HTTP/2 is on (after a PROXY header, if any): the
  * HTTP/2 preface makes it h2c; anything else is HTTP/1.1, parsed from the bytes read. The
  * HTTP/1.1 path pays nothing for it: only the first read of a connection comes here. */
-static void sniff_protocol(rv_conn *conn) {
+__attribute__((noinline, cold)) static void sniff_protocol(rv_conn *conn) {
     if (acquire_buffer(conn) != 0) {
         conn_close(conn);
         return;
@@ -734,9 +741,7 @@ static void sniff_protocol(rv_conn *conn) {
         conn_close(conn);
         return;
     }
-    conn->length += (uint32_t)got;
-    STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
-    if (stopping(conn->worker)) conn->read_while_stopping = 1;
+    took_input(conn, got);
     if (conn->proxy_mode != RV_PROXY_OFF && take_proxy_header(conn) <= 0) return;
     uint32_t compared = conn->length < H2_PREFACE_LENGTH ? conn->length : H2_PREFACE_LENGTH;
     if (memcmp(conn->buffer, H2_PREFACE, compared) == 0) {
@@ -801,9 +806,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
             conn_close(conn);
             return;
         }
-        conn->length += (uint32_t)got;
-        STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
-        if (stopping(conn->worker)) conn->read_while_stopping = 1;
+        took_input(conn, got);
         if (conn->proxy_mode != RV_PROXY_OFF && take_proxy_header(conn) <= 0) return;
         if (!process_input(conn)) return;
         /* A short read drained the socket: wait for the next readiness rather than

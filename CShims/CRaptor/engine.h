@@ -236,6 +236,9 @@ void respond_thread_exit(void);
 void respond_count_status(rv_worker *worker, unsigned status);
 int respond_valid_field(const uint8_t *name, size_t name_length, const uint8_t *value,
                         size_t value_length);
+/* A body of file parts (rv_respond_file_parts): 1 when its texts fit in `text_length` and
+ * it has a part; *total is its length. */
+int respond_file_parts_valid(const rv_file_part *parts, uint32_t count, size_t text_length, uint64_t *total);
 
 /* pool.c */
 int pool_start(rv_worker *worker);

@@ -173,13 +173,8 @@ int rv_h2_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length) 
 
 int rv_h2_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint32_t count,
                              const uint8_t *text, size_t text_length) {
-    uint64_t total = text_length;
-    size_t texts = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        total += parts[i].length;
-        texts += parts[i].text_length;
-    }
-    int valid = count > 0 && texts <= text_length;
+    uint64_t total;
+    int valid = respond_file_parts_valid(parts, count, text_length, &total);
     if (!conn->responded) rv_h2_respond_start(conn, valid ? 200 : 500);
     h2_segment *segments = valid ? malloc((2 * (size_t)count + 1) * sizeof *segments) : NULL;
     if (!segments) {

@@ -60,7 +60,8 @@ static rv_method method_code(unsigned index) {
     }
 }
 
-int request_method_lookup(const uint8_t *s, size_t n, const char **name_out, rv_method *code_out) {
+/* Static, so the parser's own use inlines it (an outside call cost 8 instructions per request). */
+static inline __attribute__((always_inline)) int lookup_method(const uint8_t *s, size_t n, const char **name_out, rv_method *code_out) {
     for (unsigned i = 0; i < method_count; i++) {
         if (methods[i].length != n) continue;
         const char *name = methods[i].name;
@@ -74,9 +75,13 @@ int request_method_lookup(const uint8_t *s, size_t n, const char **name_out, rv_
     return 0;
 }
 
+int request_method_lookup(const uint8_t *s, size_t n, const char **name, rv_method *code) {
+    return lookup_method(s, n, name, code);
+}
+
 /* The method token [s, s + n) is complete. GET comes second in http_parser's list. */
 static void method_done(rv_parser *p, const uint8_t *s, size_t n) {
-    if (!request_method_lookup(s, n, &p->req.method_name, &p->req.method)) p->method_unknown = 1;
+    if (!lookup_method(s, n, &p->req.method_name, &p->req.method)) p->method_unknown = 1;
 }
 
 /* ---- the request-target ---- */

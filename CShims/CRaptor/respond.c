@@ -440,17 +440,23 @@ int rv_respond_file(rv_conn *conn, int fd, uint64_t offset, uint64_t length) {
     return settle(conn, written);
 }
 
-int rv_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint32_t count,
-                          const uint8_t *text, size_t text_length) {
-    uint64_t total = text_length;
+int respond_file_parts_valid(const rv_file_part *parts, uint32_t count, size_t text_length, uint64_t *total) {
     size_t texts = 0;
+    *total = text_length;
     for (uint32_t i = 0; i < count; i++) {
-        total += parts[i].length;
+        *total += parts[i].length;
         texts += parts[i].text_length;
     }
-    if (!conn->responded) start_head(conn, count > 0 && texts <= text_length ? 200 : 500);
+    return count > 0 && texts <= text_length;
+}
+
+int rv_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint32_t count,
+                          const uint8_t *text, size_t text_length) {
+    uint64_t total;
+    int valid = respond_file_parts_valid(parts, count, text_length, &total);
+    if (!conn->responded) start_head(conn, valid ? 200 : 500);
     file_parts *copy = NULL;
-    if (count > 0 && texts <= text_length && !conn->no_body)
+    if (valid && !conn->no_body)
         copy = malloc(sizeof *copy + count * sizeof *parts + text_length);
     if (!copy && !conn->no_body) { /* no parts, texts past the text, or no memory */
         close(fd);

@@ -7,12 +7,14 @@ protocol ResponseCalls {
     static func start(_ connection: OpaquePointer, _ status: UInt32)
     static func field(
         _ connection: OpaquePointer, _ name: UnsafePointer<UInt8>?, _ nameLength: Int, _ value: UnsafePointer<UInt8>?,
-        _ valueLength: Int) -> Int32
+        _ valueLength: Int
+    ) -> Int32
     static func body(_ connection: OpaquePointer, _ bytes: UnsafePointer<UInt8>?, _ length: Int) -> Int32
     static func file(_ connection: OpaquePointer, _ descriptor: Int32, _ offset: UInt64, _ length: UInt64) -> Int32
     static func fileParts(
         _ connection: OpaquePointer, _ descriptor: Int32, _ parts: UnsafePointer<rv_file_part>?, _ count: UInt32,
-        _ text: UnsafePointer<UInt8>?, _ textLength: Int) -> Int32
+        _ text: UnsafePointer<UInt8>?, _ textLength: Int
+    ) -> Int32
     static func streamBegin(_ connection: OpaquePointer) -> Int32
     static func streamWrite(_ connection: OpaquePointer, _ bytes: UnsafePointer<UInt8>?, _ length: Int) -> Int32
     static func streamEnd(_ connection: OpaquePointer) -> Int32

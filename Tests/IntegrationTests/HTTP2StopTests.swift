@@ -26,7 +26,8 @@ import Testing
                               "bodies": [got.get(i, {}).get("body") for i in ids if i <= last],
                               "statuses": [got.get(i, {}).get("status") for i in ids if i <= last]}))
             """
-        let run = try python(server, script, arguments: [server.transport.caFile ?? "", String(server.pid)], timeout: 20)
+        let run = try python(
+            server, script, arguments: [server.transport.caFile ?? "", String(server.pid)], timeout: 20)
         #expect(run.succeeded, "\(run)")
         let summary = try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any] ?? [:]
         // First a notice (the largest id: no new stream, please), then the last stream served.
@@ -92,7 +93,8 @@ import Testing
     @Test(arguments: ServerMode.all)
     func streamAndConnectionTimeouts(_ mode: ServerMode) throws {
         let server = try startTestApp(
-            mode, ["--body-timeout", "1s", "--write-timeout", "1s", "--keepalive-timeout", "1s", "--request-timeout", "5s"])
+            mode,
+            ["--body-timeout", "1s", "--write-timeout", "1s", "--keepalive-timeout", "1s", "--request-timeout", "5s"])
         let script = """
             \(HTTP2Tests.h2Client)
             import time
@@ -124,10 +126,13 @@ import Testing
         let report = try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any] ?? [:]
         let body = report["body_timeout"] as? [Double] ?? []
         // After the body timeout, well before the request deadline (5 s).
-        #expect(body.first == 408 && (body.last ?? 0) >= 0.9 && (body.last ?? 9) < 4, "408 after --body-timeout: \(run)")
+        #expect(
+            body.first == 408 && (body.last ?? 0) >= 0.9 && (body.last ?? 9) < 4, "408 after --body-timeout: \(run)")
         #expect(report["after"] as? Int == 200, "the connection goes on: \(run)")
         let write = report["write_timeout"] as? [Double] ?? []
-        #expect(write.count == 3 && write[0] == 200 && write[1] == 8 && write[2] >= 0.9, "CANCEL after --write-timeout: \(run)")
+        #expect(
+            write.count == 3 && write[0] == 200 && write[1] == 8 && write[2] >= 0.9,
+            "CANCEL after --write-timeout: \(run)")
         let idle = report["idle"] as? [Any] ?? []
         let goaways = idle.first as? [[String: Int]] ?? []
         #expect(goaways.count == 1 && goaways.first?["code"] == 0, "GOAWAY NO_ERROR when idle: \(run)")

@@ -16,13 +16,19 @@ import Testing
     }
 
     /// One server per mode, many checks: the Request the handler sees, bodies with and without
-    /// content-length, HEAD, many concurrent streams each answered with its own response.
+    /// content-length, trailers, HEAD, many concurrent streams each answered with its own
+    /// response, the access log and the stats.
     @Test(arguments: ServerMode.all)
     func handlersAnswerOverHTTP2(_ mode: ServerMode) throws {
-        let server = try startTestApp(mode, ["--max-body-size", "64k", "--max-header-size", "4k"])
+        let stats = workDirectory.appendingPathComponent("stats.json").path
+        let server = try startTestApp(
+            mode,
+            ["--max-body-size", "64k", "--max-header-size", "4k", "--access-log"]
+                + (mode.dispatch == .pool ? ["--stats-file", stats] : []))
         let request = try curl(server, "/request?x=1", curlH2(mode) + ["-sS", "-w", "|%{http_version}"])
         #expect(request.succeeded, "\(request)")
-        #expect(request.standardOutput.contains("method=GET target=/request?x=1 path=/request query=x=1 version=HTTP/2.0"))
+        #expect(
+            request.standardOutput.contains("method=GET target=/request?x=1 path=/request query=x=1 version=HTTP/2.0"))
         #expect(request.standardOutput.contains("authority=127.0.0.1:\(server.port)"), "Host from :authority")
         #expect(request.standardOutput.hasSuffix("|2"), "\(request)")
 
@@ -55,7 +61,10 @@ import Testing
             s3 = send(sock, conn, "POST", "/echo", body=b"y" * 70000)
             s4 = send(sock, conn, "GET", "/", [("x-big", "z" * 5000)])
             s5 = send(sock, conn, "GET", "/request?after=1")
-            got = collect(sock, conn, [s1, s2, s3, s4, s5])
+            s6 = send(sock, conn, "POST", "/trailers", body=b"with trailers", end=False)
+            conn.send_headers(s6, [("x-checksum", "42")], end_stream=True)
+            sock.sendall(conn.data_to_send())
+            got = collect(sock, conn, [s1, s2, s3, s4, s5, s6])
             print(json.dumps({str(k): v for k, v in got.items()}))
             """
         let frames = try python(server, script, arguments: [server.transport.caFile ?? ""], timeout: 20)
@@ -67,6 +76,21 @@ import Testing
         #expect(answers["7"]?.status == 431, "\(frames)")
         #expect(answers["9"]?.status == 200, "the connection goes on: \(frames)")
         #expect(answers["9"]?.body.contains("version=HTTP/2.0") == true, "\(frames)")
+        #expect(answers["11"]?.body == "body=with trailers\nx-checksum: 42\n", "request trailers: \(frames)")
+
+        #expect(
+            waitUntil(timeout: 5) { server.standardOutput.contains("\"http_version\":\"HTTP/2.0\"") },
+            "the access log says HTTP/2.0: \(server.standardOutput.suffix(600))")
+        if mode.dispatch == .pool {
+            // 5 connections (curl 3 times, nghttp, the raw client); streams: each request.
+            func total(_ name: String) -> Int {
+                let data = FileManager.default.contents(atPath: stats) ?? Data()
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+                return (object?["totals"] as? [String: Any])?[name] as? Int ?? 0
+            }
+            #expect(waitUntil(timeout: 5) { total("h2_connections") >= 5 }, "\(total("h2_connections"))")
+            #expect(waitUntil(timeout: 5) { total("h2_streams") >= 48 }, "\(total("h2_streams"))")
+        }
 
         let window = """
             \(Self.h2Client)
@@ -106,7 +130,9 @@ import Testing
         let plain = try startTestApp(ServerMode(dispatch, .tcp))
         // RFC 9113 deprecates Upgrade: h2c: such a request is answered as HTTP/1.1.
         let upgrade = try curl(plain, "/request", ["-sS", "--http2", "-w", "|%{http_version}"])
-        #expect(upgrade.standardOutput.hasSuffix("version=HTTP/1.1 remote=127.0.0.1 authority=127.0.0.1:\(plain.port)\n|1.1"), "\(upgrade)")
+        #expect(
+            upgrade.standardOutput.hasSuffix(
+                "version=HTTP/1.1 remote=127.0.0.1 authority=127.0.0.1:\(plain.port)\n|1.1"), "\(upgrade)")
 
         let off = try startTestApp(ServerMode(dispatch, .tls), ["--http2", "off"])
         let offered = try curl(off, "/tls", ["-sS", "--http2"])

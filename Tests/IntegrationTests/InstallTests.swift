@@ -64,7 +64,8 @@ import Testing
         let version = try InstallCommand.succeed(["env", "-i", binary, "--version"], timeout: 30)
         #expect(
             version.range(
-                of: #"^raptor-ev \#(tree.version) \(libev 4\.\d+, http_parser 2\.\d+\.\d+, OpenSSL 3\.\d+\.\d+, nghttp2 1\.\d+\.\d+\)\n$"#,
+                of:
+                    #"^raptor-ev \#(tree.version) \(libev 4\.\d+, http_parser 2\.\d+\.\d+, OpenSSL 3\.\d+\.\d+, nghttp2 1\.\d+\.\d+\)\n$"#,
                 options: .regularExpression) != nil, "\(version)")
 
         for file in [binary, tree.path("lib/libraptor.so.\(tree.version)")] {

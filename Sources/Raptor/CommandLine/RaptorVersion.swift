@@ -19,6 +19,7 @@ public enum RaptorVersion {
         // "OpenSSL 3.0.19 27 Jan 2026": the name and the number.
         let openSSL = String(cString: rv_tls_library_version()).split(separator: " ").prefix(2).joined(separator: " ")
         let nghttp2 = String(cString: rv_nghttp2_version())
-        return "raptor-ev \(current) (libev \(evMajor).\(evMinor), http_parser \(httpParser), \(openSSL), nghttp2 \(nghttp2))"
+        return
+            "raptor-ev \(current) (libev \(evMajor).\(evMinor), http_parser \(httpParser), \(openSSL), nghttp2 \(nghttp2))"
     }
 }

@@ -203,7 +203,7 @@ struct ServeCommand: ParsableCommand {
         help: ArgumentHelp(
             "HTTP/2: on ssl:// binds ALPN offers h2 before http/1.1; on plain binds a connection"
                 + " that opens with the HTTP/2 preface is h2c (prior knowledge; Upgrade: h2c is not"
-                + " offered). (default: \(ServeCommand.defaults.http2 ? "on" : "off"))",
+                + " offered).",
             valueName: "on|off"))
     var http2: OnOff = ServeCommand.defaults.http2 ? .on : .off
 

@@ -42,8 +42,8 @@ enum ServeHelp {
                                on ssl://, in the clear before the TLS handshake)
 
         TLS: TLS 1.2 and 1.3, forward-secret AEAD ciphers, ECDHE with X25519 or
-        P-256, ALPN http/1.1. A plain HTTP request on an ssl:// address gets a 400
-        and the connection closes. Session tickets let a client resume on any
+        P-256, ALPN h2 then http/1.1. A plain HTTP request on an ssl:// address gets
+        a 400 and the connection closes. Session tickets let a client resume on any
         worker; their key is made by the master, kept in memory only, and
         replaced every --tls-ticket-rotation. USR2 and HUP load renewed
         certificates; ones that fail to load leave the workers serving.
