@@ -32,6 +32,8 @@
 /* Control frames (SETTINGS and PING acknowledgements) queued unsent before nghttp2 ends the
  * connection as a flood. */
 #define H2_MAX_OUTBOUND_ACK 1000
+/* Full reads of one connection per wake-up of the loop, as for HTTP/1.1 (conn.c). */
+#define H2_READS_PER_WAKE 16
 /* CONTINUATION frames after one HEADERS (CVE-2024-28182); nghttp2's default, made explicit. */
 #define H2_MAX_CONTINUATIONS 8
 
@@ -288,7 +290,13 @@ static void send_final_goaway(h2_session *session) {
  * connection must close (the client left, or the input broke the protocol). */
 static int read_input(h2_session *session) {
     rv_conn *conn = session->conn;
-    for (;;) {
+    for (int reads = 0;; reads++) {
+        if (reads == H2_READS_PER_WAKE) {
+            /* Others get their turn (as conn.c bounds HTTP/1.1's reads); what the socket
+             * still has is announced again by the next poll, what TLS holds is not. */
+            if (transport_has_buffered_input(conn)) ev_feed_event(session->worker->loop, &conn->io, EV_READ);
+            return 1;
+        }
         ssize_t got = transport_read(conn, conn->buffer, conn->capacity);
         if (got < 0) {
             if (errno == EINTR) continue;
