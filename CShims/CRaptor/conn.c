@@ -750,7 +750,9 @@ __attribute__((noinline, cold)) static void sniff_protocol(rv_conn *conn) {
         return;
     }
     conn->state = CONN_IDLE;
-    if (process_input(conn) && (uint32_t)got == room) conn_read_cb(conn->worker->loop, &conn->io, EV_READ);
+    /* What the socket still holds is announced by the next poll (reads stay bounded per
+     * wake-up, this one counted). */
+    process_input(conn);
 }
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {

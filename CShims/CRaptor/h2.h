@@ -76,6 +76,7 @@ struct h2_stream {
     uint8_t refused;    /* answered by the engine (413, 431, 408...): its DATA is dropped */
     uint8_t deferred;   /* nghttp2 waits for data from the sink (NGHTTP2_ERR_DEFERRED) */
     uint8_t queued;     /* on the session's ready list */
+    int32_t window_before_settings; /* its send window when the client's SETTINGS began */
     ev_tstamp last_input;  /* the last byte of the request (body timeout) */
     ev_tstamp last_output; /* the last DATA sent, or the submit (write timeout) */
 
@@ -136,6 +137,7 @@ struct h2_session {
     /* RFC 9113 section 5.1.1, which nghttp2 leaves to us: the largest stream the client
      * opened, and the streams reset lately (frames still in flight on them are ignored) */
     int32_t max_client_stream;
+    uint32_t peer_initial_window; /* the client's SETTINGS_INITIAL_WINDOW_SIZE in force */
     int32_t recent_resets[32];
     uint8_t recent_reset_at;
 };

@@ -59,12 +59,31 @@ static void count_abuse(h2_session *session, int reset) {
     }
 }
 
+/* RFC 9113 section 6.9.2: a SETTINGS_INITIAL_WINDOW_SIZE change that takes a stream's
+ * window past 2^31-1 is a connection error FLOW_CONTROL_ERROR (nghttp2 1.52 resets only the
+ * stream). Each stream's window before the frame was noted by on_begin_frame. */
+static void check_window_overflow(h2_session *session, const nghttp2_settings *settings) {
+    for (size_t i = 0; i < settings->niv; i++) {
+        if (settings->iv[i].settings_id != NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE) continue;
+        int64_t delta = (int64_t)settings->iv[i].value - session->peer_initial_window;
+        session->peer_initial_window = settings->iv[i].value;
+        for (h2_stream *stream = session->streams; stream; stream = stream->next) {
+            if ((int64_t)stream->window_before_settings + delta > NGHTTP2_MAX_WINDOW_SIZE) {
+                nghttp2_session_terminate_session(session->ng, NGHTTP2_FLOW_CONTROL_ERROR);
+                return;
+            }
+            stream->window_before_settings = (int32_t)(stream->window_before_settings + delta);
+        }
+    }
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data) {
     (void)ng;
     h2_session *session = user_data;
     switch (frame->hd.type) {
     case NGHTTP2_SETTINGS:
         session->preface_seen = 1;
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) check_window_overflow(session, &frame->settings);
         return 0;
     case NGHTTP2_RST_STREAM:
         count_abuse(session, 1);
@@ -94,6 +113,12 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
 static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *header, void *user_data) {
     h2_session *session = user_data;
     int32_t id = header->stream_id;
+    if (header->type == NGHTTP2_SETTINGS && !(header->flags & NGHTTP2_FLAG_ACK)) {
+        /* the windows before the client's SETTINGS change them (check_window_overflow) */
+        for (h2_stream *stream = session->streams; stream; stream = stream->next)
+            stream->window_before_settings = nghttp2_session_get_stream_remote_window_size(ng, stream->id);
+        return 0;
+    }
     if (header->type != NGHTTP2_HEADERS || !(id & 1)) return 0;
     if (id > session->max_client_stream) {
         session->max_client_stream = id;
@@ -174,6 +199,7 @@ int h2_start(rv_conn *conn) {
     pthread_cond_init(&session->room, NULL);
     session->conn = conn;
     session->worker = worker;
+    session->peer_initial_window = NGHTTP2_INITIAL_WINDOW_SIZE;
     if (rv_conn_tls_info(conn, &session->tls_info)) {
         session->has_tls = 1;
         char subject[1024];
@@ -219,7 +245,11 @@ int h2_start(rv_conn *conn) {
         h2_stop(conn); /* began after the stop did: the same two GOAWAYs */
         return 0;
     }
-    return h2_session_pump(session);
+    if (h2_session_pump(session) != 0) return -1;
+    /* The preface may have come with the client's Finished: TLS holds it, the socket will
+     * not say so. */
+    if (transport_has_buffered_input(conn)) ev_feed_event(worker->loop, &conn->io, EV_READ);
+    return 0;
 }
 
 /* Streams on the runner keep a closed connection's session until they come back. */

@@ -113,6 +113,12 @@ import Testing
             stuck = send(sock, conn, "GET", "/bytes?n=100000")
             got = collect(sock, conn, [stuck])
             report["write_timeout"] = [got[stuck].get("status"), int(got[stuck].get("reset", -1)), round(time.monotonic() - start, 2)]
+            # A streamed body (1.3 MB) into the same closed window: its writer waits on a full
+            # buffer, never buffering the rest, until the stream is given up.
+            start = time.monotonic()
+            streamed = send(sock, conn, "GET", "/stream?chunks=100000")
+            got = collect(sock, conn, [streamed])
+            report["stream_stalled"] = [got[streamed].get("status"), int(got[streamed].get("reset", -1)), round(time.monotonic() - start, 2)]
             sock.close()
 
             sock, conn = open_h2(sys.argv[1], sys.argv[2])
@@ -133,6 +139,13 @@ import Testing
         #expect(
             write.count == 3 && write[0] == 200 && write[1] == 8 && write[2] >= 0.9,
             "CANCEL after --write-timeout: \(run)")
+        let stalled = report["stream_stalled"] as? [Double] ?? []
+        #expect(
+            stalled.count == 3 && stalled[0] == 200 && [2, 8].contains(stalled[1]) && stalled[2] >= 0.9
+                && stalled[2] < 4,
+            // CANCEL from the loop's write timeout, or INTERNAL_ERROR when the writer's own wait
+            // ends first (inline, the writer is the loop)
+            "a streamed body into a closed window: reset after --write-timeout: \(run)")
         let idle = report["idle"] as? [Any] ?? []
         let goaways = idle.first as? [[String: Int]] ?? []
         #expect(goaways.count == 1 && goaways.first?["code"] == 0, "GOAWAY NO_ERROR when idle: \(run)")

@@ -281,16 +281,23 @@ struct TLSTests {
         chain.close()
     }
 
-    @Test("ALPN selects http/1.1; a client offering only h2 is refused with an alert")
+    @Test(
+        "ALPN selects h2 before http/1.1 (the server's order); with --http2 off, a client offering only h2 is refused with an alert"
+    )
     func alpn() throws {
         let server = try TLSTestServer([])
-        for (offered, selected) in [("h2,http/1.1", "http/1.1"), ("http/1.1", "http/1.1"), (nil, "")] {
+        let choices = [("h2,http/1.1", "h2"), ("http/1.1,h2", "h2"), ("http/1.1", "http/1.1"), ("h2", "h2"), (nil, "")]
+        for (offered, selected) in choices {
             let client = try server.connect(TLSClientOptions(alpn: offered))
             #expect(client.tlsSession?.alpn == selected, "offered \(offered ?? "nothing")")
             client.close()
         }
-        #expect(throws: RawClient.Failure.self) { try server.connect(TLSClientOptions(alpn: "h2")) }
-        let sClient = try SClient.run(port: server.port, ["-alpn", "h2"], directory: server.directory)
+        let http1Only = try TLSTestServer(["--http2", "off"])
+        let client = try http1Only.connect(TLSClientOptions(alpn: "h2,http/1.1"))
+        #expect(client.tlsSession?.alpn == "http/1.1")
+        client.close()
+        #expect(throws: RawClient.Failure.self) { try http1Only.connect(TLSClientOptions(alpn: "h2")) }
+        let sClient = try SClient.run(port: http1Only.port, ["-alpn", "h2"], directory: http1Only.directory)
         #expect(sClient.output.contains("no application protocol"), "\(sClient.result)")
     }
 
