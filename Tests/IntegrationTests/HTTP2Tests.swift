@@ -144,6 +144,18 @@ import Testing
         #expect(http1.standardOutput == "Hello, World!", "\(http1)")
     }
 
+    /// Bad values of the HTTP/2 flags: a one-line error naming the flag, nothing listens.
+    @Test(arguments: [
+        ("--http2", "maybe"), ("--h2-max-concurrent-streams", "0"), ("--h2-initial-window-size", "2g"),
+        ("--h2-max-frame-size", "1k"), ("--h2-max-frame-size", "16m"), ("--h2-connection-window", "1k"),
+    ])
+    func badHTTP2FlagValuesFail(_ flag: String, _ value: String) throws {
+        let port = try freePort()
+        try expectCommandLineError(
+            ["--bind", "tcp://127.0.0.1:\(port)", "--workers", "0", flag, value], mentioning: flag)
+        expectNothingListens(on: port)
+    }
+
     static func decode(_ output: String) throws -> [String: (status: Int, body: String)] {
         let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: [String: Any]] ?? [:]
         return object.mapValues { ($0["status"] as? Int ?? 0, $0["body"] as? String ?? "") }
