@@ -34,8 +34,8 @@ static void stop_listeners(rv_worker *worker) {
     worker->listening = 0;
 }
 
-/* Accepting follows backpressure: while many requests wait for an app thread, leave new
- * connections in the kernel's queue, where another worker (or this one, later) takes
+/* Accepting follows backpressure: while many requests wait for an app thread (or, with
+ * async handlers, --max-inflight are out), leave new connections in the kernel's queue, where another worker (or this one, later) takes
  * them. */
 void worker_update_accepting(rv_worker *worker) {
     if (atomic_load_explicit(&worker->stopping, memory_order_relaxed) ||
@@ -43,9 +43,7 @@ void worker_update_accepting(rv_worker *worker) {
         stop_listeners(worker);
         return;
     }
-    uint32_t threshold = worker->config->accept_pause_backlog;
-    int overloaded = worker->config->threads > 0 && threshold > 0 &&
-                     pool_waiting(worker) >= threshold;
+    int overloaded = pool_overloaded(worker);
     if (overloaded && !worker->accept_paused) {
         worker->accept_paused = 1;
         STAT_ADD(worker, RV_STAT_ACCEPT_PAUSES, 1);
@@ -338,7 +336,8 @@ int rv_worker_run(const rv_worker_config *config) {
         errno = saved;
         return -1;
     }
-    rv_stats_set(worker->stats, RV_STAT_THREAD_CAPACITY, config->threads);
+    rv_stats_set(worker->stats, RV_STAT_THREAD_CAPACITY,
+                 config->start_task ? config->max_inflight : config->threads);
     rv_stats_set(worker->stats, RV_STAT_LAST_CHECKIN, (uint64_t)time(NULL));
     rv_stats_set(worker->stats, RV_STAT_BOOTED, 1);
     atomic_store(&running_worker, worker);

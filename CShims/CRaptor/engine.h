@@ -3,10 +3,12 @@
  *
  * Ownership, which every file relies on:
  * - The loop thread owns a connection in every state but CONN_DISPATCHED.
- * - In CONN_DISPATCHED one app thread (or the loop thread itself in inline mode) owns it
- *   until the handler returns; it may read the request and write the response, and
- *   records what the loop must do next in `handback`. Only then is the connection handed
- *   back (directly in inline mode, through the completion stack in pool mode).
+ * - In CONN_DISPATCHED one app thread (or the loop thread itself in inline mode, or a
+ *   Swift task in tasks mode) owns it until the handler returns; it may read the request
+ *   and write the response, and records what the loop must do next in `handback`. Only
+ *   then is the connection handed back (directly in inline mode, through the completion
+ *   stack in pool and tasks mode). A task that waits for the socket to take a streamed
+ *   body lends the connection's output to the loop meanwhile (tasks.c).
  */
 #ifndef RAPTOR_ENGINE_H
 #define RAPTOR_ENGINE_H
@@ -100,6 +102,14 @@ struct rv_conn {
     uint64_t file_offset, file_left;
     struct file_parts *parts; /* rv_respond_file_parts: the regions and texts after it */
 
+    /* tasks mode: a streamed response written without blocking (rv_respond_stream_begin_
+     * nowait), and the task waiting for the socket to take what it left (tasks.c) */
+    uint8_t stream_nowait;
+    ev_io writable;
+    ev_timer writable_timer;
+    rv_writable_fn resume;
+    void *resume_context;
+
     struct sockaddr_storage peer;
     socklen_t peer_length;
 
@@ -138,6 +148,15 @@ typedef struct rv_pool {
     /* dispatched connections whose read watcher the loop stopped (input arrived while the
      * handler ran): nothing else will wake the loop for them, so their hand back must */
     atomic_uint stopped_readers;
+
+    /* tasks mode (config->start_task; tasks.c): requests past --max-inflight wait here,
+     * oldest first (loop thread only; the count is read by tasks to know a completion
+     * must wake the loop), and tasks waiting for writability reach the loop through a
+     * Treiber stack and an ev_async */
+    rv_conn *tasks_waiting_head, *tasks_waiting_tail;
+    atomic_uint tasks_waiting;
+    rv_conn *_Atomic writers;
+    ev_async writers_async;
 } rv_pool;
 
 struct rv_worker {
@@ -228,6 +247,20 @@ void pool_stop(rv_worker *worker);
 /* The loop stopped reading `conn` while an app thread has it: make sure its hand back
  * wakes the loop. */
 void pool_reader_stopped(rv_worker *worker, rv_conn *conn);
+/* Accepting pauses: in pool mode while accept_pause_backlog requests wait for a thread,
+ * in tasks mode while --max-inflight requests are out. */
+int pool_overloaded(const rv_worker *worker);
+/* The connection's handler is done (its response finished or left for the loop): back to
+ * the loop through the completion stack, waking it when it must act now. */
+void pool_hand_back(rv_worker *worker, rv_conn *conn);
+
+/* tasks.c: async handlers, each request a Swift task */
+void tasks_start(rv_worker *worker);
+/* Starts the request's task now, or queues it while --max-inflight are running; -1 when
+ * --max-pending already wait. */
+int tasks_dispatch(rv_worker *worker, rv_conn *conn);
+/* After completions were collected: start waiting requests up to --max-inflight. */
+void tasks_start_waiting(rv_worker *worker);
 
 /* engine.c */
 void worker_update_accepting(rv_worker *worker);

@@ -46,6 +46,7 @@ static void collect_completions(rv_worker *worker) {
         conn_after_handler(in_order);
         in_order = next;
     }
+    if (worker->config->start_task) tasks_start_waiting(worker);
     worker_update_accepting(worker);
 }
 
@@ -86,10 +87,11 @@ static int needs_loop_now(rv_worker *worker, const rv_conn *conn) {
     return conn->handback != HANDBACK_DONE || conn->close_after || conn->engine_error ||
            conn->parsed != conn->length || transport_has_buffered_input(conn) ||
            atomic_load_explicit(&worker->stopping, memory_order_relaxed) ||
-           atomic_load_explicit(&worker->accept_paused, memory_order_relaxed);
+           atomic_load_explicit(&worker->accept_paused, memory_order_relaxed) ||
+           atomic_load_explicit(&worker->pool.tasks_waiting, memory_order_relaxed);
 }
 
-static void hand_back(rv_worker *worker, rv_conn *conn) {
+void pool_hand_back(rv_worker *worker, rv_conn *conn) {
     rv_pool *pool = &worker->pool;
     int urgent = needs_loop_now(worker, conn);
     rv_conn *top = atomic_load_explicit(&pool->done, memory_order_relaxed);
@@ -139,7 +141,7 @@ static void *app_thread(void *argument) {
         config->handler(conn, config->handler_context);
         respond_ensure_finished(conn);
         STAT_ADD(worker, RV_STAT_BUSY_THREADS, -1);
-        hand_back(worker, conn);
+        pool_hand_back(worker, conn);
     }
 }
 
@@ -179,8 +181,8 @@ int pool_start(rv_worker *worker) {
     atomic_init(&pool->done, NULL);
     atomic_init(&pool->stopped_readers, 0);
     /* Inline (--threads 0) nothing is ever dispatched or handed back: no watcher of the
-     * pool's may cost the loop anything. */
-    if (count == 0) return 0;
+     * pool's may cost the loop anything. Tasks mode hands back as the threads do. */
+    if (count == 0 && !worker->config->start_task) return 0;
     ev_async_init(&pool->done_async, done_async_cb);
     pool->done_async.data = worker;
     ev_async_start(worker->loop, &pool->done_async);
@@ -194,6 +196,10 @@ int pool_start(rv_worker *worker) {
     ev_prepare_init(&pool->flush, flush_batch);
     pool->flush.data = worker;
     ev_prepare_start(worker->loop, &pool->flush);
+    if (worker->config->start_task) {
+        tasks_start(worker);
+        return 0;
+    }
     pool->threads = calloc(count, sizeof *pool->threads);
     if (!pool->threads) return -1;
     for (uint32_t i = 0; i < count; i++) {
@@ -212,6 +218,13 @@ int pool_start(rv_worker *worker) {
 uint32_t pool_waiting(const rv_worker *worker) {
     return atomic_load_explicit(&worker->pool.pending, memory_order_relaxed) +
            worker->pool.batch_count;
+}
+
+int pool_overloaded(const rv_worker *worker) {
+    const rv_worker_config *config = worker->config;
+    if (config->start_task) return worker->pool.in_flight >= config->max_inflight;
+    return config->threads > 0 && config->accept_pause_backlog > 0 &&
+           pool_waiting(worker) >= config->accept_pause_backlog;
 }
 
 int pool_dispatch(rv_worker *worker, rv_conn *conn) {

@@ -4,7 +4,8 @@
  * (one sendmsg when plain). Only what the transport does not take is copied to the
  * connection and left to the loop (EV_WRITE), so a slow reader never holds an app thread.
  * Streams are the exception: they block their thread, bounded by the write timeout,
- * because the handler produces the body as it goes. What the connection does after the
+ * because the handler produces the body as it goes; a task's stream (async handlers)
+ * leaves what the socket does not take to the loop instead and waits for it (tasks.c). What the connection does after the
  * response (keep-alive, the next request, close) is conn.c's decision, never this file's.
  *
  * The engine owns framing: Date, Content-Length / Transfer-Encoding and Connection are
@@ -208,6 +209,15 @@ static int write_blocking(rv_conn *conn, struct iovec *iov, int count) {
     }
 }
 
+/* Stream output: written blocking the thread, or for a task (begun with
+ * rv_respond_stream_begin_nowait) as far as the socket takes it now: 1 when the rest was
+ * kept for the loop. */
+static int stream_send(rv_conn *conn, struct iovec *iov, int count) {
+    if (!conn->stream_nowait) return write_blocking(conn, iov, count);
+    int written = write_or_keep(conn, iov, count, 0);
+    return written > 0 ? 0 : written == 0 ? 1 : -1;
+}
+
 /* The rest of a body of parts (rv_respond_file_parts), in one allocation: the parts, then
  * their texts and the tail. */
 typedef struct file_parts {
@@ -315,6 +325,7 @@ void respond_reset(rv_conn *conn) {
     free(conn->parts);
     conn->parts = NULL;
     conn->responded = conn->finished = conn->close_after = conn->no_body = conn->streaming = 0;
+    conn->stream_nowait = 0;
     conn->engine_error = 0;
     conn->status = 0;
     conn->body_bytes = 0;
@@ -485,11 +496,14 @@ int rv_respond_stream_begin(rv_conn *conn) {
     transport_set_nodelay(conn); /* many small writes: none may wait for an ack */
     end_head(conn, chunked ? FRAMING_CHUNKED : FRAMING_CLOSE, 0);
     struct iovec iov[1] = {{head.data, head.length}};
-    if (write_blocking(conn, iov, 1) != 0) {
-        rv_respond_abort(conn);
-        return -1;
-    }
-    return 0;
+    int sent = stream_send(conn, iov, 1);
+    if (sent < 0) rv_respond_abort(conn);
+    return sent;
+}
+
+int rv_respond_stream_begin_nowait(rv_conn *conn) {
+    conn->stream_nowait = 1;
+    return rv_respond_stream_begin(conn);
 }
 
 int rv_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length) {
@@ -501,27 +515,29 @@ int rv_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length) {
         char size_line[24];
         int size_length = snprintf(size_line, sizeof size_line, "%zx\r\n", length);
         struct iovec iov[3] = {{size_line, (size_t)size_length}, {(void *)data, length}, {"\r\n", 2}};
-        result = write_blocking(conn, iov, 3);
+        result = stream_send(conn, iov, 3);
     } else {
         struct iovec iov[1] = {{(void *)data, length}};
-        result = write_blocking(conn, iov, 1);
+        result = stream_send(conn, iov, 1);
     }
-    if (result != 0) rv_respond_abort(conn);
+    if (result < 0) rv_respond_abort(conn);
     return result;
 }
 
 int rv_respond_stream_end(rv_conn *conn) {
     if (conn->finished) return -1;
+    int sent = 0;
     if (conn->streaming == 1 && !conn->no_body) {
         struct iovec iov[1] = {{"0\r\n\r\n", 5}};
-        if (write_blocking(conn, iov, 1) != 0) {
+        sent = stream_send(conn, iov, 1);
+        if (sent < 0) {
             rv_respond_abort(conn);
             return -1;
         }
     }
     conn->finished = 1;
-    conn->handback = HANDBACK_DONE;
-    return 0;
+    conn->handback = sent ? HANDBACK_WRITE_PENDING : HANDBACK_DONE; /* kept: the loop ends it */
+    return sent;
 }
 
 void rv_respond_abort(rv_conn *conn) {

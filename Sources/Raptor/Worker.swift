@@ -35,7 +35,7 @@ struct Worker {
         let built = try WorkerApplication.start(
             application, context: WorkerContext(index: index, configuration: configuration, logger: logger))
         let application = Application(
-            handler: built.handler, hooks: hooks, logger: logger,
+            responder: built.responder, hooks: hooks, logger: logger,
             accessLogFormat: configuration.accessLogFormat,
             forwarding: ForwardedClient(configuration))
         let context = Unmanaged.passRetained(application)
@@ -75,6 +75,12 @@ struct Worker {
                         config.shutdown_idle_grace = configuration.shutdownIdleGrace.seconds
                         config.max_keepalive_requests = UInt32(configuration.maxKeepaliveRequests)
                         config.threads = UInt32(configuration.threads)
+                        if application.asyncHandler != nil {
+                            // Each request a Task; no app thread.
+                            config.threads = 0
+                            config.start_task = raptorStartTask
+                            config.max_inflight = UInt32(configuration.maxInflight)
+                        }
                         config.accept_pause_backlog = UInt32(configuration.acceptPauseBacklog)
                         config.max_pending = UInt32(configuration.maxPending ?? 0)
                         config.stats = stats

@@ -105,6 +105,15 @@ struct ServeCommand: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
+            "With an async handler: requests a worker runs at once; at the limit it stops"
+                + " accepting and further requests wait (past --max-pending, 503)."
+                + " (default: \(ServeCommand.defaults.maxInflight))",
+            valueName: "n"))
+    var maxInflight: Int = ServeCommand.defaults.maxInflight
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
             "Largest request body accepted (decoded); a bigger one gets 413."
                 + " (default: \(ByteSize(bytes: ServeCommand.defaults.maxBodySize)))",
             valueName: "size"),
@@ -452,6 +461,7 @@ struct ServeCommand: ParsableCommand {
         configuration.workers = single ? 0 : workers
         configuration.threads = threads
         configuration.maxPending = maxPending
+        configuration.maxInflight = maxInflight
         configuration.maxBodySize = maxBodySize.bytes
         configuration.bodyMemoryLimit = bodyMemoryLimit.bytes
         // ByteSize stops at Int64.max, so these conversions cannot trap.
