@@ -31,6 +31,8 @@ int tasks_dispatch(rv_worker *worker, rv_conn *conn) {
     if (pool->in_flight - waiting < config->max_inflight) {
         pool->in_flight++;
         start_task(worker, conn);
+        /* At the limit: stop accepting now (collecting a completion starts it again). */
+        if (pool->in_flight >= config->max_inflight) worker_update_accepting(worker);
         return 0;
     }
     if (config->max_pending > 0 && waiting >= config->max_pending) return -1;
