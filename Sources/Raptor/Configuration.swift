@@ -30,7 +30,8 @@ public struct Configuration: Sendable, Equatable {
     /// App threads per worker; 0 runs the handler on the event loop thread (fastest for
     /// handlers that never block). Default 5.
     public var threads: Int = 5
-    /// Past this many requests waiting for an app thread, new ones get a prebuilt 503 with
+    /// Past this many requests waiting for an app thread (with an async handler: for a
+    /// `maxInflight` slot), new ones get a prebuilt 503 with
     /// `Retry-After: 1` and the connection closes. nil (default): never shed.
     public var maxPending: Int? = nil
     /// With an async handler (`Responder.async`): requests a worker runs at once. At the

@@ -97,8 +97,9 @@ struct ServeCommand: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Requests waiting for an app thread past which new ones get 503 with Retry-After: 1"
-                + " and the connection closes. (default: none, never shed)",
+            "Requests waiting for an app thread (with an async handler: for a --max-inflight"
+                + " slot) past which new ones get 503 with Retry-After: 1 and the connection"
+                + " closes. (default: none, never shed)",
             valueName: "n"))
     var maxPending: Int?
 
@@ -106,8 +107,7 @@ struct ServeCommand: ParsableCommand {
         parsing: .unconditional,
         help: ArgumentHelp(
             "With an async handler: requests a worker runs at once; at the limit it stops"
-                + " accepting and further requests wait (past --max-pending, 503)."
-                + " (default: \(ServeCommand.defaults.maxInflight))",
+                + " accepting and further requests wait (past --max-pending, 503).",
             valueName: "n"))
     var maxInflight: Int = ServeCommand.defaults.maxInflight
 
