@@ -86,6 +86,17 @@ enum TestApplication {
                         if pause > 0 && index < chunks - 1 { usleep(pause * 1000) }
                     }
                 })
+        case "/async-stream-from-sync":
+            // An .asyncStream body from a sync handler: its Task's writes block this thread.
+            let chunks = number("chunks", 3)
+            return Response(
+                headers: [.contentType: "text/plain"],
+                body: .asyncStream { writer in
+                    for index in 0..<chunks {
+                        await Task.yield()
+                        try await writer.write("chunk \(index)\n")
+                    }
+                })
         case "/stream-throw":
             return Response(
                 body: .stream { writer in

@@ -203,6 +203,20 @@ import Testing
         #expect(server.stop(timeout: 10) == .exited(0), "\(server.logTail)")
     }
 
+    /// An `.asyncStream` body from a sync handler (an app thread, or the loop inline) runs
+    /// as a Task the handler's thread waits for: every chunk arrives, then the connection
+    /// goes on.
+    @Test(arguments: ServerMode.all)
+    func anAsyncStreamFromASyncHandlerArrivesWhole(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode)
+        let client = try connect(server)
+        try client.send(Requests.get("/async-stream-from-sync?chunks=3"))
+        let response = try client.readResponse()
+        #expect(response.bodyText == "chunk 0\nchunk 1\nchunk 2\n", "\(response.rawHead)")
+        try client.send(Requests.get("/"))
+        #expect(try client.readResponse().status == 200)
+    }
+
     private func expectNoFailureReported(_ server: ServerProcess, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(
             !server.standardError.contains("\"level\":\"error\""), "\(server.logTail)", sourceLocation: sourceLocation)
