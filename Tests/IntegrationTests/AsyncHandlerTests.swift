@@ -216,10 +216,4 @@ import Testing
         try client.send(Requests.get("/"))
         #expect(try client.readResponse().status == 200)
     }
-
-    private func expectNoFailureReported(_ server: ServerProcess, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(
-            !server.standardError.contains("\"level\":\"error\""), "\(server.logTail)", sourceLocation: sourceLocation)
-        #expect(!server.standardError.contains("hook on-error"), "\(server.logTail)", sourceLocation: sourceLocation)
-    }
 }

@@ -5,13 +5,6 @@ import Testing
 /// status refused with a clear error, a client gone during a streamed response (not an
 /// error-level event), and a response built from swift-http-types.
 @Suite(.concurrent) final class ResponseErrorTests: ServerSuite {
-    /// Nothing logged at error level, no call of Hooks.onError.
-    func expectNoFailureReported(_ server: ServerProcess, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(
-            !server.standardError.contains("\"level\":\"error\""), "\(server.logTail)", sourceLocation: sourceLocation)
-        #expect(!server.standardError.contains("hook on-error"), "\(server.logTail)", sourceLocation: sourceLocation)
-    }
-
     /// A 4xx HTTPResponseError is the application's answer: its status, fields and body
     /// sent, the connection kept, nothing logged as an error, no hook call.
     @Test(arguments: ServerMode.all)

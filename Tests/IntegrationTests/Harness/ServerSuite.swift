@@ -123,6 +123,13 @@ class ServerSuite {
 
     // MARK: Shared exchanges and expectations
 
+    /// Nothing logged at error level, no call of Hooks.onError (the test app reports it).
+    func expectNoFailureReported(_ server: ServerProcess, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(
+            !server.standardError.contains("\"level\":\"error\""), "\(server.logTail)", sourceLocation: sourceLocation)
+        #expect(!server.standardError.contains("hook on-error"), "\(server.logTail)", sourceLocation: sourceLocation)
+    }
+
     /// One request on a new connection, one response.
     func exchange(
         _ server: ServerProcess, _ request: String, method: String = "GET",
