@@ -423,13 +423,12 @@ static int dispatch(rv_conn *conn) {
      * request. If input arrives meanwhile (a pipelined request), conn_read_cb stops it. */
     conn->handback = HANDBACK_DONE;
     conn->responded = conn->finished = 0;
-    const rv_worker_config *config = worker->config;
-    if (config->threads == 0 && !config->start_task) {
-        config->handler(conn, config->handler_context);
+    if (worker->config->threads == 0) {
+        worker->config->handler(conn, worker->config->handler_context);
         respond_ensure_finished(conn);
         return finish_response(conn);
     }
-    if ((config->threads > 0 ? pool_dispatch(worker, conn) : tasks_dispatch(worker, conn)) != 0) {
+    if (pool_dispatch(worker, conn) != 0) {
         /* Load shedding: a quick, honest 503 beats a request that waits for minutes. */
         STAT_ADD(worker, RV_STAT_SHED_503, 1);
         conn_fail(conn, 503, NULL);

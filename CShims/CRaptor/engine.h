@@ -149,10 +149,10 @@ typedef struct rv_pool {
      * handler ran): nothing else will wake the loop for them, so their hand back must */
     atomic_uint stopped_readers;
 
-    /* tasks mode (config->start_task; tasks.c): requests past --max-inflight wait here,
-     * oldest first (loop thread only; the count is read by tasks to know a completion
-     * must wake the loop), and tasks waiting for writability reach the loop through a
-     * Treiber stack and an ev_async */
+    /* tasks mode (config->start_task; tasks.c): requests dispatched as for the threads
+     * (the batch) past --max-inflight wait here, oldest first (loop thread only; the count
+     * is read by tasks to know a completion must wake the loop), and tasks waiting for
+     * writability reach the loop through a Treiber stack and an ev_async */
     rv_conn *tasks_waiting_head, *tasks_waiting_tail;
     atomic_uint tasks_waiting;
     rv_conn *_Atomic writers;
@@ -251,14 +251,15 @@ void pool_reader_stopped(rv_worker *worker, rv_conn *conn);
  * in tasks mode while --max-inflight requests are out. */
 int pool_overloaded(const rv_worker *worker);
 /* The connection's handler is done (its response finished or left for the loop): back to
- * the loop through the completion stack, waking it when it must act now. */
-void pool_hand_back(rv_worker *worker, rv_conn *conn);
+ * the loop through the completion stack, waking it when it must act now (`urgent`: the
+ * caller says so, whatever the connection needs). */
+void pool_hand_back(rv_worker *worker, rv_conn *conn, int urgent);
 
 /* tasks.c: async handlers, each request a Swift task */
 void tasks_start(rv_worker *worker);
-/* Starts the request's task now, or queues it while --max-inflight are running; -1 when
- * --max-pending already wait. */
-int tasks_dispatch(rv_worker *worker, rv_conn *conn);
+/* Before the loop waits (pool.c's flush): this iteration's requests (pool_dispatch's batch)
+ * start as tasks up to --max-inflight; the others wait, oldest first. */
+void tasks_start_batch(rv_worker *worker);
 /* After completions were collected: start waiting requests up to --max-inflight. */
 void tasks_start_waiting(rv_worker *worker);
 

@@ -87,13 +87,13 @@ static int needs_loop_now(rv_worker *worker, const rv_conn *conn) {
     return conn->handback != HANDBACK_DONE || conn->close_after || conn->engine_error ||
            conn->parsed != conn->length || transport_has_buffered_input(conn) ||
            atomic_load_explicit(&worker->stopping, memory_order_relaxed) ||
-           atomic_load_explicit(&worker->accept_paused, memory_order_relaxed) ||
-           atomic_load_explicit(&worker->pool.tasks_waiting, memory_order_relaxed);
+           atomic_load_explicit(&worker->accept_paused, memory_order_relaxed);
 }
 
-void pool_hand_back(rv_worker *worker, rv_conn *conn) {
+/* `urgent`: the caller knows the loop must act now whatever the connection says. */
+static inline void hand_back(rv_worker *worker, rv_conn *conn, int urgent) {
     rv_pool *pool = &worker->pool;
-    int urgent = needs_loop_now(worker, conn);
+    urgent = urgent || needs_loop_now(worker, conn);
     rv_conn *top = atomic_load_explicit(&pool->done, memory_order_relaxed);
     do {
         conn->next = top;
@@ -104,6 +104,8 @@ void pool_hand_back(rv_worker *worker, rv_conn *conn) {
     if (urgent || atomic_load_explicit(&pool->stopped_readers, memory_order_seq_cst) > 0)
         ev_async_send(worker->loop, &pool->done_async);
 }
+
+void pool_hand_back(rv_worker *worker, rv_conn *conn, int urgent) { hand_back(worker, conn, urgent); }
 
 void pool_reader_stopped(rv_worker *worker, rv_conn *conn) {
     rv_pool *pool = &worker->pool;
@@ -141,7 +143,7 @@ static void *app_thread(void *argument) {
         config->handler(conn, config->handler_context);
         respond_ensure_finished(conn);
         STAT_ADD(worker, RV_STAT_BUSY_THREADS, -1);
-        pool_hand_back(worker, conn);
+        hand_back(worker, conn, 0);
     }
 }
 
@@ -155,6 +157,10 @@ static void flush_batch(struct ev_loop *loop, ev_prepare *watcher, int revents) 
     collect_completions(worker); /* may dispatch the next requests of pipelined connections */
     arm_collect_timer(worker);
     if (pool->batch_count == 0) return;
+    if (worker->config->start_task) { /* tasks mode: once per loop iteration, not per request */
+        tasks_start_batch(worker);
+        return;
+    }
     uint32_t count = pool->batch_count;
     pthread_mutex_lock(&pool->lock);
     if (pool->queue_tail) pool->queue_tail->next = pool->batch_head;
@@ -214,10 +220,14 @@ int pool_start(rv_worker *worker) {
     return 0;
 }
 
-/* Requests waiting for a thread, counting this iteration's batch (loop thread). */
+/* Requests waiting for a thread, counting this iteration's batch (loop thread); in tasks
+ * mode, those dispatched beyond --max-inflight. */
 uint32_t pool_waiting(const rv_worker *worker) {
-    return atomic_load_explicit(&worker->pool.pending, memory_order_relaxed) +
-           worker->pool.batch_count;
+    const rv_pool *pool = &worker->pool;
+    uint32_t max_inflight = worker->config->max_inflight;
+    if (worker->config->start_task)
+        return pool->in_flight > max_inflight ? pool->in_flight - max_inflight : 0;
+    return atomic_load_explicit(&pool->pending, memory_order_relaxed) + pool->batch_count;
 }
 
 int pool_overloaded(const rv_worker *worker) {

@@ -131,6 +131,18 @@ static int keep_pending(rv_conn *conn, const struct iovec *iov, int count, size_
     return 0;
 }
 
+/* Appends a part to what is kept for the loop (after the rest of a write). */
+static int keep_more(rv_conn *conn, const struct iovec *part) {
+    uint32_t length = conn->pending_length;
+    if (part->iov_len > UINT32_MAX - length) return -1;
+    uint8_t *grown = realloc(conn->pending, length + part->iov_len);
+    if (!grown) return -1;
+    memcpy(grown + length, part->iov_base, part->iov_len);
+    conn->pending = grown;
+    conn->pending_length = length + (uint32_t)part->iov_len;
+    return 0;
+}
+
 /* Writes as much as the transport takes now. Returns 1 all written, 0 partly (the rest
  * is kept in conn->pending), -1 the client is gone. `more`: a file follows, so the head
  * leaves in the same segment as the file's first bytes. */
@@ -214,7 +226,12 @@ static int write_blocking(rv_conn *conn, struct iovec *iov, int count) {
  * kept for the loop. */
 static int stream_send(rv_conn *conn, struct iovec *iov, int count) {
     if (!conn->stream_nowait) return write_blocking(conn, iov, count);
-    int written = write_or_keep(conn, iov, count, 0);
+    /* At most two parts per write_or_keep, as for every other response: a third (a chunk's
+     * closing CRLF) made the compiler unroll its loop for three, 9 instructions per
+     * response on every path. The third goes on its own, or after what was kept. */
+    int written = write_or_keep(conn, iov, count < 2 ? count : 2, 0);
+    if (count > 2 && written > 0) written = write_or_keep(conn, iov + 2, 1, 0);
+    else if (count > 2 && written == 0 && keep_more(conn, &iov[2]) != 0) written = -1;
     return written > 0 ? 0 : written == 0 ? 1 : -1;
 }
 

@@ -6,10 +6,15 @@
  * EV_WRITE), and hands the connection back through the pool's completion stack and
  * ev_async (rv_task_finished, pool.c). No app thread exists in this mode.
  *
+ * Dispatch is pool.c's: conn.c queues the request in the loop iteration's batch
+ * (pool_dispatch), and before the loop waits the batch starts as tasks instead of being
+ * handed to threads, so the engine's per-request path is the pool's, and tasks mode costs
+ * the other modes nothing per request.
+ *
  * Backpressure: at most --max-inflight tasks run at once; further requests wait here,
- * oldest first, and past --max-pending waiting they are shed (503). While --max-inflight
- * requests are out the worker stops accepting (pool_overloaded), so other workers take
- * the new connections.
+ * oldest first, and past --max-pending waiting they are shed (503, pool_waiting). While
+ * --max-inflight requests are out the worker stops accepting (pool_overloaded), so other
+ * workers take the new connections.
  *
  * A streamed body never blocks a thread of the cooperative pool: a write the socket does
  * not take is kept (rv_respond_stream_begin_nowait), and the task waits for the loop to
@@ -24,33 +29,13 @@ static void start_task(rv_worker *worker, rv_conn *conn) {
     worker->config->start_task(conn, worker->config->handler_context);
 }
 
-int tasks_dispatch(rv_worker *worker, rv_conn *conn) {
-    rv_pool *pool = &worker->pool;
-    const rv_worker_config *config = worker->config;
-    uint32_t waiting = atomic_load_explicit(&pool->tasks_waiting, memory_order_relaxed);
-    if (pool->in_flight - waiting < config->max_inflight) {
-        pool->in_flight++;
-        start_task(worker, conn);
-        /* At the limit: stop accepting now (collecting a completion starts it again). */
-        if (pool->in_flight >= config->max_inflight) worker_update_accepting(worker);
-        return 0;
-    }
-    if (config->max_pending > 0 && waiting >= config->max_pending) return -1;
-    conn->next = NULL;
-    if (pool->tasks_waiting_tail) pool->tasks_waiting_tail->next = conn;
-    else pool->tasks_waiting_head = conn;
-    pool->tasks_waiting_tail = conn;
-    atomic_store_explicit(&pool->tasks_waiting, waiting + 1, memory_order_relaxed);
-    rv_stats_set(worker->stats, RV_STAT_BACKLOG, waiting + 1);
-    pool->in_flight++;
-    return 0;
-}
-
 void tasks_start_waiting(rv_worker *worker) {
     rv_pool *pool = &worker->pool;
     uint32_t waiting = atomic_load_explicit(&pool->tasks_waiting, memory_order_relaxed);
     if (waiting == 0) return;
-    while (pool->tasks_waiting_head && pool->in_flight - waiting < worker->config->max_inflight) {
+    /* in_flight counts every request dispatched and not collected: running, waiting here,
+     * and this iteration's batch (not started yet either) */
+    while (waiting > 0 && pool->in_flight - waiting - pool->batch_count < worker->config->max_inflight) {
         rv_conn *conn = pool->tasks_waiting_head;
         pool->tasks_waiting_head = conn->next;
         if (!pool->tasks_waiting_head) pool->tasks_waiting_tail = NULL;
@@ -62,11 +47,25 @@ void tasks_start_waiting(rv_worker *worker) {
     rv_stats_set(worker->stats, RV_STAT_BACKLOG, waiting);
 }
 
+void tasks_start_batch(rv_worker *worker) {
+    rv_pool *pool = &worker->pool;
+    if (pool->tasks_waiting_tail) pool->tasks_waiting_tail->next = pool->batch_head;
+    else pool->tasks_waiting_head = pool->batch_head;
+    pool->tasks_waiting_tail = pool->batch_tail;
+    uint32_t waiting = atomic_load_explicit(&pool->tasks_waiting, memory_order_relaxed);
+    atomic_store_explicit(&pool->tasks_waiting, waiting + pool->batch_count, memory_order_relaxed);
+    pool->batch_head = pool->batch_tail = NULL;
+    pool->batch_count = 0;
+    tasks_start_waiting(worker);
+    worker_update_accepting(worker);
+}
+
 void rv_task_finished(rv_conn *conn) {
     rv_worker *worker = conn->worker;
     respond_ensure_finished(conn);
     STAT_ADD(worker, RV_STAT_BUSY_THREADS, -1);
-    pool_hand_back(worker, conn);
+    /* requests wait for this one's slot: the loop must start the next now */
+    pool_hand_back(worker, conn, atomic_load_explicit(&worker->pool.tasks_waiting, memory_order_relaxed) > 0);
 }
 
 /* ---- a task waiting for writability ---- */

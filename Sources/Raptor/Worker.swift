@@ -76,8 +76,9 @@ struct Worker {
                         config.max_keepalive_requests = UInt32(configuration.maxKeepaliveRequests)
                         config.threads = UInt32(configuration.threads)
                         if application.asyncHandler != nil {
-                            // Each request a Task; no app thread.
-                            config.threads = 0
+                            // Each request a Task; no app thread starts (a nonzero count
+                            // keeps the engine's dispatch off the inline path).
+                            config.threads = 1
                             config.start_task = raptorStartTask
                             config.max_inflight = UInt32(configuration.maxInflight)
                         }

@@ -361,9 +361,10 @@ typedef struct rv_worker_config {
     double shutdown_idle_grace; /* graceful stop: a connection idle this long closes (capped
                                    by shutdown_timeout) */
     uint32_t max_keepalive_requests; /* the last one gets Connection: close */
-    uint32_t threads;                /* 0: run the handler on the loop thread (or start_task) */
-    /* non-NULL (threads 0): each request runs as a task started by this, gets
-     * handler_context; at most max_inflight at once, the others wait (max_pending) */
+    uint32_t threads;                /* 0: run the handler on the loop thread */
+    /* non-NULL: each request runs as a task started by this (with handler_context), at
+     * most max_inflight at once, the others wait (max_pending); `threads` must not be 0
+     * and no app thread starts */
     rv_task_start_fn start_task;
     uint32_t max_inflight;
     uint32_t accept_pause_backlog;   /* stop accepting while this many wait for a thread */
