@@ -229,7 +229,7 @@ static int stream_send(rv_conn *conn, struct iovec *iov, int count) {
     /* At most two parts per write_or_keep, as for every other response: a third (a chunk's
      * closing CRLF) made the compiler unroll its loop for three, 9 instructions per
      * response on every path. The third goes on its own, or after what was kept. */
-    int written = write_or_keep(conn, iov, count < 2 ? count : 2, 0);
+    int written = write_or_keep(conn, iov, count > 1 ? 2 : 1, 0); /* 1 or 3 parts come */
     if (count > 2 && written > 0) written = write_or_keep(conn, iov + 2, 1, 0);
     else if (count > 2 && written == 0 && keep_more(conn, &iov[2]) != 0) written = -1;
     return written > 0 ? 0 : written == 0 ? 1 : -1;
