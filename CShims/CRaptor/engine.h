@@ -94,6 +94,7 @@ struct rv_conn {
     uint8_t no_body;      /* HEAD, 1xx, 204, 304 */
     uint8_t streaming;    /* 1 chunked, 2 close-delimited */
     uint8_t engine_error; /* the answer is the engine's own error (400, 408, 503, ...) */
+    uint8_t stream_nowait; /* a task's stream: writes never block (rv_respond_stream_begin_nowait) */
     uint16_t status;
     uint64_t body_bytes;
     uint8_t *pending;     /* unsent output the loop owns (copied on EAGAIN) */
@@ -102,9 +103,7 @@ struct rv_conn {
     uint64_t file_offset, file_left;
     struct file_parts *parts; /* rv_respond_file_parts: the regions and texts after it */
 
-    /* tasks mode: a streamed response written without blocking (rv_respond_stream_begin_
-     * nowait), and the task waiting for the socket to take what it left (tasks.c) */
-    uint8_t stream_nowait;
+    /* tasks mode: the task waiting for the socket to take what its stream left (tasks.c) */
     ev_io writable;
     ev_timer writable_timer;
     rv_writable_fn resume;

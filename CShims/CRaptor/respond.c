@@ -342,8 +342,7 @@ void respond_reset(rv_conn *conn) {
     free(conn->parts);
     conn->parts = NULL;
     conn->responded = conn->finished = conn->close_after = conn->no_body = conn->streaming = 0;
-    conn->stream_nowait = 0;
-    conn->engine_error = 0;
+    conn->engine_error = conn->stream_nowait = 0;
     conn->status = 0;
     conn->body_bytes = 0;
 }
