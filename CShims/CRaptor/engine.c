@@ -35,15 +35,19 @@ static void stop_listeners(rv_worker *worker) {
 }
 
 /* Accepting follows backpressure: while many requests wait for an app thread (or, with
- * async handlers, --max-inflight are out), leave new connections in the kernel's queue, where another worker (or this one, later) takes
- * them. */
+ * async handlers, --max-inflight are out), leave new connections in the kernel's queue,
+ * where another worker (or this one, later) takes them. */
 void worker_update_accepting(rv_worker *worker) {
     if (atomic_load_explicit(&worker->stopping, memory_order_relaxed) ||
         ev_is_active(&worker->accept_retry)) {
         stop_listeners(worker);
         return;
     }
-    int overloaded = pool_overloaded(worker);
+    const rv_worker_config *config = worker->config;
+    uint32_t threshold = config->accept_pause_backlog;
+    int overloaded = config->start_task ? worker->pool.in_flight >= config->max_inflight
+                                        : config->threads > 0 && threshold > 0 &&
+                                              pool_waiting(worker) >= threshold;
     if (overloaded && !worker->accept_paused) {
         worker->accept_paused = 1;
         STAT_ADD(worker, RV_STAT_ACCEPT_PAUSES, 1);

@@ -246,9 +246,6 @@ void pool_stop(rv_worker *worker);
 /* The loop stopped reading `conn` while an app thread has it: make sure its hand back
  * wakes the loop. */
 void pool_reader_stopped(rv_worker *worker, rv_conn *conn);
-/* Accepting pauses: in pool mode while accept_pause_backlog requests wait for a thread,
- * in tasks mode while --max-inflight requests are out. */
-int pool_overloaded(const rv_worker *worker);
 /* The connection's handler is done (its response finished or left for the loop): back to
  * the loop through the completion stack, waking it when it must act now (`urgent`: the
  * caller says so, whatever the connection needs). */

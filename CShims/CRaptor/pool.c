@@ -220,27 +220,25 @@ int pool_start(rv_worker *worker) {
     return 0;
 }
 
-/* Requests waiting for a thread, counting this iteration's batch (loop thread); in tasks
- * mode, those dispatched beyond --max-inflight. */
+/* Requests waiting for a thread, counting this iteration's batch (loop thread). */
 uint32_t pool_waiting(const rv_worker *worker) {
-    const rv_pool *pool = &worker->pool;
-    uint32_t max_inflight = worker->config->max_inflight;
-    if (worker->config->start_task)
-        return pool->in_flight > max_inflight ? pool->in_flight - max_inflight : 0;
-    return atomic_load_explicit(&pool->pending, memory_order_relaxed) + pool->batch_count;
+    return atomic_load_explicit(&worker->pool.pending, memory_order_relaxed) +
+           worker->pool.batch_count;
 }
 
-int pool_overloaded(const rv_worker *worker) {
-    const rv_worker_config *config = worker->config;
-    if (config->start_task) return worker->pool.in_flight >= config->max_inflight;
-    return config->threads > 0 && config->accept_pause_backlog > 0 &&
-           pool_waiting(worker) >= config->accept_pause_backlog;
+/* Tasks mode: requests dispatched beyond --max-inflight (this iteration's batch and those
+ * waiting for a slot). */
+static uint32_t tasks_beyond_limit(const rv_worker *worker) {
+    uint32_t in_flight = worker->pool.in_flight, max_inflight = worker->config->max_inflight;
+    return in_flight > max_inflight ? in_flight - max_inflight : 0;
 }
 
 int pool_dispatch(rv_worker *worker, rv_conn *conn) {
     rv_pool *pool = &worker->pool;
     uint32_t max_pending = worker->config->max_pending;
-    if (max_pending > 0 && pool_waiting(worker) >= max_pending) return -1;
+    if (max_pending > 0 &&
+        (worker->config->start_task ? tasks_beyond_limit(worker) : pool_waiting(worker)) >= max_pending)
+        return -1;
     conn->next = NULL;
     if (pool->batch_tail) pool->batch_tail->next = conn;
     else pool->batch_head = conn;

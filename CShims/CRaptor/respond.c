@@ -342,7 +342,7 @@ void respond_reset(rv_conn *conn) {
     free(conn->parts);
     conn->parts = NULL;
     conn->responded = conn->finished = conn->close_after = conn->no_body = conn->streaming = 0;
-    conn->engine_error = conn->stream_nowait = 0;
+    conn->engine_error = 0; /* stream_nowait: set by every stream's begin */
     conn->status = 0;
     conn->body_bytes = 0;
 }
@@ -504,7 +504,8 @@ int rv_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint
     return settle(conn, written);
 }
 
-int rv_respond_stream_begin(rv_conn *conn) {
+static int stream_begin(rv_conn *conn, uint8_t nowait) {
+    conn->stream_nowait = nowait;
     if (!conn->responded) start_head(conn, 200);
     const rv_request *request = conn->request;
     int chunked = request->version_major == 1 && request->version_minor >= 1;
@@ -517,10 +518,9 @@ int rv_respond_stream_begin(rv_conn *conn) {
     return sent;
 }
 
-int rv_respond_stream_begin_nowait(rv_conn *conn) {
-    conn->stream_nowait = 1;
-    return rv_respond_stream_begin(conn);
-}
+int rv_respond_stream_begin(rv_conn *conn) { return stream_begin(conn, 0); }
+
+int rv_respond_stream_begin_nowait(rv_conn *conn) { return stream_begin(conn, 1); }
 
 int rv_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length) {
     if (conn->finished) return -1;

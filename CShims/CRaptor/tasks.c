@@ -12,8 +12,8 @@
  * the other modes nothing per request.
  *
  * Backpressure: at most --max-inflight tasks run at once; further requests wait here,
- * oldest first, and past --max-pending waiting they are shed (503, pool_waiting). While
- * --max-inflight requests are out the worker stops accepting (pool_overloaded), so other
+ * oldest first, and past --max-pending waiting they are shed (503, pool_dispatch). While
+ * --max-inflight requests are out the worker stops accepting (worker_update_accepting), so other
  * workers take the new connections.
  *
  * A streamed body never blocks a thread of the cooperative pool: a write the socket does
