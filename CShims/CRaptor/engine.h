@@ -49,6 +49,8 @@ typedef enum handback {
 } handback;
 
 typedef struct rv_worker rv_worker;
+/* The state of a worker run in process (in_process.c); NULL in a server's worker. */
+typedef struct rv_in_process rv_in_process;
 
 struct rv_conn {
     rv_worker *worker;
@@ -188,6 +190,7 @@ struct rv_worker {
     ev_check resume_check;
     ev_idle resume_idle;
     rv_pool pool;
+    rv_in_process *in_process; /* NULL: a server's worker, which owns the stop signals */
 };
 
 /* Read buffers: most requests fit in one; bigger heads grow it up to the limit. */
@@ -262,6 +265,14 @@ void tasks_start_waiting(rv_worker *worker);
 /* engine.c */
 void worker_update_accepting(rv_worker *worker);
 void worker_connection_closed(rv_worker *worker);
+/* rv_worker_run's body; in process (non-NULL `in_process`) it leaves the signals alone. */
+int worker_run(const rv_worker_config *config, rv_in_process *in_process);
+/* A graceful stop of this worker, from any thread. */
+void worker_request_stop(rv_worker *worker);
+
+/* in_process.c: called by worker_run on the loop thread, once serving and once stopped */
+void in_process_serving(rv_worker *worker);
+void in_process_stopped(rv_worker *worker);
 
 /* date.c: copies the Date header value of the current second, e.g.
  * "Sun, 06 Nov 1994 08:49:37 GMT" (29 bytes), to out. Any thread; no syscall. */

@@ -30,6 +30,16 @@ struct Worker {
         // A stop during the boot (the hook, the factory) is remembered, not fatal; a forked
         // worker installed this at once, a single process does it here.
         rv_install_stop_signal_handlers()
+        try serve(listeners: listeners, ticketKeys: ticketKeys, stats: stats) { rv_worker_run(&$0) }
+    }
+
+    /// The worker's life around `engine`, which runs the loop with the configuration made
+    /// here (`rv_worker_run`, or `rv_worker_run_in_process` for RaptorTesting) and returns
+    /// its result: boot hook, application, serving, services stopped, shutdown hook.
+    func serve(
+        listeners: [ServedListener], ticketKeys: TLSTicketKeys? = nil, stats: UnsafeMutablePointer<rv_stats>,
+        engine: (inout rv_worker_config) -> Int32
+    ) throws {
         hooks.workerBoot(index)
         defer { hooks.workerShutdown(index) }
         let built = try WorkerApplication.start(
@@ -90,7 +100,7 @@ struct Worker {
                         config.file_short = raptorFileShort
                         config.fd_limit_reached = raptorFdLimitReached
                         config.fd_limit_context = Unmanaged.passUnretained(warning).toOpaque()
-                        return rv_worker_run(&config)
+                        return engine(&config)
                     }
                 }
             }

@@ -405,6 +405,32 @@ void rv_install_stop_signal_handlers(void);
  * PR_SET_PDEATHSIG, and a stop at once if the parent is already gone. Returns 0 or -1. */
 int rv_stop_when_parent_dies(pid_t parent);
 
+/* ---- in process (in_process.c): a worker on a thread of a program that owns its
+ * signals (RaptorTesting). It serves config's listeners (there may be none) and the
+ * connected sockets adopted into it; it installs no signal handler, blocks no signal but
+ * SIGPIPE in its own threads, and neither INT, TERM nor rv_worker_request_stop reach it:
+ * only rv_worker_stop. Several may run at once in one process. ---- */
+typedef struct rv_worker rv_worker;
+/* Called on the loop thread once the worker serves: `worker` is the handle for
+ * rv_worker_adopt and rv_worker_stop until rv_worker_run_in_process returns. */
+typedef void (*rv_worker_serving_fn)(rv_worker *worker, void *context);
+/* Runs the worker on the calling thread (a thread the caller started for it, which it names
+ * RV_IN_PROCESS_THREAD_NAME) until rv_worker_stop has drained it. Returns 0;
+ * 1 when the shutdown timeout passed with requests still running (their threads and the
+ * worker's memory are left to them); -1 with errno when it could not start (`serving` is
+ * then never called). */
+int rv_worker_run_in_process(const rv_worker_config *config, rv_worker_serving_fn serving,
+                             void *context);
+/* Inherited by the app threads it starts: a debugger, `top -H` and the tests tell the
+ * engine's threads from the program's. */
+#define RV_IN_PROCESS_THREAD_NAME "raptor-test"
+/* From any thread: serves `fd`, a connected stream socket (one end of a socket pair), as
+ * if it had been accepted from a plain listener. The worker owns fd from this call on,
+ * also when it fails (-1: the worker is stopping; fd is closed). */
+int rv_worker_adopt(rv_worker *worker, int fd);
+/* From any thread: a graceful stop, as SIGTERM is to a server's worker. */
+void rv_worker_stop(rv_worker *worker);
+
 /* ---- the request in hand (valid until the response is finished) ---- */
 const rv_request *rv_conn_request(const rv_conn *conn);
 const uint8_t *rv_conn_buffer(const rv_conn *conn);
