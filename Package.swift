@@ -66,7 +66,7 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
         ),
-        .testTarget(name: "RaptorTests", dependencies: ["Raptor", "CRaptor"]),
+        .testTarget(name: "RaptorTests", dependencies: ["Raptor", "CRaptor", "RaptorTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CTestTLS"]),
         .testTarget(name: "RaptorTestingTests", dependencies: ["RaptorTesting", "Raptor"]),
     ]
