@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Raptor
+import RaptorTesting
 import Synchronization
 import Testing
 
@@ -16,6 +17,12 @@ enum Fixture {
             configuration.threads = self == .inline ? 0 : 2
             configuration.shutdownTimeout = .seconds(5)
             return configuration
+        }
+
+        /// The fixture's handler served in this mode, its failures (`Hooks.onError`) told to
+        /// `errors`.
+        func application(reportingTo errors: ErrorLog? = nil) throws -> TestApplication {
+            try TestApplication(configuration: configuration, hooks: errors?.hooks ?? Hooks(), handler: Fixture.handler)
         }
     }
 

@@ -53,7 +53,7 @@ import Testing
     /// An application and a server, each with a request of every kind, a client gone in the
     /// middle of a large response, and a client still connected at the stop.
     private func exercise(_ dispatch: Fixture.Dispatch, baseline: ProcessState?) throws {
-        let app = try TestApplication(configuration: dispatch.configuration, handler: Fixture.handler)
+        let app = try dispatch.application()
         let server = try TestServer(configuration: dispatch.configuration, handler: Fixture.handler)
         for client in [try app.connect(), try server.connect()] {
             for path in ["/hello", "/stream", "/file", "/teapot", "/broken"] {

@@ -8,7 +8,7 @@ import Testing
 @Suite struct TestApplicationTests {
     @Test(arguments: Fixture.Dispatch.allCases)
     func getAndPostWithABody(_ dispatch: Fixture.Dispatch) throws {
-        let app = try TestApplication(configuration: dispatch.configuration, handler: Fixture.handler)
+        let app = try dispatch.application()
         let hello = try app.send(.get("/hello"))
         #expect(hello.status == .ok)
         #expect(hello.bodyText == "Hello")
@@ -27,7 +27,7 @@ import Testing
 
     @Test(arguments: Fixture.Dispatch.allCases)
     func headersMakeTheRoundTrip(_ dispatch: Fixture.Dispatch) throws {
-        let app = try TestApplication(configuration: dispatch.configuration, handler: Fixture.handler)
+        let app = try dispatch.application()
         var headers = HTTPFields()
         headers.append(HTTPField(name: HTTPField.Name("X-One")!, value: "first value"))
         headers.append(HTTPField(name: HTTPField.Name("X-Two")!, value: "a"))
@@ -41,7 +41,7 @@ import Testing
 
     @Test(arguments: Fixture.Dispatch.allCases)
     func aStreamedResponseIsDecoded(_ dispatch: Fixture.Dispatch) throws {
-        let app = try TestApplication(configuration: dispatch.configuration, handler: Fixture.handler)
+        let app = try dispatch.application()
         let response = try app.send(.get("/stream"))
         #expect(response.framing == .chunked)
         #expect(response.headers[.transferEncoding] == "chunked")
@@ -52,7 +52,7 @@ import Testing
 
     @Test(arguments: Fixture.Dispatch.allCases)
     func aFileResponseIsSent(_ dispatch: Fixture.Dispatch) throws {
-        let app = try TestApplication(configuration: dispatch.configuration, handler: Fixture.handler)
+        let app = try dispatch.application()
         let response = try app.send(.get("/file"))
         #expect(response.status == .ok)
         #expect(response.headers[.contentLength] == "\(Fixture.fileContents.utf8.count)")
@@ -67,8 +67,7 @@ import Testing
     @Test(arguments: Fixture.Dispatch.allCases)
     func aThrownHTTPResponseErrorIsItsResponse(_ dispatch: Fixture.Dispatch) throws {
         let errors = ErrorLog()
-        let app = try TestApplication(
-            configuration: dispatch.configuration, hooks: errors.hooks, handler: Fixture.handler)
+        let app = try dispatch.application(reportingTo: errors)
         let client = try app.connect()
         let response = try client.send(.get("/teapot"))
         #expect(response.status.code == 418)
@@ -84,8 +83,7 @@ import Testing
     @Test(arguments: Fixture.Dispatch.allCases)
     func anotherErrorIsA500(_ dispatch: Fixture.Dispatch) throws {
         let errors = ErrorLog()
-        let app = try TestApplication(
-            configuration: dispatch.configuration, hooks: errors.hooks, handler: Fixture.handler)
+        let app = try dispatch.application(reportingTo: errors)
         let client = try app.connect()
         let response = try client.send(.get("/broken"))
         #expect(response.status == .internalServerError)
@@ -105,7 +103,7 @@ import Testing
         "GET / HTTP/1.1\r\n\r\n",
     ])
     func malformedBytesGet400FromTheParser(_ request: String) throws {
-        let app = try TestApplication(configuration: Fixture.Dispatch.inline.configuration, handler: Fixture.handler)
+        let app = try Fixture.Dispatch.inline.application()
         let client = try app.connect()
         try client.write(raw: request)
         let response = try client.readResponse()
@@ -116,7 +114,7 @@ import Testing
 
     @Test(arguments: Fixture.Dispatch.allCases)
     func oneClientKeepsItsConnectionForSeveralRequests(_ dispatch: Fixture.Dispatch) throws {
-        let app = try TestApplication(configuration: dispatch.configuration, handler: Fixture.handler)
+        let app = try dispatch.application()
         let client = try app.connect()
         for index in 0..<5 {
             let response = try client.send(.post("/echo", body: "request \(index)"))
@@ -144,7 +142,7 @@ import Testing
     }
 
     @Test func aStoppedApplicationRefusesNewClients() throws {
-        let app = try TestApplication(configuration: Fixture.Dispatch.inline.configuration, handler: Fixture.handler)
+        let app = try Fixture.Dispatch.inline.application()
         try app.stop()
         try app.stop()
         #expect(throws: (any Error).self) { try app.connect() }
