@@ -63,8 +63,10 @@ public final class TestApplication: Sendable {
         try connect().send(request)
     }
 
-    /// Stops gracefully (requests in flight finish) and waits until the engine's threads
-    /// ended and its descriptors are closed. Throws what the worker failed with. Idempotent.
+    /// Stops gracefully, as a server does (requests in flight finish; a connection a client
+    /// still holds open idle closes after `shutdownIdleGrace`, so close clients first for a
+    /// quick stop) and waits until the engine's threads ended and its descriptors are
+    /// closed. Throws what the worker failed with. Idempotent.
     public func stop() throws { try worker.stop() }
 
     /// The same, waiting without holding a thread.

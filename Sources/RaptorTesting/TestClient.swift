@@ -56,14 +56,18 @@ public final class TestClient {
     }
 
     /// Waits for the server to close the connection: true when it did within `timeout`
-    /// with nothing more sent, false when it stays open (bytes it sends meanwhile are kept).
+    /// with nothing more sent (then this end closes too, so the server is not left lingering
+    /// for it), false when it stays open (bytes it sends meanwhile are kept).
     public func waitForClose(timeout: Duration? = nil) throws -> Bool {
         socket.deadline = .now + (timeout ?? self.timeout)
+        let closed: Bool
         do {
-            return try reader.atEnd()
+            closed = try reader.atEnd()
         } catch RaptorTestingError.timedOut {
             return false
         }
+        if closed { socket.close() }
+        return closed
     }
 
     /// Closes the connection (the server sees the client go).

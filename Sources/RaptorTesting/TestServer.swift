@@ -130,9 +130,10 @@ public final class TestServer: Sendable {
         return TestClient(descriptor: descriptor, timeout: timeout)
     }
 
-    /// Stops gracefully (requests in flight finish), waits until the engine's threads ended,
-    /// and closes the listening sockets: the port is free again when this returns.
-    /// Idempotent.
+    /// Stops gracefully, as a server does (requests in flight finish; a connection a client
+    /// still holds open idle closes after `shutdownIdleGrace`), waits until the engine's
+    /// threads ended, and closes the listening sockets: the port is free again when this
+    /// returns. Idempotent.
     public func stop() throws {
         defer { closeListeners() }
         try worker.stop()

@@ -11,7 +11,7 @@ import Testing
     static let childVariable = "RAPTOR_TESTING_ISOLATED_CHILD"
     static var inChild: Bool { ProcessInfo.processInfo.environment[childVariable] == "1" }
 
-    @Test func stopLeavesNoThreadDescriptorOrSignalBehind() throws {
+    @Test func stopLeavesNoThreadDescriptorOrSignalBehind() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = [
@@ -24,8 +24,14 @@ import Testing
         try process.run()
         let killer = DispatchWorkItem { process.terminate() }
         DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: killer)
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        // Waited for off the test's thread: other tests go on meanwhile.
+        let text = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                continuation.resume(returning: String(decoding: data, as: UTF8.self))
+            }
+        }
         killer.cancel()
         let ending = "\(process.terminationReason == .exit ? "exit status" : "signal") \(process.terminationStatus)"
         #expect(

@@ -77,6 +77,7 @@ import Testing
         let next = try client.send(.get("/hello"))
         #expect(next.status == .ok)
         #expect(errors.targets.isEmpty)
+        client.close()
         try app.stop()
     }
 
@@ -129,6 +130,7 @@ import Testing
         #expect(try client.readResponse().framing == .none)
         #expect(try client.readResponse().bodyText == "part 1\npart 2\npart 3\n")
         #expect(try !client.waitForClose(timeout: .milliseconds(50)))
+        client.close()
         try app.stop()
     }
 
