@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Raptor
 import RaptorTesting
@@ -154,5 +155,32 @@ import Testing
         let app = try TestApplication(responder: .sync { _ in Response(body: "from a responder") })
         #expect(try app.send(.get("/")).bodyText == "from a responder")
         try app.stop()
+    }
+
+    /// Each application has its own engine: stopping one leaves the other serving.
+    @Test func applicationsStopIndependently() throws {
+        let first = try Fixture.Dispatch.inline.application()
+        let second = try Fixture.Dispatch.pool.application()
+        try first.stop()
+        #expect(try second.send(.get("/hello")).bodyText == "Hello")
+        #expect(throws: (any Error).self) { try first.connect() }
+        try second.stop()
+    }
+
+    /// A request in flight when the stop begins is answered before the stop returns.
+    @Test(arguments: Fixture.Dispatch.allCases)
+    func aRequestInFlightFinishesBeforeTheStop(_ dispatch: Fixture.Dispatch) throws {
+        let started = DispatchSemaphore(value: 0)
+        let app = try TestApplication(configuration: dispatch.configuration) { request in
+            let body = try request.body.readAll()
+            started.signal()
+            Thread.sleep(forTimeInterval: 0.2)  // still running when the stop below begins
+            return Response(body: .bytes(body))
+        }
+        let client = try app.connect()
+        try client.write(.post("/", body: "in flight"))
+        #expect(started.wait(timeout: .now() + 10) == .success)
+        try app.stop()
+        #expect(try client.readResponse().bodyText == "in flight")
     }
 }
