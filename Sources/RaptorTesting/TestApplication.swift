@@ -63,6 +63,11 @@ public final class TestApplication: Sendable {
         try connect().send(request)
     }
 
+    /// The same, waiting off the cooperative threads (see `TestClient`).
+    public func send(_ request: TestRequest) async throws -> TestResponse {
+        try await connect().send(request)
+    }
+
     /// Stops gracefully, as a server does (requests in flight finish; a connection a client
     /// still holds open idle closes after `shutdownIdleGrace`, so close clients first for a
     /// quick stop) and waits until the engine's threads ended and its descriptors are

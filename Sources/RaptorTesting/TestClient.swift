@@ -1,3 +1,4 @@
+import Dispatch
 public import HTTPTypes
 
 #if canImport(Glibc)
@@ -7,8 +8,14 @@ public import HTTPTypes
 /// One connection to an application under test (`TestApplication.connect()`, over a
 /// socket pair) or to a `TestServer` (over TCP): requests go out as raw bytes, responses
 /// come back parsed. Requests on one client share its connection (keep-alive, pipelining).
-/// Every read waits at most `timeout`. Closed by `close()` or when dropped.
-public final class TestClient {
+/// Every read waits at most `timeout`. Closed by `close()` or when dropped. One task or
+/// thread at a time uses a client.
+///
+/// From async code, call the `async` forms (`try await client.send(...)`): they wait on a
+/// thread of the client's own, not on one of Swift's cooperative threads, which an async
+/// responder's requests need (Swift Testing runs even synchronous tests on them: with an
+/// async responder, write the tests `async`).
+public final class TestClient: @unchecked Sendable {
     /// How long a read waits for the server before throwing `RaptorTestingError.timedOut`.
     public var timeout: Duration
     private let socket: ClientSocket
@@ -72,6 +79,32 @@ public final class TestClient {
 
     /// Closes the connection (the server sees the client go).
     public func close() { socket.close() }
+
+    /// Writes the request and reads its response, waiting off the cooperative threads.
+    public func send(_ request: TestRequest) async throws -> TestResponse {
+        try await waiting { try self.send(request) }
+    }
+
+    /// Reads the next response (see the synchronous form), waiting off the cooperative
+    /// threads.
+    public func readResponse(method: HTTPRequest.Method? = nil) async throws -> TestResponse {
+        try await waiting { try self.readResponse(method: method) }
+    }
+
+    /// Waits for the server to close the connection (see the synchronous form), off the
+    /// cooperative threads.
+    public func waitForClose(timeout: Duration? = nil) async throws -> Bool {
+        try await waiting { try self.waitForClose(timeout: timeout) }
+    }
+
+    /// The client's own thread (a serial queue) for the async forms' blocking waits.
+    private let waits = DispatchQueue(label: "raptor-testing.client")
+
+    private func waiting<Value: Sendable>(_ operation: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            waits.async { continuation.resume(with: Result { try operation() }) }
+        }
+    }
 }
 
 /// The client's end of the connection: blocking writes, reads bounded by a deadline.

@@ -20,16 +20,13 @@ import Testing
 
     @Test func asyncCodeStartsAndStopsIt() async throws {
         let body = try await TestServer.withServer(responder: .sync(Fixture.handler)) { address in
-            try await Task.detached {
-                try Self.curl(["-sS", "--max-time", "10", "-d", "posted", "\(address.url)/echo"])
-            }
-            .value
+            try await Self.curl(["-sS", "--max-time", "10", "-d", "posted", "\(address.url)/echo"])
         }
         #expect(body == "posted")
 
         let server = try TestServer(configuration: Fixture.Dispatch.inline.configuration, handler: Fixture.handler)
         let client = try server.connect()
-        #expect(try client.send(.get("/stream")).bodyText == "part 1\npart 2\npart 3\n")
+        #expect(try await client.send(.get("/stream")).bodyText == "part 1\npart 2\npart 3\n")
         client.close()
         try await server.stop()
     }
@@ -51,6 +48,13 @@ import Testing
     @Test func onlyPlainTCPAddresses() {
         #expect(throws: RaptorTestingError.unsupportedBind("unix:///tmp/raptor-testing.sock")) {
             try TestServer(bind: "unix:///tmp/raptor-testing.sock", handler: Fixture.handler)
+        }
+    }
+
+    /// curl waited for off Swift's cooperative threads (an async responder needs them).
+    static func curl(_ arguments: [String]) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try curl(arguments) }) }
         }
     }
 
