@@ -183,4 +183,27 @@ import Testing
         try app.stop()
         #expect(try client.readResponse().bodyText == "in flight")
     }
+
+    /// A handler that outlives the shutdown timeout: the stop gives up on it and says so;
+    /// the handler still finishes later on what was left to it (the application, the
+    /// worker's memory), without harm.
+    @Test func aHandlerPastTheShutdownTimeoutMakesTheStopThrow() throws {
+        var configuration = Fixture.Dispatch.pool.configuration
+        configuration.shutdownTimeout = .milliseconds(100)
+        let started = DispatchSemaphore(value: 0)
+        let finished = DispatchSemaphore(value: 0)
+        let app = try TestApplication(configuration: configuration) { _ in
+            started.signal()
+            Thread.sleep(forTimeInterval: 1)
+            defer { finished.signal() }
+            return Response(body: "late")
+        }
+        let client = try app.connect()
+        try client.write(.get("/"))
+        #expect(started.wait(timeout: .now() + 10) == .success)
+        let error = #expect(throws: RaptorError.self) { try app.stop() }
+        #expect(error.map { "\($0)" }?.contains("handlers outlived the shutdown timeout") == true)
+        #expect(finished.wait(timeout: .now() + 10) == .success)
+        client.close()
+    }
 }
