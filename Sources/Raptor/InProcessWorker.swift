@@ -48,7 +48,7 @@ package final class InProcessWorker: Sendable {
         try configuration.validate()
         worker = Worker(
             index: 0, configuration: configuration, hooks: hooks, logger: logger,
-            application: .handler(responder.handler))
+            application: .responder(responder))
         self.listeners = listeners
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
