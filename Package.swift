@@ -9,6 +9,9 @@ let package = Package(
         // packaging/install.sh). SwiftPM packages keep using `Raptor`, linked statically.
         .library(name: "raptor", type: .dynamic, targets: ["Raptor"]),
         .executable(name: "raptor-ev", targets: ["raptor-ev"]),
+        // For an application's tests: requests through the real engine without a port, and
+        // a real server on port 0 in the test's process.
+        .library(name: "RaptorTesting", targets: ["RaptorTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,6 +49,12 @@ let package = Package(
             swiftSettings: [.enableExperimentalFeature("Lifetimes")]
         ),
         .executableTarget(name: "raptor-ev", dependencies: ["Raptor"]),
+        .target(
+            name: "RaptorTesting",
+            dependencies: [
+                "Raptor", .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // A small application on the public API: what the static default cannot show
         // (echo, slow, throwing, streaming handlers) for the tests and the benchmarks.
         .executableTarget(
@@ -58,7 +67,8 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
         ),
-        .testTarget(name: "RaptorTests", dependencies: ["Raptor", "CRaptor"]),
+        .testTarget(name: "RaptorTests", dependencies: ["Raptor", "CRaptor", "RaptorTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CTestTLS"]),
+        .testTarget(name: "RaptorTestingTests", dependencies: ["RaptorTesting", "Raptor"]),
     ]
 )

@@ -11,8 +11,9 @@
 # instructions from run to run in libev and libc, with how often the loop happens to
 # sleep; the engine's share in the binary does not) and system calls by name.
 #
-# Usage: bash bench/keepalive-cost.sh [--threads N] [--requests N] [--tls] [--bin DIR]
+# Usage: bash bench/keepalive-cost.sh [--threads N] [--async] [--requests N] [--tls] [--bin DIR]
 #   --threads  0 (inline, default) or the pool size
+#   --async    the test app's async handler (each request a Task; --threads plays no part)
 #   --tls      an ssl:// bind with a throwaway certificate; the client speaks TLS
 #   --bin      where raptor-testapp is (default: swift build -c release --show-bin-path)
 set -euo pipefail
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
         --threads) threads=$2; shift 2 ;;
         --requests) requests=$2; shift 2 ;;
         --tls) tls=1; shift ;;
+        --async) export RAPTOR_TESTAPP_APPLICATION=async; shift ;;
         --bin) bin=$2; shift 2 ;;
         *) echo "keepalive-cost.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -92,6 +94,7 @@ sc0=$(syscalls 0) scn=$(syscalls "$requests")
 awk -v a="$ir0" -v b="$irn" -v c="$sc0" -v d="$scn" -v n="$requests" -v t="$threads" -v s="$tls" 'BEGIN {
     printf "threads=%s tls=%s requests=%s: %.0f instructions/request, %.2f syscalls/request\n",
         t, s, n, (b - a) / n, (d - c) / n }'
+[ -n "${RAPTOR_TESTAPP_APPLICATION:-}" ] && echo "application: $RAPTOR_TESTAPP_APPLICATION"
 echo "instructions/request by object:"
 python3 bench/lib/callgrind_objects.py "$work/cg-0.out" "$work/cg-$requests.out" "$requests"
 echo "syscalls/request:"

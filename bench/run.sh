@@ -147,7 +147,11 @@ scenario_servers() {
     ACTIVE=()
     local s
     for s in "${SERVERS[@]}"; do
-        if ((${#SCENARIO_SERVERS[@]} == 0)) || in_list "$s" "${SCENARIO_SERVERS[@]}"; then ACTIVE+=("$s"); fi
+        if ((${#SCENARIO_SERVERS[@]} == 0)); then
+            in_list "$s" "${OPT_IN_SERVERS[@]}" || ACTIVE+=("$s")
+        elif in_list "$s" "${SCENARIO_SERVERS[@]}"; then
+            ACTIVE+=("$s")
+        fi
     done
 }
 

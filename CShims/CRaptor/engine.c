@@ -35,18 +35,20 @@ static void stop_listeners(rv_worker *worker) {
     worker->listening = 0;
 }
 
-/* Accepting follows backpressure: while many requests wait for an app thread, leave new
- * connections in the kernel's queue, where another worker (or this one, later) takes
- * them. */
+/* Accepting follows backpressure: while many requests wait for an app thread (or, with
+ * async handlers, --max-inflight are out), leave new connections in the kernel's queue,
+ * where another worker (or this one, later) takes them. */
 void worker_update_accepting(rv_worker *worker) {
     if (atomic_load_explicit(&worker->stopping, memory_order_relaxed) ||
         ev_is_active(&worker->accept_retry)) {
         stop_listeners(worker);
         return;
     }
-    uint32_t threshold = worker->config->accept_pause_backlog;
-    int overloaded = worker->config->threads > 0 && threshold > 0 &&
-                     pool_waiting(worker) >= threshold;
+    const rv_worker_config *config = worker->config;
+    uint32_t threshold = config->accept_pause_backlog;
+    int overloaded = config->start_task ? worker->pool.in_flight >= config->max_inflight
+                                        : config->threads > 0 && threshold > 0 &&
+                                              pool_waiting(worker) >= threshold;
     if (overloaded && !worker->accept_paused) {
         worker->accept_paused = 1;
         STAT_ADD(worker, RV_STAT_ACCEPT_PAUSES, 1);
@@ -274,22 +276,29 @@ static void restore_signal_mask(const sigset_t *stop_signals, const sigset_t *pr
     pthread_sigmask(SIG_SETMASK, previous_mask, NULL);
 }
 
-int rv_worker_run(const rv_worker_config *config) {
-    signal(SIGPIPE, SIG_IGN); /* a vanished client is an error return, not a death */
+/* A server's worker (in_process NULL) owns the process's stop signals: INT and TERM stop
+ * it, SIGPIPE is ignored. A worker in a program that owns its signals (in_process.c)
+ * touches none of that. */
+int worker_run(const rv_worker_config *config, rv_in_process *in_process) {
+    /* a vanished client is an error return, not a death */
+    if (!in_process) signal(SIGPIPE, SIG_IGN);
     rv_worker *worker = calloc(1, sizeof *worker);
     if (!worker) return -1;
     worker->config = config;
     worker->stats = config->stats;
+    worker->in_process = in_process;
     /* Signals arrive through a signalfd, and are blocked in this thread before the app
      * threads exist, so they inherit the mask: a SIGTERM never interrupts a handler's
      * system call (an inline handler runs on this very thread). */
     sigset_t stop_signals, previous_mask;
     sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
+    if (!in_process) {
+        sigaddset(&stop_signals, SIGTERM);
+        sigaddset(&stop_signals, SIGINT);
+    }
     pthread_sigmask(SIG_BLOCK, &stop_signals, &previous_mask);
-    rv_install_stop_signal_handlers();
-    worker->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | EVFLAG_SIGNALFD);
+    if (!in_process) rv_install_stop_signal_handlers();
+    worker->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | (in_process ? 0 : EVFLAG_SIGNALFD));
     worker->listeners = calloc((size_t)(config->listen_count > 0 ? config->listen_count : 1),
                                sizeof *worker->listeners);
     worker->free_buffers = calloc(1024, sizeof *worker->free_buffers);
@@ -319,8 +328,10 @@ int rv_worker_run(const rv_worker_config *config) {
     ev_signal_init(&worker->sigterm, signal_cb, SIGTERM);
     ev_signal_init(&worker->sigint, signal_cb, SIGINT);
     worker->sigterm.data = worker->sigint.data = worker;
-    ev_signal_start(loop, &worker->sigterm);
-    ev_signal_start(loop, &worker->sigint);
+    if (!in_process) {
+        ev_signal_start(loop, &worker->sigterm);
+        ev_signal_start(loop, &worker->sigint);
+    }
     ev_async_init(&worker->stop_async, stop_async_cb);
     worker->stop_async.data = worker;
     ev_async_start(loop, &worker->stop_async);
@@ -340,25 +351,35 @@ int rv_worker_run(const rv_worker_config *config) {
         errno = saved;
         return -1;
     }
-    rv_stats_set(worker->stats, RV_STAT_THREAD_CAPACITY, config->threads);
+    rv_stats_set(worker->stats, RV_STAT_THREAD_CAPACITY,
+                 config->start_task ? config->max_inflight : config->threads);
     rv_stats_set(worker->stats, RV_STAT_LAST_CHECKIN, (uint64_t)time(NULL));
     rv_stats_set(worker->stats, RV_STAT_BOOTED, 1);
-    atomic_store(&running_worker, worker);
     start_listeners(worker);
-    /* A stop asked before now begins inside the loop: ev_run forgets an ev_break made
-     * before it runs, so a drained worker would wait out the shutdown timeout. */
-    if (atomic_exchange(&stop_requested, 0)) ev_async_send(loop, &worker->stop_async);
+    if (in_process) {
+        in_process_serving(worker);
+    } else {
+        atomic_store(&running_worker, worker);
+        /* A stop asked before now begins inside the loop: ev_run forgets an ev_break made
+         * before it runs, so a drained worker would wait out the shutdown timeout. */
+        if (atomic_exchange(&stop_requested, 0)) ev_async_send(loop, &worker->stop_async);
+    }
 
-    /* Signal watchers keep the loop alive; it ends by ev_break once a stop has drained
-     * every connection or the shutdown timeout passed. */
+    /* Signal watchers (in process: the adoption watcher) keep the loop alive; it ends by
+     * ev_break once a stop has drained every connection or the shutdown timeout passed. */
     ev_run(loop, 0);
 
-    atomic_store(&running_worker, NULL);
-    atomic_store(&stop_requested, 0);
+    if (in_process) {
+        in_process_stopped(worker);
+    } else {
+        atomic_store(&running_worker, NULL);
+        atomic_store(&stop_requested, 0);
+    }
     if (worker->forced_stop) {
         /* Handlers still run on app threads and use the worker's memory: leave both to
-         * the process exit that follows, rather than wait for a handler that hangs. */
-        return 0;
+         * the process exit that follows, rather than wait for a handler that hangs (in
+         * process: to the program, told so). */
+        return in_process ? 1 : 0;
     }
     pool_stop(worker);
     ev_loop_destroy(loop);
@@ -369,3 +390,8 @@ int rv_worker_run(const rv_worker_config *config) {
     free(worker);
     return 0;
 }
+
+int rv_worker_run(const rv_worker_config *config) { return worker_run(config, NULL); }
+
+/* From any thread (in_process.c): the same graceful stop as SIGTERM, for this worker. */
+void worker_request_stop(rv_worker *worker) { ev_async_send(worker->loop, &worker->stop_async); }

@@ -3,10 +3,12 @@
  *
  * Ownership, which every file relies on:
  * - The loop thread owns a connection in every state but CONN_DISPATCHED.
- * - In CONN_DISPATCHED one app thread (or the loop thread itself in inline mode) owns it
- *   until the handler returns; it may read the request and write the response, and
- *   records what the loop must do next in `handback`. Only then is the connection handed
- *   back (directly in inline mode, through the completion stack in pool mode).
+ * - In CONN_DISPATCHED one app thread (or the loop thread itself in inline mode, or a
+ *   Swift task in tasks mode) owns it until the handler returns; it may read the request
+ *   and write the response, and records what the loop must do next in `handback`. Only
+ *   then is the connection handed back (directly in inline mode, through the completion
+ *   stack in pool and tasks mode). A task that waits for the socket to take a streamed
+ *   body lends the connection's output to the loop meanwhile (tasks.c).
  */
 #ifndef RAPTOR_ENGINE_H
 #define RAPTOR_ENGINE_H
@@ -49,6 +51,8 @@ typedef enum handback {
 } handback;
 
 typedef struct rv_worker rv_worker;
+/* The state of a worker run in process (in_process.c); NULL in a server's worker. */
+typedef struct rv_in_process rv_in_process;
 
 struct rv_conn {
     rv_worker *worker;
@@ -94,6 +98,7 @@ struct rv_conn {
     uint8_t no_body;      /* HEAD, 1xx, 204, 304 */
     uint8_t streaming;    /* 1 chunked, 2 close-delimited */
     uint8_t engine_error; /* the answer is the engine's own error (400, 408, 503, ...) */
+    uint8_t stream_nowait; /* a task's stream: writes never block (rv_respond_stream_begin_nowait) */
     uint16_t status;
     uint64_t body_bytes;
     uint8_t *pending;     /* unsent output the loop owns (copied on EAGAIN) */
@@ -101,6 +106,12 @@ struct rv_conn {
     int file_fd;          /* after `pending`: a file region still to sendfile */
     uint64_t file_offset, file_left;
     struct file_parts *parts; /* rv_respond_file_parts: the regions and texts after it */
+
+    /* tasks mode: the task waiting for the socket to take what its stream left (tasks.c) */
+    ev_io writable;
+    ev_timer writable_timer;
+    rv_writable_fn resume;
+    void *resume_context;
 
     struct sockaddr_storage peer;
     socklen_t peer_length;
@@ -144,6 +155,15 @@ typedef struct rv_pool {
     /* dispatched connections whose read watcher the loop stopped (input arrived while the
      * handler ran): nothing else will wake the loop for them, so their hand back must */
     atomic_uint stopped_readers;
+
+    /* tasks mode (config->start_task; tasks.c): requests dispatched as for the threads
+     * (the batch) past --max-inflight wait here, oldest first (loop thread only; the count
+     * is read by tasks to know a completion must wake the loop), and tasks waiting for
+     * writability reach the loop through a Treiber stack and an ev_async */
+    rv_conn *tasks_waiting_head, *tasks_waiting_tail;
+    atomic_uint tasks_waiting;
+    rv_conn *_Atomic writers;
+    ev_async writers_async;
 } rv_pool;
 
 struct rv_worker {
@@ -180,6 +200,7 @@ struct rv_worker {
      * like completions and taken by the loop on h2_async (h2_session.c) */
     struct h2_stream *_Atomic h2_news;
     ev_async h2_async;
+    rv_in_process *in_process; /* NULL: a server's worker, which owns the stop signals */
 };
 
 /* Read buffers: most requests fit in one; bigger heads grow it up to the limit. */
@@ -249,10 +270,30 @@ void pool_stop(rv_worker *worker);
 /* The loop stopped reading `conn` while an app thread has it: make sure its hand back
  * wakes the loop. */
 void pool_reader_stopped(rv_worker *worker, rv_conn *conn);
+/* The connection's handler is done (its response finished or left for the loop): back to
+ * the loop through the completion stack, waking it when it must act now (`urgent`: the
+ * caller says so, whatever the connection needs). */
+void pool_hand_back(rv_worker *worker, rv_conn *conn, int urgent);
+
+/* tasks.c: async handlers, each request a Swift task */
+void tasks_start(rv_worker *worker);
+/* Before the loop waits (pool.c's flush): this iteration's requests (pool_dispatch's batch)
+ * start as tasks up to --max-inflight; the others wait, oldest first. */
+void tasks_start_batch(rv_worker *worker);
+/* After completions were collected: start waiting requests up to --max-inflight. */
+void tasks_start_waiting(rv_worker *worker);
 
 /* engine.c */
 void worker_update_accepting(rv_worker *worker);
 void worker_connection_closed(rv_worker *worker);
+/* rv_worker_run's body; in process (non-NULL `in_process`) it leaves the signals alone. */
+int worker_run(const rv_worker_config *config, rv_in_process *in_process);
+/* A graceful stop of this worker, from any thread. */
+void worker_request_stop(rv_worker *worker);
+
+/* in_process.c: called by worker_run on the loop thread, once serving and once stopped */
+void in_process_serving(rv_worker *worker);
+void in_process_stopped(rv_worker *worker);
 
 /* date.c: copies the Date header value of the current second, e.g.
  * "Sun, 06 Nov 1994 08:49:37 GMT" (29 bytes), to out. Any thread; no syscall. */

@@ -47,6 +47,7 @@ static void collect_completions(rv_worker *worker) {
         conn_after_handler(in_order);
         in_order = next;
     }
+    if (worker->config->start_task) tasks_start_waiting(worker);
     worker_update_accepting(worker);
 }
 
@@ -90,9 +91,10 @@ static int needs_loop_now(rv_worker *worker, const rv_conn *conn) {
            atomic_load_explicit(&worker->accept_paused, memory_order_relaxed);
 }
 
-static void hand_back(rv_worker *worker, rv_conn *conn) {
+/* `urgent`: the caller knows the loop must act now whatever the connection says. */
+static inline void hand_back(rv_worker *worker, rv_conn *conn, int urgent) {
     rv_pool *pool = &worker->pool;
-    int urgent = needs_loop_now(worker, conn);
+    urgent = urgent || needs_loop_now(worker, conn);
     rv_conn *top = atomic_load_explicit(&pool->done, memory_order_relaxed);
     do {
         conn->next = top;
@@ -103,6 +105,8 @@ static void hand_back(rv_worker *worker, rv_conn *conn) {
     if (urgent || atomic_load_explicit(&pool->stopped_readers, memory_order_seq_cst) > 0)
         ev_async_send(worker->loop, &pool->done_async);
 }
+
+void pool_hand_back(rv_worker *worker, rv_conn *conn, int urgent) { hand_back(worker, conn, urgent); }
 
 void pool_reader_stopped(rv_worker *worker, rv_conn *conn) {
     rv_pool *pool = &worker->pool;
@@ -144,7 +148,7 @@ static void *app_thread(void *argument) {
         config->handler(conn, config->handler_context);
         respond_ensure_finished(conn);
         STAT_ADD(worker, RV_STAT_BUSY_THREADS, -1);
-        hand_back(worker, conn);
+        hand_back(worker, conn, 0);
     }
 }
 
@@ -158,6 +162,10 @@ static void flush_batch(struct ev_loop *loop, ev_prepare *watcher, int revents) 
     collect_completions(worker); /* may dispatch the next requests of pipelined connections */
     arm_collect_timer(worker);
     if (pool->batch_count == 0) return;
+    if (worker->config->start_task) { /* tasks mode: once per loop iteration, not per request */
+        tasks_start_batch(worker);
+        return;
+    }
     uint32_t count = pool->batch_count;
     pthread_mutex_lock(&pool->lock);
     if (pool->queue_tail) pool->queue_tail->next = pool->batch_head;
@@ -184,8 +192,8 @@ int pool_start(rv_worker *worker) {
     atomic_init(&pool->done, NULL);
     atomic_init(&pool->stopped_readers, 0);
     /* Inline (--threads 0) nothing is ever dispatched or handed back: no watcher of the
-     * pool's may cost the loop anything. */
-    if (count == 0) return 0;
+     * pool's may cost the loop anything. Tasks mode hands back as the threads do. */
+    if (count == 0 && !worker->config->start_task) return 0;
     ev_async_init(&pool->done_async, done_async_cb);
     pool->done_async.data = worker;
     ev_async_start(worker->loop, &pool->done_async);
@@ -199,6 +207,10 @@ int pool_start(rv_worker *worker) {
     ev_prepare_init(&pool->flush, flush_batch);
     pool->flush.data = worker;
     ev_prepare_start(worker->loop, &pool->flush);
+    if (worker->config->start_task) {
+        tasks_start(worker);
+        return 0;
+    }
     pool->threads = calloc(count, sizeof *pool->threads);
     if (!pool->threads) return -1;
     for (uint32_t i = 0; i < count; i++) {
@@ -219,10 +231,19 @@ uint32_t pool_waiting(const rv_worker *worker) {
            worker->pool.batch_count;
 }
 
+/* Tasks mode: requests dispatched beyond --max-inflight (this iteration's batch and those
+ * waiting for a slot). */
+static uint32_t tasks_beyond_limit(const rv_worker *worker) {
+    uint32_t in_flight = worker->pool.in_flight, max_inflight = worker->config->max_inflight;
+    return in_flight > max_inflight ? in_flight - max_inflight : 0;
+}
+
 int pool_dispatch(rv_worker *worker, rv_conn *conn) {
     rv_pool *pool = &worker->pool;
     uint32_t max_pending = worker->config->max_pending;
-    if (max_pending > 0 && pool_waiting(worker) >= max_pending) return -1;
+    if (max_pending > 0 &&
+        (worker->config->start_task ? tasks_beyond_limit(worker) : pool_waiting(worker)) >= max_pending)
+        return -1;
     conn->next = NULL;
     if (pool->batch_tail) pool->batch_tail->next = conn;
     else pool->batch_head = conn;

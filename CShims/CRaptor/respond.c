@@ -4,7 +4,8 @@
  * (one sendmsg when plain). Only what the transport does not take is copied to the
  * connection and left to the loop (EV_WRITE), so a slow reader never holds an app thread.
  * Streams are the exception: they block their thread, bounded by the write timeout,
- * because the handler produces the body as it goes. What the connection does after the
+ * because the handler produces the body as it goes; a task's stream (async handlers)
+ * leaves what the socket does not take to the loop instead and waits for it (tasks.c). What the connection does after the
  * response (keep-alive, the next request, close) is conn.c's decision, never this file's.
  *
  * The engine owns framing: Date, Content-Length / Transfer-Encoding and Connection are
@@ -135,6 +136,18 @@ static int keep_pending(rv_conn *conn, const struct iovec *iov, int count, size_
     return 0;
 }
 
+/* Appends a part to what is kept for the loop (after the rest of a write). */
+static int keep_more(rv_conn *conn, const struct iovec *part) {
+    uint32_t length = conn->pending_length;
+    if (part->iov_len > UINT32_MAX - length) return -1;
+    uint8_t *grown = realloc(conn->pending, length + part->iov_len);
+    if (!grown) return -1;
+    memcpy(grown + length, part->iov_base, part->iov_len);
+    conn->pending = grown;
+    conn->pending_length = length + (uint32_t)part->iov_len;
+    return 0;
+}
+
 /* Writes as much as the transport takes now. Returns 1 all written, 0 partly (the rest
  * is kept in conn->pending), -1 the client is gone. `more`: a file follows, so the head
  * leaves in the same segment as the file's first bytes. */
@@ -211,6 +224,20 @@ static int write_blocking(rv_conn *conn, struct iovec *iov, int count) {
         if (flushed != 0) return flushed > 0 ? 0 : -1;
         if (wait_for_room(conn, timeout_ms) != 0) return -1;
     }
+}
+
+/* Stream output: written blocking the thread, or for a task (begun with
+ * rv_respond_stream_begin_nowait) as far as the socket takes it now: 1 when the rest was
+ * kept for the loop. */
+static int stream_send(rv_conn *conn, struct iovec *iov, int count) {
+    if (!conn->stream_nowait) return write_blocking(conn, iov, count);
+    /* At most two parts per write_or_keep, as for every other response: a third (a chunk's
+     * closing CRLF) made the compiler unroll its loop for three, 9 instructions per
+     * response on every path. The third goes on its own, or after what was kept. */
+    int written = write_or_keep(conn, iov, count > 1 ? 2 : 1, 0); /* 1 or 3 parts come */
+    if (count > 2 && written > 0) written = write_or_keep(conn, iov + 2, 1, 0);
+    else if (count > 2 && written == 0 && keep_more(conn, &iov[2]) != 0) written = -1;
+    return written > 0 ? 0 : written == 0 ? 1 : -1;
 }
 
 /* The rest of a body of parts (rv_respond_file_parts), in one allocation: the parts, then
@@ -320,7 +347,7 @@ void respond_reset(rv_conn *conn) {
     free(conn->parts);
     conn->parts = NULL;
     conn->responded = conn->finished = conn->close_after = conn->no_body = conn->streaming = 0;
-    conn->engine_error = 0;
+    conn->engine_error = 0; /* stream_nowait: set by every stream's begin */
     conn->status = 0;
     conn->body_bytes = 0;
 }
@@ -488,7 +515,8 @@ int rv_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint
     return settle(conn, written);
 }
 
-int rv_respond_stream_begin(rv_conn *conn) {
+static int stream_begin(rv_conn *conn, uint8_t nowait) {
+    conn->stream_nowait = nowait;
     if (!conn->responded) start_head(conn, 200);
     const rv_request *request = conn->request;
     int chunked = request->version_major == 1 && request->version_minor >= 1;
@@ -496,12 +524,14 @@ int rv_respond_stream_begin(rv_conn *conn) {
     transport_set_nodelay(conn); /* many small writes: none may wait for an ack */
     end_head(conn, chunked ? FRAMING_CHUNKED : FRAMING_CLOSE, 0);
     struct iovec iov[1] = {{head.data, head.length}};
-    if (write_blocking(conn, iov, 1) != 0) {
-        rv_respond_abort(conn);
-        return -1;
-    }
-    return 0;
+    int sent = stream_send(conn, iov, 1);
+    if (sent < 0) rv_respond_abort(conn);
+    return sent;
 }
+
+int rv_respond_stream_begin(rv_conn *conn) { return stream_begin(conn, 0); }
+
+int rv_respond_stream_begin_nowait(rv_conn *conn) { return stream_begin(conn, 1); }
 
 int rv_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length) {
     if (conn->finished) return -1;
@@ -512,27 +542,29 @@ int rv_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length) {
         char size_line[24];
         int size_length = snprintf(size_line, sizeof size_line, "%zx\r\n", length);
         struct iovec iov[3] = {{size_line, (size_t)size_length}, {(void *)data, length}, {"\r\n", 2}};
-        result = write_blocking(conn, iov, 3);
+        result = stream_send(conn, iov, 3);
     } else {
         struct iovec iov[1] = {{(void *)data, length}};
-        result = write_blocking(conn, iov, 1);
+        result = stream_send(conn, iov, 1);
     }
-    if (result != 0) rv_respond_abort(conn);
+    if (result < 0) rv_respond_abort(conn);
     return result;
 }
 
 int rv_respond_stream_end(rv_conn *conn) {
     if (conn->finished) return -1;
+    int sent = 0;
     if (conn->streaming == 1 && !conn->no_body) {
         struct iovec iov[1] = {{"0\r\n\r\n", 5}};
-        if (write_blocking(conn, iov, 1) != 0) {
+        sent = stream_send(conn, iov, 1);
+        if (sent < 0) {
             rv_respond_abort(conn);
             return -1;
         }
     }
     conn->finished = 1;
-    conn->handback = HANDBACK_DONE;
-    return 0;
+    conn->handback = sent ? HANDBACK_WRITE_PENDING : HANDBACK_DONE; /* kept: the loop ends it */
+    return sent;
 }
 
 void rv_respond_abort(rv_conn *conn) {

@@ -205,6 +205,7 @@ int tls_start(rv_conn *conn, const rv_tls_context *context) {
         return -1;
     }
     BIO_set_data(ours, conn);
+    SSL_set_app_data(ssl, conn); /* the ALPN callback reads the worker's settings through it */
     if (writer) {
         SSL_set_bio(ssl, ours, writer);
     } else {

@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "engine.h"
 #include "tls.h"
 
 /* ALPN, in the server's order of preference (HTTP/2 first when it is on); a connection
@@ -123,9 +124,12 @@ static int collect_names(rv_tls_context *context, int index) {
 
 static int alpn_callback(SSL *ssl, const unsigned char **out, unsigned char *out_length,
                          const unsigned char *offered, unsigned int offered_length, void *argument) {
-    (void)ssl;
-    const unsigned char *ours = argument ? alpn_with_h2 : alpn_http1;
-    unsigned ours_length = argument ? sizeof alpn_with_h2 - 1 : sizeof alpn_http1 - 1;
+    /* The context is made before fork; the worker's own settings may still turn HTTP/2
+     * off (an application of async handlers serves HTTP/1.1 only). */
+    const rv_conn *conn = SSL_get_app_data(ssl);
+    int h2 = argument != NULL && conn != NULL && conn->worker->config->http2;
+    const unsigned char *ours = h2 ? alpn_with_h2 : alpn_http1;
+    unsigned ours_length = h2 ? sizeof alpn_with_h2 - 1 : sizeof alpn_http1 - 1;
     unsigned char *chosen;
     unsigned char chosen_length;
     /* RFC 7301 section 3.2: no protocol in common is a no_application_protocol alert. */

@@ -8,6 +8,8 @@ import PackageDescription
 //
 // hello: one handler, made before the workers fork.
 // per-worker: an application built in each worker, with a pool run as a service.
+// async: the same with an async handler (each request a Task), an async pool, a streamed
+// body and an upload read in chunks.
 let package = Package(
     name: "hello",
     // `name:` because a path dependency's identity is its directory's name (`main`, `raptor-ev`,
@@ -21,6 +23,13 @@ let package = Package(
         .executableTarget(name: "hello", dependencies: [.product(name: "Raptor", package: "raptor-ev")]),
         .executableTarget(
             name: "per-worker",
+            dependencies: [
+                .product(name: "Raptor", package: "raptor-ev"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .executableTarget(
+            name: "async",
             dependencies: [
                 .product(name: "Raptor", package: "raptor-ev"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

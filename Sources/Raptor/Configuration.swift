@@ -30,9 +30,18 @@ public struct Configuration: Sendable, Equatable {
     /// App threads per worker; 0 runs the handler on the event loop thread (fastest for
     /// handlers that never block). Default 5.
     public var threads: Int = 5
-    /// Past this many requests waiting for an app thread, new ones get a prebuilt 503 with
+    /// Past this many requests waiting for an app thread (with an async handler: for a
+    /// `maxInflight` slot), new ones get a prebuilt 503 with
     /// `Retry-After: 1` and the connection closes. nil (default): never shed.
     public var maxPending: Int? = nil
+    /// With an async handler (`Responder.async`): requests a worker runs at once. At the
+    /// limit the worker stops accepting (other workers take the new connections); requests
+    /// on open connections wait for a slot, and past `maxPending` waiting they get 503.
+    /// Default 1024: a request awaiting a backend costs about its connection's 8 KiB read
+    /// buffer and a Task (under 10 MiB per worker at the limit), so the limit is there to
+    /// stop a worker taking more than it can start, not to ration waits; 256 connections
+    /// each awaiting a slow backend fit in one worker with room to spare.
+    public var maxInflight: Int = 1024
 
     /// Largest request body accepted (decoded); bigger gets 413. Default 16 MiB.
     public var maxBodySize: UInt64 = 16 << 20
@@ -233,6 +242,7 @@ public struct Configuration: Sendable, Equatable {
             try fail("--workers", "must be between 0 (one process, no master) and \(Self.maximumWorkers)")
         }
         if let maxPending, maxPending < 1 { try fail("--max-pending", "must be at least 1") }
+        if maxInflight < 1 || maxInflight > 1 << 20 { try fail("--max-inflight", "must be between 1 and 1048576") }
         if maxBodySize < 1 { try fail("--max-body-size", "must be at least 1 byte") }
         if bodyMemoryLimit < 1 { try fail("--body-memory-limit", "must be at least 1 byte") }
         if maxHeaderSize < 1024 || maxHeaderSize > 1 << 30 {

@@ -4,6 +4,11 @@
 /// own response; any other error becomes a 500 response and reaches `Hooks.onError`.
 public typealias Handler = @Sendable (Request) throws -> Response
 
+/// An async application (`Responder.async`): each request runs as a Task in the worker, and
+/// awaiting holds no thread. Like `Handler`, it cannot keep the `Request` past its return;
+/// read what a `.asyncStream` body or a child task needs first.
+public typealias AsyncHandler = @Sendable (Request) async throws -> Response
+
 /// Code the server runs at points of a worker's life.
 public struct Hooks: Sendable {
     /// In the master process, once, after the listeners are bound and before the first

@@ -22,6 +22,11 @@ final class OwnedDescriptor: Sendable {
         return descriptor >= 0 ? descriptor : nil
     }
 
+    /// Runs `body` with the descriptor while this object owns it (-1 once taken).
+    func withDescriptor<Result>(_ body: (Int32) throws -> Result) rethrows -> Result {
+        try body(value.load(ordering: .acquiring))
+    }
+
     deinit {
         let descriptor = value.load(ordering: .acquiring)
         if descriptor >= 0 { close(descriptor) }

@@ -101,3 +101,81 @@ public struct RequestBodyReader: ~Escapable {
         return result
     }
 }
+
+extension RequestBody {
+    /// The body as an `AsyncSequence` of chunks of at most `maximumLength` bytes, for an
+    /// async handler that processes an upload piece by piece: a body spooled to a file is
+    /// read a chunk at a time, never held in memory whole. The sequence owns what it reads
+    /// (a copy of an in-memory body, its own descriptor of a spool file), so it may be
+    /// handed to a child task.
+    ///
+    /// The whole body has arrived before the handler runs (as for `reader()`); chunks
+    /// handed to the handler while the upload is still arriving are not implemented yet.
+    public func chunks(maximumLength: Int = 64 << 10) throws -> RequestBodyChunks {
+        let length = UInt64(count)
+        if isInMemory { return RequestBodyChunks(source: .memory(bytes ?? []), maximumLength: maximumLength) }
+        let descriptor = dup(raw.pointee.body.fd)
+        guard descriptor >= 0 else { throw RaptorError.system("duplicating the spooled request body", errno) }
+        return RequestBodyChunks(
+            source: .file(OwnedDescriptor(descriptor), length: length), maximumLength: maximumLength)
+    }
+}
+
+/// A request body's chunks in order (`RequestBody.chunks(maximumLength:)`).
+public struct RequestBodyChunks: AsyncSequence, Sendable {
+    public typealias Element = [UInt8]
+
+    enum Source: Sendable {
+        case memory([UInt8])
+        case file(OwnedDescriptor, length: UInt64)
+    }
+
+    let source: Source
+    let maximumLength: Int
+
+    init(source: Source, maximumLength: Int) {
+        self.source = source
+        self.maximumLength = Swift.max(1, maximumLength)
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(source: source, maximumLength: maximumLength)
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let source: Source
+        let maximumLength: Int
+        var position: UInt64 = 0
+
+        /// The next chunk; nil at the end of the body.
+        public mutating func next() async throws -> [UInt8]? {
+            switch source {
+            case .memory(let bytes):
+                let start = Int(position)
+                guard start < bytes.count else { return nil }
+                let end = Swift.min(bytes.count, start + maximumLength)
+                position = UInt64(end)
+                return Array(bytes[start..<end])
+            case .file(let descriptor, let length):
+                guard position < length else { return nil }
+                let wanted = Int(Swift.min(UInt64(maximumLength), length - position))
+                var chunk = [UInt8](repeating: 0, count: wanted)
+                let got = try descriptor.withDescriptor { fd in
+                    try chunk.withUnsafeMutableBytes { buffer in
+                        while true {
+                            let got = pread(fd, buffer.baseAddress, wanted, off_t(position))
+                            if got >= 0 { return got }
+                            if errno != EINTR {
+                                throw RaptorError.system("reading the spooled request body", errno)
+                            }
+                        }
+                    }
+                }
+                guard got > 0 else { return nil }
+                chunk.removeLast(wanted - got)
+                position += UInt64(got)
+                return chunk
+            }
+        }
+    }
+}

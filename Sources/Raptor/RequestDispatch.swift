@@ -9,7 +9,9 @@ import Logging
 /// What the engine's per-request entry point needs; travels to C as an unmanaged
 /// pointer in `rv_worker_config.handler_context`.
 final class Application: Sendable {
-    let handler: Handler
+    /// One of the two is set, as the responder says.
+    let handler: Handler?
+    let asyncHandler: AsyncHandler?
     let hooks: Hooks
     let logger: Logger
     let accessLogFormat: Configuration.LogFormat?
@@ -17,10 +19,17 @@ final class Application: Sendable {
     let forwarding: ForwardedClient?
 
     init(
-        handler: @escaping Handler, hooks: Hooks, logger: Logger, accessLogFormat: Configuration.LogFormat?,
+        responder: Responder, hooks: Hooks, logger: Logger, accessLogFormat: Configuration.LogFormat?,
         forwarding: ForwardedClient? = nil
     ) {
-        self.handler = handler
+        switch responder.kind {
+        case .sync(let handler):
+            self.handler = handler
+            self.asyncHandler = nil
+        case .async(let handler):
+            self.handler = nil
+            self.asyncHandler = handler
+        }
         self.hooks = hooks
         self.logger = logger
         self.accessLogFormat = accessLogFormat
@@ -34,20 +43,42 @@ final class Application: Sendable {
         let started = accessLogFormat == nil ? timespec() : Self.now(CLOCK_REALTIME)
         var status = 500
         do {
-            let response = try handler(request)
+            let response = try handler!(request)
             status = response.status.code
             try ResponseSender.send(response, on: connection, calls)
         } catch {
             status = recover(
                 from: error, status: status, method: request.method, target: request.target, on: connection, calls)
         }
-        if let accessLogFormat {
-            let entry = AccessLogEntry(
-                remoteAddress: request.remoteAddress, method: request.method.rawValue, target: request.target,
-                version: request.version, status: status, bodyBytes: rv_response_body_bytes(connection),
-                startTime: started, duration: Self.seconds(since: started))
-            AccessLog.write(AccessLog.line(entry, format: accessLogFormat))
+        logAccess(request, status: status, started: started)
+    }
+
+    /// The same for an async handler, in the request's Task; then the connection goes back
+    /// to the loop.
+    func handleAsync(_ connection: OpaquePointer) async {
+        let request = Request(connection: connection)
+        let started = accessLogFormat == nil ? timespec() : Self.now(CLOCK_REALTIME)
+        var status = 500
+        do {
+            let response = try await asyncHandler!(request)
+            status = response.status.code
+            try await ResponseSender.sendFromTask(response, on: connection)
+        } catch {
+            status = recover(
+                from: error, status: status, method: request.method, target: request.target, on: connection,
+                HTTP1Calls.self)
         }
+        logAccess(request, status: status, started: started)
+        rv_task_finished(connection)
+    }
+
+    private func logAccess(_ request: borrowing Request, status: Int, started: timespec) {
+        guard let accessLogFormat else { return }
+        let entry = AccessLogEntry(
+            remoteAddress: request.remoteAddress, method: request.method.rawValue, target: request.target,
+            version: request.version, status: status, bodyBytes: rv_response_body_bytes(request.connection),
+            startTime: started, duration: Self.seconds(since: started))
+        AccessLog.write(AccessLog.line(entry, format: accessLogFormat))
     }
 
     /// Answers for a handler that threw (or returned a response that cannot be sent):
@@ -147,6 +178,21 @@ func raptorFileShort(_ descriptor: Int32, _ reached: UInt64, _ expected: UInt64,
 func raptorLogDebug(_ message: UnsafePointer<CChar>?, _ context: UnsafeMutableRawPointer?) {
     guard let message, let context else { return }
     Unmanaged<Application>.fromOpaque(context).takeUnretainedValue().logger.debug("\(String(cString: message))")
+}
+
+/// The engine's entry point for every request with an async handler (an
+/// `rv_task_start_fn`), on the loop thread: it starts the request's Task and returns.
+func raptorStartTask(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {
+    guard let connection, let context else { return }
+    let application = Unmanaged<Application>.fromOpaque(context).takeUnretainedValue()
+    let handle = ConnectionHandle(pointer: connection)
+    Task { await application.handleAsync(handle.pointer) }
+}
+
+/// A dispatched connection travelling into its Task: exactly one thread at a time uses it
+/// (the engine's ownership rule), which the compiler cannot see.
+struct ConnectionHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
 }
 
 /// The engine's entry point for every request (an `rv_handler_fn`). A plain global

@@ -38,6 +38,12 @@ public struct Response: Sendable {
         /// client is slow (bounded by the write timeout). The closure runs after the
         /// handler returned: it cannot capture the `Request`, so read what it needs first.
         case stream(@Sendable (inout ResponseBodyWriter) throws -> Void)
+        /// A body of unknown length written by an async closure
+        /// (`try await writer.write(...)`), framed as `.stream`. From an async handler a
+        /// write the client is not ready for waits for the event loop to send it, holding
+        /// no thread (bounded by the write timeout). From a sync handler the closure runs as
+        /// a Task that the handler's thread waits for, its writes blocking as `.stream`'s.
+        case asyncStream(@Sendable (inout AsyncResponseBodyWriter) async throws -> Void)
 
         public init(stringLiteral value: String) {
             self = .string(value)

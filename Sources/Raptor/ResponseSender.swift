@@ -106,7 +106,37 @@ enum ResponseSender {
             var writer = ResponseBodyWriter(connection: connection, http2: Calls.self == HTTP2Calls.self)
             try produce(&writer)
             guard Calls.streamEnd(connection) == 0 else { throw RaptorError.clientGone }
+        case .asyncStream(let produce):
+            // A sync handler's thread (an app thread, or the loop inline) waits: the writes
+            // block it as a `.stream` body's do.
+            startHead(of: response, on: connection, Calls.self)
+            guard Calls.streamBegin(connection) == 0 else { throw RaptorError.clientGone }
+            let handle = ConnectionHandle(pointer: connection)
+            let http2 = Calls.self == HTTP2Calls.self
+            try waitForTask {
+                var writer = AsyncResponseBodyWriter(connection: handle.pointer, http2: http2)
+                try await produce(&writer)
+            }
+            guard Calls.streamEnd(connection) == 0 else { throw RaptorError.clientGone }
         }
+    }
+
+    /// `send` for an async handler's Task: an `.asyncStream` body waits for the client
+    /// through the event loop, holding no thread; every other body is sent as from an app
+    /// thread (what the socket does not take is left to the loop; a `.stream` body's
+    /// writes block this thread of the cooperative pool, so async handlers should use
+    /// `.asyncStream`).
+    static func sendFromTask(_ response: Response, on connection: OpaquePointer) async throws {
+        guard case .asyncStream(let produce) = response.body else {
+            return try send(response, on: connection, HTTP1Calls.self)
+        }
+        guard response.status.code >= 200 else { throw RaptorError.interimStatus(response.status.code) }
+        startHead(of: response, on: connection, HTTP1Calls.self)
+        var writer = AsyncResponseBodyWriter(connection: connection, http2: false)
+        try await writer.settle(rv_respond_stream_begin_nowait(connection))
+        try await produce(&writer)
+        // What the socket does not take of the last chunk the loop sends.
+        guard rv_respond_stream_end(connection) >= 0 else { throw RaptorError.clientGone }
     }
 
     /// The status and the handler's fields, into the head the engine encodes.
@@ -126,6 +156,73 @@ enum ResponseSender {
             }
         }
     }
+}
+
+/// Writes an `.asyncStream` response body. Each write goes out at once (as one chunk on
+/// HTTP/1.1). From an async handler, a write the client is not ready to take waits for the
+/// event loop to send it (holding no thread), up to the write timeout; from a sync handler
+/// it blocks the thread, as `ResponseBodyWriter`'s do.
+public struct AsyncResponseBodyWriter {
+    let connection: OpaquePointer
+    /// On an HTTP/2 stream (only from a sync handler: async handlers serve HTTP/1.1) a
+    /// write blocks while the stream's buffer is full, as `ResponseBodyWriter`'s do.
+    let http2: Bool
+
+    /// Throws `RaptorError.clientGone` when the client went away (or took nothing for the
+    /// write timeout): stop producing.
+    public mutating func write(_ bytes: [UInt8]) async throws {
+        let result = bytes.withUnsafeBufferPointer { write($0.baseAddress, $0.count) }
+        try await settle(result)
+    }
+
+    public mutating func write(_ text: String) async throws {
+        var text = text
+        let result = text.withUTF8 { write($0.baseAddress, $0.count) }
+        try await settle(result)
+    }
+
+    private func write(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
+        http2
+            ? HTTP2Calls.streamWrite(connection, bytes, count) : HTTP1Calls.streamWrite(connection, bytes, count)
+    }
+
+    /// After a write: 0 sent, -1 the client is gone, 1 the rest was left to the loop, which
+    /// resumes this Task once it sent it.
+    func settle(_ result: Int32) async throws {
+        if result == 0 { return }
+        if result < 0 { throw RaptorError.clientGone }
+        let sent = await WritableWait.wait(for: connection)
+        if !sent {
+            rv_respond_abort(connection)
+            throw RaptorError.clientGone
+        }
+    }
+}
+
+/// A Task waiting for the loop to send what its stream left: the continuation travels to C
+/// as an unmanaged pointer, and the loop resumes it (`raptorWritable`).
+final class WritableWait: Sendable {
+    let continuation: CheckedContinuation<Bool, Never>
+
+    init(_ continuation: CheckedContinuation<Bool, Never>) {
+        self.continuation = continuation
+    }
+
+    /// True once everything left was sent; false when the client went away or the write
+    /// timeout passed.
+    static func wait(for connection: OpaquePointer) async -> Bool {
+        let handle = ConnectionHandle(pointer: connection)
+        return await withCheckedContinuation { continuation in
+            let waiter = Unmanaged.passRetained(WritableWait(continuation)).toOpaque()
+            rv_conn_wait_writable(handle.pointer, raptorWritable, waiter)
+        }
+    }
+}
+
+/// The loop's resumption of a `WritableWait` (an `rv_writable_fn`, on the loop thread).
+func raptorWritable(_ context: UnsafeMutableRawPointer?, _ result: Int32) {
+    guard let context else { return }
+    Unmanaged<WritableWait>.fromOpaque(context).takeRetainedValue().continuation.resume(returning: result == 0)
 }
 
 /// Writes a streamed response body. Each write goes out at once (as one chunk on

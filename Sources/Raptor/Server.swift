@@ -29,6 +29,15 @@ public struct Server {
         self.init(configuration: configuration, hooks: hooks, logger: logger, application: .handler(handler))
     }
 
+    /// One responder (an async handler, say: `.async { request in ... }`), made in this
+    /// process and shared by every worker.
+    public init(
+        configuration: Configuration, hooks: Hooks = Hooks(), logger: Logger = Logger(label: "raptor"),
+        responder: Responder
+    ) {
+        self.init(configuration: configuration, hooks: hooks, logger: logger, application: .responder(responder))
+    }
+
     /// An application built in each worker by `factory`, after fork (see
     /// `ApplicationFactory`): the place for connection pools, clients and other state a
     /// worker must own, and for the services they run.

@@ -30,12 +30,22 @@ struct Worker {
         // A stop during the boot (the hook, the factory) is remembered, not fatal; a forked
         // worker installed this at once, a single process does it here.
         rv_install_stop_signal_handlers()
+        try serve(listeners: listeners, ticketKeys: ticketKeys, stats: stats) { rv_worker_run(&$0) }
+    }
+
+    /// The worker's life around `engine`, which runs the loop with the configuration made
+    /// here (`rv_worker_run`, or `rv_worker_run_in_process` for RaptorTesting) and returns
+    /// its result: boot hook, application, serving, services stopped, shutdown hook.
+    func serve(
+        listeners: [ServedListener], ticketKeys: TLSTicketKeys? = nil, stats: UnsafeMutablePointer<rv_stats>,
+        engine: (inout rv_worker_config) -> Int32
+    ) throws {
         hooks.workerBoot(index)
         defer { hooks.workerShutdown(index) }
         let built = try WorkerApplication.start(
             application, context: WorkerContext(index: index, configuration: configuration, logger: logger))
         let application = Application(
-            handler: built.handler, hooks: hooks, logger: logger,
+            responder: built.responder, hooks: hooks, logger: logger,
             accessLogFormat: configuration.accessLogFormat,
             forwarding: ForwardedClient(configuration))
         let context = Unmanaged.passRetained(application)
@@ -75,12 +85,21 @@ struct Worker {
                         config.shutdown_idle_grace = configuration.shutdownIdleGrace.seconds
                         config.max_keepalive_requests = UInt32(configuration.maxKeepaliveRequests)
                         config.threads = UInt32(configuration.threads)
+                        if application.asyncHandler != nil {
+                            // Each request a Task; no app thread starts (a nonzero count
+                            // keeps the engine's dispatch off the inline path).
+                            config.threads = 1
+                            config.start_task = raptorStartTask
+                            config.max_inflight = UInt32(configuration.maxInflight)
+                        }
                         config.accept_pause_backlog = UInt32(configuration.acceptPauseBacklog)
                         config.max_pending = UInt32(configuration.maxPending ?? 0)
                         config.stats = stats
                         config.handler = raptorHandleRequest
                         config.stream_handler = raptorHandleStream
-                        config.http2 = configuration.http2 ? 1 : 0
+                        // Async handlers answer through the HTTP/1.1 calls only: their
+                        // application serves HTTP/1.1 (ALPN offers only it, no h2c preface).
+                        config.http2 = configuration.http2 && application.asyncHandler == nil ? 1 : 0
                         config.h2_max_concurrent_streams = UInt32(configuration.h2MaxConcurrentStreams)
                         config.h2_initial_window_size = UInt32(configuration.h2InitialWindowSize)
                         config.h2_max_frame_size = UInt32(configuration.h2MaxFrameSize)
@@ -89,7 +108,7 @@ struct Worker {
                         config.file_short = raptorFileShort
                         config.fd_limit_reached = raptorFdLimitReached
                         config.fd_limit_context = Unmanaged.passUnretained(warning).toOpaque()
-                        return rv_worker_run(&config)
+                        return engine(&config)
                     }
                 }
             }

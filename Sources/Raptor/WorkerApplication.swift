@@ -8,14 +8,16 @@ import Synchronization
 enum ApplicationSource: Sendable {
     /// One handler for every worker, made before fork (the closure-only entry points).
     case handler(Handler)
+    /// The same for a responder (an async handler, say).
+    case responder(Responder)
     /// Made in each worker after fork by the application's factory.
     case perWorker(ApplicationFactory)
 }
 
-/// A worker's application once built: the handler it serves and the services it runs
-/// until after the drain.
+/// A worker's application once built: the responder it serves with and the services it
+/// runs until after the drain.
 struct WorkerApplication {
-    let handler: Handler
+    let responder: Responder
     private let services: WorkerServices?
 
     /// Builds the application in this worker process: a factory runs to completion here
@@ -24,7 +26,9 @@ struct WorkerApplication {
     static func start(_ source: ApplicationSource, context: WorkerContext) throws -> WorkerApplication {
         switch source {
         case .handler(let handler):
-            return WorkerApplication(handler: handler, services: nil)
+            return WorkerApplication(responder: .sync(handler), services: nil)
+        case .responder(let responder):
+            return WorkerApplication(responder: responder, services: nil)
         case .perWorker(let factory):
             let responder: Responder
             do {
@@ -33,10 +37,10 @@ struct WorkerApplication {
                 throw ApplicationFactoryError(underlying: error)
             }
             let services = context.takeServices()
-            guard !services.isEmpty else { return WorkerApplication(handler: responder.handler, services: nil) }
+            guard !services.isEmpty else { return WorkerApplication(responder: responder, services: nil) }
             let running = WorkerServices(services: services, context: context)
             running.start()
-            return WorkerApplication(handler: responder.handler, services: running)
+            return WorkerApplication(responder: responder, services: running)
         }
     }
 

@@ -14,7 +14,8 @@ enum PerWorkerApplication {
         var description: String { "the test factory fails on purpose" }
     }
 
-    /// `RAPTOR_TESTAPP_FACTORY=throw` makes the factory fail.
+    /// `RAPTOR_TESTAPP_FACTORY=throw` makes the factory fail; `RAPTOR_TESTAPP_RESPONDER=async`
+    /// makes it return an async handler (AsyncApplication's routes and /worker).
     @Sendable static func make(_ worker: WorkerContext) async throws -> Responder {
         TestApplication.report("factory ran index=\(worker.index) pid=\(getpid())")
         if TestApplication.environment("RAPTOR_TESTAPP_FACTORY") == "throw" { throw FactoryFailure() }
@@ -22,6 +23,13 @@ enum PerWorkerApplication {
         try await Task.sleep(for: .milliseconds(1))
         let service = WorkerService(index: worker.index)
         worker.addService(service)
+        if TestApplication.environment("RAPTOR_TESTAPP_RESPONDER") == "async" {
+            return .async { request in
+                guard request.path == "/worker" else { return try await AsyncApplication.respond(to: request) }
+                await Task.yield()
+                return TestApplication.text("index=\(worker.index) pid=\(getpid()) service=\(service.state) async\n")
+            }
+        }
         return .sync { request in
             switch request.path {
             case "/worker":

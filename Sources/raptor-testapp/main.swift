@@ -4,12 +4,16 @@
 // proof that the public API is enough to write a real application.
 //
 // Environment: RAPTOR_TESTAPP_APPLICATION=per-worker builds the application in each worker
-// (PerWorkerApplication); RAPTOR_TESTAPP_BEFORE_RUN=task starts a Task before the server
+// (PerWorkerApplication), =async serves an async handler (AsyncApplication);
+// RAPTOR_TESTAPP_BEFORE_RUN=task starts a Task before the server
 // runs, the mistake the fork guard refuses.
 import Raptor
 
 if TestApplication.environment("RAPTOR_TESTAPP_BEFORE_RUN") == "task" { TestApplication.startTaskBeforeRun() }
 if TestApplication.environment("RAPTOR_TESTAPP_APPLICATION") == "per-worker" {
     RaptorCommandLine.main(hooks: TestApplication.hooks, perWorker: PerWorkerApplication.make)
+}
+if TestApplication.environment("RAPTOR_TESTAPP_APPLICATION") == "async" {
+    RaptorCommandLine.main(responder: .async(AsyncApplication.respond), hooks: TestApplication.hooks)
 }
 RaptorCommandLine.main(handler: TestApplication.respond, hooks: TestApplication.hooks)

@@ -42,5 +42,18 @@ import Testing
         let lines = perWorker.process.output.split(separator: "\n")
         #expect(lines.filter { $0.contains("\"pool connected\"") }.count == 2, "\(perWorker.log)")
         #expect(lines.filter { $0.contains("\"pool closed\"") }.count == 2, "\(perWorker.log)")
+
+        // The async example: an async handler (each request a Task) with an async pool per
+        // worker, a streamed body and a 404 thrown as an HTTPResponseError.
+        let async = try InstallServer([binary.dropLast("hello".count) + "async", "--workers", "2"])
+        defer { async.stop() }
+        let greeting = try async.get("/").body
+        #expect(greeting.hasPrefix("Hello from async worker ") && greeting.contains("(connection "), "\(async.log)")
+        let ticks = try async.get("/ticks?n=3").body
+        #expect(ticks == "tick 1\ntick 2\ntick 3\n", "\(async.log)")
+        #expect(try async.get("/elsewhere").status == 404)
+        #expect(async.stop() == .some(0), "\(async.log)")
+        let asyncLines = async.process.output.split(separator: "\n")
+        #expect(asyncLines.filter { $0.contains("\"pool closed\"") }.count == 2, "\(async.log)")
     }
 }

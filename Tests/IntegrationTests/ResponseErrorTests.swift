@@ -1,17 +1,10 @@
 import Foundation
 import Testing
 
-/// What a handler's failures become (issue 12): an error that carries its response, a 1xx
-/// status refused with a clear error, a client gone during a streamed response (not an
-/// error-level event), and a response built from swift-http-types.
+/// What a handler's failures become (issue 12): an error that carries its response, and a
+/// client gone during a streamed response (not an error-level event). A 1xx status and a
+/// response built from swift-http-types: RaptorTests/HandlerResponseTests.swift, in process.
 @Suite(.concurrent) final class ResponseErrorTests: ServerSuite {
-    /// Nothing logged at error level, no call of Hooks.onError.
-    func expectNoFailureReported(_ server: ServerProcess, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(
-            !server.standardError.contains("\"level\":\"error\""), "\(server.logTail)", sourceLocation: sourceLocation)
-        #expect(!server.standardError.contains("hook on-error"), "\(server.logTail)", sourceLocation: sourceLocation)
-    }
-
     /// A 4xx HTTPResponseError is the application's answer: its status, fields and body
     /// sent, the connection kept, nothing logged as an error, no hook call.
     @Test(arguments: ServerMode.all)
@@ -54,22 +47,6 @@ import Testing
         #expect(response.status == 500)
     }
 
-    /// A handler's 1xx status cannot end a response: a 500, and an error that says so.
-    @Test(arguments: ServerMode.all)
-    func interimStatusIsRefusedWithAClearError(_ mode: ServerMode) throws {
-        let server = try startTestApp(mode)
-        for code in [100, 101, 103] {
-            let response = try exchange(server, Requests.get("/status?code=\(code)"))
-            #expect(response.status == 500, "a handler's \(code): \(response.rawHead)")
-            let reported = waitUntil(timeout: 5) {
-                server.standardError.contains(
-                    "hook on-error GET /status?code=\(code): the handler returned status \(code): 1xx statuses are"
-                        + " interim (RFC 9110 section 15.2) and cannot end a response; return a final status (200-599)")
-            }
-            #expect(reported, "\(server.logTail)")
-        }
-    }
-
     /// A client that closes during a streamed response: logged at info, no error, no hook.
     @Test(arguments: ServerMode.all)
     func clientGoneDuringAStreamIsNotAnError(_ mode: ServerMode) throws {
@@ -86,15 +63,5 @@ import Testing
         expectNoFailureReported(server)
         let next = try exchange(server, Requests.get("/"))
         #expect(next.status == 200)
-    }
-
-    /// A response built as an HTTPResponse (repeated fields, in order) and read back.
-    @Test(arguments: ServerMode.all)
-    func responseConvertsToAndFromHTTPTypes(_ mode: ServerMode) throws {
-        let server = try startTestApp(mode)
-        let response = try exchange(server, Requests.get("/http-types"))
-        #expect(response.status == 202)
-        #expect(response.headers("X-Tag") == ["a", "b"], "\(response.rawHead)")
-        #expect(response.bodyText == "x-tag=a,b\n")
     }
 }

@@ -118,6 +118,7 @@ final class CommandLineTests: XCTestCase {
             (["--threads", "0"], { $0.threads = 0 }),
             (["-t", "12"], { $0.threads = 12 }),
             (["--max-pending", "40"], { $0.maxPending = 40 }),
+            (["--max-inflight", "64"], { $0.maxInflight = 64 }),
             (["--max-body-size", "2g"], { $0.maxBodySize = 2 << 30 }),
             (["--body-memory-limit", "256KiB"], { $0.bodyMemoryLimit = 256 << 10 }),
             (["--max-header-size", "16k"], { $0.maxHeaderSize = 16 << 10 }),
@@ -230,6 +231,7 @@ final class CommandLineTests: XCTestCase {
             (["--backlog", "0"], "--backlog"),
             (["--threads", "5000"], "--threads"),
             (["--max-pending", "0"], "--max-pending"),
+            (["--max-inflight", "0"], "--max-inflight"),
             (["--max-body-size", "0"], "--max-body-size"),
             (["--body-memory-limit", "0"], "--body-memory-limit"),
             (["--max-header-size", "512"], "--max-header-size"),
@@ -333,7 +335,7 @@ final class CommandLineTests: XCTestCase {
     func testServeHelpDescribesEveryFlagSignalsAndSyntax() {
         let help = ServeCommand.helpMessage(columns: 1000)  // wide: no line break inside a phrase
         let flags = [
-            "--bind", "-b", "--backlog", "--threads", "-t", "--max-pending", "--max-body-size",
+            "--bind", "-b", "--backlog", "--threads", "-t", "--max-pending", "--max-inflight", "--max-body-size",
             "--body-memory-limit", "--max-header-size", "--max-target-size", "--max-header-count",
             "--max-keepalive-requests", "--first-data-timeout", "--keepalive-timeout",
             "--request-timeout", "--body-timeout", "--write-timeout", "--shutdown-timeout", "--shutdown-idle-grace",

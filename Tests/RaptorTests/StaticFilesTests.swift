@@ -383,7 +383,7 @@ private struct Served {
             }
             XCTAssertEqual(got, bytes.count)
             body = String(decoding: bytes, as: UTF8.self)
-        case .stream: throw TreeError("unexpected streamed body")
+        case .stream, .asyncStream: throw TreeError("unexpected streamed body")
         }
     }
 }

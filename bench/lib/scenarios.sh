@@ -27,7 +27,8 @@
 
 SCENARIOS_ALL=(hello-c64 hello-c256 close-c32 pipeline-c64 static-1mib post-64kib idle-10k
     file-13b-c64 file-13b-close-c32 file-304-c64 file-range-64kib
-    tls-hello-c64 tls-close-c32 tls-resume-c1 tls-static-1mib tls-idle-10k)
+    tls-hello-c64 tls-close-c32 tls-resume-c1 tls-static-1mib tls-idle-10k
+    async-hello-c64 io-10ms-c256)
 SCENARIOS_DEFAULT=("${SCENARIOS_ALL[@]}")
 
 # Created in STATIC_DIR by run.sh: 1 MiB of random bytes, the 13 bytes "Hello, World!",
@@ -76,6 +77,12 @@ scenario_file_range_64kib() {
     WRK_ARGS=(-t1 -c32 -s "$BENCH_DIR/lua/range.lua"); URL_PATH=/$RANGE_FILE; KIND=range
     SCENARIO_SERVERS=("${FILE_PEERS[@]}")
 }
+# Async handlers against the pool: keep-alive hello, 64 connections (CPU per request of a
+# Task per request against an app thread's).
+scenario_async_hello_c64() { WRK_ARGS=(-t1 -c64); SCENARIO_SERVERS=(raptor-pool raptor-async); }
+# I/O bound: each request waits 10 ms (the async handler awaits a timer, the pool's blocks
+# its thread: 5 threads), 256 connections; req/s and memory.
+scenario_io_10ms_c256() { WRK_ARGS=(-t1 -c256); URL_PATH='/slow?ms=10'; SCENARIO_SERVERS=(raptor-pool raptor-async); }
 # The same over TLS: keep-alive hello (wrk https), 64 connections.
 scenario_tls_hello_c64()   { WRK_ARGS=(-t1 -c64); TLS=1; SCENARIO_SERVERS=("${TLS_PEERS[@]}"); }
 # A new TLS connection per request, full handshake each time (wrk does not resume

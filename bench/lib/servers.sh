@@ -20,7 +20,10 @@
 #
 # Function names use _ where the server name uses -.
 
-SERVERS_ALL=(raptor-inline raptor-pool nginx h2o puma hummingbird)
+SERVERS_ALL=(raptor-inline raptor-pool raptor-async nginx h2o puma hummingbird)
+# Servers that run only in the scenarios that name them (SCENARIO_SERVERS): raptor-async is
+# compared with raptor-pool on the async scenarios, not with every peer everywhere.
+OPT_IN_SERVERS=(raptor-async)
 
 # --- raptor-ev (the testapp, and the raptor-ev binary for static files; release builds) --
 
@@ -83,6 +86,13 @@ server_raptor_inline()         { raptor_cmd "$1" 0; }
 server_raptor_pool_prepare()   { raptor_build; }
 server_raptor_pool_version()   { raptor_version; }
 server_raptor_pool()           { raptor_cmd "$1" 5; }
+
+# The test app's async handler (RAPTOR_TESTAPP_APPLICATION=async): each request a Task in
+# the worker; --threads plays no part. GET / is the same hello; /slow?ms=N awaits a timer
+# where the sync app's /slow blocks its thread.
+server_raptor_async_prepare()  { raptor_build; }
+server_raptor_async_version()  { raptor_version; }
+server_raptor_async()          { raptor_cmd "$1" 0; SERVER_CMD=(env RAPTOR_TESTAPP_APPLICATION=async "${SERVER_CMD[@]}"); }
 
 # --- nginx (Debian nginx-light; private prefix, never the system instance) -------------
 

@@ -328,6 +328,16 @@ typedef struct rv_conn rv_conn; /* opaque; owned by the engine */
  * threads == 0. It must answer exactly once through rv_respond_* before returning. */
 typedef void (*rv_handler_fn)(rv_conn *conn, void *context);
 
+/* Tasks mode (async handlers): the loop starts each request by calling this on its own
+ * thread; it must return at once, having handed the connection to a task that answers
+ * through rv_respond_* (without blocking: rv_respond_stream_begin_nowait) and then calls
+ * rv_task_finished. */
+typedef void (*rv_task_start_fn)(rv_conn *conn, void *context);
+/* Resumes a task that waited for writability (rv_conn_wait_writable), on the loop thread:
+ * result 0 when the socket took everything left, -1 when the client is gone or the write
+ * timeout passed. It must return at once. */
+typedef void (*rv_writable_fn)(void *context, int result);
+
 /* Called when a file body ends early: the file shrank while it was sent (sendfile found
  * its end at `reached`, short of `expected`). The engine closes the connection after it,
  * so the client can tell the body is short; this only reports it. `fd` is still open
@@ -355,6 +365,11 @@ typedef struct rv_worker_config {
                                    by shutdown_timeout) */
     uint32_t max_keepalive_requests; /* the last one gets Connection: close */
     uint32_t threads;                /* 0: run the handler on the loop thread */
+    /* non-NULL: each request runs as a task started by this (with handler_context), at
+     * most max_inflight at once, the others wait (max_pending); `threads` must not be 0
+     * and no app thread starts */
+    rv_task_start_fn start_task;
+    uint32_t max_inflight;
     uint32_t accept_pause_backlog;   /* stop accepting while this many wait for a thread */
     uint32_t max_pending; /* 0: off; else answer 503 past this many waiting */
     /* Per listener (NULL: none anywhere): the rv_proxy_mode of listen_fds[i]; a header is
@@ -400,6 +415,32 @@ void rv_install_stop_signal_handlers(void);
 /* A forked worker stops gracefully when `parent` (its master) dies: SIGTERM through
  * PR_SET_PDEATHSIG, and a stop at once if the parent is already gone. Returns 0 or -1. */
 int rv_stop_when_parent_dies(pid_t parent);
+
+/* ---- in process (in_process.c): a worker on a thread of a program that owns its
+ * signals (RaptorTesting). It serves config's listeners (there may be none) and the
+ * connected sockets adopted into it; it installs no signal handler, blocks no signal but
+ * SIGPIPE in its own threads, and neither INT, TERM nor rv_worker_request_stop reach it:
+ * only rv_worker_stop. Several may run at once in one process. ---- */
+typedef struct rv_worker rv_worker;
+/* Called on the loop thread once the worker serves: `worker` is the handle for
+ * rv_worker_adopt and rv_worker_stop until rv_worker_run_in_process returns. */
+typedef void (*rv_worker_serving_fn)(rv_worker *worker, void *context);
+/* Runs the worker on the calling thread (a thread the caller started for it, which it names
+ * RV_IN_PROCESS_THREAD_NAME) until rv_worker_stop has drained it. Returns 0;
+ * 1 when the shutdown timeout passed with requests still running (their threads and the
+ * worker's memory are left to them); -1 with errno when it could not start (`serving` is
+ * then never called). */
+int rv_worker_run_in_process(const rv_worker_config *config, rv_worker_serving_fn serving,
+                             void *context);
+/* Inherited by the app threads it starts: a debugger, `top -H` and the tests tell the
+ * engine's threads from the program's. */
+#define RV_IN_PROCESS_THREAD_NAME "raptor-test"
+/* From any thread: serves `fd`, a connected stream socket (one end of a socket pair), as
+ * if it had been accepted from a plain listener. The worker owns fd from this call on,
+ * also when it fails (-1: the worker is stopping; fd is closed). */
+int rv_worker_adopt(rv_worker *worker, int fd);
+/* From any thread: a graceful stop, as SIGTERM is to a server's worker. */
+void rv_worker_stop(rv_worker *worker);
 
 /* ---- the request in hand (valid until the response is finished) ---- */
 const rv_request *rv_conn_request(const rv_conn *conn);
@@ -455,6 +496,18 @@ int rv_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, uint
 int rv_respond_stream_begin(rv_conn *conn);
 int rv_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length);
 int rv_respond_stream_end(rv_conn *conn);
+/* The same stream for a task, which must never block its thread: begin, write and end
+ * return 0 when the socket took everything, 1 when what it did not take is kept for the
+ * loop (after begin and write: call rv_conn_wait_writable and write again only once it
+ * resumed with 0; after end the loop finishes the response), -1 when the client is gone. */
+int rv_respond_stream_begin_nowait(rv_conn *conn);
+/* From a task whose stream write returned 1: `resume` is called (loop thread) once the
+ * socket took the rest, or it failed or stalled for the write timeout. The connection
+ * stays the task's; only its output is the loop's meanwhile. */
+void rv_conn_wait_writable(rv_conn *conn, rv_writable_fn resume, void *context);
+/* A task's request is answered (or abandoned: a 500, or the stream closes): the connection
+ * goes back to the loop. The task must not touch the request after this. */
+void rv_task_finished(rv_conn *conn);
 /* Gives up on the response (a streaming handler failed midway): the connection is closed
  * without the final chunk, so the client cannot mistake a truncated body for a whole. */
 void rv_respond_abort(rv_conn *conn);

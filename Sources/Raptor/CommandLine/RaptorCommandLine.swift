@@ -24,6 +24,17 @@ public enum RaptorCommandLine {
         main(arguments: Array(CommandLine.arguments.dropFirst()), application: application, hooks: hooks)
     }
 
+    /// The same for a responder made before fork and shared by every worker, such as an
+    /// async handler (each request a Task in the worker; see `Responder.async`):
+    ///
+    ///     RaptorCommandLine.main(responder: .async { request in
+    ///         try await Task.sleep(for: .milliseconds(10))
+    ///         return Response(body: "Hello\n")
+    ///     })
+    public static func main(responder: Responder, hooks: Hooks = Hooks()) -> Never {
+        main(arguments: Array(CommandLine.arguments.dropFirst()), application: .responder(responder), hooks: hooks)
+    }
+
     /// The same, for an application built in each worker by `factory` after fork (see
     /// `ApplicationFactory`, `WorkerContext`):
     ///

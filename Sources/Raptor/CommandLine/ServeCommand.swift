@@ -97,10 +97,19 @@ struct ServeCommand: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Requests waiting for an app thread past which new ones get 503 with Retry-After: 1"
-                + " and the connection closes. (default: none, never shed)",
+            "Requests waiting for an app thread (with an async handler: for a --max-inflight"
+                + " slot) past which new ones get 503 with Retry-After: 1 and the connection"
+                + " closes. (default: none, never shed)",
             valueName: "n"))
     var maxPending: Int?
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "With an async handler: requests a worker runs at once; at the limit it stops"
+                + " accepting and further requests wait (past --max-pending, 503).",
+            valueName: "n"))
+    var maxInflight: Int = ServeCommand.defaults.maxInflight
 
     @Option(
         parsing: .unconditional,
@@ -496,6 +505,7 @@ struct ServeCommand: ParsableCommand {
         configuration.workers = single ? 0 : workers
         configuration.threads = threads
         configuration.maxPending = maxPending
+        configuration.maxInflight = maxInflight
         configuration.maxBodySize = maxBodySize.bytes
         configuration.bodyMemoryLimit = bodyMemoryLimit.bytes
         // ByteSize stops at Int64.max, so these conversions cannot trap.

@@ -43,8 +43,11 @@ class ServerSuite {
     /// `raptor-testapp` with `flags`, on 127.0.0.1 over `mode`'s transport (an ephemeral
     /// port), in `mode`'s dispatch, with JSON logs and a short `--shutdown-timeout` unless
     /// `flags` say otherwise.
-    func startTestApp(_ mode: ServerMode, _ flags: [String] = []) throws -> ServerProcess {
-        try startServer(mode, binary: Binaries.testApp, leading: [], flags: flags)
+    /// `environment` is added to the server's (`RAPTOR_TESTAPP_APPLICATION=async`, say).
+    func startTestApp(_ mode: ServerMode, _ flags: [String] = [], environment: [String: String] = [:]) throws
+        -> ServerProcess
+    {
+        try startServer(mode, binary: Binaries.testApp, leading: [], flags: flags, environment: environment)
     }
 
     /// `raptor-ev serve DIRECTORY` with the same defaults as `startTestApp`.
@@ -52,7 +55,9 @@ class ServerSuite {
         try startServer(mode, binary: Binaries.raptorEV, leading: ["serve", directory], flags: flags)
     }
 
-    func startServer(_ mode: ServerMode, binary: String, leading: [String], flags: [String]) throws -> ServerProcess {
+    func startServer(
+        _ mode: ServerMode, binary: String, leading: [String], flags: [String], environment: [String: String] = [:]
+    ) throws -> ServerProcess {
         var arguments = leading + flags
         if !flags.contains("--bind") && !flags.contains("-b") {
             arguments += try mode.transport.serverFlags(directory: workDirectory)
@@ -64,7 +69,7 @@ class ServerSuite {
         // that reaches a worker still booting waits out --shutdown-timeout.)
         let server = try ServerProcess(
             binary: binary, arguments: arguments, transport: mode.transport,
-            waitingForWorkers: Self.runsAMaster(arguments), outputDirectory: workDirectory)
+            waitingForWorkers: Self.runsAMaster(arguments), outputDirectory: workDirectory, environment: environment)
         servers.append(server)
         return server
     }
@@ -117,6 +122,13 @@ class ServerSuite {
     }
 
     // MARK: Shared exchanges and expectations
+
+    /// Nothing logged at error level, no call of Hooks.onError (the test app reports it).
+    func expectNoFailureReported(_ server: ServerProcess, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(
+            !server.standardError.contains("\"level\":\"error\""), "\(server.logTail)", sourceLocation: sourceLocation)
+        #expect(!server.standardError.contains("hook on-error"), "\(server.logTail)", sourceLocation: sourceLocation)
+    }
 
     /// One request on a new connection, one response.
     func exchange(

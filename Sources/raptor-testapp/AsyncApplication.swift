@@ -1,0 +1,78 @@
+import HTTPTypes
+import Raptor
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The test application as an async handler (`RAPTOR_TESTAPP_APPLICATION=async`): each
+/// request a Task in the worker. Its own routes show what only an async handler does
+/// (awaiting without a thread, streaming without blocking, the body as chunks); every other
+/// path is the sync application's route, called from the Task.
+enum AsyncApplication {
+    @Sendable static func respond(to request: Request) async throws -> Response {
+        func number(_ name: String, _ fallback: Int) -> Int {
+            (request.queryItems.first { $0.name == name }?.value).flatMap { Int($0) } ?? fallback
+        }
+
+        switch request.path {
+        case "/":
+            return TestApplication.text("Hello, World!")
+        case "/sleep":
+            // Awaits a timer: the I/O-bound handler of the tests; `report` says on standard
+            // error when it began.
+            if request.queryItems.contains(where: { $0.name == "report" }) {
+                TestApplication.report("sleep began \(request.target)")
+            }
+            try await Task.sleep(for: .milliseconds(number("ms", 10)))
+            return TestApplication.text("slept\n")
+        case "/slow":
+            // The sync application's /slow, awaiting instead of blocking: the benchmark's
+            // I/O-bound route in both modes (bench/, io-10ms-c256).
+            try await Task.sleep(for: .milliseconds(number("ms", 1000)))
+            return TestApplication.text("slow done\n")
+        case "/async-stream":
+            // `chunks` chunks of `size` bytes (`x`), `pause-ms` between them; each write
+            // waits for the client through the event loop.
+            let chunks = number("chunks", 3)
+            let size = number("size", 8)
+            let pause = number("pause-ms", 0)
+            let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+            let label = request.target
+            return Response(
+                headers: [.contentType: "application/octet-stream"],
+                body: .asyncStream { writer in
+                    do {
+                        for index in 0..<chunks {
+                            try await writer.write(chunk)
+                            if pause > 0 && index < chunks - 1 { try await Task.sleep(for: .milliseconds(pause)) }
+                        }
+                    } catch {
+                        TestApplication.report("async stream \(label) ended: \(error)")
+                        throw error
+                    }
+                    TestApplication.report("async stream \(label) complete")
+                })
+        case "/body-chunks":
+            // The body as an AsyncSequence of chunks: how many, how long, a checksum.
+            var count = 0
+            var length = 0
+            var sum: UInt64 = 0
+            for try await chunk in try request.body.chunks(maximumLength: number("max", 65536)) {
+                count += 1
+                length += chunk.count
+                for byte in chunk { sum = sum &+ UInt64(byte) }
+            }
+            return TestApplication.text("chunks=\(count) length=\(length) sum=\(sum)\n")
+        case "/refuse-after-await":
+            // A typed error thrown after an await.
+            await Task.yield()
+            throw TestApplication.Refusal(status: HTTPResponse.Status(code: number("code", 409)))
+        case "/throw-after-await":
+            await Task.yield()
+            throw TestApplication.Failure()
+        default:
+            return try TestApplication.respond(to: request)
+        }
+    }
+}
