@@ -342,7 +342,8 @@ class Connection:
                 regular_seen = True
 
     def reaction(self, stream, timeout=None, after_response=0.3, status=None):
-        """Reads until the server does something final about `stream` (see Reaction).
+        """Reads until the server does something final about `stream` (see Reaction; None:
+        the connection, where a RST_STREAM on any stream counts).
         After a complete response, waits `after_response` s for a RST_STREAM or GOAWAY
         that follows it. `status`: the response head already read, if any."""
         deadline = time.monotonic() + (timeout or self.timeout)
@@ -357,6 +358,9 @@ class Connection:
                                     closed=self.wait_closed(min(deadline, time.monotonic() + 3)), status=status,
                                     frames=frames)
                 fields = self.handle(f)
+                if f.kind == RST_STREAM and stream is None:
+                    code = struct.unpack(">I", f.payload[:4])[0] if len(f.payload) >= 4 else -1
+                    return Reaction("rst", code=code, frames=frames)
                 if f.stream != stream:
                     continue
                 if f.kind == RST_STREAM:
