@@ -95,7 +95,10 @@ chmod a+rx "$WORK_DIR" "$STATIC_DIR" && chmod a+r "$STATIC_DIR"/*
 # The TLS scenarios' certificate: ECDSA P-256 (what a modern site serves), made now.
 TLS_CERT="$WORK_DIR/tls/cert.pem" TLS_KEY="$WORK_DIR/tls/key.pem"
 TLS_CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305
-if printf '%s\n' "${SCENARIOS[@]}" | grep -q '^tls-'; then
+if printf '%s\n' "${SCENARIOS[@]}" | grep -q '^h2'; then
+    ensure_debian_packages h2load=nghttp2-client curl=curl
+fi
+if printf '%s\n' "${SCENARIOS[@]}" | grep -q '^tls-\|^h2-'; then
     ensure_debian_packages openssl=openssl
     mkdir -p "$WORK_DIR/tls" && chmod a+rx "$WORK_DIR/tls"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
@@ -135,6 +138,8 @@ load_cmd() {  # SERVER DURATION -> LOAD_CMD array (the scenario's load generator
         ((TLS)) && LOAD_CMD+=(--tls --settle 3)
     elif [[ $LOAD == s_time ]]; then
         LOAD_CMD=("${LOAD_PIN[@]}" openssl s_time -connect "127.0.0.1:$port" -www "$path" -reuse -time "$2")
+    elif [[ $LOAD == h2load ]]; then
+        LOAD_CMD=("${LOAD_PIN[@]}" h2load "${H2LOAD_ARGS[@]}" -D "$2" "$scheme://127.0.0.1:$port$path")
     else
         local extra=()  # revalidation: this server's own ETag (lifecycle.sh read it at start)
         [[ $KIND == conditional ]] && extra=(-H "If-None-Match: ${SERVER_ETAG[$1]}")
@@ -161,7 +166,7 @@ for WORKERS in "${WORKERS_LIST[@]}"; do
     set_pinning "$WORKERS"
     log "=== $WORKERS worker(s) per server: ${PINNING[$WORKERS]}"
     for SCENARIO in "${SCENARIOS[@]}"; do
-        WRK_ARGS=() URL_PATH=/ KIND=hello LOAD=wrk RESTART_PER_RUN=0 SCENARIO_SERVERS=() TLS=0
+        WRK_ARGS=() H2LOAD_ARGS=() URL_PATH=/ KIND=hello LOAD=wrk RESTART_PER_RUN=0 SCENARIO_SERVERS=() TLS=0 H2=0
         "scenario_$(fn_name "$SCENARIO")"
         scenario_servers
         if ((${#ACTIVE[@]} == 0)); then
@@ -170,6 +175,9 @@ for WORKERS in "${WORKERS_LIST[@]}"; do
         fi
         if [[ $LOAD == s_time ]]; then
             SCENARIO_DESC[$SCENARIO]="openssl s_time -connect 127.0.0.1:PORT -www $URL_PATH -reuse -time $DURATION: one connection at a time, each resuming the first one's TLS session"
+            timeout_s=$((DURATION + 30))
+        elif [[ $LOAD == h2load ]]; then
+            SCENARIO_DESC[$SCENARIO]="h2load ${H2LOAD_ARGS[*]} -D $DURATION $( ((TLS)) && echo 'https (h2 by ALPN)' || echo 'http (h2c, prior knowledge)')://127.0.0.1:PORT$URL_PATH"
             timeout_s=$((DURATION + 30))
         elif [[ $LOAD == idle ]]; then
             # The Python client sets up TLS connections about ten times slower than plain ones.
@@ -184,8 +192,9 @@ for WORKERS in "${WORKERS_LIST[@]}"; do
         log "scenario $SCENARIO (workers $WORKERS): ${SCENARIO_DESC[$SCENARIO]}"
         if ((!RESTART_PER_RUN)); then
             start_all
-            if ((WARMUP > 0)) && [[ $LOAD == wrk ]]; then
+            if ((WARMUP > 0)) && [[ $LOAD == wrk || $LOAD == h2load ]]; then
                 for s in "${ACTIVE[@]}"; do
+                    [[ -n ${SERVER_UNAVAILABLE[$s]:-} ]] && continue
                     load_cmd "$s" "$WARMUP"
                     timeout -k 5 $((WARMUP + 30)) "${LOAD_CMD[@]}" >/dev/null 2>&1 || warn "warm-up of $s failed"
                 done
@@ -194,6 +203,13 @@ for WORKERS in "${WORKERS_LIST[@]}"; do
         for ((run = 1; run <= RUNS; run++)); do
             ((RESTART_PER_RUN)) && start_all
             for s in "${ACTIVE[@]}"; do  # interleaved: A B C A B C ...
+                if [[ -n ${SERVER_UNAVAILABLE[$s]:-} ]]; then
+                    python3 "$BENCH_DIR/lib/measure.py" --server "$s" --scenario "$SCENARIO" --run "$run" \
+                        --workers "$WORKERS" --load "$LOAD" --out "$RUNS_FILE" --log /dev/null \
+                        --unavailable "${SERVER_UNAVAILABLE[$s]}"
+                    FAILED=$((FAILED + 1))
+                    continue
+                fi
                 load_cmd "$s" "$DURATION"
                 python3 "$BENCH_DIR/lib/measure.py" --server "$s" --scenario "$SCENARIO" --run "$run" \
                     --workers "$WORKERS" --load "$LOAD" --pid "${SERVER_PID[$s]}" --out "$RUNS_FILE" \

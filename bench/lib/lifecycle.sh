@@ -5,6 +5,9 @@
 # server_<name> functions of servers.sh.
 
 declare -A SERVER_PID=() SERVER_PORT=() SERVER_PATH=() SERVER_ETAG=()
+# name -> why it does not serve this scenario (H2 only: a server without HTTP/2 is a failed
+# row of the report, not the end of the bench); reset at each start.
+declare -A SERVER_UNAVAILABLE=()
 READY_TIMEOUT=${READY_TIMEOUT:-10}
 STOP_TIMEOUT=${STOP_TIMEOUT:-5}
 
@@ -42,8 +45,19 @@ PY
         post) check=(--kind post --path "$SERVER_URL_PATH" --body-size "$POST_BYTES") ;;
     esac
     ((TLS)) && check+=(--tls)
+    ((H2)) && check+=(--h2)
+    unset "SERVER_UNAVAILABLE[$name]"
     # The conditional check prints the server's ETag for the file: the load sends it back.
-    if ! SERVER_ETAG[$name]=$(python3 "$BENCH_DIR/lib/wait_ready.py" "$port" "$pid" "$READY_TIMEOUT" "${check[@]}"); then
+    # Exit status 3: up over HTTP/1.1 but not HTTP/2 (--h2): a failed row, not the end.
+    local rc=0
+    SERVER_ETAG[$name]=$(python3 "$BENCH_DIR/lib/wait_ready.py" "$port" "$pid" "$READY_TIMEOUT" "${check[@]}" \
+        2>"$dir/ready.err") || rc=$?
+    if ((rc == 3)); then
+        SERVER_UNAVAILABLE[$name]=$(tail -n 1 "$dir/ready.err")
+        warn "$name does not serve this scenario: ${SERVER_UNAVAILABLE[$name]}"
+        stop_server "$name"
+    elif ((rc != 0)); then
+        cat "$dir/ready.err" >&2
         warn "$name failed to start; last lines of its output:"
         tail -n 20 "$dir/stdout.log" "$dir/stderr.log" "$dir/logs/error.log" 2>/dev/null >&2
         die "$name is not serving on port $port"

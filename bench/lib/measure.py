@@ -9,6 +9,13 @@ sample again. Appends one JSON line to --out and echoes a one-line summary on st
 --load idle: COMMAND is idle_conns.py, which prints one JSON object: requests are the
 connections that got their response, and the record gains "idle" (RSS before/after, KiB/conn).
 --load s_time: COMMAND is openssl s_time; requests are the connections it made (one GET each).
+--load h2load: COMMAND is h2load (-D: timed); requests are its succeeded ones, errors its failed,
+errored, timed-out and non-2xx ones.
+
+    measure.py --server NAME --scenario NAME --workers N --run N --out FILE --unavailable WHY
+
+records a run that could not happen (the server did not serve the scenario: a build without
+HTTP/2, say) as a failed one, so the report shows the row and why.
 """
 import argparse
 import json
@@ -32,12 +39,18 @@ def main():
         ap.add_argument(opt, required=True)
     ap.add_argument("--run", type=int, required=True)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--load", choices=("wrk", "idle", "s_time"), default="wrk")
-    ap.add_argument("--pid", type=int, required=True)
-    ap.add_argument("--timeout", type=float, required=True)
+    ap.add_argument("--load", choices=("wrk", "idle", "s_time", "h2load"), default="wrk")
+    ap.add_argument("--pid", type=int)
+    ap.add_argument("--timeout", type=float)
+    ap.add_argument("--unavailable", help="record a failed run for this reason, run nothing")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    if a.unavailable:
+        record_unavailable(a)
+        return
+    if a.pid is None or a.timeout is None:
+        ap.error("--pid and --timeout are required")
 
     before = proctree.sample(a.pid)
     if not before["pids"]:
@@ -56,7 +69,7 @@ def main():
 
     with open(a.log, "w") as f:
         f.write(" ".join(cmd) + "\n" + output)
-    parsers = {"wrk": wrk_parse.parse, "idle": parse_idle, "s_time": parse_s_time}
+    parsers = {"wrk": wrk_parse.parse, "idle": parse_idle, "s_time": parse_s_time, "h2load": parse_h2load}
     w = parsers[a.load](output)
     server_cpu_s = (after["ticks"] - before["ticks"]) / CLK_TCK
     client_cpu_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
@@ -93,6 +106,41 @@ def main():
           f"{rec['server_cpu_us_per_req']:6.2f} us CPU/req  "
           f"server {server_cpu_s / wall:4.0%} wrk {client_cpu_s / wall:4.0%} of a core  "
           f"errors {w['errors_total']}{extra}", file=sys.stderr)
+
+
+def record_unavailable(a):
+    rec = {
+        "server": a.server, "scenario": a.scenario, "workers": a.workers, "run": a.run, "load": a.load,
+        "wrk_rc": -1, "wrk_cmd": [], "requests": 0, "duration_s": None, "rps": None, "p50_us": None,
+        "p99_us": None, "errors": {"unavailable": 1}, "errors_total": 1, "server_cpu_s": None,
+        "server_cpu_us_per_req": None, "server_cpu_util": None, "client_cpu_util": None, "server_pids": [],
+        "server_cpus_allowed": {}, "peak_rss_kib": 0, "server_alive_after": False, "unavailable": a.unavailable,
+    }
+    with open(a.out, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(f"[bench]   {a.scenario} w{a.workers} {a.server:14s} run {a.run}: not run: {a.unavailable}",
+          file=sys.stderr)
+
+
+def parse_h2load(output):
+    """h2load's summary ("finished in 5.00s, 123.45 req/s", "requests: N total, N started,
+    N done, N succeeded, N failed, N errored, N timeout", "status codes: N 2xx, ...") in
+    wrk_parse's shape. h2load prints no percentiles: the latencies stay empty."""
+    import re
+    res = {"requests": None, "duration_s": None, "rps": None, "latency_us": {}, "errors": {}, "errors_total": 0}
+    m = re.search(r"^finished in ([\d.]+)s, ([\d.]+) req/s", output, re.M)
+    if m:
+        res["duration_s"], res["rps"] = float(m.group(1)), float(m.group(2))
+    m = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored, (\d+) timeout", output, re.M)
+    if m:
+        res["requests"] = int(m.group(4))
+        res["errors"] = {"failed": int(m.group(5)), "errored": int(m.group(6)), "timeout": int(m.group(7))}
+    m = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", output, re.M)
+    if m:
+        res["errors"]["non2xx3xx"] = int(m.group(3)) + int(m.group(4))
+    res["errors_total"] = sum(res["errors"].values())
+    return res
 
 
 def parse_s_time(output):

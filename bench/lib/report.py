@@ -44,6 +44,7 @@ def summarise(runs, order):
             "errors": {k: sum(r["errors"].get(k, 0) for r in rs)
                        for k in sorted({k for r in rs for k in r["errors"]})},
             "failed_runs": sum(1 for r in rs if r["wrk_rc"] != 0 or not r["requests"]),
+            "unavailable": sorted({r["unavailable"] for r in rs if r.get("unavailable")}),
             "cpu_us_per_req": stats(r["server_cpu_us_per_req"] for r in rs),
             "server_cpu_util": stats(r["server_cpu_util"] for r in rs),
             "client_cpu_util": stats(r["client_cpu_util"] for r in rs),
@@ -94,7 +95,8 @@ def fmt_ratio(x):
 def fmt_errors(r):
     kinds = ", ".join(f"{k} {v:,}" for k, v in r.get("errors", {}).items() if v)
     return (f"{r['errors_total']:,}" + (f" ({kinds})" if kinds else "")
-            + (f" ({r['failed_runs']} failed runs)" if r["failed_runs"] else ""))
+            + (f" ({r['failed_runs']} failed runs)" if r["failed_runs"] else "")
+            + "".join(f" (not run: {why})" for why in r.get("unavailable", [])))
 
 
 def util(s):
@@ -138,7 +140,7 @@ def markdown(meta, rows):
         out.append("")
         out.append(f"- pinning: {meta.get('pinning', {}).get(str(workers), '?')}")
         out.extend(server_lines(meta, workers))
-        table = [r for r in wrows if r["load"] in ("wrk", "s_time")]
+        table = [r for r in wrows if r["load"] in ("wrk", "s_time", "h2load")]
         if table:
             out.append("")
             out.append("| server | scenario | req/s median [min-max] | req/s vs nginx | p50 | p99 | errors "

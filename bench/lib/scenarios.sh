@@ -17,7 +17,11 @@
 #   LOAD       the load generator [wrk]: wrk, or idle (lib/idle_conns.py: IDLE_CONNS
 #              keep-alive connections, one GET each, then held idle; RSS before/after), or
 #              s_time (openssl s_time -reuse: one connection at a time, each resuming the
-#              first one's TLS session, GET / on each)
+#              first one's TLS session, GET / on each), or h2load (HTTP/2, H2LOAD_ARGS)
+#   H2         [0] 1: HTTP/2 (load h2load): over TLS (h2 by ALPN) with TLS=1, else h2c with prior
+#              knowledge; nginx's listen gets `http2`; a server that does not answer over
+#              HTTP/2 is recorded as not run (a failed row) instead of stopping the bench
+#   H2LOAD_ARGS  array of h2load options (besides -D and the URL, added by run.sh)
 #   TLS        [0] 1: the servers listen with TLS (a throwaway ECDSA P-256 certificate made by
 #              run.sh, TLS_CERT/TLS_KEY) and the load speaks https; these scenarios run the
 #              servers of TLS_PEERS
@@ -28,7 +32,8 @@
 SCENARIOS_ALL=(hello-c64 hello-c256 close-c32 pipeline-c64 static-1mib post-64kib idle-10k
     file-13b-c64 file-13b-close-c32 file-304-c64 file-range-64kib
     tls-hello-c64 tls-close-c32 tls-resume-c1 tls-static-1mib tls-idle-10k
-    async-hello-c64 io-10ms-c256)
+    async-hello-c64 io-10ms-c256
+    h2-hello-c16m32 h2c-hello-c16m32)
 SCENARIOS_DEFAULT=("${SCENARIOS_ALL[@]}")
 
 # Created in STATIC_DIR by run.sh: 1 MiB of random bytes, the 13 bytes "Hello, World!",
@@ -41,6 +46,8 @@ FILE_PEERS=(raptor-inline raptor-pool nginx h2o)
 # The servers the TLS scenarios compare (set up for TLS in servers.sh; Puma and Hummingbird
 # are not).
 TLS_PEERS=(raptor-inline raptor-pool nginx h2o)
+# The servers the HTTP/2 scenarios compare (nginx and h2o speak h2 and h2c natively).
+H2_PEERS=(raptor-inline raptor-pool nginx h2o)
 
 # True when the scenario's servers serve STATIC_DIR (raptor-ev serve, nginx root, h2o file.dir).
 is_file_kind() { [[ $KIND == static || $KIND == range || $KIND == conditional ]]; }
@@ -96,3 +103,8 @@ scenario_tls_static_1mib() { WRK_ARGS=(-t1 -c32); URL_PATH=/$STATIC_FILE; KIND=s
 # 10,000 idle TLS keep-alive connections: RSS per connection (held idle 3 s, long enough for
 # a server that gives back an idle connection's record buffers after a second).
 scenario_tls_idle_10k()    { LOAD=idle; RESTART_PER_RUN=1; TLS=1; SCENARIO_SERVERS=("${TLS_PEERS[@]}"); }
+# HTTP/2 over TLS (h2 chosen by ALPN): h2load, 16 connections with 32 streams at once each,
+# GET / (13 bytes).
+scenario_h2_hello_c16m32()  { LOAD=h2load; H2LOAD_ARGS=(-t1 -c16 -m32); H2=1; TLS=1; SCENARIO_SERVERS=("${H2_PEERS[@]}"); }
+# The same over cleartext: h2c with prior knowledge (what a load balancer speaks to a back end).
+scenario_h2c_hello_c16m32() { LOAD=h2load; H2LOAD_ARGS=(-t1 -c16 -m32); H2=1; SCENARIO_SERVERS=("${H2_PEERS[@]}"); }

@@ -105,14 +105,18 @@ server_nginx() {  # PORT DIR
     # TLS: raptor-ev's settings (TLS 1.2 and 1.3, Mozilla's intermediate ciphers in the
     # server's order, X25519 and P-256); nginx's own defaults otherwise (tickets on, no
     # session cache).
-    local listen_ssl="" tls_directives=""
+    local listen_ssl="" tls_directives="" listen_http2="" requests=1000
+    # HTTP/2: on ssl, h2 by ALPN; on plain, h2c only (prior knowledge). keepalive_requests
+    # also caps an h2 connection's streams (nginx 1.19.7+), and h2load does not reconnect
+    # after the GOAWAY: the load would end after 1000 requests per connection.
+    if ((H2)); then listen_http2=http2 requests=100000000; fi
     if ((TLS)); then
         listen_ssl=ssl
         tls_directives="ssl_certificate $TLS_CERT; ssl_certificate_key $TLS_KEY; ssl_protocols TLSv1.2 TLSv1.3;"
         tls_directives+=" ssl_ciphers $TLS_CIPHERS; ssl_prefer_server_ciphers on; ssl_ecdh_curve X25519:prime256v1;"
     fi
-    sed -e "s|@PORT@|$port|g" -e "s|@DIR@|$dir|g" -e "s|@WORKERS@|$WORKERS|g" \
-        -e "s|@STATIC_DIR@|$STATIC_DIR|g" -e "s|@SSL@|$listen_ssl|g" -e "s|@TLS@|$tls_directives|g" \
+    sed -e "s|@PORT@|$port|g" -e "s|@KEEPALIVE_REQUESTS@|$requests|g" -e "s|@DIR@|$dir|g" -e "s|@WORKERS@|$WORKERS|g" \
+        -e "s|@STATIC_DIR@|$STATIC_DIR|g" -e "s|@SSL@|$listen_ssl|g" -e "s|@HTTP2@|$listen_http2|g" -e "s|@TLS@|$tls_directives|g" \
         "$BENCH_DIR/nginx.conf.template" >"$dir/nginx.conf"
     # -e: error log before the config is read (the compiled-in path is /var/log/nginx).
     SERVER_CMD=("$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" -g 'daemon off;')

@@ -14,16 +14,20 @@
                     twice: the server read (or discarded) the whole first body, else the
                     second request would not parse
 --tls: over https (the certificate is not checked: the benchmark's is a throwaway one).
+--h2: the hello check over HTTP/2 with curl (h2 by ALPN with --tls, h2c with prior knowledge
+without); a server that answers HTTP/1.1 but not HTTP/2 fails at once with exit status 3.
 Exits 0 when ready; 1 with a message when the pid died, the answer is wrong, or time ran out.
 """
 import argparse
 import http.client
 import os
 import ssl
+import subprocess
 import sys
 import time
 
 EXPECTED_BODY = b"Hello, World!"
+NO_HTTP2 = 3  # the exit status of a server up over HTTP/1.1 but not HTTP/2
 
 
 class WrongAnswer(Exception):
@@ -93,6 +97,21 @@ def check_post(conn, a):
             raise WrongAnswer(f"POST {a.path} #{i}: the server closes the connection after a body")
 
 
+def check_h2_hello(port, tls):
+    """GET / over HTTP/2 with curl: None when it is the hello world over HTTP/2, else why not."""
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
+    mode = ["--http2", "-k"] if tls else ["--http2-prior-knowledge"]
+    try:
+        out = subprocess.run(["curl", "-sS", "--max-time", "2", *mode, "-w", "\n%{http_version} %{http_code}", url],
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return repr(e)
+    body, _, tail = out.stdout.rpartition("\n")
+    if out.returncode == 0 and tail == "2 200" and body == EXPECTED_BODY.decode():
+        return None
+    return f"curl exit {out.returncode}, version/status {tail!r}, body {body[:60]!r}, {out.stderr.strip()[:200]}"
+
+
 CHECKS = {"hello": check_hello, "static": check_static, "range": check_range, "conditional": check_conditional,
           "post": check_post}
 
@@ -107,25 +126,41 @@ def main():
     ap.add_argument("--file")
     ap.add_argument("--body-size", type=int, default=65536)
     ap.add_argument("--tls", action="store_true")
+    ap.add_argument("--h2", action="store_true")
     a = ap.parse_args()
     unverified = ssl._create_unverified_context() if a.tls else None
     deadline = time.monotonic() + a.timeout
     last = "no answer"
+    h2_failures = 0
     while time.monotonic() < deadline:
         if not os.path.exists(f"/proc/{a.pid}") or open(f"/proc/{a.pid}/stat").read().split(") ")[1][0] == "Z":
             sys.exit(f"server process {a.pid} exited before answering on port {a.port}")
+        if a.h2:
+            # HTTP/2 first (a server may speak nothing else, as nginx's h2c listener); a
+            # server that answers the HTTP/1.1 check instead, three times, has no HTTP/2.
+            why = check_h2_hello(a.port, a.tls)
+            if why is None:
+                return
+            last = why
         try:
             conn = (http.client.HTTPSConnection("127.0.0.1", a.port, timeout=2, context=unverified)
                     if a.tls else http.client.HTTPConnection("127.0.0.1", a.port, timeout=2))
             try:
                 CHECKS[a.kind](conn, a)
-                return
             finally:
                 conn.close()
+            if not a.h2:
+                return
+            h2_failures += 1
+            if h2_failures == 3:
+                print(f"port {a.port}: serves HTTP/1.1 but not HTTP/2 ({last})", file=sys.stderr)
+                sys.exit(NO_HTTP2)
         except WrongAnswer as e:
-            sys.exit(f"port {a.port}: {e}")
+            if not a.h2:
+                sys.exit(f"port {a.port}: {e}")
         except (OSError, http.client.HTTPException) as e:
-            last = repr(e)
+            if not a.h2:
+                last = repr(e)
         time.sleep(0.05)
     sys.exit(f"server on port {a.port} did not answer ({a.kind} check) within {a.timeout:g} s (last: {last})")
 
