@@ -99,6 +99,10 @@ def fmt_errors(r):
             + "".join(f" (not run: {why})" for why in r.get("unavailable", [])))
 
 
+def mib(kib):
+    return f"{kib / 1024:.1f} MiB" if kib else "-"  # 0: never ran
+
+
 def util(s):
     return f"{s['median']:.0%}" if s else "-"
 
@@ -154,7 +158,7 @@ def markdown(meta, rows):
                            f"| {fmt_range(r['cpu_us_per_req'], digits=2)} | {fmt_ratio(r['cpu_ratio_vs_nginx'])} "
                            f"| {fmt_ratio(r['cpu_ratio_vs_h2o'])} "
                            f"| {util(r['server_cpu_util'])} | {util(r['client_cpu_util'])} "
-                           f"| {r['peak_rss_kib'] / 1024:.1f} MiB |")
+                           f"| {mib(r['peak_rss_kib'])} |")
         idle = [r for r in wrows if "idle" in r]
         if idle:
             out.append("")
