@@ -23,7 +23,6 @@ import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from h2_wire import *  # noqa: E402,F401,F403
 import h2_wire as w  # noqa: E402
 
 CASES = []  # (group, name, function)
@@ -37,12 +36,15 @@ def case(group):
 
 
 class Context:
+    """What a case gets: the arguments, and connections closed (and checked for what the
+    server sent) when the case ends."""
+
     def __init__(self, args):
         self.args = args
+        self.opened = []
 
-    def connect(self, *client_settings, start=True, receive_buffer=None):
-        conn = w.Connection(self.args.port, tls=self.args.tls, ca=self.args.ca, timeout=self.args.timeout,
-                            receive_buffer=receive_buffer)
+    def connect(self, *client_settings, start=True):
+        conn = w.Connection(self.args.port, tls=self.args.tls, ca=self.args.ca, timeout=self.args.timeout)
         self.opened.append(conn)
         return conn.start(*client_settings) if start else conn
 
@@ -1135,7 +1137,6 @@ def main():
         w.fail_hard("no case selected")
     for group, name, function in selected:
         ctx = Context(args)
-        ctx.opened = []
         try:
             ok, detail = function(ctx)
             problems = [v for conn in ctx.opened for v in conn.violations]

@@ -218,8 +218,6 @@ class Connection:
         self.settings_acked = False
         self.violations = []  # section 8.2 problems in what the server sent
         self.pending = {}  # stream -> header block being assembled (CONTINUATION)
-        self.frames_seen = []
-        self.sent_bytes = 0
 
     # sending
     def send(self, *chunks):
@@ -228,12 +226,12 @@ class Connection:
             self.sock.sendall(payload)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             raise Closed("the server closed the connection while we sent")
-        self.sent_bytes += len(payload)
 
     def start(self, *client_settings, expect_ack=True):
-        """Preface and SETTINGS; reads the server's first frame (which MUST be SETTINGS,
-        section 3.4) and ACKs it; with `expect_ack`, reads until our SETTINGS is ACKed."""
-        self.send(PREFACE, settings(*client_settings))
+        """Preface and SETTINGS (`client_settings`, then ENABLE_PUSH 0: this client takes
+        no push); reads the server's first frame (which MUST be SETTINGS, section 3.4) and
+        ACKs it; with `expect_ack`, reads until our SETTINGS is ACKed."""
+        self.send(PREFACE, settings(*client_settings, (ENABLE_PUSH, 0)))
         first = self.read_frame()
         self.server_settings_first = first
         if first.kind != SETTINGS or first.flags & ACK:
@@ -296,7 +294,6 @@ class Connection:
         kind, flags, stream = struct.unpack(">BBI", self.buffer[3:9])
         f = Frame(kind, flags, stream & 0x7FFFFFFF, self.buffer[9:9 + length])
         self.buffer = self.buffer[9 + length:]
-        self.frames_seen.append(f)
         return f
 
     def handle(self, f):
@@ -315,7 +312,7 @@ class Connection:
             if f.kind == HEADERS:
                 payload = strip_padding_and_priority(f)
             elif f.kind == PUSH_PROMISE:
-                self.violations.append("PUSH_PROMISE sent although we never enabled push? (%r)" % f)
+                self.violations.append("PUSH_PROMISE after our SETTINGS_ENABLE_PUSH 0 (RFC 9113 6.5.2): %r" % f)
                 return None
             self.pending[f.stream] = self.pending.get(f.stream, b"") + payload
             if f.flags & END_HEADERS:
