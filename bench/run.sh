@@ -107,6 +107,10 @@ if printf '%s\n' "${SCENARIOS[@]}" | grep -q '^tls-\|^h2-'; then
     chmod a+r "$TLS_KEY" "$TLS_CERT"
 fi
 declare -A VERSIONS=([wrk]="$(wrk --version 2>&1 | head -n1 | sed 's/ Copyright.*//')")
+LOAD_TOOLS=(wrk)
+if printf '%s\n' "${SCENARIOS[@]}" | grep -q '^h2'; then
+    LOAD_TOOLS+=(h2load) VERSIONS[h2load]=$(h2load --version 2>&1 | head -n1)
+fi
 for s in "${SERVERS[@]}"; do
     f="server_$(fn_name "$s")"
     if declare -F "${f}_prepare" >/dev/null; then "${f}_prepare"; fi
@@ -234,7 +238,7 @@ python3 "$BENCH_DIR/lib/meta.py" \
     "command=$COMMAND_LINE" "repo=$REPO_ROOT" "nproc=$(nproc)" \
     "servers=$(printf '%s\n' "${SERVERS[@]}" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read().split()))')" \
     "scenarios=$(json_obj SCENARIO_DESC "${SCENARIOS[@]}")" \
-    "versions=$(json_obj VERSIONS wrk "${SERVERS[@]}")" \
+    "versions=$(json_obj VERSIONS "${LOAD_TOOLS[@]}" "${SERVERS[@]}")" \
     "runs=$RUNS" "duration_s=$DURATION" "warmup_s=$WARMUP" \
     "server_cpu=$SERVER_CPU" "wrk_cpu=$WRK_CPU" \
     "workers=$(printf '%s\n' "${WORKERS_LIST[@]}" | python3 -c 'import json,sys; print(json.dumps([int(w) for w in sys.stdin.read().split()]))')" \
