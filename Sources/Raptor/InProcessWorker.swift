@@ -34,6 +34,9 @@ package final class InProcessWorker: Sendable {
 
     private let worker: Worker
     private let listeners: [Int32]
+    /// An async responder's Tasks run on this executor's own thread, not on the test
+    /// process's cooperative threads (ThreadTaskExecutor says why); nil for a sync one.
+    private let taskExecutor: ThreadTaskExecutor?
     private let state = Mutex(State())
     /// Signalled once the loop serves, or failed to start.
     private let ready = DispatchSemaphore(value: 0)
@@ -50,6 +53,11 @@ package final class InProcessWorker: Sendable {
             index: 0, configuration: configuration, hooks: hooks, logger: logger,
             application: .responder(responder))
         self.listeners = listeners
+        if case .async = responder.kind {
+            taskExecutor = try ThreadTaskExecutor()
+        } else {
+            taskExecutor = nil
+        }
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
         let failed = pthread_create(&thread, nil, inProcessWorkerMain, context)
@@ -129,7 +137,9 @@ package final class InProcessWorker: Sendable {
         stats.initialize(to: rv_stats())
         var abandoned = false
         do {
-            try worker.serve(listeners: listeners.map { ServedListener(fd: $0) }, stats: stats) { config in
+            try worker.serve(
+                listeners: listeners.map { ServedListener(fd: $0) }, stats: stats, taskExecutor: taskExecutor
+            ) { config in
                 let result = rv_worker_run_in_process(
                     &config, inProcessWorkerServing, Unmanaged.passUnretained(self).toOpaque())
                 if result == 1 {
@@ -151,6 +161,7 @@ package final class InProcessWorker: Sendable {
             }
         } else {
             stats.deallocate()
+            taskExecutor?.shutdown()  // every Task ended with the drain
         }
         let waiters = state.withLock { state in
             let wasStarting = state.phase == .starting

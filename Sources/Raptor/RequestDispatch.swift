@@ -17,10 +17,12 @@ final class Application: Sendable {
     let accessLogFormat: Configuration.LogFormat?
     /// The client's address behind trusted proxies; nil when none is trusted.
     let forwarding: ForwardedClient?
+    /// Where an async handler's Tasks run; nil: Swift's cooperative pool.
+    let taskExecutor: (any TaskExecutor)?
 
     init(
         responder: Responder, hooks: Hooks, logger: Logger, accessLogFormat: Configuration.LogFormat?,
-        forwarding: ForwardedClient? = nil
+        forwarding: ForwardedClient? = nil, taskExecutor: (any TaskExecutor)? = nil
     ) {
         switch responder.kind {
         case .sync(let handler):
@@ -34,6 +36,7 @@ final class Application: Sendable {
         self.logger = logger
         self.accessLogFormat = accessLogFormat
         self.forwarding = forwarding
+        self.taskExecutor = taskExecutor
     }
 
     /// One request: HTTP/1.1 (`HTTP1Calls`) or an HTTP/2 stream (`HTTP2Calls`), specialized
@@ -186,7 +189,11 @@ func raptorStartTask(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPo
     guard let connection, let context else { return }
     let application = Unmanaged<Application>.fromOpaque(context).takeUnretainedValue()
     let handle = ConnectionHandle(pointer: connection)
-    Task { await application.handleAsync(handle.pointer) }
+    if let executor = application.taskExecutor {
+        Task(executorPreference: executor) { await application.handleAsync(handle.pointer) }
+    } else {
+        Task { await application.handleAsync(handle.pointer) }
+    }
 }
 
 /// A dispatched connection travelling into its Task: exactly one thread at a time uses it

@@ -36,9 +36,10 @@ struct Worker {
     /// The worker's life around `engine`, which runs the loop with the configuration made
     /// here (`rv_worker_run`, or `rv_worker_run_in_process` for RaptorTesting) and returns
     /// its result: boot hook, application, serving, services stopped, shutdown hook.
+    /// `taskExecutor`: where an async handler's Tasks run (nil: Swift's cooperative pool).
     func serve(
         listeners: [ServedListener], ticketKeys: TLSTicketKeys? = nil, stats: UnsafeMutablePointer<rv_stats>,
-        engine: (inout rv_worker_config) -> Int32
+        taskExecutor: (any TaskExecutor)? = nil, engine: (inout rv_worker_config) -> Int32
     ) throws {
         hooks.workerBoot(index)
         defer { hooks.workerShutdown(index) }
@@ -47,7 +48,7 @@ struct Worker {
         let application = Application(
             responder: built.responder, hooks: hooks, logger: logger,
             accessLogFormat: configuration.accessLogFormat,
-            forwarding: ForwardedClient(configuration))
+            forwarding: ForwardedClient(configuration), taskExecutor: taskExecutor)
         let context = Unmanaged.passRetained(application)
         defer { context.release() }
         // Started by the engine at the first refusal at the open-files limit, if ever.

@@ -1,6 +1,9 @@
+import Dispatch
+import Foundation
 import HTTPTypes
 import Raptor
 import RaptorTesting
+import Synchronization
 import Testing
 
 /// An async responder through the engine in process: each request a Task, as in a server.
@@ -29,6 +32,28 @@ import Testing
         default:
             return Response(status: .notFound)
         }
+    }
+
+    /// Every cooperative thread of the test process blocked (as synchronous tests blocked
+    /// on sockets leave them in a full `swift test` run): the handler's Tasks still run, on
+    /// the in-process worker's own executor. Seen failing (no answer in 10 s, the test's
+    /// client timing out) with the Tasks on the cooperative pool.
+    @Test func awaitingHandlersRunWhileEveryCooperativeThreadIsBlocked() throws {
+        let app = try TestApplication(responder: Self.responder)
+        defer { try? app.stop() }
+        let release = DispatchSemaphore(value: 0)
+        let blockers = ProcessInfo.processInfo.activeProcessorCount
+        for _ in 0..<blockers { Task.detached { release.wait() } }
+        defer { for _ in 0..<blockers { release.signal() } }
+        let answered = DispatchSemaphore(value: 0)
+        let body = Mutex<String?>(nil)
+        DispatchQueue.global().async {
+            let response = try? app.send(.post("/echo", body: "awaited"))
+            body.withLock { $0 = response?.bodyText }
+            answered.signal()
+        }
+        #expect(answered.wait(timeout: .now() + 10) == .success, "no answer in 10 s")
+        #expect(body.withLock { $0 } == "awaited")
     }
 
     @Test func awaitingHandlersAnswerOverASocketPair() async throws {
