@@ -152,7 +152,7 @@ static int respond_segments(rv_conn *conn, int fd, const h2_segment *segments, u
         return -1;
     }
     uint8_t *texts = (uint8_t *)(copy + count);
-    memcpy(texts, text, text_length);
+    if (text_length > 0) memcpy(texts, text, text_length); /* a single region has no text (NULL) */
     for (uint32_t i = 0; i < count; i++) {
         copy[i] = segments[i];
         if (segments[i].text) copy[i].text = texts + (segments[i].text - text);
