@@ -22,6 +22,7 @@
 
 #include <nghttp2/nghttp2.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "body.h"
 #include "engine.h"
@@ -29,6 +30,20 @@
 /* The connection preface a client opens h2c with prior knowledge (RFC 9113 section 3.4). */
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LENGTH 24
+
+/* Room for `needed` bytes in a realloc'd buffer, its capacity doubled from `initial`:
+ * returns the new capacity (the old one when it already fits), or 0 when out of memory
+ * (the buffer unchanged). The field block, the head's names and the gathered output grow
+ * this way. */
+static inline size_t h2_grow(uint8_t **data, size_t capacity, size_t needed, size_t initial) {
+    if (needed <= capacity) return capacity;
+    size_t wanted = capacity ? capacity : initial;
+    while (wanted < needed) wanted *= 2;
+    uint8_t *grown = realloc(*data, wanted);
+    if (!grown) return 0;
+    *data = grown;
+    return wanted;
+}
 
 /* A streamed response body waits for room past this many bytes not yet sent. */
 #define H2_STREAM_BUFFER (64 * 1024)

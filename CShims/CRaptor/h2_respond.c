@@ -22,14 +22,9 @@
  * submit, since `names` may move as it grows) ---- */
 
 static int names_append(h2_stream *stream, const uint8_t *bytes, size_t length, int lowercase, size_t *at) {
-    if (stream->names_length + length > stream->names_capacity) {
-        size_t wanted = stream->names_capacity ? stream->names_capacity : 256;
-        while (wanted < stream->names_length + length) wanted *= 2;
-        uint8_t *grown = realloc(stream->names, wanted);
-        if (!grown) return -1;
-        stream->names = grown;
-        stream->names_capacity = wanted;
-    }
+    size_t capacity = h2_grow(&stream->names, stream->names_capacity, stream->names_length + length, 256);
+    if (!capacity) return -1;
+    stream->names_capacity = capacity;
     uint8_t *into = stream->names + stream->names_length;
     for (size_t i = 0; i < length; i++)
         into[i] = lowercase && bytes[i] >= 'A' && bytes[i] <= 'Z' ? (uint8_t)(bytes[i] + 32) : bytes[i];

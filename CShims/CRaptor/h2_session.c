@@ -344,14 +344,9 @@ int h2_session_read(h2_session *session) { return read_input(session) ? 0 : -1; 
 /* ---- writing ---- */
 
 static int gather(h2_session *session, const uint8_t *data, size_t length) {
-    if (session->out_length + length > session->out_capacity) {
-        size_t wanted = session->out_capacity ? session->out_capacity : 16384;
-        while (wanted < session->out_length + length) wanted *= 2;
-        uint8_t *grown = realloc(session->out, wanted);
-        if (!grown) return -1;
-        session->out = grown;
-        session->out_capacity = wanted;
-    }
+    size_t capacity = h2_grow(&session->out, session->out_capacity, session->out_length + length, 16384);
+    if (!capacity) return -1;
+    session->out_capacity = capacity;
     memcpy(session->out + session->out_length, data, length);
     session->out_length += length;
     return 0;

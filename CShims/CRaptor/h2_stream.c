@@ -21,15 +21,10 @@
 /* ---- the field block ---- */
 
 static int block_append(h2_stream *stream, const uint8_t *bytes, size_t length, rv_span *span) {
-    if (stream->block_length + length > stream->block_capacity) {
-        size_t wanted = stream->block_capacity ? stream->block_capacity : 512;
-        while (wanted < stream->block_length + length) wanted *= 2;
-        uint8_t *grown = realloc(stream->block, wanted);
-        if (!grown) return -1;
-        stream->block = grown;
-        stream->block_capacity = (uint32_t)wanted;
-        stream->conn.buffer = grown;
-    }
+    size_t capacity = h2_grow(&stream->block, stream->block_capacity, stream->block_length + length, 512);
+    if (!capacity) return -1;
+    stream->block_capacity = (uint32_t)capacity;
+    stream->conn.buffer = stream->block;
     memcpy(stream->block + stream->block_length, bytes, length);
     span->off = stream->block_length;
     span->len = (uint32_t)length;
@@ -242,14 +237,11 @@ static int join_cookies(h2_stream *stream) {
         crumbs++;
     }
     if (crumbs < 2) return 0;
-    if (stream->block_length + joined_length > stream->block_capacity) { /* grow, then write in place */
-        size_t wanted = stream->block_capacity;
-        while (wanted < stream->block_length + joined_length) wanted *= 2;
-        uint8_t *grown = realloc(stream->block, wanted);
-        if (!grown) return -1;
-        stream->block = stream->conn.buffer = grown;
-        stream->block_capacity = (uint32_t)wanted;
-    }
+    /* grow, then write in place */
+    size_t capacity = h2_grow(&stream->block, stream->block_capacity, stream->block_length + joined_length, 512);
+    if (!capacity) return -1;
+    stream->block_capacity = (uint32_t)capacity;
+    stream->conn.buffer = stream->block;
     rv_span value = {stream->block_length, joined_length};
     uint8_t *into = stream->block + stream->block_length;
     int kept = 0;
