@@ -12,6 +12,10 @@ attack: "probe_ok" and "probe_failed" count them, "probe_errors" says why they f
 What each attack must end in (the server's defence, not a given implementation's):
   rapid-reset          HEADERS then RST_STREAM, in a tight loop: GOAWAY ENHANCE_YOUR_CALM
                        and a close before MAX_RESETS streams.
+  stream-limit-flood   SETTINGS_MAX_CONCURRENT_STREAMS streams held open, then new streams
+                       past the limit in a tight loop: each refused (RST_STREAM
+                       REFUSED_STREAM, never answered), then GOAWAY ENHANCE_YOUR_CALM and a
+                       close before MAX_RESETS streams.
   continuation-flood   HEADERS without END_HEADERS, then CONTINUATION frames without end
                        (big frames of new fields, or empty ones): the connection closed with
                        an error before MAX_FLOOD_BYTES.
@@ -200,6 +204,49 @@ def rapid_reset(args):
         w.error_name(code), last, resets, "closed" if closed else "NOT closed"), figures
 
 
+def stream_limit_flood(args):
+    conn = connect(args)
+    limit = conn.max_concurrent_streams or 100
+    held = w.block(w.request_fields("POST", "/echo", conn.scheme))
+    conn.send(b"".join(w.headers(1 + 2 * i, held, end_stream=False) for i in range(limit)))
+    fields = w.block(w.request_fields(path="/", scheme=conn.scheme))
+    stream, opened = 1 + 2 * limit, 0
+    refusals, answered, goaway, closed = 0, [], None, False
+    while opened < MAX_RESETS and goaway is None and not closed:
+        try:
+            conn.send(b"".join(w.headers(s, fields) for s in range(stream, stream + 200, 2)))
+        except w.Closed:
+            closed = True
+            break
+        stream += 200
+        opened += 100
+        try:  # what came back so far: refusals, and no response on a refused stream
+            while True:
+                f = conn.read_frame(time.monotonic() + (0.0005 if opened < MAX_RESETS else 5))
+                if f.kind == w.GOAWAY:
+                    goaway, closed = f, conn.wait_closed(time.monotonic() + 3)
+                    break
+                if f.kind == w.RST_STREAM and f.stream > 2 * limit:
+                    refusals += w.struct.unpack(">I", f.payload[:4])[0] == w.REFUSED_STREAM
+                elif f.kind == w.HEADERS and f.stream > 2 * limit:
+                    answered.append(f.stream)
+                conn.handle(f)
+        except w.socket.timeout:
+            pass
+        except w.Closed:
+            closed = True
+    figures = {"streams_past_limit": opened, "refused": refusals}
+    if answered:
+        return False, "streams past the limit of %d were answered: %r" % (limit, answered[:5]), figures
+    if goaway is None:
+        return False, "%d streams past the limit of %d, %d refused, no GOAWAY (%s)" % (
+            opened, limit, refusals, "closed" if closed else "still open"), figures
+    last, code = goaway_fields(goaway)
+    ok = code == w.ENHANCE_YOUR_CALM and closed and refusals > 0
+    return ok, "GOAWAY %s (last stream %d) after %d streams past the limit of %d, %d refused; %s" % (
+        w.error_name(code), last, opened, limit, refusals, "closed" if closed else "NOT closed"), figures
+
+
 def continuation_flood(args, empty):
     conn = connect(args)
     fields = w.block(w.request_fields(path="/", scheme=conn.scheme))
@@ -322,6 +369,7 @@ def window_stall(args):
 
 ATTACKS = {
     "rapid-reset": rapid_reset,
+    "stream-limit-flood": stream_limit_flood,
     "continuation-flood": lambda a: continuation_flood(a, empty=False),
     "empty-continuation-flood": lambda a: continuation_flood(a, empty=True),
     "hpack-bomb": hpack_bomb,
