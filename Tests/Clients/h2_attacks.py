@@ -109,11 +109,6 @@ def drain_available(conn, seconds=0.0):
         return None, True
 
 
-def goaway_fields(f):
-    last, code = w.struct.unpack(">II", f.payload[:8])
-    return last & 0x7FFFFFFF, code
-
-
 def flood(conn, unit, limit_bytes, watch=False):
     """Sends `unit` over and over until `limit_bytes`, the server closes, or it stops
     reading. With `watch`, looks for a GOAWAY or EOF (without waiting) after every 64 KB
@@ -197,7 +192,7 @@ def rapid_reset(args):
         if closed:
             return False, "closed with no GOAWAY ENHANCE_YOUR_CALM after %d resets" % resets, figures
         return False, "%d HEADERS+RST_STREAM pairs and no GOAWAY" % resets, figures
-    last, code = goaway_fields(goaway)
+    last, code = w.goaway_fields(goaway)
     figures["goaway_last_stream"] = last
     ok = code == w.ENHANCE_YOUR_CALM and closed
     return ok, "GOAWAY %s (last stream %d) after %d resets sent; %s" % (
@@ -241,7 +236,7 @@ def stream_limit_flood(args):
     if goaway is None:
         return False, "%d streams past the limit of %d, %d refused, no GOAWAY (%s)" % (
             opened, limit, refusals, "closed" if closed else "still open"), figures
-    last, code = goaway_fields(goaway)
+    last, code = w.goaway_fields(goaway)
     ok = code == w.ENHANCE_YOUR_CALM and closed and refusals > 0
     return ok, "GOAWAY %s (last stream %d) after %d streams past the limit of %d, %d refused; %s" % (
         w.error_name(code), last, opened, limit, refusals, "closed" if closed else "NOT closed"), figures
@@ -267,7 +262,7 @@ def continuation_flood(args, empty):
         return False, "%d bytes of CONTINUATION (%s) and the connection %s" % (
             sent, how, "closed only after all" if closed else "is still open"), figures
     if goaway is not None:
-        last, code = goaway_fields(goaway)
+        last, code = w.goaway_fields(goaway)
         if code == w.NO_ERROR:
             return False, "closed with GOAWAY NO_ERROR (want an error) after %d bytes" % sent, figures
         return True, "GOAWAY %s and closed after %d bytes sent (%s)" % (w.error_name(code), sent, how), figures
@@ -320,7 +315,7 @@ def control_flood(args, unit, name):
     if not closed:
         return False, "%d %s frames sent (%s), %d ACKs read, and the connection is still open" % (
             frames_sent, name, how, acks), figures
-    code = " GOAWAY %s," % w.error_name(goaway_fields(goaway)[1]) if goaway else ""
+    code = " GOAWAY %s," % w.error_name(w.goaway_fields(goaway)[1]) if goaway else ""
     return True, "closed after %d %s frames sent (%s),%s %d ACKs read" % (frames_sent, name, how, code, acks), figures
 
 
@@ -336,7 +331,7 @@ def empty_data_flood(args):
     if not closed or how == "all-sent":
         return False, "%d empty DATA frames (%s) and the connection %s" % (
             sent // len(unit), how, "closed only after all" if closed else "is still open"), figures
-    code = " GOAWAY %s," % w.error_name(goaway_fields(goaway)[1]) if goaway else ""
+    code = " GOAWAY %s," % w.error_name(w.goaway_fields(goaway)[1]) if goaway else ""
     return True, "closed after %d empty DATA frames (%s),%s" % (sent // len(unit), how, code), figures
 
 

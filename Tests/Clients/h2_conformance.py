@@ -1138,8 +1138,7 @@ def graceful_stop_finishes_streams_in_flight(ctx):
         if f.kind == w.RST_STREAM:
             resets[f.stream] = w.struct.unpack(">I", f.payload[:4])[0]
         if f.kind == w.GOAWAY:
-            last, code = w.struct.unpack(">II", f.payload[:8])
-            goaways.append((last & 0x7FFFFFFF, code))
+            goaways.append(w.goaway_fields(f))
 
     if ctx.args.wait_received:
         conn.send(w.ping(b"inflight"))

@@ -15,12 +15,12 @@ import Testing
         let script = """
             \(HTTP2Tests.h2Client)
             import os, signal
-            sock, conn = open_h2(sys.argv[1], sys.argv[2])
-            ids = [send(sock, conn, "GET", "/stream?chunks=2&pause-ms=600") for _ in range(3)]
-            while not any(len(conn.results.get(i, {}).get("body", "")) for i in ids):
-                pump(sock, conn)   # a handler runs: the first chunk of a stream arrived
+            client = Client(sys.argv[1], sys.argv[2])
+            ids = [client.send("GET", "/stream?chunks=2&pause-ms=600") for _ in range(3)]
+            while not any(len(client.results.get(i, {}).get("body", "")) for i in ids):
+                client.pump()   # a handler runs: the first chunk of a stream arrived
             os.kill(int(sys.argv[3]), signal.SIGTERM)
-            got = collect(sock, conn, ids, until_closed=True)
+            got = client.collect(ids, until_closed=True)
             last = got["goaways"][-1]["last"]
             print(json.dumps({"goaways": got.get("goaways"), "closed": got.get("closed", False),
                               "bodies": [got.get(i, {}).get("body") for i in ids if i <= last],
@@ -137,31 +137,31 @@ import Testing
             \(HTTP2Tests.h2Client)
             import time
             report = {}
-            sock, conn = open_h2(sys.argv[1], sys.argv[2])
+            client = Client(sys.argv[1], sys.argv[2])
             start = time.monotonic()
-            silent = send(sock, conn, "POST", "/echo", [("content-length", "10")], end=False)
-            got = collect(sock, conn, [silent])
+            silent = client.send("POST", "/echo", [("content-length", "10")], end=False)
+            got = client.collect([silent])
             report["body_timeout"] = [got[silent].get("status"), round(time.monotonic() - start, 2)]
-            after = send(sock, conn, "GET", "/")
-            report["after"] = collect(sock, conn, [after])[after].get("status")
-            sock.close()
+            after = client.send("GET", "/")
+            report["after"] = client.collect([after])[after].get("status")
+            client.close()
 
-            sock, conn = open_h2(sys.argv[1], sys.argv[2], window=0)
+            client = Client(sys.argv[1], sys.argv[2], window=0)
             start = time.monotonic()
-            stuck = send(sock, conn, "GET", "/bytes?n=100000")
-            got = collect(sock, conn, [stuck])
+            stuck = client.send("GET", "/bytes?n=100000")
+            got = client.collect([stuck])
             report["write_timeout"] = [got[stuck].get("status"), int(got[stuck].get("reset", -1)), round(time.monotonic() - start, 2)]
             # A streamed body (1.3 MB) into the same closed window: its writer waits on a full
             # buffer, never buffering the rest, until the stream is given up.
             start = time.monotonic()
-            streamed = send(sock, conn, "GET", "/stream?chunks=100000")
-            got = collect(sock, conn, [streamed])
+            streamed = client.send("GET", "/stream?chunks=100000")
+            got = client.collect([streamed])
             report["stream_stalled"] = [got[streamed].get("status"), int(got[streamed].get("reset", -1)), round(time.monotonic() - start, 2)]
-            sock.close()
+            client.close()
 
-            sock, conn = open_h2(sys.argv[1], sys.argv[2])
+            client = Client(sys.argv[1], sys.argv[2])
             start = time.monotonic()
-            got = collect(sock, conn, [], until_closed=True)
+            got = client.collect([], until_closed=True)
             report["idle"] = [got.get("goaways"), round(time.monotonic() - start, 2)]
             print(json.dumps(report))
             """
