@@ -130,7 +130,8 @@ struct h2_session {
     h2_stream *ready_head, *ready_tail;
     pthread_mutex_t lock;
     pthread_cond_t room; /* a streamed body's buffer was drained */
-    /* output: what nghttp2 produced, gathered for one transport_writev */
+    /* output: what nghttp2 produced, gathered for one transport_writev; freed after
+     * H2_SLIM_AFTER idle (the read buffer goes back to the worker's pool at once) */
     uint8_t *out;
     size_t out_length, out_sent, out_capacity;
     uint8_t blocked;      /* the transport would block: wait for EV_WRITE */

@@ -39,6 +39,9 @@
 /* Control frames (SETTINGS and PING acknowledgements) queued unsent before nghttp2 ends the
  * connection as a flood. */
 #define H2_MAX_OUTBOUND_ACK 1000
+/* An idle session (no stream, nothing unsent) frees its output buffer after this long: a
+ * client between requests keeps it, a parked connection costs its structs and nghttp2's. */
+#define H2_SLIM_AFTER 1.0
 /* Full reads of one connection per wake-up of the loop, as for HTTP/1.1 (conn.c). */
 #define H2_READS_PER_WAKE 16
 /* CONTINUATION frames after one HEADERS (CVE-2024-28182); nghttp2's default, made explicit. */
@@ -376,6 +379,7 @@ static void send_final_goaway(h2_session *session) {
  * connection must close (the client left, or the input broke the protocol). */
 static int read_input(h2_session *session) {
     rv_conn *conn = session->conn;
+    if (conn_take_buffer(conn) != 0) return 0; /* given back while idle (h2_session_pump) */
     for (int reads = 0;; reads++) {
         if (reads == H2_READS_PER_WAKE) {
             /* Others get their turn (as conn.c bounds HTTP/1.1's reads); what the socket
@@ -466,6 +470,7 @@ static ev_tstamp next_deadline(h2_session *session) {
     } while (0)
     if (!session->preface_seen) CONSIDER(session->conn->request_started + config->first_data_timeout);
     if (session->blocked) CONSIDER(session->blocked_since + config->write_timeout);
+    if (session->stream_count == 0 && session->out) CONSIDER(session->idle_since + H2_SLIM_AFTER);
     if (session->goaway_due) CONSIDER(session->goaway_due);
     else if (session->stream_count == 0 && !session->goaway_sent) CONSIDER(session->idle_since + config->keepalive_timeout);
     for (h2_stream *stream = session->streams; stream; stream = stream->next) {
@@ -517,6 +522,9 @@ int h2_session_pump(h2_session *session) {
     if (blocked && !session->blocked) session->blocked_since = ev_now(session->worker->loop);
     session->blocked = (uint8_t)blocked;
     if (session->stream_count > 0) session->idle_since = ev_now(session->worker->loop);
+    /* nghttp2 keeps what it needs of a partial frame: the read buffer is empty between
+     * reads, and an idle connection gives it back (taken again by the next read) */
+    else if (!blocked) conn_give_back_buffer(conn);
     watch(session);
     schedule(session);
     return 0;
@@ -552,6 +560,11 @@ static void h2_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
         STAT_ADD(session->worker, RV_STAT_TIMEOUTS, 1);
         conn_close(conn);
         return;
+    }
+    if (session->stream_count == 0 && session->out_length == 0 && now >= session->idle_since + H2_SLIM_AFTER) {
+        free(session->out);
+        session->out = NULL;
+        session->out_capacity = 0;
     }
     if (session->goaway_due && now >= session->goaway_due) {
         send_final_goaway(session); /* closes once the streams it names are done */
