@@ -41,11 +41,7 @@ import Testing
         try slow.send(Requests.get("/slow?ms=800"))
 
         // The new build runs one process (same pid, same arguments, plus --single).
-        let next = installed + ".new"
-        try "#!/bin/sh\nexec '\(Binaries.testApp)' \"$@\" --single\n"
-            .write(toFile: next, atomically: false, encoding: .utf8)
-        #expect(chmod(next, 0o755) == 0)
-        #expect(rename(next, installed) == 0)
+        try installBuild(at: installed, script: "exec '\(Binaries.testApp)' \"$@\" --single")
         server.process.signal(SIGHUP)
         waitForEvents(server, "worker booted") { $0["pid"] as? String == "\(server.pid)" }
         #expect(get(server.port) == 200, "the one process serves: \(server.logTail)")
