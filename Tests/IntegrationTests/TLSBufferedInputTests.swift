@@ -42,18 +42,24 @@ import Testing
     }
 
     /// A record holding one request and the start of the next, longer together than the
-    /// read buffer: after the first is answered (by an app thread, or inline once its
-    /// response was flushed) the rest of the second waits in OpenSSL, not in the socket.
-    @Test(arguments: modes)
-    func aPipelinedRequestPartlyInTLSIsReadAfterTheAnswerBeforeIt(_ mode: ServerMode) throws {
+    /// read buffer: after the first is answered (by an app thread or inline; with
+    /// `largeAnswer`, 8 MiB to a client reading through a 4 KiB receive buffer, once the
+    /// loop has flushed what the socket did not take) the rest of the second waits in
+    /// OpenSSL, not in the socket.
+    @Test(arguments: modes, [false, true])
+    func aPipelinedRequestPartlyInTLSIsReadAfterTheAnswerBeforeIt(_ mode: ServerMode, largeAnswer: Bool) throws {
         let server = try startTestApp(mode)
-        let client = try connect(server, timeout: 5)
+        let client = try connect(server, timeout: 5, receiveBufferSize: largeAnswer ? 4096 : nil)
+        let answerSize = 8 << 20
+        let first = largeAnswer ? "/bytes?n=\(answerSize)" : "/request?n=0"
         try client.send(
-            paddedHead("GET", "/request?n=0", size: 6000) + paddedHead("GET", "/request?n=1", size: 3000)
+            paddedHead("GET", first, size: 6000) + paddedHead("GET", "/request?n=1", size: 3000)
                 + Requests.get("/request?n=2"))
-        for (index, response) in try client.readResponses(3).enumerated() {
-            #expect(response.status == 200)
-            #expect(response.bodyText.contains("target=/request?n=\(index) "), "\(response.bodyText)")
+        let responses = try client.readResponses(3)
+        #expect(responses.allSatisfy { $0.status == 200 })
+        if largeAnswer { #expect(responses[0].body.count == answerSize) }
+        for index in (largeAnswer ? 1 : 0)..<3 {
+            #expect(responses[index].bodyText.contains("target=/request?n=\(index) "), "\(responses[index].bodyText)")
         }
         expectStillOpen(client)
     }
