@@ -15,7 +15,8 @@
  * handler handed it back; a session whose connection closed lives on, detached, until its
  * last dispatched stream came back. The sink is shared under the session's lock: the
  * handler appends, the loop takes (nghttp2's data callbacks), and a streamed body's writer
- * waits on the session's condition variable while the stream's buffer is full.
+ * waits on the session's condition variable while the stream's buffer is full; a task's
+ * writer (async handlers) instead leaves a continuation the loop resumes (rv_h2_wait_room).
  */
 #ifndef RAPTOR_H2_H
 #define RAPTOR_H2_H
@@ -106,6 +107,10 @@ struct h2_stream {
     uint8_t head_ready; /* a streamed body began: the head may be submitted now */
     uint8_t stream_ended; /* the handler ended its streamed body */
     uint8_t writer_waits; /* the handler's thread waits for room */
+    /* a task's writer waiting for room (rv_h2_wait_room): resumed by the loop once the ring
+     * drained some, or with -1 once the stream closed; never blocks a thread */
+    rv_writable_fn room_resume;
+    void *room_context;
     uint8_t *out;       /* BYTES: the body; STREAM: a ring of H2_STREAM_BUFFER bytes */
     size_t out_start, out_length;
     int file_fd;
@@ -200,6 +205,9 @@ int h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t stream_id, cons
  * must not be read): queue it for the runner. */
 int h2_stream_frame_received(h2_session *session, const nghttp2_frame *frame);
 void h2_stream_closed(h2_session *session, h2_stream *stream);
+/* The stream is done for its handler (reset, or the connection closed): its writes fail
+ * from now on, and a writer waiting for room (a thread or a task) gives up. */
+void h2_stream_mark_closed(h2_stream *stream);
 /* Runs the handlers of the streams whose requests are complete (inline), or queues them for
  * the app threads. */
 void h2_dispatch_ready(h2_session *session);
@@ -209,6 +217,9 @@ void h2_stream_fail(h2_stream *stream, unsigned status);
 void h2_stream_free(h2_stream *stream);
 /* An app thread runs a stream's handler (pool.c). */
 void h2_run_on_thread(rv_conn *conn);
+/* Tasks mode: the stream's turn came (tasks.c, loop thread): its task starts, unless the
+ * stream was reset while it waited; it comes back through rv_h2_task_finished. */
+void h2_start_task(rv_conn *conn);
 /* A stream's handler returned, or its sink has news: submit, resume (loop thread). */
 void h2_stream_news(h2_stream *stream);
 

@@ -222,6 +222,19 @@ static int drive_inline(h2_stream *stream) {
     }
 }
 
+/* Copies what fits of `data` into the stream's ring (under the session's lock); returns
+ * the bytes taken. */
+static size_t ring_put(h2_stream *stream, const uint8_t *data, size_t length) {
+    size_t room = H2_STREAM_BUFFER - stream->out_length;
+    size_t take = length < room ? length : room;
+    size_t end = (stream->out_start + stream->out_length) % H2_STREAM_BUFFER;
+    size_t first = H2_STREAM_BUFFER - end < take ? H2_STREAM_BUFFER - end : take;
+    memcpy(stream->out + end, data, first);
+    memcpy(stream->out, data + first, take - first);
+    stream->out_length += take;
+    return take;
+}
+
 int rv_h2_respond_stream_begin(rv_conn *conn) {
     h2_stream *stream = h2_stream_of(conn);
     h2_session *session = stream->session;
@@ -290,13 +303,7 @@ int rv_h2_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length
             rv_respond_abort(conn);
             return -1;
         }
-        size_t room = H2_STREAM_BUFFER - stream->out_length;
-        size_t take = length < room ? length : room;
-        size_t end = (stream->out_start + stream->out_length) % H2_STREAM_BUFFER;
-        size_t first = H2_STREAM_BUFFER - end < take ? H2_STREAM_BUFFER - end : take;
-        memcpy(stream->out + end, data, first);
-        memcpy(stream->out, data + first, take - first);
-        stream->out_length += take;
+        size_t take = ring_put(stream, data, length);
         pthread_mutex_unlock(&session->lock);
         data += take;
         length -= take;
@@ -307,6 +314,66 @@ int rv_h2_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length
         h2_session_pump(stream->session);
     }
     return 0;
+}
+
+/* ---- a task's streamed body: it never blocks its thread ----
+ *
+ * The write takes what the ring has room for; for the rest the task leaves a continuation
+ * (rv_h2_wait_room) that the loop resumes as nghttp2 drains the ring (read_ring), that is
+ * when the client's windows and the socket let DATA leave. The write timeout is the
+ * session's: a response that sends nothing for --write-timeout while the client's window is
+ * closed is reset (h2_timer_cb), a connection whose socket takes nothing is closed, and
+ * either wakes the task with -1 (h2_stream_mark_closed). */
+
+long rv_h2_respond_stream_write_nowait(rv_conn *conn, const uint8_t *data, size_t length) {
+    if (conn->finished) return -1;
+    if (conn->no_body || length == 0) return (long)length;
+    h2_stream *stream = h2_stream_of(conn);
+    h2_session *session = stream->session;
+    pthread_mutex_lock(&session->lock);
+    int closed = stream->closed;
+    size_t take = closed ? 0 : ring_put(stream, data, length);
+    pthread_mutex_unlock(&session->lock);
+    if (closed) {
+        rv_respond_abort(conn);
+        return -1;
+    }
+    conn->body_bytes += take;
+    if (take > 0) h2_notify_loop(stream);
+    return (long)take;
+}
+
+void rv_h2_wait_room(rv_conn *conn, rv_writable_fn resume, void *context) {
+    h2_stream *stream = h2_stream_of(conn);
+    h2_session *session = stream->session;
+    pthread_mutex_lock(&session->lock);
+    int result = stream->closed ? -1 : stream->out_length < H2_STREAM_BUFFER ? 0 : 1;
+    if (result == 1) {
+        stream->room_resume = resume;
+        stream->room_context = context;
+    }
+    pthread_mutex_unlock(&session->lock);
+    if (result != 1) resume(context, result); /* the loop drained it meanwhile, or it closed */
+}
+
+/* The task waiting for room, taken under the session's lock: resumed after the unlock. */
+static rv_writable_fn take_room_waiter(h2_stream *stream, void **context) {
+    rv_writable_fn resume = stream->room_resume;
+    *context = stream->room_context;
+    stream->room_resume = NULL;
+    stream->room_context = NULL;
+    return resume;
+}
+
+void h2_stream_mark_closed(h2_stream *stream) {
+    h2_session *session = stream->session;
+    pthread_mutex_lock(&session->lock);
+    stream->closed = 1;
+    pthread_cond_broadcast(&session->room); /* a thread waiting for room gives up */
+    void *context;
+    rv_writable_fn resume = take_room_waiter(stream, &context);
+    pthread_mutex_unlock(&session->lock);
+    if (resume) resume(context, -1); /* so does a task */
 }
 
 int rv_h2_respond_stream_end(rv_conn *conn) {
@@ -370,9 +437,12 @@ static ssize_t read_ring(h2_stream *stream, uint8_t *into, size_t length, uint32
         stream->writer_waits = 0;
         pthread_cond_broadcast(&session->room);
     }
+    void *context = NULL;
+    rv_writable_fn resume = take > 0 ? take_room_waiter(stream, &context) : NULL;
     int ended = stream->stream_ended && stream->out_length == 0;
     if (take == 0 && !ended) stream->deferred = 1;
     pthread_mutex_unlock(&session->lock);
+    if (resume) resume(context, 0); /* the task writes again (the news it sends wake the loop) */
     if (ended) *flags |= NGHTTP2_DATA_FLAG_EOF;
     else if (take == 0) return NGHTTP2_ERR_DEFERRED; /* resumed when the writer adds more */
     return (ssize_t)take;

@@ -318,10 +318,8 @@ void h2_connection_closed(rv_conn *conn) {
     session->conn = NULL;
     nghttp2_session_del(session->ng);
     session->ng = NULL;
-    pthread_mutex_lock(&session->lock);
-    for (h2_stream *stream = session->streams; stream; stream = stream->next) stream->closed = 1;
-    pthread_cond_broadcast(&session->room); /* writers waiting for room give up */
-    pthread_mutex_unlock(&session->lock);
+    /* writers waiting for room give up */
+    for (h2_stream *stream = session->streams; stream; stream = stream->next) h2_stream_mark_closed(stream);
     for (h2_stream *stream = session->streams, *next; stream; stream = next) {
         next = stream->next;
         if (!stream->dispatched || stream->handed_back) h2_stream_free(stream);
@@ -641,6 +639,7 @@ static void news_cb(struct ev_loop *loop, ev_async *watcher, int revents) {
         }
     }
     for (unsigned i = 0; i < dirty_count; i++) h2_session_pump(dirty[i]);
+    if (worker->config->start_task) tasks_start_waiting(worker); /* a stream's task freed a slot */
     worker_update_accepting(worker);
 }
 

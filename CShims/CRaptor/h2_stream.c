@@ -103,11 +103,9 @@ void h2_stream_free(h2_stream *stream) {
 void h2_stream_closed(h2_session *session, h2_stream *stream) {
     (void)session;
     if (stream->dispatched && !stream->handed_back) {
-        /* The handler still has it: its writes fail from now on; freed when it comes back. */
-        pthread_mutex_lock(&session->lock);
-        stream->closed = 1;
-        pthread_cond_broadcast(&session->room);
-        pthread_mutex_unlock(&session->lock);
+        /* The handler still has it (or its task waits for a slot): its writes fail from now
+         * on; freed when it comes back. */
+        h2_stream_mark_closed(stream);
         return;
     }
     h2_stream_free(stream);
@@ -379,6 +377,16 @@ void h2_dispatch_ready(h2_session *session) {
     }
 }
 
+/* The runner is done with the stream (its handler returned, or it never ran): back to the
+ * loop through the worker's news stack, from any thread. */
+static void hand_back_stream(h2_stream *stream) {
+    rv_conn *conn = &stream->conn;
+    conn->handback = conn->handback == HANDBACK_CLOSE ? HANDBACK_CLOSE : HANDBACK_DONE;
+    /* `returned` travels with the push (the loop reads it after taking the stack) */
+    atomic_store(&stream->returned, 1);
+    h2_notify_loop(stream);
+}
+
 void h2_run_on_thread(rv_conn *conn) {
     h2_stream *stream = h2_stream_of(conn);
     rv_worker *worker = conn->worker;
@@ -394,10 +402,28 @@ void h2_run_on_thread(rv_conn *conn) {
         h2_respond_ensure_finished(stream);
         STAT_ADD(worker, RV_STAT_BUSY_THREADS, -1);
     }
-    conn->handback = conn->handback == HANDBACK_CLOSE ? HANDBACK_CLOSE : HANDBACK_DONE;
-    /* `returned` travels with the push (the loop reads it after taking the stack) */
-    atomic_store(&stream->returned, 1);
-    h2_notify_loop(stream);
+    hand_back_stream(stream);
+}
+
+/* Tasks mode mirrors the threads: the stream's rv_conn is the task's until it hands it back,
+ * so a stream reset (or a connection closed) meanwhile stays allocated, closed, until then. */
+void h2_start_task(rv_conn *conn) {
+    h2_stream *stream = h2_stream_of(conn);
+    rv_worker *worker = conn->worker;
+    if (stream->closed) { /* reset while it waited for a slot (the loop's own flag) */
+        conn->handback = HANDBACK_CLOSE;
+        hand_back_stream(stream);
+        return;
+    }
+    STAT_ADD(worker, RV_STAT_BUSY_THREADS, 1);
+    worker->config->start_stream_task(conn, worker->config->handler_context);
+}
+
+void rv_h2_task_finished(rv_conn *conn) {
+    h2_stream *stream = h2_stream_of(conn);
+    h2_respond_ensure_finished(stream);
+    STAT_ADD(conn->worker, RV_STAT_BUSY_THREADS, -1);
+    hand_back_stream(stream);
 }
 
 void h2_stream_news(h2_stream *stream) {

@@ -4,7 +4,10 @@
  * returns at once, the task runs on Swift's cooperative pool, writes its response through
  * rv_respond_* as an app thread does (what the socket does not take is left to the loop on
  * EV_WRITE), and hands the connection back through the pool's completion stack and
- * ev_async (rv_task_finished, pool.c). No app thread exists in this mode.
+ * ev_async (rv_task_finished, pool.c). No app thread exists in this mode. An HTTP/2
+ * stream's task answers into the stream's sink and hands it back as a pool thread does
+ * (h2_start_task, rv_h2_task_finished: h2_stream.c); its streamed body waits for room in the
+ * stream's buffer through the loop (rv_h2_wait_room, h2_respond.c).
  *
  * Dispatch is pool.c's: conn.c queues the request in the loop iteration's batch
  * (pool_dispatch), and before the loop waits the batch starts as tasks instead of being
@@ -22,9 +25,14 @@
  * stack and an ev_async (only the loop thread calls libev), the loop watches EV_WRITE under
  * the write timeout, sends, and resumes the task, which owns the connection again.
  */
+#include "h2.h"
 #include "transport.h"
 
 static void start_task(rv_worker *worker, rv_conn *conn) {
+    if (conn->h2_stream) { /* an HTTP/2 stream: its own entry and way back (h2_stream.c) */
+        h2_start_task(conn);
+        return;
+    }
     STAT_ADD(worker, RV_STAT_BUSY_THREADS, 1);
     worker->config->start_task(conn, worker->config->handler_context);
 }

@@ -56,23 +56,22 @@ final class Application: Sendable {
         logAccess(request, status: status, started: started)
     }
 
-    /// The same for an async handler, in the request's Task; then the connection goes back
-    /// to the loop.
-    func handleAsync(_ connection: OpaquePointer) async {
+    /// The same for an async handler, in the request's Task (an HTTP/1.1 request, or an
+    /// HTTP/2 stream answered into its sink); then the connection goes back to the loop.
+    func handleAsync<Calls: ResponseCalls>(_ connection: OpaquePointer, _ calls: Calls.Type) async {
         let request = Request(connection: connection)
         let started = accessLogFormat == nil ? timespec() : Self.now(CLOCK_REALTIME)
         var status = 500
         do {
             let response = try await asyncHandler!(request)
             status = response.status.code
-            try await ResponseSender.sendFromTask(response, on: connection)
+            try await ResponseSender.sendFromTask(response, on: connection, calls)
         } catch {
             status = recover(
-                from: error, status: status, method: request.method, target: request.target, on: connection,
-                HTTP1Calls.self)
+                from: error, status: status, method: request.method, target: request.target, on: connection, calls)
         }
         logAccess(request, status: status, started: started)
-        rv_task_finished(connection)
+        Calls.taskFinished(connection)
     }
 
     private func logAccess(_ request: borrowing Request, status: Int, started: timespec) {
@@ -186,13 +185,26 @@ func raptorLogDebug(_ message: UnsafePointer<CChar>?, _ context: UnsafeMutableRa
 /// The engine's entry point for every request with an async handler (an
 /// `rv_task_start_fn`), on the loop thread: it starts the request's Task and returns.
 func raptorStartTask(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {
+    startTask(connection, context, HTTP1Calls.self)
+}
+
+/// The same for every HTTP/2 stream of an async application
+/// (`rv_worker_config.start_stream_task`): the stream's Task answers into its sink and hands
+/// it back with `rv_h2_task_finished`.
+func raptorStartStreamTask(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {
+    startTask(connection, context, HTTP2Calls.self)
+}
+
+private func startTask<Calls: ResponseCalls>(
+    _ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?, _ calls: Calls.Type
+) {
     guard let connection, let context else { return }
     let application = Unmanaged<Application>.fromOpaque(context).takeUnretainedValue()
     let handle = ConnectionHandle(pointer: connection)
     if let executor = application.taskExecutor {
-        Task(executorPreference: executor) { await application.handleAsync(handle.pointer) }
+        Task(executorPreference: executor) { await application.handleAsync(handle.pointer, Calls.self) }
     } else {
-        Task { await application.handleAsync(handle.pointer) }
+        Task { await application.handleAsync(handle.pointer, Calls.self) }
     }
 }
 

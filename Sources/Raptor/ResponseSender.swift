@@ -3,7 +3,7 @@ internal import CRaptor
 /// The engine's response calls of one protocol: HTTP/1.1's (`rv_respond_*`, written by the
 /// handler's thread) or an HTTP/2 stream's (`rv_h2_respond_*`, into the stream's sink).
 /// Generic code over it is specialized per protocol, so HTTP/1.1 pays nothing for HTTP/2.
-protocol ResponseCalls {
+protocol ResponseCalls: SendableMetatype {
     static func start(_ connection: OpaquePointer, _ status: UInt32)
     static func field(
         _ connection: OpaquePointer, _ name: UnsafePointer<UInt8>?, _ nameLength: Int, _ value: UnsafePointer<UInt8>?,
@@ -18,6 +18,8 @@ protocol ResponseCalls {
     static func streamBegin(_ connection: OpaquePointer) -> Int32
     static func streamWrite(_ connection: OpaquePointer, _ bytes: UnsafePointer<UInt8>?, _ length: Int) -> Int32
     static func streamEnd(_ connection: OpaquePointer) -> Int32
+    /// An async handler's Task is done with the request: back to the loop.
+    static func taskFinished(_ connection: OpaquePointer)
 }
 
 enum HTTP1Calls: ResponseCalls {
@@ -40,6 +42,7 @@ enum HTTP1Calls: ResponseCalls {
         rv_respond_stream_write(c, b, l)
     }
     @inline(__always) static func streamEnd(_ c: OpaquePointer) -> Int32 { rv_respond_stream_end(c) }
+    @inline(__always) static func taskFinished(_ c: OpaquePointer) { rv_task_finished(c) }
 }
 
 enum HTTP2Calls: ResponseCalls {
@@ -60,6 +63,7 @@ enum HTTP2Calls: ResponseCalls {
         rv_h2_respond_stream_write(c, b, l)
     }
     static func streamEnd(_ c: OpaquePointer) -> Int32 { rv_h2_respond_stream_end(c) }
+    static func taskFinished(_ c: OpaquePointer) { rv_h2_task_finished(c) }
 }
 
 /// Hands a `Response` to the engine: status and fields into the head it encodes, then
@@ -114,7 +118,7 @@ enum ResponseSender {
             let handle = ConnectionHandle(pointer: connection)
             let http2 = Calls.self == HTTP2Calls.self
             try waitForTask {
-                var writer = AsyncResponseBodyWriter(connection: handle.pointer, http2: http2)
+                var writer = AsyncResponseBodyWriter(connection: handle.pointer, path: http2 ? .http2Blocking : .http1)
                 try await produce(&writer)
             }
             guard Calls.streamEnd(connection) == 0 else { throw RaptorError.clientGone }
@@ -125,14 +129,24 @@ enum ResponseSender {
     /// through the event loop, holding no thread; every other body is sent as from an app
     /// thread (what the socket does not take is left to the loop; a `.stream` body's
     /// writes block this thread of the cooperative pool, so async handlers should use
-    /// `.asyncStream`).
-    static func sendFromTask(_ response: Response, on connection: OpaquePointer) async throws {
+    /// `.asyncStream`). On an HTTP/2 stream everything goes into the stream's sink.
+    static func sendFromTask<Calls: ResponseCalls>(
+        _ response: Response, on connection: OpaquePointer, _: Calls.Type
+    ) async throws {
         guard case .asyncStream(let produce) = response.body else {
-            return try send(response, on: connection, HTTP1Calls.self)
+            return try send(response, on: connection, Calls.self)
         }
         guard response.status.code >= 200 else { throw RaptorError.interimStatus(response.status.code) }
-        startHead(of: response, on: connection, HTTP1Calls.self)
-        var writer = AsyncResponseBodyWriter(connection: connection, http2: false)
+        startHead(of: response, on: connection, Calls.self)
+        if Calls.self == HTTP2Calls.self {
+            // The head goes to the loop at once; the writes wait for room in the stream's buffer.
+            guard rv_h2_respond_stream_begin(connection) == 0 else { throw RaptorError.clientGone }
+            var writer = AsyncResponseBodyWriter(connection: connection, path: .http2FromTask)
+            try await produce(&writer)
+            guard rv_h2_respond_stream_end(connection) == 0 else { throw RaptorError.clientGone }
+            return
+        }
+        var writer = AsyncResponseBodyWriter(connection: connection, path: .http1)
         try await writer.settle(rv_respond_stream_begin_nowait(connection))
         try await produce(&writer)
         // What the socket does not take of the last chunk the loop sends.
@@ -164,26 +178,69 @@ enum ResponseSender {
 /// it blocks the thread, as `ResponseBodyWriter`'s do.
 public struct AsyncResponseBodyWriter {
     let connection: OpaquePointer
-    /// On an HTTP/2 stream (only from a sync handler: async handlers serve HTTP/1.1) a
-    /// write blocks while the stream's buffer is full, as `ResponseBodyWriter`'s do.
-    let http2: Bool
+    let path: Path
+
+    /// How a write reaches the client.
+    enum Path {
+        /// HTTP/1.1: from a Task, what the socket does not take is left to the loop and the
+        /// Task waits for it (`settle`); from a sync handler the write blocks.
+        case http1
+        /// An HTTP/2 stream of a sync handler: a write blocks while the stream's buffer is
+        /// full, as `ResponseBodyWriter`'s do.
+        case http2Blocking
+        /// An HTTP/2 stream of an async handler's Task: a write takes what the stream's
+        /// buffer has room for and waits for the loop to drain it (holding no thread).
+        case http2FromTask
+    }
 
     /// Throws `RaptorError.clientGone` when the client went away (or took nothing for the
     /// write timeout): stop producing.
     public mutating func write(_ bytes: [UInt8]) async throws {
+        if path == .http2FromTask {
+            let connection = connection
+            return try await writeIntoStream(count: bytes.count) { offset in
+                bytes.withUnsafeBufferPointer {
+                    rv_h2_respond_stream_write_nowait(connection, $0.baseAddress! + offset, $0.count - offset)
+                }
+            }
+        }
         let result = bytes.withUnsafeBufferPointer { write($0.baseAddress, $0.count) }
         try await settle(result)
     }
 
     public mutating func write(_ text: String) async throws {
         var text = text
+        if path == .http2FromTask {
+            let connection = connection
+            return try await writeIntoStream(count: text.utf8.count) { offset in
+                text.withUTF8 {
+                    rv_h2_respond_stream_write_nowait(connection, $0.baseAddress! + offset, $0.count - offset)
+                }
+            }
+        }
         let result = text.withUTF8 { write($0.baseAddress, $0.count) }
         try await settle(result)
     }
 
     private func write(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
-        http2
+        path == .http2Blocking
             ? HTTP2Calls.streamWrite(connection, bytes, count) : HTTP1Calls.streamWrite(connection, bytes, count)
+    }
+
+    /// `count` bytes into an HTTP/2 stream's buffer from a Task: `put(offset)` writes from
+    /// `offset` and returns what the buffer took (-1: the stream is gone); for the rest the
+    /// Task waits until the loop made room.
+    private func writeIntoStream(count: Int, _ put: (Int) -> Int) async throws {
+        var offset = 0
+        while offset < count {
+            let taken = put(offset)
+            if taken < 0 { throw RaptorError.clientGone }
+            offset += taken
+            if offset < count, !(await WritableWait.wait(forRoomIn: connection)) {
+                rv_respond_abort(connection)
+                throw RaptorError.clientGone
+            }
+        }
     }
 
     /// After a write: 0 sent, -1 the client is gone, 1 the rest was left to the loop, which
@@ -211,10 +268,20 @@ final class WritableWait: Sendable {
     /// True once everything left was sent; false when the client went away or the write
     /// timeout passed.
     static func wait(for connection: OpaquePointer) async -> Bool {
-        let handle = ConnectionHandle(pointer: connection)
-        return await withCheckedContinuation { continuation in
-            let waiter = Unmanaged.passRetained(WritableWait(continuation)).toOpaque()
-            rv_conn_wait_writable(handle.pointer, raptorWritable, waiter)
+        await wait { rv_conn_wait_writable(connection, raptorWritable, $0) }
+    }
+
+    /// An HTTP/2 stream's Task: true once its buffer has room (the client's window and the
+    /// connection let DATA leave), false when the stream closed (reset, the client gone, the
+    /// write timeout).
+    static func wait(forRoomIn stream: OpaquePointer) async -> Bool {
+        await wait { rv_h2_wait_room(stream, raptorWritable, $0) }
+    }
+
+    /// `register` hands the waiter to the engine, which resumes it through `raptorWritable`.
+    private static func wait(_ register: (UnsafeMutableRawPointer) -> Void) async -> Bool {
+        await withCheckedContinuation { continuation in
+            register(Unmanaged.passRetained(WritableWait(continuation)).toOpaque())
         }
     }
 }

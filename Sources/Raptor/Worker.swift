@@ -91,6 +91,7 @@ struct Worker {
                             // keeps the engine's dispatch off the inline path).
                             config.threads = 1
                             config.start_task = raptorStartTask
+                            config.start_stream_task = raptorStartStreamTask
                             config.max_inflight = UInt32(configuration.maxInflight)
                         }
                         config.accept_pause_backlog = UInt32(configuration.acceptPauseBacklog)
@@ -98,9 +99,7 @@ struct Worker {
                         config.stats = stats
                         config.handler = raptorHandleRequest
                         config.stream_handler = raptorHandleStream
-                        // Async handlers answer through the HTTP/1.1 calls only: their
-                        // application serves HTTP/1.1 (ALPN offers only it, no h2c preface).
-                        config.http2 = configuration.http2 && application.asyncHandler == nil ? 1 : 0
+                        config.http2 = configuration.http2 ? 1 : 0
                         config.h2_max_concurrent_streams = UInt32(configuration.h2MaxConcurrentStreams)
                         config.h2_initial_window_size = UInt32(configuration.h2InitialWindowSize)
                         config.h2_max_frame_size = UInt32(configuration.h2MaxFrameSize)

@@ -13,21 +13,6 @@ import Testing
         try startTestApp(mode, flags, environment: Self.async)
     }
 
-    /// An application of async handlers serves HTTP/1.1 only (its Tasks answer through the
-    /// HTTP/1.1 calls): ALPN, offered h2 and http/1.1, picks http/1.1, and the h2c preface
-    /// goes to the HTTP/1.1 parser. Seen failing with the worker's HTTP/2 setting left on
-    /// (alpn=h2; the preface served as h2c).
-    @Test func asyncApplicationsServeHTTP1Only() throws {
-        let tls = try startAsyncApp(ServerMode(.inline, .tls))
-        let alpn = try curl(tls, "/", ["-sS", "--http2", "-w", "%{http_version}"])
-        #expect(alpn.standardOutput.hasSuffix("1.1"), "\(alpn)")
-        let plain = try startAsyncApp(ServerMode(.inline, .tcp))
-        let prior = try curl(plain, "/", ["-sS", "--http2-prior-knowledge"], timeout: 3)
-        #expect(!prior.succeeded, "a preface is not HTTP/1.1: \(prior)")
-        let http1 = try curl(plain, "/", ["-sS", "-w", "|%{http_version}"])
-        #expect(http1.standardOutput.hasSuffix("|1.1"), "\(http1)")
-    }
-
     /// 64 requests that each await a 200 ms timer, on 64 connections at once, finish
     /// together: awaiting holds no thread (5 app threads would need 2.6 s, one at a time
     /// 12.8 s). In one process and in a cluster (the Tasks start in the workers; the master

@@ -393,6 +393,9 @@ typedef struct rv_worker_config {
      * stream's request goes to stream_handler, which answers through rv_h2_respond_*. */
     uint8_t http2;
     rv_handler_fn stream_handler;
+    /* tasks mode: a stream's request starts its task through this instead (as start_task;
+     * the task answers through rv_h2_respond_* and calls rv_h2_task_finished) */
+    rv_task_start_fn start_stream_task;
     uint32_t h2_max_concurrent_streams;
     uint32_t h2_initial_window_size; /* each stream's receive window */
     uint32_t h2_max_frame_size;      /* the largest frame the client may send */
@@ -525,6 +528,16 @@ int rv_h2_respond_file_parts(rv_conn *conn, int fd, const rv_file_part *parts, u
 int rv_h2_respond_stream_begin(rv_conn *conn);
 int rv_h2_respond_stream_write(rv_conn *conn, const uint8_t *data, size_t length);
 int rv_h2_respond_stream_end(rv_conn *conn);
+/* A stream's task (start_stream_task), which must never block its thread: a streamed body's
+ * write takes what the stream's buffer has room for and returns that many bytes (fewer than
+ * `length`: wait with rv_h2_wait_room, then write the rest), or -1 when the stream is gone. */
+long rv_h2_respond_stream_write_nowait(rv_conn *conn, const uint8_t *data, size_t length);
+/* `resume` is called once the stream's buffer has room (0), at once if it has, or when the
+ * stream closed (-1: reset, the connection gone, the write timeout); on the loop thread when
+ * it waited. */
+void rv_h2_wait_room(rv_conn *conn, rv_writable_fn resume, void *context);
+/* A stream's task is done (rv_task_finished's twin): the stream goes back to the loop. */
+void rv_h2_task_finished(rv_conn *conn);
 
 /* 1 once rv_respond_start has been called for this request. */
 int rv_response_started(const rv_conn *conn);
