@@ -29,7 +29,7 @@
 #include "transport.h"
 
 static void start_task(rv_worker *worker, rv_conn *conn) {
-    if (conn->h2_stream) { /* an HTTP/2 stream: its own entry and way back (h2_stream.c) */
+    if (__builtin_expect(conn->h2_stream, 0)) { /* an HTTP/2 stream: its own entry and way back (h2_stream.c) */
         h2_start_task(conn);
         return;
     }
@@ -37,7 +37,9 @@ static void start_task(rv_worker *worker, rv_conn *conn) {
     worker->config->start_task(conn, worker->config->handler_context);
 }
 
-void tasks_start_waiting(rv_worker *worker) {
+/* Inlined into tasks_start_batch as it was before start_task learnt HTTP/2 streams (called
+ * out of line it cost HTTP/1.1 11 instructions per request: callgrind). */
+static inline __attribute__((always_inline)) void start_waiting(rv_worker *worker) {
     rv_pool *pool = &worker->pool;
     uint32_t waiting = atomic_load_explicit(&pool->tasks_waiting, memory_order_relaxed);
     if (waiting == 0) return;
@@ -55,6 +57,8 @@ void tasks_start_waiting(rv_worker *worker) {
     rv_stats_set(worker->stats, RV_STAT_BACKLOG, waiting);
 }
 
+void tasks_start_waiting(rv_worker *worker) { start_waiting(worker); }
+
 void tasks_start_batch(rv_worker *worker) {
     rv_pool *pool = &worker->pool;
     if (pool->tasks_waiting_tail) pool->tasks_waiting_tail->next = pool->batch_head;
@@ -64,7 +68,7 @@ void tasks_start_batch(rv_worker *worker) {
     atomic_store_explicit(&pool->tasks_waiting, waiting + pool->batch_count, memory_order_relaxed);
     pool->batch_head = pool->batch_tail = NULL;
     pool->batch_count = 0;
-    tasks_start_waiting(worker);
+    start_waiting(worker);
     worker_update_accepting(worker);
 }
 

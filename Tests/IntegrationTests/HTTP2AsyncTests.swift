@@ -162,7 +162,7 @@ import Testing
             import h2.errors, h2.settings
             client = Client(sys.argv[1], sys.argv[2], window=0)
             sleeping = client.send("GET", "/async-stream?chunks=3&size=8&pause-ms=400&id=sleeping")
-            waiting = client.send("GET", "/async-stream?chunks=4&size=65536&id=waiting")
+            waiting = client.send("GET", "/async-stream?chunks=2&size=100000&id=waiting")
             while not all(i in client.results for i in (sleeping, waiting)):
                 client.pump()
             for i in (sleeping, waiting):
@@ -186,7 +186,7 @@ import Testing
             """
             client = Client(sys.argv[1], sys.argv[2], window=0)
             ids = [client.send("GET", "/async-stream?chunks=3&size=8&pause-ms=400&id=left-sleeping"),
-                   client.send("GET", "/async-stream?chunks=4&size=65536&id=left-waiting")]
+                   client.send("GET", "/async-stream?chunks=2&size=100000&id=left-waiting")]
             while not all(i in client.results for i in ids):
                 client.pump()
             client.close()
