@@ -86,6 +86,10 @@ static void release_buffer(rv_conn *conn) {
     conn->capacity = conn->length = conn->parsed = 0;
 }
 
+/* HTTP/2 reads through the same pooled buffers and gives its back while idle (h2_session.c). */
+int conn_take_buffer(rv_conn *conn) { return acquire_buffer(conn); }
+void conn_give_back_buffer(rv_conn *conn) { release_buffer(conn); }
+
 /* Grows a full buffer; the limit lets the parser see one byte past max_head, so it is
  * the parser that decides 431 (or 414). */
 static int grow_buffer(rv_conn *conn) {

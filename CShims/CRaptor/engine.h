@@ -227,6 +227,9 @@ void conn_reading_init(rv_worker *worker);
 /* An HTTP/2 connection that ended cleanly: its session freed, the connection lingers (stops
  * writing, drains briefly, closes) like an HTTP/1.1 one closing after its answer. */
 void conn_linger_after_h2(rv_conn *conn);
+/* The connection's read buffer from the worker's pool (0, or -1 out of memory), and back. */
+int conn_take_buffer(rv_conn *conn);
+void conn_give_back_buffer(rv_conn *conn);
 /* Graceful stop: every connection waiting for a request gets the idle grace (conn.c). */
 void conn_stop_all(rv_worker *worker);
 /* While stopping: whether this response must say Connection: close (no request read
