@@ -247,7 +247,9 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     /* Clients send their request right after connecting: read it now rather than after
      * a trip through epoll (a Connection: close exchange can end here, before the socket
      * is ever registered). */
+    worker->first_read = conn;
     conn_read_cb(worker->loop, &conn->io, EV_READ);
+    worker->first_read = NULL;
 }
 
 static void set_parked(rv_conn *conn, int parked) {
@@ -267,7 +269,7 @@ void conn_close(rv_conn *conn) {
     ev_io_stop(worker->loop, &conn->io);
     ev_timer_stop(worker->loop, &conn->timer);
     set_parked(conn, 0);
-    transport_close(conn);
+    if (conn->handback != HANDBACK_CLOSED) transport_close(conn); /* else its thread did */
     respond_reset(conn);
     rv_parser_reset(conn->parser); /* closes a spooled body file */
     release_buffer(conn);
@@ -432,6 +434,36 @@ static void conn_fail(rv_conn *conn, unsigned status, const char *text) {
     finish_response(conn);
 }
 
+/* A connection closing after its answer closes at once when the client asked to close and
+ * sent nothing more: nothing unread can turn the close into a reset, so no lingering (it
+ * cost a shutdown, a recv and a wake-up per connection). The engine's errors and the
+ * server's own closes linger. */
+static int closes_without_lingering(const rv_conn *conn) {
+    return !conn->request->keep_alive && !conn->engine_error && conn->parsed == conn->length;
+}
+
+/* A new connection's first request, read by conn_accepted's own read, that closes the
+ * connection: the read watcher, started in this loop iteration, stops before libev ever
+ * registered the socket with epoll (it does so only before the loop waits), so the socket
+ * is in no epoll set and the app thread may close it (conn_close_by_owner): no wake-up of
+ * the loop, no eventfd write and read, no epoll_ctl. A socket the loop has polled is
+ * closed by the loop only: libev may still act on an event epoll returned for it, and an
+ * epoll_ctl on a descriptor closed meanwhile makes libev rebuild its whole epoll set. */
+static void stop_watching_closing_request(rv_conn *conn) {
+    if (conn->worker->first_read != conn || conn->request->keep_alive) return;
+    ev_io_stop(conn->worker->loop, &conn->io); /* no syscall: libev defers, then skips, the DEL */
+    conn->never_polled = 1;
+}
+
+int conn_close_by_owner(rv_conn *conn) {
+    if (!conn->never_polled || conn->handback != HANDBACK_DONE || !conn->close_after ||
+        !closes_without_lingering(conn) || transport_has_buffered_input(conn))
+        return 0;
+    transport_close(conn);
+    conn->handback = HANDBACK_CLOSED; /* the loop recycles the rest when it collects it */
+    return 1;
+}
+
 /* Returns 1 when the request was answered inline and bytes of the next one wait. */
 static int dispatch(rv_conn *conn) {
     rv_worker *worker = conn->worker;
@@ -447,6 +479,7 @@ static int dispatch(rv_conn *conn) {
         respond_ensure_finished(conn);
         return finish_response(conn);
     }
+    stop_watching_closing_request(conn);
     if (pool_dispatch(worker, conn) != 0) {
         /* Load shedding: a quick, honest 503 beats a request that waits for minutes. */
         STAT_ADD(worker, RV_STAT_SHED_503, 1);
@@ -491,6 +524,10 @@ static int finish_response(rv_conn *conn) {
     case HANDBACK_CLOSE:
         conn_close(conn);
         return 0;
+    case HANDBACK_CLOSED:
+        STAT_ADD(conn->worker, RV_STAT_REQUESTS, 1);
+        conn_close(conn);
+        return 0;
     case HANDBACK_WRITE_PENDING:
         conn->state = CONN_WRITING;
         set_timeout(conn, conn->worker->config->write_timeout, DEADLINE_WRITE);
@@ -509,10 +546,7 @@ static int finish_response(rv_conn *conn) {
         return 0;
     }
     if (conn->close_after) {
-        /* The client asked to close and sent nothing more: nothing unread can turn the
-         * close into a reset, so no lingering (it cost a shutdown, a recv and a wake-up
-         * per connection). The engine's errors and the server's own closes linger. */
-        if (!conn->request->keep_alive && !conn->engine_error && conn->parsed == conn->length)
+        if (closes_without_lingering(conn))
             conn_close(conn);
         else
             linger(conn, LINGER_AFTER_ANSWER);
