@@ -15,6 +15,12 @@ import Testing
         try startTestApp(mode, flags, environment: AsyncHandlerTests.async)
     }
 
+    /// curl over HTTP/2: ALPN over TLS, prior knowledge in the clear.
+    func curlH2(_ server: ServerProcess, _ path: String, _ options: [String] = []) throws -> ExternalClient.Result {
+        try curl(
+            server, path, (server.transport == .tls ? ["--http2"] : ["--http2-prior-knowledge"]) + ["-sS"] + options)
+    }
+
     /// A Python script on `Tests/Clients/h2_client.py` against `server` (argv: the URL, the CA
     /// file, then `extra`); its last line is JSON.
     func runH2(_ server: ServerProcess, _ body: String, _ extra: [String] = [], timeout: Double = 20) throws
@@ -38,8 +44,7 @@ import Testing
     @Test(arguments: ServerMode.modes(.inline))
     func servesHTTP2AndAnswersThrownErrorsOnTheStream(_ mode: ServerMode) throws {
         let server = try startAsyncApp(mode)
-        let h2 = mode.transport == .tls ? ["--http2"] : ["--http2-prior-knowledge"]
-        let hello = try curl(server, "/sleep?ms=5", h2 + ["-sS", "-w", "|%{http_version}"])
+        let hello = try curlH2(server, "/sleep?ms=5", ["-w", "|%{http_version}"])
         #expect(hello.standardOutput == "slept\n|2", "\(hello)")
         let http1 = try curl(server, "/", ["-sS", "--http1.1", "-w", "|%{http_version}"])
         #expect(http1.standardOutput == "Hello, World!|1.1", "\(http1)")
@@ -101,8 +106,7 @@ import Testing
         #expect(statuses == Array(repeating: 200, count: 8) + Array(repeating: 503, count: 4), "\(rounds)")
         let twoRounds = rounds["elapsed"] as? Double ?? 0
         #expect(twoRounds >= 0.55, "8 streams through 4 slots took \(twoRounds) s: the limit did not hold")
-        let after = try curl(
-            limited, "/", (mode.transport == .tls ? ["--http2"] : ["--http2-prior-knowledge"]) + ["-sS"])
+        let after = try curlH2(limited, "/")
         #expect(after.standardOutput == "Hello, World!", "a slot frees for the next: \(after)")
     }
 
@@ -199,15 +203,14 @@ import Testing
             }
             #expect(ended, "the \(id) Task saw its client gone: \(server.logTail)")
         }
-        let still = try curl(
-            server, "/", (mode.transport == .tls ? ["--http2"] : ["--http2-prior-knowledge"]) + ["-sS"])
+        let still = try curlH2(server, "/")
         #expect(still.standardOutput == "Hello, World!", "\(still)\n\(server.logTail)")
     }
 
     /// A graceful stop with streams' Tasks in flight: the GOAWAY notice, then the final one
     /// naming the last stream; those streams finish whole, then the connection closes and the
-    /// worker exits cleanly. Seen failing with the stop not waiting for the streams' Tasks
-    /// (the bodies cut short).
+    /// worker exits cleanly. Seen failing with the stop closing h2 connections at once (no
+    /// final GOAWAY, the bodies cut short).
     @Test(arguments: ServerMode.modes(.inline))
     func gracefulStopLetsStreamsTasksFinish(_ mode: ServerMode) throws {
         let server = try startAsyncApp(mode, ["--shutdown-timeout", "10s"])

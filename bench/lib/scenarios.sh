@@ -47,7 +47,7 @@ FILE_PEERS=(raptor-inline raptor-pool nginx h2o)
 # are not).
 TLS_PEERS=(raptor-inline raptor-pool nginx h2o)
 # The servers the HTTP/2 scenarios compare (nginx and h2o speak h2 and h2c natively).
-H2_PEERS=(raptor-inline raptor-pool nginx h2o)
+H2_PEERS=(raptor-inline raptor-pool raptor-async nginx h2o)
 
 # True when the scenario's servers serve STATIC_DIR (raptor-ev serve, nginx root, h2o file.dir).
 is_file_kind() { [[ $KIND == static || $KIND == range || $KIND == conditional ]]; }
