@@ -48,7 +48,7 @@ final class Application: Sendable {
         do {
             let response = try handler!(request)
             status = response.status.code
-            try ResponseSender.send(response, on: connection, calls)
+            try calls.send(response, on: connection)
         } catch {
             status = recover(
                 from: error, status: status, method: request.method, target: request.target, on: connection, calls)
@@ -109,7 +109,7 @@ final class Application: Sendable {
         if let answer = error as? any HTTPResponseError {
             let code = answer.status.code
             do {
-                try ResponseSender.send(answer.response, on: connection, calls)
+                try calls.send(answer.response, on: connection)
             } catch {
                 // Its response could not be sent (a 1xx, a body that threw midway).
                 return recover(from: error, status: code, method: method, target: target, on: connection, calls)
@@ -153,7 +153,7 @@ extension ResponseSender {
             status: .internalServerError,
             headers: [.contentType: "text/plain; charset=utf-8", .connection: "close"],
             body: "Internal Server Error\n")
-        try? send(response, on: connection, calls)
+        try? calls.send(response, on: connection)
     }
 }
 
@@ -193,10 +193,7 @@ func raptorStartTask(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPo
 
 /// The same for every HTTP/2 stream of an async application
 /// (`rv_worker_config.start_stream_task`): the stream's Task answers into its sink and hands
-/// it back with `rv_h2_task_finished`. Not optimized, for the reason `raptorHandleStream`
-/// gives: a specialization for HTTP/2 made LLVM merge `ResponseSender.send`'s two copies
-/// into one taking the calls as arguments, which HTTP/1.1 paid for.
-@_optimize(none)
+/// it back with `rv_h2_task_finished`.
 func raptorStartStreamTask(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {
     startTask(connection, context, HTTP2Calls.self)
 }
