@@ -38,7 +38,7 @@ import Testing
 
     /// curl's way in: ALPN over TLS, prior knowledge in the clear; the same server still
     /// serves HTTP/1.1. A typed error thrown after an await is the stream's response (409),
-    /// any other a 500, and the connection goes on. Seen failing (curl fell back to 1.1 over
+    /// any other a 500, and the connection goes on; a request body is the Task's whole. Seen failing (curl fell back to 1.1 over
     /// TLS, the preface refused over tcp) with the worker's HTTP/2 setting off for async
     /// applications, as before.
     @Test(arguments: ServerMode.modes(.inline))
@@ -53,6 +53,7 @@ import Testing
             """
             client = Client(sys.argv[1], sys.argv[2])
             ids = [client.send("GET", p) for p in ["/refuse-after-await?code=409", "/throw-after-await", "/request"]]
+            ids.append(client.send("POST", "/body-chunks", body=b"x" * 100000))
             got = client.collect(ids)
             print(json.dumps({str(i): got[i] for i in ids}))
             """)
@@ -62,6 +63,9 @@ import Testing
         let after = got["5"] as? [String: Any]
         #expect(after?["status"] as? Int == 200, "\(got)")
         #expect((after?["body"] as? String)?.contains("version=HTTP/2.0") == true, "\(got)")
+        // The body arrived whole before the Task started, read as chunks.
+        let chunks = got["7"] as? [String: Any]
+        #expect(chunks?["body"] as? String == "chunks=2 length=100000 sum=12000000\n", "\(got)")
     }
 
     /// 48 streams on one connection, each awaiting a 300 ms timer, finish together (one at a
