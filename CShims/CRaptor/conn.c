@@ -205,6 +205,7 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     rv_parser_reset(conn->parser);
     conn->request = rv_parser_request(conn->parser);
     conn->worker = worker;
+    if (worker->config->stream_bodies) body_stream_divert(conn);
     conn->fd = fd;
     conn->file_fd = -1;
     conn->state = CONN_IDLE;
@@ -260,6 +261,7 @@ void conn_close(rv_conn *conn) {
     rv_worker *worker = conn->worker;
     forget_resume(conn);
     if (conn->h2) h2_connection_closed(conn);
+    if (conn->body_stream) body_stream_end(conn);
     ev_io_stop(worker->loop, &conn->io);
     ev_timer_stop(worker->loop, &conn->timer);
     set_parked(conn, 0);
@@ -311,6 +313,13 @@ static void watch(rv_conn *conn, io_callback callback, int direction) {
 }
 
 static void watch_input(rv_conn *conn) { watch(conn, conn_read_cb, EV_READ); }
+
+void conn_watch_input(rv_conn *conn) { watch_input(conn); }
+
+void conn_set_body_deadline(rv_conn *conn, int armed) {
+    if (armed) set_timeout(conn, conn->worker->config->body_timeout, DEADLINE_BODY);
+    else set_deadline(conn, 0, DEADLINE_NONE);
+}
 
 /* How long a connection closing after its answer drains what the client still sends. */
 #define LINGER_AFTER_ANSWER 2.0
@@ -428,9 +437,8 @@ static void conn_fail(rv_conn *conn, unsigned status, const char *text) {
     finish_response(conn);
 }
 
-/* Returns 1 when the request was answered inline and bytes of the next one wait. */
-static int dispatch(rv_conn *conn) {
-    rv_worker *worker = conn->worker;
+/* The application has the request from now on. */
+static inline void hand_to_application(rv_conn *conn) {
     conn->state = CONN_DISPATCHED;
     conn->deadline_kind = DEADLINE_NONE;
     conn->deadline = 0;
@@ -438,6 +446,12 @@ static int dispatch(rv_conn *conn) {
      * request. If input arrives meanwhile (a pipelined request), conn_read_cb stops it. */
     conn->handback = HANDBACK_DONE;
     conn->responded = conn->finished = 0;
+}
+
+/* Returns 1 when the request was answered inline and bytes of the next one wait. */
+static int dispatch(rv_conn *conn) {
+    rv_worker *worker = conn->worker;
+    hand_to_application(conn);
     if (worker->config->threads == 0) {
         worker->config->handler(conn, worker->config->handler_context);
         respond_ensure_finished(conn);
@@ -448,6 +462,27 @@ static int dispatch(rv_conn *conn) {
         STAT_ADD(worker, RV_STAT_SHED_503, 1);
         conn_fail(conn, 503, NULL);
     }
+    return 0;
+}
+
+/* Streamed bodies (tasks mode): the request's task starts at the end of its head, and the
+ * loop goes on reading the body for it (body_stream.c). `continue_due`: 100 Continue is
+ * owed and no body byte came yet; it is sent when the task first waits for the body.
+ * Returns 0: the caller must not touch the connection any more. */
+static int dispatch_streamed(rv_conn *conn, int continue_due) {
+    rv_worker *worker = conn->worker;
+    if (body_stream_begin(conn, continue_due) != 0) {
+        conn_fail(conn, 500, NULL);
+        return 0;
+    }
+    if (pool_dispatch(worker, conn) != 0) {
+        STAT_ADD(worker, RV_STAT_SHED_503, 1);
+        conn_fail(conn, 503, NULL);
+        return 0;
+    }
+    hand_to_application(conn);
+    if (!continue_due) conn_set_body_deadline(conn, 1);
+    body_stream_pump(conn);
     return 0;
 }
 
@@ -539,6 +574,7 @@ static int process_input(rv_conn *conn) {
         conn->parsed = consumed;
         switch (result) {
         case RV_PARSE_MORE:
+            if (rv_parser_head_done(conn->parser) && worker->config->stream_bodies) return dispatch_streamed(conn, 0);
             if (rv_parser_head_done(conn->parser) && rv_parser_body_bytes_discardable(conn->parser)) {
                 /* the body was copied out as it was parsed: reuse that room */
                 uint32_t head = conn->request->head_length;
@@ -548,6 +584,7 @@ static int process_input(rv_conn *conn) {
             else set_reading_deadline(conn);
             return 1;
         case RV_PARSE_HEAD_CONTINUE:
+            if (worker->config->stream_bodies) return dispatch_streamed(conn, conn->length == conn->parsed);
             /* A client that already sent body bytes does not wait for 100 Continue. */
             if (conn->length == conn->parsed && respond_continue(conn) != 0) {
                 conn_close(conn);
@@ -681,6 +718,8 @@ static void resume_later(rv_conn *conn) {
     ev_idle_start(worker->loop, &worker->resume_idle);
 }
 
+void conn_resume_later(rv_conn *conn) { resume_later(conn); }
+
 /* A closing connection leaves whichever list holds it: the one waiting for the next poll,
  * or the one resume_check_cb is going through. */
 static void forget_resume(rv_conn *conn) {
@@ -719,6 +758,8 @@ static inline void took_input(rv_conn *conn, ssize_t got) {
     STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
     if (stopping(conn->worker)) conn->read_while_stopping = 1;
 }
+
+void conn_took_input(rv_conn *conn, ssize_t got) { took_input(conn, got); }
 
 /* ---- h2c with prior knowledge: the preface or HTTP/1.1 ---- */
 
@@ -765,6 +806,10 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
             return;
         }
         if (conn->state == CONN_DISPATCHED) {
+            if (conn->body_stream && body_stream_reads(conn)) { /* the task's body */
+                body_stream_pump(conn);
+                return;
+            }
             /* The buffer belongs to the handler now; the bytes wait in the kernel until
              * the connection is handed back (which must now wake the loop). */
             ev_io_stop(conn->worker->loop, &conn->io);
@@ -858,6 +903,10 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
         /* fall through */
     case DEADLINE_REQUEST:
     case DEADLINE_BODY:
+        if (conn->state == CONN_DISPATCHED) { /* a body streamed to its task stalled */
+            body_stream_timed_out(conn);
+            return;
+        }
         STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
         conn_fail(conn, 408, NULL);
         return;

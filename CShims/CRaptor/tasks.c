@@ -64,6 +64,10 @@ void rv_task_finished(rv_conn *conn) {
     rv_worker *worker = conn->worker;
     respond_ensure_finished(conn);
     STAT_ADD(worker, RV_STAT_BUSY_THREADS, -1);
+    if (conn->body_stream) { /* the loop forgets the stream first, then collects */
+        body_stream_task_finished(conn);
+        return;
+    }
     /* requests wait for this one's slot: the loop must start the next now */
     pool_hand_back(worker, conn, atomic_load_explicit(&worker->pool.tasks_waiting, memory_order_relaxed) > 0);
 }
@@ -145,4 +149,5 @@ void tasks_start(rv_worker *worker) {
     ev_async_init(&pool->writers_async, writers_async_cb);
     pool->writers_async.data = worker;
     ev_async_start(worker->loop, &pool->writers_async);
+    if (worker->config->stream_bodies) body_streams_start(worker);
 }

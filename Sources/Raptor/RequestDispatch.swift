@@ -19,6 +19,8 @@ final class Application: Sendable {
     let forwarding: ForwardedClient?
     /// Where an async handler's Tasks run; nil: Swift's cooperative pool.
     let taskExecutor: (any TaskExecutor)?
+    /// An async handler starts at the end of the head and reads the body as it arrives.
+    let streamsBodies: Bool
 
     init(
         responder: Responder, hooks: Hooks, logger: Logger, accessLogFormat: Configuration.LogFormat?,
@@ -28,9 +30,11 @@ final class Application: Sendable {
         case .sync(let handler):
             self.handler = handler
             self.asyncHandler = nil
+            self.streamsBodies = false
         case .async(let handler):
             self.handler = nil
             self.asyncHandler = handler
+            self.streamsBodies = responder.bodies == .streamed
         }
         self.hooks = hooks
         self.logger = logger
@@ -65,8 +69,10 @@ final class Application: Sendable {
         do {
             let response = try await asyncHandler!(request)
             status = response.status.code
+            if streamsBodies { await BodyStreamWait.stopReading(connection) }
             try await ResponseSender.sendFromTask(response, on: connection)
         } catch {
+            if streamsBodies { await BodyStreamWait.stopReading(connection) }
             status = recover(
                 from: error, status: status, method: request.method, target: request.target, on: connection,
                 HTTP1Calls.self)
@@ -102,6 +108,13 @@ final class Application: Sendable {
             } else {
                 reportFailure(error, method: method, target: target)
             }
+            return status
+        }
+        if case RaptorError.clientGone = error {
+            // A streamed request body whose client went away: nobody is left to answer.
+            rv_respond_abort(connection)
+            logger.info(
+                "client went away during the request", metadata: ["method": "\(method)", "target": "\(target)"])
             return status
         }
         if let answer = error as? any HTTPResponseError {
