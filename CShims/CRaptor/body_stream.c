@@ -40,12 +40,12 @@
 #include "parser.h"
 #include "transport.h"
 
-/* The most a stream holds: what the client may have sent beyond the socket's buffers. */
+/* The most a stream holds: what the client may have sent beyond the socket's buffers. A
+ * shorter body (Content-Length) gets a stream of its length. */
 #define STREAM_CAPACITY ((size_t)64 * 1024)
-/* The loop reads only with this much room (a read's worth; less would be many small reads). */
+/* The loop reads only with this much room (a read's worth; less would be many small reads),
+ * or with the whole stream free when it is smaller. */
 #define READ_ROOM ((size_t)RV_BUFFER_SIZE)
-/* A task that took bytes wakes a paused loop only once this much is free (fewer wake-ups). */
-#define RESUME_ROOM (STREAM_CAPACITY / 2)
 /* Reads per wake-up, as conn.c bounds them (fairness between connections). */
 #define READS_PER_WAKE 16
 
@@ -86,12 +86,14 @@ void rv_body_stream_release(rv_body_stream *stream) {
 static rv_body_stream *create(rv_conn *conn) {
     rv_body_stream *stream = calloc(1, sizeof *stream);
     if (!stream) return NULL;
-    stream->data = malloc(STREAM_CAPACITY);
+    int64_t length = conn->request->content_length;
+    size_t capacity = length > 0 && (uint64_t)length < STREAM_CAPACITY ? (size_t)length : STREAM_CAPACITY;
+    stream->data = malloc(capacity);
     if (!stream->data) {
         free(stream);
         return NULL;
     }
-    stream->capacity = STREAM_CAPACITY;
+    stream->capacity = capacity;
     rv_body_sink_init(&stream->stored, conn->worker->config->limits.body_memory_max);
     pthread_mutex_init(&stream->lock, NULL);
     atomic_init(&stream->refs, 1); /* the connection's */
@@ -110,6 +112,15 @@ rv_body_stream *rv_conn_body_stream(rv_conn *conn) {
 
 /* Under the lock: room for more bytes. */
 static size_t room(const rv_body_stream *stream) { return stream->capacity - (stream->end - stream->start); }
+
+/* Under the lock: room enough for the loop to read. */
+static int room_to_read(const rv_body_stream *stream) {
+    return room(stream) >= (stream->capacity < READ_ROOM ? stream->capacity : READ_ROOM);
+}
+
+/* Under the lock: room enough for a paused loop to read again (half the stream: the task
+ * wakes the loop once per half, not per chunk it takes). */
+static int room_to_resume(const rv_body_stream *stream) { return room(stream) >= stream->capacity / 2; }
 
 /* Takes the waiting task's resumption (under the lock); the caller calls it unlocked. */
 static rv_body_ready_fn take_ready(rv_body_stream *stream, void **context) {
@@ -179,6 +190,7 @@ static void stop_reading(rv_conn *conn, unsigned failure) {
  * after it (the rest of the body was never read). The parser's own failures (413, 400)
  * already set the request's error. */
 static void fail(rv_conn *conn, unsigned failure) {
+    if (failure == RV_BODY_STREAM_GONE) tasks_check_client(conn);
     rv_request *request = &conn->parser->req;
     request->keep_alive = 0;
     if (failure >= 400 && request->error_status == 0) request->error_status = (uint16_t)failure;
@@ -197,7 +209,7 @@ static void pause_reading(rv_conn *conn) {
     conn_set_body_deadline(conn, 0); /* the task lags, not the client */
     pthread_mutex_lock(&stream->lock);
     stream->paused = 1;
-    int resume = room(stream) >= RESUME_ROOM; /* taken meanwhile */
+    int resume = room_to_resume(stream); /* taken meanwhile */
     if (resume) stream->paused = 0;
     pthread_mutex_unlock(&stream->lock);
     if (resume) {
@@ -250,8 +262,9 @@ void body_stream_pump(rv_conn *conn) {
         if (fed == 0) return;
         pthread_mutex_lock(&stream->lock);
         size_t free_bytes = room(stream);
+        int can_read = room_to_read(stream);
         pthread_mutex_unlock(&stream->lock);
-        if (fed < 0 || free_bytes < READ_ROOM) {
+        if (fed < 0 || !can_read) {
             pause_reading(conn);
             return;
         }
@@ -356,7 +369,7 @@ long rv_body_stream_read(rv_body_stream *stream, uint8_t *into, size_t capacity,
     if (stream->start == stream->end) stream->start = stream->end = 0;
     rv_worker *worker = stream->conn ? stream->conn->worker : NULL;
     int wake = 0;
-    if (stream->paused && room(stream) >= RESUME_ROOM) {
+    if (stream->paused && room_to_resume(stream)) {
         stream->ask_resume = 1;
         wake = post_news(stream);
     }

@@ -810,6 +810,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
                 body_stream_pump(conn);
                 return;
             }
+            if (conn->worker->config->start_task) tasks_check_client(conn);
             /* The buffer belongs to the handler now; the bytes wait in the kernel until
              * the connection is handed back (which must now wake the loop). */
             ev_io_stop(conn->worker->loop, &conn->io);

@@ -112,6 +112,8 @@ struct rv_conn {
     ev_timer writable_timer;
     rv_writable_fn resume;
     void *resume_context;
+    /* tasks mode: the request's task (rv_task_attach), taken once by whoever lets it go */
+    void *_Atomic task;
     /* tasks mode with streamed bodies: the request's body on its way to the task */
     struct rv_body_stream *body_stream;
 
@@ -295,6 +297,9 @@ void tasks_start(rv_worker *worker);
 void tasks_start_batch(rv_worker *worker);
 /* After completions were collected: start waiting requests up to --max-inflight. */
 void tasks_start_waiting(rv_worker *worker);
+/* Input (or its end) came while a task has the request: if the client went away, cancel
+ * the task. */
+void tasks_check_client(rv_conn *conn);
 
 /* body_stream.c: a request body streamed to its task (config->stream_bodies) */
 void body_streams_start(rv_worker *worker);

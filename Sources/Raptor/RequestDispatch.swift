@@ -33,8 +33,8 @@ final class Application: Sendable {
             self.streamsBodies = false
         case .async(let handler):
             self.handler = nil
-            self.asyncHandler = handler
             self.streamsBodies = responder.bodies == .streamed
+            self.asyncHandler = streamsBodies ? Self.stoppingBodyReads(handler) : handler
         }
         self.hooks = hooks
         self.logger = logger
@@ -69,16 +69,31 @@ final class Application: Sendable {
         do {
             let response = try await asyncHandler!(request)
             status = response.status.code
-            if streamsBodies { await BodyStreamWait.stopReading(connection) }
             try await ResponseSender.sendFromTask(response, on: connection)
         } catch {
-            if streamsBodies { await BodyStreamWait.stopReading(connection) }
             status = recover(
                 from: error, status: status, method: request.method, target: request.target, on: connection,
                 HTTP1Calls.self)
         }
         logAccess(request, status: status, started: started)
         rv_task_finished(connection)
+    }
+
+    /// A handler of streamed bodies, then the loop's reading of the body stopped, before the
+    /// Task's first write (the response, or the answer to what it threw): the transport has
+    /// one owner at a time. Only streaming applications pay the wait.
+    private static func stoppingBodyReads(_ handler: @escaping AsyncHandler) -> AsyncHandler {
+        { request in
+            let connection = ConnectionHandle(pointer: request.connection)
+            do {
+                let response = try await handler(request)
+                await BodyStreamWait.stopReading(connection.pointer)
+                return response
+            } catch {
+                await BodyStreamWait.stopReading(connection.pointer)
+                throw error
+            }
+        }
     }
 
     private func logAccess(_ request: borrowing Request, status: Int, started: timespec) {
@@ -110,8 +125,9 @@ final class Application: Sendable {
             }
             return status
         }
-        if case RaptorError.clientGone = error {
-            // A streamed request body whose client went away: nobody is left to answer.
+        if Self.clientWentAway(error) {
+            // A streamed request body whose client went away, or a Task cancelled because its
+            // client did: nobody is left to answer.
             rv_respond_abort(connection)
             logger.info(
                 "client went away during the request", metadata: ["method": "\(method)", "target": "\(target)"])
@@ -137,6 +153,11 @@ final class Application: Sendable {
         reportFailure(error, method: method, target: target)
         ResponseSender.sendInternalError(on: connection, calls)
         return 500
+    }
+
+    private static func clientWentAway(_ error: any Error) -> Bool {
+        if case RaptorError.clientGone = error { return true }
+        return error is CancellationError && Task.isCancelled
     }
 
     private func reportFailure(_ error: any Error, method: HTTPRequest.Method, target: String) {
@@ -202,11 +223,29 @@ func raptorStartTask(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPo
     guard let connection, let context else { return }
     let application = Unmanaged<Application>.fromOpaque(context).takeUnretainedValue()
     let handle = ConnectionHandle(pointer: connection)
+    // Attached before the Task exists, so it is there however soon the Task finishes.
+    let running = RunningTask()
+    rv_task_attach(connection, Unmanaged.passRetained(running).toOpaque())
     if let executor = application.taskExecutor {
-        Task(executorPreference: executor) { await application.handleAsync(handle.pointer) }
+        running.task = Task(executorPreference: executor) { await application.handleAsync(handle.pointer) }
     } else {
-        Task { await application.handleAsync(handle.pointer) }
+        running.task = Task { await application.handleAsync(handle.pointer) }
     }
+}
+
+/// A request's Task, held by the engine until it finished or its client went away (then it
+/// is cancelled: an awaiting handler sees `CancellationError`).
+final class RunningTask: @unchecked Sendable {
+    /// Set and read on the loop thread only (raptorStartTask, raptorReleaseTask's cancel).
+    var task: Task<Void, Never>?
+}
+
+/// The engine letting a request's Task go (an `rv_task_release_fn`): cancelled first when
+/// its client went away (loop thread), or simply released once it finished (its thread).
+func raptorReleaseTask(_ context: UnsafeMutableRawPointer?, _ cancel: Int32) {
+    guard let context else { return }
+    let running = Unmanaged<RunningTask>.fromOpaque(context).takeRetainedValue()
+    if cancel != 0 { running.task?.cancel() }
 }
 
 /// A dispatched connection travelling into its Task: exactly one thread at a time uses it

@@ -91,6 +91,7 @@ struct Worker {
                             // keeps the engine's dispatch off the inline path).
                             config.threads = 1
                             config.start_task = raptorStartTask
+                            config.release_task = raptorReleaseTask
                             config.max_inflight = UInt32(configuration.maxInflight)
                             config.stream_bodies = application.streamsBodies ? 1 : 0
                         }

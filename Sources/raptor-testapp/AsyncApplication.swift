@@ -22,10 +22,15 @@ enum AsyncApplication {
         case "/sleep":
             // Awaits a timer: the I/O-bound handler of the tests; `report` says on standard
             // error when it began.
-            if request.queryItems.contains(where: { $0.name == "report" }) {
-                TestApplication.report("sleep began \(request.target)")
+            let report = request.queryItems.contains(where: { $0.name == "report" })
+            let target = request.target
+            if report { TestApplication.report("sleep began \(target)") }
+            do {
+                try await Task.sleep(for: .milliseconds(number("ms", 10)))
+            } catch {
+                if report { TestApplication.report("sleep \(target) ended: \(error)") }
+                throw error
             }
-            try await Task.sleep(for: .milliseconds(number("ms", 10)))
             return TestApplication.text("slept\n")
         case "/slow":
             // The sync application's /slow, awaiting instead of blocking: the benchmark's

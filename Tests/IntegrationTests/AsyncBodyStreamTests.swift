@@ -242,6 +242,26 @@ import Testing
         #expect(server.waitForExit(timeout: 10) == .exited(0), "\(server.logTail)")
     }
 
+    /// A client that goes away while its (async, not streaming) handler awaits cancels the
+    /// handler's Task: the awaited sleep throws CancellationError at once (not after its 30
+    /// s), which is no failure, and the worker serves on. Seen failing (no cancellation in
+    /// 5 s) with the engine never calling release_task to cancel.
+    @Test(arguments: ServerMode.modes(.inline))
+    func aClientGoneMidHandlerCancelsItsTask(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode, [], environment: ["RAPTOR_TESTAPP_APPLICATION": "async"])
+        let client = try connect(server)
+        try client.send(Requests.get("/sleep?ms=30000&report=1"))
+        let began = waitUntil(timeout: 10) { server.standardError.contains("sleep began /sleep?ms=30000&report=1") }
+        #expect(began, "\(server.logTail)")
+        client.close()
+        let cancelled = waitUntil(timeout: 5) {
+            server.standardError.contains("sleep /sleep?ms=30000&report=1 ended: CancellationError()")
+        }
+        #expect(cancelled, "\(server.logTail)")
+        expectNoFailureReported(server)
+        #expect(try exchange(server, Requests.get("/sleep?ms=10")).bodyText == "slept\n")
+    }
+
     // MARK: Helpers
 
     static func head(_ target: String, length: Int?, _ fields: String = "") -> [UInt8] {

@@ -333,6 +333,10 @@ typedef void (*rv_handler_fn)(rv_conn *conn, void *context);
  * through rv_respond_* (without blocking: rv_respond_stream_begin_nowait) and then calls
  * rv_task_finished. */
 typedef void (*rv_task_start_fn)(rv_conn *conn, void *context);
+/* A request's task, as the start function attached it (rv_task_attach): `cancel` 1 when its
+ * client went away (cancel it, then let it go), 0 when the task finished (let it go). Called
+ * once per attached task, on the loop thread (cancel) or the task's (finished). */
+typedef void (*rv_task_release_fn)(void *task, int cancel);
 /* Resumes a task that waited for writability (rv_conn_wait_writable), on the loop thread:
  * result 0 when the socket took everything left, -1 when the client is gone or the write
  * timeout passed. It must return at once. */
@@ -369,6 +373,7 @@ typedef struct rv_worker_config {
      * most max_inflight at once, the others wait (max_pending); `threads` must not be 0
      * and no app thread starts */
     rv_task_start_fn start_task;
+    rv_task_release_fn release_task; /* may be NULL: tasks are then never cancelled */
     uint32_t max_inflight;
     /* tasks mode: a request with a body starts its task at the end of its head, and the
      * body reaches the task as it arrives (rv_body_stream_*), never stored whole */
@@ -508,6 +513,10 @@ int rv_respond_stream_begin_nowait(rv_conn *conn);
  * socket took the rest, or it failed or stalled for the write timeout. The connection
  * stays the task's; only its output is the loop's meanwhile. */
 void rv_conn_wait_writable(rv_conn *conn, rv_writable_fn resume, void *context);
+/* From the start function, on the loop thread: the task running the request, cancelled
+ * through config->release_task if its client goes away (end of input while the handler
+ * runs) before it finishes. */
+void rv_task_attach(rv_conn *conn, void *task);
 /* A task's request is answered (or abandoned: a 500, or the stream closes): the connection
  * goes back to the loop. The task must not touch the request after this. */
 void rv_task_finished(rv_conn *conn);
