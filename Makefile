@@ -7,7 +7,7 @@ BIND       ?= tcp://0.0.0.0:9292
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_DEPS   := libev-dev libhttp-parser-dev libssl-dev libnghttp2-dev
 # test tools by command (nghttp and h2load come in Debian's nghttp2-client); Python's h2 and
-# hpack (the raw HTTP/2 client of the tests) in python3-h2
+# hpack (the raw HTTP/2 client of the tests) in python3-h2, or from PyPI (test-deps)
 TEST_DEPS  := curl python3 wrk openssl strace nghttp h2load
 CFLAGS_CHECK := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -ICShims/CRaptor/include \
                 -ICShims/CTestTLS/include
@@ -35,6 +35,11 @@ test-deps: deps
 	  echo "Installing$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$(echo $$missing | tr ' ' '\n' | sort -u); \
 	fi
+	@# The python3 first on PATH may not be Debian's (pyenv's, on the CI machines), and then
+	@# python3-h2 does not reach it: that interpreter gets Debian's versions from PyPI.
+	@python3 -c 'import h2, hpack' 2>/dev/null || { \
+	  echo "Installing h2 and hpack for $$(command -v python3) (pip)"; \
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore h2==4.1.0 hpack==4.0.0; }
 
 # promtool, the Prometheus project's checker of /metrics (ClusterMetricsTests): taken out
 # of Debian's prometheus package, never installed (installing it would start a server).

@@ -7,19 +7,25 @@
 # connection and a run that serves 0 (the same connection opened and closed), divided by
 # N, so start-up and shutdown cancel out.
 #
+# --server nginx measures nginx the same way (one process: master_process off, the bench's
+# nginx.conf, its `return 200 "Hello, World!"`), for an exact side-by-side of user-space cost
+# that the wall clock of a shared machine cannot give.
+#
 # Prints the totals, then instructions by shared object (pool mode varies by a few hundred
 # instructions from run to run in libev and libc, with how often the loop happens to
 # sleep; the engine's share in the binary does not) and system calls by name.
 #
 # Usage: bash bench/keepalive-cost.sh [--threads N] [--async] [--requests N] [--tls] [--bin DIR]
+#                                     [--server raptor|nginx]
 #   --threads  0 (inline, default) or the pool size
 #   --async    the test app's async handler (each request a Task; --threads plays no part)
 #   --tls      an ssl:// bind with a throwaway certificate; the client speaks TLS
 #   --bin      where raptor-testapp is (default: swift build -c release --show-bin-path)
+#   --server   nginx: the peer instead (--threads, --async and --bin play no part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-threads=0 requests=2000 tls=0 bin=
+threads=0 requests=2000 tls=0 bin= server=raptor
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;
@@ -27,22 +33,25 @@ while [ $# -gt 0 ]; do
         --tls) tls=1; shift ;;
         --async) export RAPTOR_TESTAPP_APPLICATION=async; shift ;;
         --bin) bin=$2; shift 2 ;;
+        --server) server=$2; shift 2 ;;
         *) echo "keepalive-cost.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-for tool in valgrind strace python3; do
+case "$server" in
+    raptor) tools=(valgrind strace python3) ;;
+    nginx) tools=(valgrind strace python3 nginx) ;;
+    *) echo "keepalive-cost.sh: --server must be raptor or nginx, not: $server" >&2; exit 2 ;;
+esac
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || { echo "keepalive-cost.sh: $tool is not installed" >&2; exit 1; }
 done
-if [ -z "$bin" ]; then
+if [ "$server" = raptor ] && [ -z "$bin" ]; then
     swift build -c release --product raptor-testapp >&2
     bin=$(swift build -c release --show-bin-path)
 fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# valgrind 3.19 cannot read the DWARF 5 debug information Swift writes: a stripped copy.
-cp "$bin/raptor-testapp" "$work/raptor-testapp"
-strip --strip-debug "$work/raptor-testapp"
 bind=tcp://127.0.0.1:0 client_flags=()
 if [ "$tls" = 1 ]; then
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
@@ -50,8 +59,28 @@ if [ "$tls" = 1 ]; then
     bind="ssl://127.0.0.1:0?cert=$work/cert.pem&key=$work/key.pem"
     client_flags=(--tls)
 fi
+if [ "$server" = raptor ]; then
+    # valgrind 3.19 cannot read the DWARF 5 debug information Swift writes: a stripped copy.
+    cp "$bin/raptor-testapp" "$work/raptor-testapp"
+    strip --strip-debug "$work/raptor-testapp"
+else
+    nginx_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    nginx_ssl="" nginx_tls=""
+    if [ "$tls" = 1 ]; then
+        nginx_ssl=ssl
+        nginx_tls="ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
+    fi
+    mkdir -p "$work/logs" "$work/tmp" "$work/static"
+    sed -e "s|@PORT@|$nginx_port|g" -e "s|@KEEPALIVE_REQUESTS@|1000000|g" -e "s|@DIR@|$work|g" -e "s|@WORKERS@|1|g" \
+        -e "s|@STATIC_DIR@|$work/static|g" -e "s|@SSL@|$nginx_ssl|g" -e "s|@HTTP2@||g" -e "s|@TLS@|$nginx_tls|g" \
+        bench/nginx.conf.template >"$work/nginx.conf"
+fi
 
 start_server() {  # TOOL-PREFIX...: starts the server (under the tool), sets pid and port
+    if [ "$server" = nginx ]; then
+        start_nginx "$@"
+        return
+    fi
     local log="$work/server.log"
     port=
     "$@" "$work/raptor-testapp" --bind "$bind" --workers 0 --threads "$threads" \
@@ -63,6 +92,21 @@ start_server() {  # TOOL-PREFIX...: starts the server (under the tool), sets pid
         sleep 0.1
     done
     [ -n "$port" ] || { echo "keepalive-cost.sh: the server did not start:" >&2; cat "$log" >&2; kill "$pid"; exit 1; }
+}
+
+start_nginx() {  # TOOL-PREFIX...: nginx as one process (no master), pid and port as above
+    "$@" "$(command -v nginx)" -p "$work" -c "$work/nginx.conf" -e "$work/logs/error.log" \
+        -g 'daemon off; master_process off;' >"$work/server.log" 2>&1 &
+    pid=$! port=$nginx_port
+    for _ in $(seq 600); do
+        python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)' \
+            "$port" 2>/dev/null && return
+        sleep 0.1
+    done
+    echo "keepalive-cost.sh: nginx did not start:" >&2
+    cat "$work/server.log" "$work/logs/error.log" >&2
+    kill "$pid"
+    exit 1
 }
 
 instructions() {  # N: total instructions of a run that serves N requests
@@ -91,9 +135,11 @@ syscalls() {  # N: system calls (every thread) while N requests are served
 
 ir0=$(instructions 0) irn=$(instructions "$requests")
 sc0=$(syscalls 0) scn=$(syscalls "$requests")
-awk -v a="$ir0" -v b="$irn" -v c="$sc0" -v d="$scn" -v n="$requests" -v t="$threads" -v s="$tls" 'BEGIN {
-    printf "threads=%s tls=%s requests=%s: %.0f instructions/request, %.2f syscalls/request\n",
-        t, s, n, (b - a) / n, (d - c) / n }'
+label="threads=$threads"
+[ "$server" = nginx ] && label="server=nginx"
+awk -v a="$ir0" -v b="$irn" -v c="$sc0" -v d="$scn" -v n="$requests" -v l="$label" -v s="$tls" 'BEGIN {
+    printf "%s tls=%s requests=%s: %.0f instructions/request, %.2f syscalls/request\n",
+        l, s, n, (b - a) / n, (d - c) / n }'
 [ -n "${RAPTOR_TESTAPP_APPLICATION:-}" ] && echo "application: $RAPTOR_TESTAPP_APPLICATION"
 echo "instructions/request by object:"
 python3 bench/lib/callgrind_objects.py "$work/cg-0.out" "$work/cg-$requests.out" "$requests"

@@ -552,8 +552,12 @@ static int finish_response(rv_conn *conn) {
     return next_request(conn);
 }
 
+/* A connection waiting for the rest of a pipelined request may have it in the transport
+ * already (TLS decrypted a record longer than the buffer took): the socket will not
+ * announce it, so it is read in this loop iteration. */
 void conn_after_handler(rv_conn *conn) {
-    if (finish_response(conn)) process_input(conn);
+    if (finish_response(conn) && process_input(conn) && transport_has_buffered_input(conn))
+        ev_feed_event(conn->worker->loop, &conn->io, EV_READ);
 }
 
 /* Feeds what was read to the parser and acts on the result; loops for pipelined

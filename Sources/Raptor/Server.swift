@@ -91,8 +91,15 @@ public struct Server {
             binds: configuration.binds, mode: .shared, slots: 1, backlog: configuration.backlog
         ).listeners
         defer { listeners.closeAll() }
-        // The previous image's workers: this process takes over at once.
-        for pid in (setup.inheritance.map { $0.workers + $0.helpers } ?? []) { kill(pid, SIGTERM) }
+        // The previous image's workers: this process takes over at once, and reaps them.
+        let previousImage = setup.inheritance.map {
+            PreviousImageReaper(
+                inheritance: $0,
+                limit: configuration.shutdownTimeout.seconds + Master.Interval.killAfterShutdownTimeout,
+                logger: logger)
+        }
+        previousImage?.start()
+        defer { previousImage?.wait() }
         setup.logListening(listeners, logger: logger)
         if !tls.isEmpty { logger.info("tls", metadata: ["file_bodies": "\(TLSFilePath.description)"]) }
         let stats = UnsafeMutablePointer<rv_stats>.allocate(capacity: 1)

@@ -18,11 +18,7 @@ import Testing
         // The new build: a script that leaves a mark, then becomes the test app (same pid,
         // same arguments).
         let mark = directory.appendingPathComponent("new-build-ran").path
-        let next = installed + ".new"
-        try "#!/bin/sh\ntouch '\(mark)'\nexec '\(Binaries.testApp)' \"$@\"\n"
-            .write(toFile: next, atomically: false, encoding: .utf8)
-        #expect(chmod(next, 0o755) == 0)
-        #expect(rename(next, installed) == 0)
+        try installBuild(at: installed, script: "touch '\(mark)'\nexec '\(Binaries.testApp)' \"$@\"")
 
         server.process.signal(SIGHUP)
         waitForEvents(server, "hot restart: new master image running")

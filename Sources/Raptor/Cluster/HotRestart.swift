@@ -228,6 +228,55 @@ final class PreviousImageWorkers {
     }
 }
 
+/// `--single` after a hot restart (the build now installed runs one process): the previous
+/// image's workers and metrics servers are still children of this pid, and there is no
+/// master loop to reap them. They are told to stop at once (this process serves the same
+/// sockets already), and a small thread reaps each as it exits, kills those still running
+/// past `limit` as the master does, and ends when none is left. Without it they would
+/// stay zombies for the life of the process. Only their pids are waited for: any other
+/// child is the application's, and its exit status is not ours to take.
+final class PreviousImageReaper: @unchecked Sendable {
+    /// Touched only by the thread once it started.
+    private let previous: PreviousImageWorkers
+    private let limit: Double
+    private let logger: Logger
+    private var thread: PeriodicThread?
+
+    init(inheritance: HotRestart.Inheritance, limit: Double, logger: Logger) {
+        previous = PreviousImageWorkers(pids: inheritance.workers, helpers: inheritance.helpers, logger: logger)
+        self.limit = limit
+        self.logger = logger
+    }
+
+    /// TERM to each, then the thread (every 100 ms, the master's pace).
+    func start() {
+        guard !previous.isEmpty else { return }
+        logger.info("hot restart: stopping the old workers", metadata: ["count": "\(previous.count)"])
+        previous.stop(Monotonic.now())
+        thread = PeriodicThread(interval: 0.1, tickWhile: { [self] in reapExited() })
+        thread?.start()
+    }
+
+    /// Waits until every one was reaped (at most `limit` and a tick from `start`).
+    func wait() { thread?.join() }
+
+    /// True while some are left.
+    private func reapExited() -> Bool {
+        for pid in previous.pids.union(previous.helpers) {
+            var status: Int32 = 0
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == 0 || (reaped < 0 && errno != ECHILD) { continue }
+            // Reaped now, or (ECHILD) not a child of ours: either way, gone from the list.
+            let what = previous.reaped(pid)
+            if reaped == pid, let what {
+                logger.info("\(what) exited (hot restart)", metadata: Master.exitMetadata(pid: pid, status: status))
+            }
+        }
+        previous.enforceDeadline(Monotonic.now(), limit: limit)
+        return !previous.isEmpty
+    }
+}
+
 /// HUP, before the hand-over: the new build is first run with the same arguments and
 /// `--check-config` (it parses and validates them, checks the directory or the handler,
 /// binds nothing, and exits). Only a build that passes is executed: once exec has

@@ -461,16 +461,17 @@ final class Master {
         }
     }
 
+    /// A reaped process's log metadata: its pid, and its exit status or the signal that
+    /// ended it (wait status `status`).
+    static func exitMetadata(pid: pid_t, status: Int32) -> Logger.Metadata {
+        let signal = status & 0x7f
+        if signal != 0 { return ["pid": "\(pid)", "signal": "\(SignalQueue.name(signal))"] }
+        return ["pid": "\(pid)", "status": .stringConvertible(Int((status >> 8) & 0xff))]
+    }
+
     private func exited(_ pid: pid_t, status: Int32) {
         let now = Monotonic.now()
-        let signal = status & 0x7f
-        let code = (status >> 8) & 0xff
-        var metadata: Logger.Metadata = ["pid": "\(pid)"]
-        if signal == 0 {
-            metadata["status"] = .stringConvertible(Int(code))
-        } else {
-            metadata["signal"] = "\(SignalQueue.name(signal))"
-        }
+        var metadata = Self.exitMetadata(pid: pid, status: status)
         if let check = hotRestartCheck, check.pid == pid {
             hotRestartChecked(check, status: status)
             return

@@ -3,18 +3,27 @@
 #endif
 
 /// A helper thread that calls `tick` every `interval` seconds (on the monotonic clock) until
-/// `stop()`, which wakes it and waits for it to end. Started through
-/// `SignalQueue.startThread`, so INT and TERM never land on it.
+/// `stop()`, which wakes it and waits for it to end, or (`tickWhile`) until a tick says it
+/// is done. Started through `SignalQueue.startThread`, so INT and TERM never land on it.
 final class PeriodicThread: @unchecked Sendable {
     private let interval: Double
-    private let tick: @Sendable () -> Void
+    /// False: the thread's work is done, it ends.
+    private let tick: @Sendable () -> Bool
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// Guarded by `lock`.
     private var stopping = false
     private var thread: pthread_t?
 
-    init(interval: Double, tick: @escaping @Sendable () -> Void) {
+    convenience init(interval: Double, tick: @escaping @Sendable () -> Void) {
+        self.init(interval: interval) {
+            tick()
+            return true
+        }
+    }
+
+    /// A thread that ends by itself after the first tick that returns false.
+    init(interval: Double, tickWhile tick: @escaping @Sendable () -> Bool) {
         self.interval = interval
         self.tick = tick
         pthread_mutex_init(lock, nil)
@@ -42,6 +51,11 @@ final class PeriodicThread: @unchecked Sendable {
         stopping = true
         pthread_cond_signal(wake)
         pthread_mutex_unlock(lock)
+        join()
+    }
+
+    /// Waits for the thread to end (`tickWhile`: after its last tick).
+    func join() {
         if let thread { pthread_join(thread, nil) }
         thread = nil
     }
@@ -57,8 +71,9 @@ final class PeriodicThread: @unchecked Sendable {
             pthread_cond_timedwait(wake, lock, &deadline)
             if stopping { break }
             pthread_mutex_unlock(lock)
-            tick()
+            let more = tick()
             pthread_mutex_lock(lock)
+            if !more { break }
         }
         pthread_mutex_unlock(lock)
     }

@@ -65,8 +65,17 @@ enum SignalQueue {
 
     /// One-process mode: only INT and TERM mean something; the master's other signals are
     /// ignored rather than left to kill the process (HUP's default).
+    ///
+    /// After a hot restart into one process, the master's blocked mask came across exec:
+    /// QUIT, CHLD and the ignored ones are unblocked, so the application runs with the
+    /// mask a process started afresh has. INT and TERM stay as they are: the engine reads
+    /// them (one pending since before exec included) once its loop runs.
     static func ignoreMasterSignals() {
         for signal in ignoredByWorkers { Glibc.signal(signal, SIG_IGN) }
+        var inherited = handledSet
+        sigdelset(&inherited, SIGINT)
+        sigdelset(&inherited, SIGTERM)
+        sigprocmask(SIG_UNBLOCK, &inherited, nil)
     }
 
     /// Starts a helper thread with INT and TERM blocked in it, so they always reach the

@@ -65,6 +65,15 @@ class ClusterSuite {
 
     func adopt(_ server: ServerProcess) { servers.append(server) }
 
+    /// Installs a new build at `path` as installs do (written beside it, renamed over it):
+    /// a shell script whose `body` ends by exec'ing the real binary (same pid).
+    func installBuild(at path: String, script body: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let next = path + ".new"
+        try "#!/bin/sh\n\(body)\n".write(toFile: next, atomically: false, encoding: .utf8)
+        #expect(chmod(next, 0o755) == 0, sourceLocation: sourceLocation)
+        #expect(rename(next, path) == 0, sourceLocation: sourceLocation)
+    }
+
     // MARK: Logs
 
     /// The server's JSON log lines, parsed.
