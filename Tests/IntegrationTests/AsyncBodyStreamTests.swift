@@ -6,8 +6,9 @@ import Testing
 /// RAPTOR_TESTAPP_BODIES=streamed starts a request's Task at the end of its head, and the
 /// handler reads the body as the client sends it (Sources/raptor-testapp/AsyncApplication.swift:
 /// /upload-hash hashes it, /refuse-upload answers without reading it, /receive stores it
-/// whole). One process (`--workers 0`), over TCP and TLS. Exclusive: the tests move tens of
-/// MiB and measure memory and stalls.
+/// whole); /sleep shows a Task cancelled when its client goes away. One process
+/// (`--workers 0`; one test also a cluster), over TCP and TLS. Exclusive: the tests move tens
+/// of MiB and measure memory and stalls.
 @Suite(.exclusive) final class AsyncBodyStreamTests: ServerSuite {
     static let streamed = ["RAPTOR_TESTAPP_APPLICATION": "async", "RAPTOR_TESTAPP_BODIES": "streamed"]
 
@@ -19,16 +20,13 @@ import Testing
     /// sends the head and 1000 bytes, waits for the handler's report of that chunk (on the
     /// server's standard error), then sends the rest. Seen failing (no report in 10 s) with
     /// the worker's stream_bodies left off (the Task started only once the body was whole).
-    @Test(arguments: ServerMode.modes(.inline))
+    /// Also in a cluster's forked worker.
+    @Test(arguments: ServerMode.all)
     func theHandlerReadsTheFirstChunkBeforeTheRestIsSent(_ mode: ServerMode) throws {
         let server = try startStreamingApp(mode)
         let body = Self.body(100_000)
         let client = try connect(server)
-        try client.send(Self.head("/upload-hash?report=1", length: body.count) + body[..<1000])
-        let firstChunk = waitUntil(timeout: 10) {
-            server.standardError.contains("upload first chunk /upload-hash?report=1 1000")
-        }
-        #expect(firstChunk, "\(server.logTail)")
+        try beginUpload(of: body, to: server, on: client)
         try client.send(Array(body[1000...]))
         let response = try client.readResponse()
         #expect(response.bodyText == Self.answer(body), "\(response.rawHead)")
@@ -183,9 +181,7 @@ import Testing
     func aClientGoneMidBodyEndsTheHandler(_ mode: ServerMode) throws {
         let server = try startStreamingApp(mode)
         let client = try connect(server)
-        try client.send(Self.head("/upload-hash?report=1", length: 1 << 20) + Self.body(1000))
-        let firstChunk = waitUntil(timeout: 10) { server.standardError.contains("upload first chunk") }
-        #expect(firstChunk, "\(server.logTail)")
+        try beginUpload(of: Self.body(1 << 20), to: server, on: client)
         client.close()
         let ended = waitUntil(timeout: 10) {
             server.standardError.contains("failed: the client closed the connection")
@@ -232,9 +228,7 @@ import Testing
         let server = try startStreamingApp(mode)
         let body = Self.body(200_000)
         let client = try connect(server)
-        try client.send(Self.head("/upload-hash?report=1", length: body.count) + body[..<1000])
-        let firstChunk = waitUntil(timeout: 10) { server.standardError.contains("upload first chunk") }
-        #expect(firstChunk, "\(server.logTail)")
+        try beginUpload(of: body, to: server, on: client)
         server.terminate()
         try client.send(Array(body[1000...]))
         let response = try client.readResponse()
@@ -263,6 +257,19 @@ import Testing
     }
 
     // MARK: Helpers
+
+    /// Sends /upload-hash?report=1 the head for `body` and its first 1000 bytes, then waits
+    /// for the handler to report that it has them.
+    func beginUpload(
+        of body: [UInt8], to server: ServerProcess, on client: RawClient,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        try client.send(Self.head("/upload-hash?report=1", length: body.count) + body[..<1000])
+        let firstChunk = waitUntil(timeout: 10) {
+            server.standardError.contains("upload first chunk /upload-hash?report=1 1000")
+        }
+        #expect(firstChunk, "\(server.logTail)", sourceLocation: sourceLocation)
+    }
 
     static func head(_ target: String, length: Int?, _ fields: String = "") -> [UInt8] {
         let framing = length.map { "Content-Length: \($0)\r\n" } ?? "Transfer-Encoding: chunked\r\n"
