@@ -401,6 +401,7 @@ int rv_body_stream_wait(rv_body_stream *stream, rv_body_ready_fn ready, void *co
 int rv_body_stream_stop(rv_conn *conn, rv_body_ready_fn ready, void *context) {
     rv_body_stream *stream = conn->body_stream;
     if (!stream) return 0;
+    rv_worker *worker = conn->worker;
     pthread_mutex_lock(&stream->lock);
     if (!stream->reading) {
         pthread_mutex_unlock(&stream->lock);
@@ -411,17 +412,28 @@ int rv_body_stream_stop(rv_conn *conn, rv_body_ready_fn ready, void *context) {
     stream->ask_stop = 1;
     int wake = post_news(stream);
     pthread_mutex_unlock(&stream->lock);
-    if (wake) wake_loop(conn->worker);
+    if (wake) wake_loop(worker);
     return 1;
+}
+
+int rv_body_stream_stopped(rv_conn *conn) {
+    rv_body_stream *stream = conn->body_stream;
+    if (!stream) return 1;
+    pthread_mutex_lock(&stream->lock);
+    int stopped = !stream->reading;
+    pthread_mutex_unlock(&stream->lock);
+    return stopped;
 }
 
 void body_stream_task_finished(rv_conn *conn) {
     rv_body_stream *stream = conn->body_stream;
+    /* read first: once posted, the loop may end the request and reuse the connection */
+    rv_worker *worker = conn->worker;
     pthread_mutex_lock(&stream->lock);
     stream->ask_finish = 1;
     int wake = post_news(stream);
     pthread_mutex_unlock(&stream->lock);
-    if (wake) wake_loop(conn->worker);
+    if (wake) wake_loop(worker);
 }
 
 int rv_body_stream_store(rv_body_stream *stream, const uint8_t *data, size_t length) {

@@ -359,6 +359,9 @@ final class BodyStreamWait: Sendable {
                 continuation.resume()
             }
         }
+        // Resumed by the loop: through the stream's lock, what it wrote to the request before
+        // it stopped (keep-alive, the error) is visible here, to ThreadSanitizer too.
+        _ = rv_body_stream_stopped(handle.pointer)
     }
 }
 

@@ -116,7 +116,7 @@ final class Application: Sendable {
         if rv_response_started(connection) != 0 {
             // The head is out: a truncated body must not pass for a whole one.
             rv_respond_abort(connection)
-            if case RaptorError.clientGone = error {
+            if Self.clientWentAway(error) {
                 // The client's choice, not the application's failure.
                 logger.info(
                     "client went away during the response", metadata: ["method": "\(method)", "target": "\(target)"])
@@ -222,29 +222,39 @@ func raptorLogDebug(_ message: UnsafePointer<CChar>?, _ context: UnsafeMutableRa
 func raptorStartTask(_ connection: OpaquePointer?, _ context: UnsafeMutableRawPointer?) {
     guard let connection, let context else { return }
     let application = Unmanaged<Application>.fromOpaque(context).takeUnretainedValue()
-    let handle = ConnectionHandle(pointer: connection)
     // Attached before the Task exists, so it is there however soon the Task finishes.
-    let running = RunningTask()
+    let running = RunningRequest(application: application, connection: connection)
     rv_task_attach(connection, Unmanaged.passRetained(running).toOpaque())
     if let executor = application.taskExecutor {
-        running.task = Task(executorPreference: executor) { await application.handleAsync(handle.pointer) }
+        running.task = Task(executorPreference: executor) { await running.run() }
     } else {
-        running.task = Task { await application.handleAsync(handle.pointer) }
+        running.task = Task { await running.run() }
     }
 }
 
 /// A request's Task, held by the engine until it finished or its client went away (then it
 /// is cancelled: an awaiting handler sees `CancellationError`).
-final class RunningTask: @unchecked Sendable {
+final class RunningRequest: @unchecked Sendable {
+    let application: Application
+    /// A dispatched connection: exactly one thread at a time uses it (the engine's
+    /// ownership rule), which the compiler cannot see.
+    let connection: OpaquePointer
     /// Set and read on the loop thread only (raptorStartTask, raptorReleaseTask's cancel).
     var task: Task<Void, Never>?
+
+    init(application: Application, connection: OpaquePointer) {
+        self.application = application
+        self.connection = connection
+    }
+
+    func run() async { await application.handleAsync(connection) }
 }
 
 /// The engine letting a request's Task go (an `rv_task_release_fn`): cancelled first when
 /// its client went away (loop thread), or simply released once it finished (its thread).
 func raptorReleaseTask(_ context: UnsafeMutableRawPointer?, _ cancel: Int32) {
     guard let context else { return }
-    let running = Unmanaged<RunningTask>.fromOpaque(context).takeRetainedValue()
+    let running = Unmanaged<RunningRequest>.fromOpaque(context).takeRetainedValue()
     if cancel != 0 { running.task?.cancel() }
 }
 

@@ -552,6 +552,9 @@ int rv_body_stream_wait(rv_body_stream *stream, rv_body_ready_fn ready, void *co
  * the transport now), 1 when `ready` is called once it stopped. A body not read to its end
  * is abandoned: the response closes the connection. */
 int rv_body_stream_stop(rv_conn *conn, rv_body_ready_fn ready, void *context);
+/* 1 once the loop reads the body no more. It takes the stream's lock, after which what the
+ * loop wrote to the request before it stopped is visible to the caller. */
+int rv_body_stream_stopped(rv_conn *conn);
 /* The whole body for a task that wants it so (`receive`): the task stores what it takes
  * (memory, then a temporary file, as a body read before dispatch; 0 or -1 with errno),
  * then, at the end, publishes it as the request's rv_body (0, or -1 with errno), valid
