@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Exact per-request cost of the keep-alive path, for before/after figures of a hot-path
-# change on a noisy machine: callgrind instructions (every thread) and system calls
-# (strace -c -f) per request of one raptor-testapp process (--workers 0).
+# Exact per-request cost of the keep-alive path (or, with --close, of a new connection per
+# request), for before/after figures of a hot-path change on a noisy machine: callgrind
+# instructions (every thread) and system calls (strace -c -f) per request of one
+# raptor-testapp process (--workers 0), or of `raptor-ev serve` with --file.
 #
-# Each figure is the difference between a run that serves N keep-alive requests on one
-# connection and a run that serves 0 (the same connection opened and closed), divided by
-# N, so start-up and shutdown cancel out.
+# Each figure is the difference between a run that serves N requests and a run that
+# serves 0, divided by N, so start-up and shutdown cancel out. Keep-alive: N requests on
+# one connection against that connection opened and closed. --close: N connections, one
+# request each (Connection: close, the client waits for the server's close before the
+# next), against none.
 #
 # --server nginx measures nginx the same way (one process: master_process off, the bench's
 # nginx.conf, its `return 200 "Hello, World!"`), for an exact side-by-side of user-space cost
@@ -15,22 +18,27 @@
 # instructions from run to run in libev and libc, with how often the loop happens to
 # sleep; the engine's share in the binary does not) and system calls by name.
 #
-# Usage: bash bench/keepalive-cost.sh [--threads N] [--async] [--requests N] [--tls] [--bin DIR]
-#                                     [--server raptor|nginx]
+# Usage: bash bench/keepalive-cost.sh [--threads N] [--async] [--requests N] [--tls] [--close]
+#                                     [--file] [--bin DIR] [--server raptor|nginx]
 #   --threads  0 (inline, default) or the pool size
+#   --close    a new connection per request (Connection: close)
+#   --file     a 13-byte file is requested (raptor: `raptor-ev serve` on its directory)
 #   --async    the test app's async handler (each request a Task; --threads plays no part)
 #   --tls      an ssl:// bind with a throwaway certificate; the client speaks TLS
-#   --bin      where raptor-testapp is (default: swift build -c release --show-bin-path)
+#   --bin      where raptor-testapp and raptor-ev are (default: swift build -c release
+#              --show-bin-path)
 #   --server   nginx: the peer instead (--threads, --async and --bin play no part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-threads=0 requests=2000 tls=0 bin= server=raptor
+threads=0 requests=2000 tls=0 bin= server=raptor product=raptor-testapp client_flags=() serve=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;
         --requests) requests=$2; shift 2 ;;
         --tls) tls=1; shift ;;
+        --close) client_flags+=(--close); shift ;;
+        --file) product=raptor-ev client_flags+=(--path /13b.txt); shift ;;
         --async) export RAPTOR_TESTAPP_APPLICATION=async; shift ;;
         --bin) bin=$2; shift 2 ;;
         --server) server=$2; shift 2 ;;
@@ -46,23 +54,28 @@ for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || { echo "keepalive-cost.sh: $tool is not installed" >&2; exit 1; }
 done
 if [ "$server" = raptor ] && [ -z "$bin" ]; then
-    swift build -c release --product raptor-testapp >&2
+    swift build -c release --product "$product" >&2
     bin=$(swift build -c release --show-bin-path)
 fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-bind=tcp://127.0.0.1:0 client_flags=()
+bind=tcp://127.0.0.1:0
 if [ "$tls" = 1 ]; then
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
         -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
     bind="ssl://127.0.0.1:0?cert=$work/cert.pem&key=$work/key.pem"
-    client_flags=(--tls)
+    client_flags+=(--tls)
 fi
 if [ "$server" = raptor ]; then
     # valgrind 3.19 cannot read the DWARF 5 debug information Swift writes: a stripped copy.
-    cp "$bin/raptor-testapp" "$work/raptor-testapp"
-    strip --strip-debug "$work/raptor-testapp"
+    cp "$bin/$product" "$work/server"
+    strip --strip-debug "$work/server"
+    if [ "$product" = raptor-ev ]; then
+        mkdir "$work/files"
+        printf 'Hello, World!' >"$work/files/13b.txt"
+        serve=(serve "$work/files")
+    fi
 else
     nginx_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     nginx_ssl="" nginx_tls=""
@@ -71,6 +84,7 @@ else
         nginx_tls="ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
     fi
     mkdir -p "$work/logs" "$work/tmp" "$work/static"
+    printf 'Hello, World!' >"$work/static/13b.txt"
     sed -e "s|@PORT@|$nginx_port|g" -e "s|@KEEPALIVE_REQUESTS@|1000000|g" -e "s|@DIR@|$work|g" -e "s|@WORKERS@|1|g" \
         -e "s|@STATIC_DIR@|$work/static|g" -e "s|@SSL@|$nginx_ssl|g" -e "s|@HTTP2@||g" -e "s|@TLS@|$nginx_tls|g" \
         bench/nginx.conf.template >"$work/nginx.conf"
@@ -83,7 +97,7 @@ start_server() {  # TOOL-PREFIX...: starts the server (under the tool), sets pid
     fi
     local log="$work/server.log"
     port=
-    "$@" "$work/raptor-testapp" --bind "$bind" --workers 0 --threads "$threads" \
+    "$@" "$work/server" "${serve[@]}" --bind "$bind" --workers 0 --threads "$threads" \
         --max-keepalive-requests 1000000 --log-format json >"$log" 2>&1 &
     pid=$!
     for _ in $(seq 600); do
@@ -137,6 +151,8 @@ ir0=$(instructions 0) irn=$(instructions "$requests")
 sc0=$(syscalls 0) scn=$(syscalls "$requests")
 label="threads=$threads"
 [ "$server" = nginx ] && label="server=nginx"
+[ "$server" = raptor ] && label="$label ($product)"
+[ ${#client_flags[@]} -gt 0 ] && label="$label ${client_flags[*]}"
 awk -v a="$ir0" -v b="$irn" -v c="$sc0" -v d="$scn" -v n="$requests" -v l="$label" -v s="$tls" 'BEGIN {
     printf "%s tls=%s requests=%s: %.0f instructions/request, %.2f syscalls/request\n",
         l, s, n, (b - a) / n, (d - c) / n }'

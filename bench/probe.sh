@@ -5,13 +5,16 @@
 # read from /proc around the wrk run. Compare with bench/run.sh for anything you publish.
 #
 # Usage: bash bench/probe.sh [--threads N] [--workers N] [--connections N] [--pinned]
-#                            [--duration S] [--target PATH] [--cpu-affinity none|auto]
+#                            [--duration S] [--target PATH] [--cpu-affinity none|auto] [--close]
+#                            [--bin DIR]
 #   --pinned        server on CPU 0, wrk on CPU 1 (as bench/run.sh does with 1 worker)
 #   --cpu-affinity  the server's own flag: auto pins each worker (and its app threads)
+#   --close         a new connection per request (wrk -H 'Connection: close')
+#   --bin           where raptor-testapp is (default: swift build -c release, .build/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-threads=5 workers=1 connections=64 pinned=0 duration=5 target=/ affinity=none
+threads=5 workers=1 connections=64 pinned=0 duration=5 target=/ affinity=none close=() bin=
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;
@@ -21,17 +24,22 @@ while [ $# -gt 0 ]; do
         --target) target=$2; shift 2 ;;
         --pinned) pinned=1; shift ;;
         --cpu-affinity) affinity=$2; shift 2 ;;
+        --close) close=(-H 'Connection: close'); shift ;;
+        --bin) bin=$2; shift 2 ;;
         *) echo "probe.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 command -v wrk >/dev/null || { echo "probe.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-swift build -c release --product raptor-testapp >&2
+if [ -z "$bin" ]; then
+    swift build -c release --product raptor-testapp >&2
+    bin=.build/release
+fi
 server_cpu=() wrk_cpu=()
 if [ "$pinned" = 1 ]; then server_cpu=(taskset -c 0) wrk_cpu=(taskset -c 1); fi
 
 log=$(mktemp)
-"${server_cpu[@]}" .build/release/raptor-testapp --bind tcp://127.0.0.1:0 --threads "$threads" \
+"${server_cpu[@]}" "$bin/raptor-testapp" --bind tcp://127.0.0.1:0 --threads "$threads" \
     --workers "$workers" --cpu-affinity "$affinity" --log-format json >"$log" 2>&1 &
 master=$!
 trap 'kill "$master" 2>/dev/null; wait "$master" 2>/dev/null; rm -f "$log"' EXIT
@@ -63,11 +71,12 @@ server_total() {
 }
 
 cpu_before=$(server_total cpu) switches_before=$(server_total switches)
-report=$("${wrk_cpu[@]}" wrk -t1 -c"$connections" -d"$duration"s "http://127.0.0.1:$port$target")
+report=$("${wrk_cpu[@]}" wrk -t1 -c"$connections" -d"$duration"s "${close[@]}" "http://127.0.0.1:$port$target")
 cpu_after=$(server_total cpu) switches_after=$(server_total switches)
 requests=$(awk '/requests in/ {print $1}' <<<"$report")
 ticks=$(getconf CLK_TCK)
 awk -v r="$requests" -v c=$((cpu_after - cpu_before)) -v s=$((switches_after - switches_before)) \
-    -v hz="$ticks" -v t="$threads" -v w="$workers" -v n="$connections" -v p="$pinned" -v a="$affinity" 'BEGIN {
-    printf "threads=%s workers=%s connections=%s pinned=%s cpu-affinity=%s: %d requests, %.2f us CPU/request, %.2f context switches/request\n",
-        t, w, n, p, a, r, c * 1e6 / hz / r, s / r }'
+    -v hz="$ticks" -v t="$threads" -v w="$workers" -v n="$connections" -v p="$pinned" -v a="$affinity" \
+    -v k="$([ ${#close[@]} -gt 0 ] && echo close || echo keep-alive)" 'BEGIN {
+    printf "threads=%s workers=%s connections=%s (%s) pinned=%s cpu-affinity=%s: %d requests, %.2f us CPU/request, %.2f context switches/request\n",
+        t, w, n, k, p, a, r, c * 1e6 / hz / r, s / r }'

@@ -86,6 +86,10 @@ static void release_buffer(rv_conn *conn) {
     conn->capacity = conn->length = conn->parsed = 0;
 }
 
+/* HTTP/2 reads through the same pooled buffers and gives its back while idle (h2_session.c). */
+int conn_take_buffer(rv_conn *conn) { return acquire_buffer(conn); }
+void conn_give_back_buffer(rv_conn *conn) { release_buffer(conn); }
+
 /* Grows a full buffer; the limit lets the parser see one byte past max_head, so it is
  * the parser that decides 431 (or 414). */
 static int grow_buffer(rv_conn *conn) {
@@ -244,7 +248,9 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     /* Clients send their request right after connecting: read it now rather than after
      * a trip through epoll (a Connection: close exchange can end here, before the socket
      * is ever registered). */
+    worker->first_read = conn;
     conn_read_cb(worker->loop, &conn->io, EV_READ);
+    worker->first_read = NULL;
 }
 
 static void set_parked(rv_conn *conn, int parked) {
@@ -265,7 +271,7 @@ void conn_close(rv_conn *conn) {
     ev_io_stop(worker->loop, &conn->io);
     ev_timer_stop(worker->loop, &conn->timer);
     set_parked(conn, 0);
-    transport_close(conn);
+    if (conn->handback != HANDBACK_CLOSED) transport_close(conn); /* else its thread did */
     respond_reset(conn);
     rv_parser_reset(conn->parser); /* closes a spooled body file */
     release_buffer(conn);
@@ -437,6 +443,36 @@ static void conn_fail(rv_conn *conn, unsigned status, const char *text) {
     finish_response(conn);
 }
 
+/* A connection closing after its answer closes at once when the client asked to close and
+ * sent nothing more: nothing unread can turn the close into a reset, so no lingering (it
+ * cost a shutdown, a recv and a wake-up per connection). The engine's errors and the
+ * server's own closes linger. */
+static int closes_without_lingering(const rv_conn *conn) {
+    return !conn->request->keep_alive && !conn->engine_error && conn->parsed == conn->length;
+}
+
+/* A new connection's first request, read by conn_accepted's own read, that closes the
+ * connection: the read watcher, started in this loop iteration, stops before libev ever
+ * registered the socket with epoll (it does so only before the loop waits), so the socket
+ * is in no epoll set and the app thread may close it (conn_close_by_owner): no wake-up of
+ * the loop, no eventfd write and read, no epoll_ctl. A socket the loop has polled is
+ * closed by the loop only: libev may still act on an event epoll returned for it, and an
+ * epoll_ctl on a descriptor closed meanwhile makes libev rebuild its whole epoll set. */
+static void stop_watching_closing_request(rv_conn *conn) {
+    if (conn->worker->first_read != conn || conn->request->keep_alive) return;
+    ev_io_stop(conn->worker->loop, &conn->io); /* no syscall: libev defers, then skips, the DEL */
+    conn->never_polled = 1;
+}
+
+int conn_close_by_owner(rv_conn *conn) {
+    if (!conn->never_polled || conn->handback != HANDBACK_DONE || !conn->close_after ||
+        !closes_without_lingering(conn) || transport_has_buffered_input(conn))
+        return 0;
+    transport_close(conn);
+    conn->handback = HANDBACK_CLOSED; /* the loop recycles the rest when it collects it */
+    return 1;
+}
+
 /* The application has the request from now on. */
 static inline void hand_to_application(rv_conn *conn) {
     conn->state = CONN_DISPATCHED;
@@ -457,6 +493,7 @@ static int dispatch(rv_conn *conn) {
         respond_ensure_finished(conn);
         return finish_response(conn);
     }
+    stop_watching_closing_request(conn);
     if (pool_dispatch(worker, conn) != 0) {
         /* Load shedding: a quick, honest 503 beats a request that waits for minutes. */
         STAT_ADD(worker, RV_STAT_SHED_503, 1);
@@ -522,6 +559,10 @@ static int finish_response(rv_conn *conn) {
     case HANDBACK_CLOSE:
         conn_close(conn);
         return 0;
+    case HANDBACK_CLOSED:
+        STAT_ADD(conn->worker, RV_STAT_REQUESTS, 1);
+        conn_close(conn);
+        return 0;
     case HANDBACK_WRITE_PENDING:
         conn->state = CONN_WRITING;
         set_timeout(conn, conn->worker->config->write_timeout, DEADLINE_WRITE);
@@ -540,10 +581,7 @@ static int finish_response(rv_conn *conn) {
         return 0;
     }
     if (conn->close_after) {
-        /* The client asked to close and sent nothing more: nothing unread can turn the
-         * close into a reset, so no lingering (it cost a shutdown, a recv and a wake-up
-         * per connection). The engine's errors and the server's own closes linger. */
-        if (!conn->request->keep_alive && !conn->engine_error && conn->parsed == conn->length)
+        if (closes_without_lingering(conn))
             conn_close(conn);
         else
             linger(conn, LINGER_AFTER_ANSWER);

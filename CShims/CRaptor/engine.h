@@ -15,6 +15,7 @@
 
 #include <ev.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 #include "raptor.h"
@@ -48,6 +49,7 @@ typedef enum handback {
     HANDBACK_DONE,          /* response fully written */
     HANDBACK_WRITE_PENDING, /* output left in pending/file: wait for EV_WRITE */
     HANDBACK_CLOSE,         /* client gone or response abandoned */
+    HANDBACK_CLOSED,        /* response fully written, socket closed by its thread (pool.c) */
 } handback;
 
 typedef struct rv_worker rv_worker;
@@ -89,6 +91,9 @@ struct rv_conn {
     uint8_t proxy_mode;   /* a PROXY header may still come first (rv_proxy_mode) */
     uint8_t proxy_untrusted; /* from a peer not trusted: a header closes the connection */
     uint8_t read_resumes;    /* on a resume list of the worker (conn.c, bounded reads) */
+    /* dispatched from the accept's own read with the read watcher stopped at once, so the
+     * socket was never in the loop's epoll set: its thread may close it (conn.c) */
+    uint8_t never_polled;
 
     /* response side (written by the handler's thread while dispatched) */
     handback handback;
@@ -138,12 +143,12 @@ typedef struct rv_pool {
     ev_prepare flush;
 
     pthread_mutex_t lock; /* guards the queue, pending, idle and stopping */
-    pthread_cond_t wake;
+    sem_t wake;           /* a token per idle thread to wake (pool.c says why not a condvar) */
     rv_conn *queue_head, *queue_tail;
     /* queued, not yet taken by a thread: changed under `lock`, read without it by the
      * loop (backpressure, shedding), hence atomic */
     _Atomic uint32_t pending;
-    uint32_t idle;    /* threads waiting on `wake` */
+    uint32_t idle;    /* threads waiting on `wake` with no token posted for them yet */
     int stopping;
     pthread_t *threads;
     uint32_t thread_count;
@@ -199,6 +204,7 @@ struct rv_worker {
     rv_conn *resuming; /* the list resume_check_cb is going through */
     ev_check resume_check;
     ev_idle resume_idle;
+    rv_conn *first_read; /* the connection conn_accepted is reading at once, if any */
     rv_pool pool;
     /* HTTP/2 streams whose sink changed or whose handler returned on an app thread, pushed
      * like completions and taken by the loop on h2_async (h2_session.c) */
@@ -218,12 +224,20 @@ struct rv_worker {
 void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,
                    socklen_t peer_length, rv_proxy_mode proxy, const rv_tls_context *tls);
 void conn_after_handler(rv_conn *conn);
+/* Called by the thread that owns a dispatched connection, after its response: closes the
+ * socket there and records HANDBACK_CLOSED when the connection ends with this response and
+ * nothing of it needs the loop (no lingering, nothing left to write, never polled); 0
+ * otherwise (the loop decides as usual). */
+int conn_close_by_owner(rv_conn *conn);
 void conn_close(rv_conn *conn);
 /* Sets up the watchers that resume bounded reads (before the loop runs). */
 void conn_reading_init(rv_worker *worker);
 /* An HTTP/2 connection that ended cleanly: its session freed, the connection lingers (stops
  * writing, drains briefly, closes) like an HTTP/1.1 one closing after its answer. */
 void conn_linger_after_h2(rv_conn *conn);
+/* The connection's read buffer from the worker's pool (0, or -1 out of memory), and back. */
+int conn_take_buffer(rv_conn *conn);
+void conn_give_back_buffer(rv_conn *conn);
 /* Graceful stop: every connection waiting for a request gets the idle grace (conn.c). */
 void conn_stop_all(rv_worker *worker);
 /* While stopping: whether this response must say Connection: close (no request read

@@ -130,7 +130,8 @@ struct h2_session {
     h2_stream *ready_head, *ready_tail;
     pthread_mutex_t lock;
     pthread_cond_t room; /* a streamed body's buffer was drained */
-    /* output: what nghttp2 produced, gathered for one transport_writev */
+    /* output: what nghttp2 produced, gathered for one transport_writev; freed after
+     * H2_SLIM_AFTER idle (the read buffer goes back to the worker's pool at once) */
     uint8_t *out;
     size_t out_length, out_sent, out_capacity;
     uint8_t blocked;      /* the transport would block: wait for EV_WRITE */
@@ -145,10 +146,16 @@ struct h2_session {
     uint8_t has_tls;
     rv_tls_info tls_info;
     char *server_name, *client_subject;
-    /* client resets in the current window (rapid reset, CVE-2023-44487) */
-    ev_tstamp reset_window_start;
-    uint32_t resets_in_window;
-    uint32_t empty_data_in_window; /* DATA frames with no payload and no END_STREAM */
+    /* frames of an abusive kind in the current window of one second (h2_session.c's
+     * count_abuse): client resets (rapid reset, CVE-2023-44487), DATA frames with no payload
+     * and no END_STREAM, streams refused past SETTINGS_MAX_CONCURRENT_STREAMS */
+    ev_tstamp abuse_window_start;
+    uint32_t abuse_in_window[3];
+    /* SETTINGS_MAX_CONCURRENT_STREAMS is ours to enforce (h2_stream_admitted): the client's
+     * streams open (HEADERS received, not closed by nghttp2), and whether our SETTINGS frame
+     * left with the limit it states */
+    uint32_t open_streams;
+    uint8_t limit_advertised;
     /* RFC 9113 section 5.1.1, which nghttp2 leaves to us: the largest stream the client
      * opened, and the streams reset lately (frames still in flight on them are ignored) */
     int32_t max_client_stream;
@@ -177,6 +184,11 @@ void h2_worker_start(rv_worker *worker);
  * when the connection broke. */
 int h2_session_read(h2_session *session);
 void h2_notify_loop(h2_stream *stream);
+
+/* A client's new stream within SETTINGS_MAX_CONCURRENT_STREAMS: 1, counted open until
+ * nghttp2 closes it; past the limit 0, and the stream is refused (RST_STREAM REFUSED_STREAM,
+ * RFC 9113 5.1.2 and 8.7) while the connection goes on. */
+int h2_stream_admitted(h2_session *session, int32_t id);
 
 /* h2_stream.c (nghttp2's receive callbacks, set by h2_session.c) */
 int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data);

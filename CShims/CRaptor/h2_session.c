@@ -22,16 +22,26 @@
 
 /* Output gathered before one write (several streams' frames leave together). */
 #define H2_OUT_GATHER (64 * 1024)
+/* Frames of an abusive kind counted in a window of one second (count_abuse); past its cap
+ * the connection ends with GOAWAY ENHANCE_YOUR_CALM. */
+#define H2_ABUSE_WINDOW 1.0
 /* Rapid reset (CVE-2023-44487): more client resets than this many times the concurrent
- * streams allowed, within one window, ends the connection with ENHANCE_YOUR_CALM. */
-#define H2_RESET_WINDOW 1.0
+ * streams allowed. */
 #define H2_RESETS_PER_STREAM_SLOT 2
 /* DATA frames that carry nothing (no payload, no END_STREAM) cost work and say nothing
- * (CVE-2019-9518): more than this many in a window end the connection the same way. */
+ * (CVE-2019-9518). */
 #define H2_MAX_EMPTY_DATA 100
+/* Streams refused past SETTINGS_MAX_CONCURRENT_STREAMS: a client may open up to 100 before
+ * our SETTINGS reach it (what clients assume until then; RFC 9113 6.5.2 recommends no limit
+ * below it), so a first flight is never taken for abuse; a client that still opens more
+ * than max(limit, 100) too many within a second is not one that learned the limit. */
+#define H2_FIRST_FLIGHT_STREAMS 100
 /* Control frames (SETTINGS and PING acknowledgements) queued unsent before nghttp2 ends the
  * connection as a flood. */
 #define H2_MAX_OUTBOUND_ACK 1000
+/* An idle session (no stream, nothing unsent) frees its output buffer after this long: a
+ * client between requests keeps it, a parked connection costs its structs and nghttp2's. */
+#define H2_SLIM_AFTER 1.0
 /* Full reads of one connection per wake-up of the loop, as for HTTP/1.1 (conn.c). */
 #define H2_READS_PER_WAKE 16
 /* CONTINUATION frames after one HEADERS (CVE-2024-28182); nghttp2's default, made explicit. */
@@ -42,21 +52,67 @@ static void h2_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents);
 
 /* ---- nghttp2's callbacks that concern the connection ---- */
 
-/* Counts a frame of an abusive kind in the current window (one second): client resets
- * (rapid reset, CVE-2023-44487) or empty DATA frames; past its cap the connection ends with
- * GOAWAY ENHANCE_YOUR_CALM. */
-static void count_abuse(h2_session *session, int reset) {
+typedef enum abuse_kind { ABUSE_RESET, ABUSE_EMPTY_DATA, ABUSE_REFUSED } abuse_kind;
+
+static uint32_t refusals_allowed(const rv_worker_config *config) {
+    uint32_t limit = config->h2_max_concurrent_streams;
+    return limit > H2_FIRST_FLIGHT_STREAMS ? limit : H2_FIRST_FLIGHT_STREAMS;
+}
+
+/* Counts a frame of an abusive kind in the current window; past its cap the connection
+ * ends with GOAWAY ENHANCE_YOUR_CALM. */
+static void count_abuse(h2_session *session, abuse_kind kind) {
     ev_tstamp now = ev_now(session->worker->loop);
-    if (now - session->reset_window_start > H2_RESET_WINDOW) {
-        session->reset_window_start = now;
-        session->resets_in_window = session->empty_data_in_window = 0;
+    if (now - session->abuse_window_start > H2_ABUSE_WINDOW) {
+        session->abuse_window_start = now;
+        memset(session->abuse_in_window, 0, sizeof session->abuse_in_window);
     }
-    uint32_t reset_cap = session->worker->config->h2_max_concurrent_streams * H2_RESETS_PER_STREAM_SLOT;
-    int over = reset ? ++session->resets_in_window > reset_cap : ++session->empty_data_in_window > H2_MAX_EMPTY_DATA;
-    if (over) {
+    const rv_worker_config *config = session->worker->config;
+    uint32_t cap = kind == ABUSE_RESET        ? config->h2_max_concurrent_streams * H2_RESETS_PER_STREAM_SLOT
+                   : kind == ABUSE_EMPTY_DATA ? H2_MAX_EMPTY_DATA
+                                              : refusals_allowed(config);
+    if (++session->abuse_in_window[kind] > cap) {
         STAT_ADD(session->worker, RV_STAT_PARSE_ERRORS, 1);
         nghttp2_session_terminate_session(session->ng, NGHTTP2_ENHANCE_YOUR_CALM);
     }
+}
+
+/* ---- SETTINGS_MAX_CONCURRENT_STREAMS ----
+ *
+ * RFC 9113 5.1.2: a stream past the limit is a stream error; REFUSED_STREAM tells the client
+ * that nothing of it was processed and it may send it again (8.7). nghttp2 1.52 refuses so
+ * only until the client acknowledged our SETTINGS, then ends the whole connection with
+ * PROTOCOL_ERROR. So nghttp2 is given a limit it never reaches (below) and enforces nothing;
+ * the SETTINGS frame states the real one on the wire (patched as it leaves,
+ * advertise_stream_limit), and h2_stream_admitted refuses past it, before and after the
+ * acknowledgement alike. nghttp2's limit counts the streams it holds: ours (at most the
+ * limit), and refused ones until their RST_STREAM is sent (at most the refusals of one
+ * window before ENHANCE_YOUR_CALM, then it opens none). It also bounds the closed streams it
+ * remembers (RFC 9113 5.1's STREAM_CLOSED errors). */
+static uint32_t nghttp2_stream_limit(const rv_worker_config *config) {
+    return config->h2_max_concurrent_streams + refusals_allowed(config) + 2;
+}
+
+int h2_stream_admitted(h2_session *session, int32_t id) {
+    if (session->open_streams < session->worker->config->h2_max_concurrent_streams) {
+        session->open_streams++;
+        return 1;
+    }
+    nghttp2_submit_rst_stream(session->ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+    count_abuse(session, ABUSE_REFUSED);
+    return 0;
+}
+
+/* Our SETTINGS frame, the first without ACK that nghttp2 produces: its
+ * SETTINGS_MAX_CONCURRENT_STREAMS becomes the limit we enforce. */
+static void advertise_stream_limit(h2_session *session, uint8_t *frame, size_t length) {
+    if (length < 9 || frame[3] != NGHTTP2_SETTINGS || (frame[4] & NGHTTP2_FLAG_ACK)) return;
+    uint32_t limit = session->worker->config->h2_max_concurrent_streams;
+    for (size_t at = 9; at + 6 <= length; at += 6) {
+        if (((frame[at] << 8) | frame[at + 1]) != NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) continue;
+        for (int i = 0; i < 4; i++) frame[at + 2 + i] = (uint8_t)(limit >> (24 - 8 * i));
+    }
+    session->limit_advertised = 1;
 }
 
 /* RFC 9113 section 6.9.2: a SETTINGS_INITIAL_WINDOW_SIZE change that takes a stream's
@@ -86,10 +142,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) check_window_overflow(session, &frame->settings);
         return 0;
     case NGHTTP2_RST_STREAM:
-        count_abuse(session, 1);
+        count_abuse(session, ABUSE_RESET);
         return 0;
     case NGHTTP2_DATA:
-        if (frame->hd.length == 0 && !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) count_abuse(session, 0);
+        if (frame->hd.length == 0 && !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) count_abuse(session, ABUSE_EMPTY_DATA);
         return h2_stream_frame_received(session, frame);
     case NGHTTP2_HEADERS:
         return h2_stream_frame_received(session, frame);
@@ -100,8 +156,11 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 
 static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t error_code, void *user_data) {
     (void)error_code;
+    h2_session *session = user_data;
     h2_stream *stream = nghttp2_session_get_stream_user_data(ng, stream_id);
-    if (stream) h2_stream_closed(user_data, stream);
+    if (!stream) return 0; /* refused, or failed at its start */
+    session->open_streams--;
+    h2_stream_closed(session, stream);
     return 0;
 }
 
@@ -214,7 +273,7 @@ int h2_start(rv_conn *conn) {
     STAT_ADD(worker, RV_STAT_H2_CONNECTIONS, 1);
     transport_set_nodelay(conn); /* frames of several streams follow each other */
     nghttp2_settings_entry settings[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, config->h2_max_concurrent_streams},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, nghttp2_stream_limit(config)}, /* advertise_stream_limit */
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, config->h2_initial_window_size},
         {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, config->h2_max_frame_size},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, config->limits.max_head},
@@ -320,6 +379,7 @@ static void send_final_goaway(h2_session *session) {
  * connection must close (the client left, or the input broke the protocol). */
 static int read_input(h2_session *session) {
     rv_conn *conn = session->conn;
+    if (conn_take_buffer(conn) != 0) return 0; /* given back while idle (h2_session_pump) */
     for (int reads = 0;; reads++) {
         if (reads == H2_READS_PER_WAKE) {
             /* Others get their turn (as conn.c bounds HTTP/1.1's reads); what the socket
@@ -367,6 +427,8 @@ static int send_output(h2_session *session) {
             if (produced < 0) return -1;
             if (produced == 0) break;
             if (gather(session, data, (size_t)produced) != 0) return -1;
+            if (!session->limit_advertised)
+                advertise_stream_limit(session, session->out + session->out_length - produced, (size_t)produced);
         }
         if (session->out_sent == session->out_length) break;
         struct iovec iov = {session->out + session->out_sent, session->out_length - session->out_sent};
@@ -408,6 +470,7 @@ static ev_tstamp next_deadline(h2_session *session) {
     } while (0)
     if (!session->preface_seen) CONSIDER(session->conn->request_started + config->first_data_timeout);
     if (session->blocked) CONSIDER(session->blocked_since + config->write_timeout);
+    if (session->stream_count == 0 && session->out) CONSIDER(session->idle_since + H2_SLIM_AFTER);
     if (session->goaway_due) CONSIDER(session->goaway_due);
     else if (session->stream_count == 0 && !session->goaway_sent) CONSIDER(session->idle_since + config->keepalive_timeout);
     for (h2_stream *stream = session->streams; stream; stream = stream->next) {
@@ -459,6 +522,9 @@ int h2_session_pump(h2_session *session) {
     if (blocked && !session->blocked) session->blocked_since = ev_now(session->worker->loop);
     session->blocked = (uint8_t)blocked;
     if (session->stream_count > 0) session->idle_since = ev_now(session->worker->loop);
+    /* nghttp2 keeps what it needs of a partial frame: the read buffer is empty between
+     * reads, and an idle connection gives it back (taken again by the next read) */
+    else if (!blocked) conn_give_back_buffer(conn);
     watch(session);
     schedule(session);
     return 0;
@@ -494,6 +560,11 @@ static void h2_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
         STAT_ADD(session->worker, RV_STAT_TIMEOUTS, 1);
         conn_close(conn);
         return;
+    }
+    if (session->stream_count == 0 && session->out_length == 0 && now >= session->idle_since + H2_SLIM_AFTER) {
+        free(session->out);
+        session->out = NULL;
+        session->out_capacity = 0;
     }
     if (session->goaway_due && now >= session->goaway_due) {
         send_final_goaway(session); /* closes once the streams it names are done */

@@ -117,8 +117,13 @@ void h2_stream_closed(h2_session *session, h2_stream *stream) {
 
 int h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data) {
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    /* refused: no stream of ours, so its fields are decoded (HPACK's state) and dropped */
+    if (!h2_stream_admitted(user_data, frame->hd.stream_id)) return 0;
     h2_stream *stream = stream_new(user_data, frame->hd.stream_id);
-    if (!stream) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* out of memory: reset it */
+    if (!stream) { /* out of memory: nghttp2 resets it */
+        ((h2_session *)user_data)->open_streams--;
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, stream);
     return 0;
 }

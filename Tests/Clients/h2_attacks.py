@@ -12,6 +12,10 @@ attack: "probe_ok" and "probe_failed" count them, "probe_errors" says why they f
 What each attack must end in (the server's defence, not a given implementation's):
   rapid-reset          HEADERS then RST_STREAM, in a tight loop: GOAWAY ENHANCE_YOUR_CALM
                        and a close before MAX_RESETS streams.
+  stream-limit-flood   SETTINGS_MAX_CONCURRENT_STREAMS streams held open, then new streams
+                       past the limit in a tight loop: each refused (RST_STREAM
+                       REFUSED_STREAM, never answered), then GOAWAY ENHANCE_YOUR_CALM and a
+                       close before MAX_RESETS streams.
   continuation-flood   HEADERS without END_HEADERS, then CONTINUATION frames without end
                        (big frames of new fields, or empty ones): the connection closed with
                        an error before MAX_FLOOD_BYTES.
@@ -105,11 +109,6 @@ def drain_available(conn, seconds=0.0):
         return None, True
 
 
-def goaway_fields(f):
-    last, code = w.struct.unpack(">II", f.payload[:8])
-    return last & 0x7FFFFFFF, code
-
-
 def flood(conn, unit, limit_bytes, watch=False):
     """Sends `unit` over and over until `limit_bytes`, the server closes, or it stops
     reading. With `watch`, looks for a GOAWAY or EOF (without waiting) after every 64 KB
@@ -193,11 +192,54 @@ def rapid_reset(args):
         if closed:
             return False, "closed with no GOAWAY ENHANCE_YOUR_CALM after %d resets" % resets, figures
         return False, "%d HEADERS+RST_STREAM pairs and no GOAWAY" % resets, figures
-    last, code = goaway_fields(goaway)
+    last, code = w.goaway_fields(goaway)
     figures["goaway_last_stream"] = last
     ok = code == w.ENHANCE_YOUR_CALM and closed
     return ok, "GOAWAY %s (last stream %d) after %d resets sent; %s" % (
         w.error_name(code), last, resets, "closed" if closed else "NOT closed"), figures
+
+
+def stream_limit_flood(args):
+    conn = connect(args)
+    limit = conn.max_concurrent_streams or 100
+    held = w.block(w.request_fields("POST", "/echo", conn.scheme))
+    conn.send(b"".join(w.headers(1 + 2 * i, held, end_stream=False) for i in range(limit)))
+    fields = w.block(w.request_fields(path="/", scheme=conn.scheme))
+    stream, opened = 1 + 2 * limit, 0
+    refusals, answered, goaway, closed = 0, [], None, False
+    while opened < MAX_RESETS and goaway is None and not closed:
+        try:
+            conn.send(b"".join(w.headers(s, fields) for s in range(stream, stream + 200, 2)))
+        except w.Closed:
+            closed = True
+            break
+        stream += 200
+        opened += 100
+        try:  # what came back so far: refusals, and no response on a refused stream
+            while True:
+                f = conn.read_frame(time.monotonic() + (0.0005 if opened < MAX_RESETS else 5))
+                if f.kind == w.GOAWAY:
+                    goaway, closed = f, conn.wait_closed(time.monotonic() + 3)
+                    break
+                if f.kind == w.RST_STREAM and f.stream > 2 * limit:
+                    refusals += w.struct.unpack(">I", f.payload[:4])[0] == w.REFUSED_STREAM
+                elif f.kind == w.HEADERS and f.stream > 2 * limit:
+                    answered.append(f.stream)
+                conn.handle(f)
+        except w.socket.timeout:
+            pass
+        except w.Closed:
+            closed = True
+    figures = {"streams_past_limit": opened, "refused": refusals}
+    if answered:
+        return False, "streams past the limit of %d were answered: %r" % (limit, answered[:5]), figures
+    if goaway is None:
+        return False, "%d streams past the limit of %d, %d refused, no GOAWAY (%s)" % (
+            opened, limit, refusals, "closed" if closed else "still open"), figures
+    last, code = w.goaway_fields(goaway)
+    ok = code == w.ENHANCE_YOUR_CALM and closed and refusals > 0
+    return ok, "GOAWAY %s (last stream %d) after %d streams past the limit of %d, %d refused; %s" % (
+        w.error_name(code), last, opened, limit, refusals, "closed" if closed else "NOT closed"), figures
 
 
 def continuation_flood(args, empty):
@@ -220,7 +262,7 @@ def continuation_flood(args, empty):
         return False, "%d bytes of CONTINUATION (%s) and the connection %s" % (
             sent, how, "closed only after all" if closed else "is still open"), figures
     if goaway is not None:
-        last, code = goaway_fields(goaway)
+        last, code = w.goaway_fields(goaway)
         if code == w.NO_ERROR:
             return False, "closed with GOAWAY NO_ERROR (want an error) after %d bytes" % sent, figures
         return True, "GOAWAY %s and closed after %d bytes sent (%s)" % (w.error_name(code), sent, how), figures
@@ -273,7 +315,7 @@ def control_flood(args, unit, name):
     if not closed:
         return False, "%d %s frames sent (%s), %d ACKs read, and the connection is still open" % (
             frames_sent, name, how, acks), figures
-    code = " GOAWAY %s," % w.error_name(goaway_fields(goaway)[1]) if goaway else ""
+    code = " GOAWAY %s," % w.error_name(w.goaway_fields(goaway)[1]) if goaway else ""
     return True, "closed after %d %s frames sent (%s),%s %d ACKs read" % (frames_sent, name, how, code, acks), figures
 
 
@@ -289,7 +331,7 @@ def empty_data_flood(args):
     if not closed or how == "all-sent":
         return False, "%d empty DATA frames (%s) and the connection %s" % (
             sent // len(unit), how, "closed only after all" if closed else "is still open"), figures
-    code = " GOAWAY %s," % w.error_name(goaway_fields(goaway)[1]) if goaway else ""
+    code = " GOAWAY %s," % w.error_name(w.goaway_fields(goaway)[1]) if goaway else ""
     return True, "closed after %d empty DATA frames (%s),%s" % (sent // len(unit), how, code), figures
 
 
@@ -322,6 +364,7 @@ def window_stall(args):
 
 ATTACKS = {
     "rapid-reset": rapid_reset,
+    "stream-limit-flood": stream_limit_flood,
     "continuation-flood": lambda a: continuation_flood(a, empty=False),
     "empty-continuation-flood": lambda a: continuation_flood(a, empty=True),
     "hpack-bomb": hpack_bomb,

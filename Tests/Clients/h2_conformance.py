@@ -417,29 +417,102 @@ def data_after_end_stream(ctx):
     return stream_error(conn, 1, w.STREAM_CLOSED, response_first=True)
 
 
-@case("streams")
-def too_many_concurrent_streams(ctx):
-    """5.1.2: streams over the announced SETTINGS_MAX_CONCURRENT_STREAMS: a stream error
-    PROTOCOL_ERROR or REFUSED_STREAM for the one too many; the open ones still served."""
-    conn = ctx.connect()
+def open_to_the_limit(conn, encoder):
+    """`limit` streams that stay open (POSTs whose body has not come), the request
+    blocks from `encoder`; returns the limit and the first stream id past it."""
     limit = conn.max_concurrent_streams
     if limit is None or limit > 1000:
-        return False, "the server announced no usable SETTINGS_MAX_CONCURRENT_STREAMS (%r)" % limit
-    # Open `limit` streams that stay open (a POST whose body has not come), then one more.
-    fields = w.block(w.request_fields("POST", "/echo", conn.scheme))
-    conn.send(b"".join(w.headers(1 + 2 * i, fields, end_stream=False) for i in range(limit + 1)))
-    over = 1 + 2 * limit
-    r = conn.reaction(over)
-    if r.kind == "goaway" and r.code == w.PROTOCOL_ERROR and r.closed:
-        # 5.4.1: an endpoint MAY treat the stream error as a connection error (the other
-        # streams are lost with it).
-        return True, "limit %d: %r (a connection error: allowed, the open streams lost)" % (limit, r)
-    if not (r.kind == "rst" and r.code in (w.PROTOCOL_ERROR, w.REFUSED_STREAM)):
-        return False, "stream %d (one over %d): want RST_STREAM REFUSED_STREAM or PROTOCOL_ERROR; got %r" % (
-            over, limit, r)
+        raise RuntimeError("the server announced no usable SETTINGS_MAX_CONCURRENT_STREAMS (%r)" % limit)
+    fields = [(":method", "POST"), (":scheme", conn.scheme), (":authority", "127.0.0.1"), (":path", "/echo")]
+    return limit, b"".join(w.headers(1 + 2 * i, encoder.encode(fields), end_stream=False) for i in range(limit))
+
+
+def refused(conn, stream, limit):
+    """5.1.2 and 8.7: the stream past the limit is a stream error REFUSED_STREAM (of the two
+    codes 5.1.2 allows, the one that tells the client nothing was processed and it may send
+    it again); no response head before it, and the connection stays open."""
+    r = conn.reaction(stream)
+    early = [f.stream for f in r.frames if f.kind == w.RST_STREAM and f.stream != stream]
+    if early:
+        return False, "streams within the announced limit %d were reset: %r" % (limit, early[:5])
+    if r.kind != "rst" or r.code != w.REFUSED_STREAM or r.status is not None:
+        return False, "stream %d (one over %d): want RST_STREAM REFUSED_STREAM alone; got %r" % (stream, limit, r)
+    return True, "limit %d: stream %d %r" % (limit, stream, r)
+
+
+def served_after_refusal(conn, limit, next_stream):
+    """The streams that were open are served, and once one has ended a new stream (with a
+    greater id than the refused one, 5.1.1) is accepted again."""
     conn.send(w.data(1, b"still here", end_stream=True))
     ok, detail, _ = answered(conn, 1, body_contains="still here")
-    return ok, "limit %d: %r; stream 1 then %s" % (limit, r, detail)
+    if not ok:
+        return False, "stream 1 after the refusal: " + detail
+    return still_serves(conn, next_stream)
+
+
+@case("streams")
+def too_many_concurrent_streams(ctx):
+    """5.1.2: "An endpoint that receives a HEADERS frame that causes its advertised
+    concurrent stream limit to be exceeded MUST treat this as a stream error"; the streams
+    open stay served, the connection goes on. The refused stream's DATA, in flight in the
+    same write, is ignored (6.4: frames on a stream after RST_STREAM was sent)."""
+    conn = ctx.connect()
+    encoder = w.hpack.Encoder()
+    limit, opened = open_to_the_limit(conn, encoder)
+    over = 1 + 2 * limit
+    extra = encoder.encode([(":method", "POST"), (":scheme", conn.scheme), (":authority", "127.0.0.1"),
+                            (":path", "/echo")])
+    conn.send(opened, w.headers(over, extra, end_stream=False), w.data(over, b"refused", end_stream=True))
+    return both(refused(conn, over, limit), served_after_refusal(conn, limit, over + 2))
+
+
+@case("streams")
+def too_many_concurrent_streams_before_settings_ack(ctx):
+    """5.1.2 and 6.5.3: the limit binds from the SETTINGS that states it; a client that has
+    not acknowledged it yet (here: it sends the streams before its ACK) gets the same stream
+    error REFUSED_STREAM, and after the ACK the connection goes on."""
+    conn = ctx.connect(start=False)
+    conn.send(w.PREFACE, w.settings((w.ENABLE_PUSH, 0)))
+    first = conn.read_frame()
+    if first.kind != w.SETTINGS or first.flags & w.ACK:
+        return False, "the server's first frame is %r, not SETTINGS" % first
+    conn.apply_settings(first)  # not acknowledged yet
+    encoder = w.hpack.Encoder()
+    limit, opened = open_to_the_limit(conn, encoder)
+    over = 1 + 2 * limit
+    extra = encoder.encode([(":method", "GET"), (":scheme", conn.scheme), (":authority", "127.0.0.1"),
+                            (":path", "/request")])
+    conn.send(opened, w.headers(over, extra))
+    verdict = refused(conn, over, limit)
+    conn.send(w.settings(ack=True))
+    return both(verdict, served_after_refusal(conn, limit, over + 2))
+
+
+@case("streams")
+def refused_stream_fields_still_decoded(ctx):
+    """RFC 9113 4.3 and RFC 7541 2.2: field blocks are decoded in the order they arrive,
+    whatever becomes of their streams, so the dynamic table stays the same on both sides: a
+    field indexed by the block of the refused stream is referenced by the next request
+    (hpack.Encoder's choice) and read right."""
+    conn = ctx.connect()
+    encoder = w.hpack.Encoder()
+    limit, opened = open_to_the_limit(conn, encoder)
+    over = 1 + 2 * limit
+    marker = ("x-refused-marker", "indexed-by-the-refused-stream")
+    request = [(":method", "GET"), (":scheme", conn.scheme), (":authority", "127.0.0.1"),
+               (":path", "/header-values?name=x-refused-marker"), marker]
+    conn.send(opened, w.headers(over, encoder.encode(request)))
+    verdict = refused(conn, over, limit)
+    conn.send(w.data(1, b"", end_stream=True))
+    ok, detail, _ = answered(conn, 1)
+    if not ok:
+        return False, "stream 1: " + detail
+    block = encoder.encode(request)
+    if len(block) > 8:
+        return False, "the encoder did not index the marker (block of %d bytes): the case proves nothing" % len(block)
+    conn.send(w.headers(over + 2, block))
+    ok, detail, _ = answered(conn, over + 2, body_contains=marker[1])
+    return both(verdict, (ok, "the indexed field read back: " + detail))
 
 
 @case("streams")
@@ -1065,8 +1138,7 @@ def graceful_stop_finishes_streams_in_flight(ctx):
         if f.kind == w.RST_STREAM:
             resets[f.stream] = w.struct.unpack(">I", f.payload[:4])[0]
         if f.kind == w.GOAWAY:
-            last, code = w.struct.unpack(">II", f.payload[:8])
-            goaways.append((last & 0x7FFFFFFF, code))
+            goaways.append(w.goaway_fields(f))
 
     if ctx.args.wait_received:
         conn.send(w.ping(b"inflight"))

@@ -4,8 +4,9 @@ encoded by hand or with the `hpack` package (RFC 7541), and a reader that report
 the server did. The clients send invalid frames on purpose, so nothing here validates what
 is sent; what the server sends is checked (RFC 9113 section 8.2 on every response).
 
-Also `normal_get`: a well-behaved request with the `h2` package's H2Connection (a normal
-client, to show the server still serves while it is attacked).
+Also `normal_get`: a well-behaved request with h2_client.py (the `h2` package's
+H2Connection on this module's socket and frames: a normal client, to show the server still
+serves while it is attacked).
 
 Works with Debian 12's python3-h2 4.1 / python3-hpack 4.0 and with newer ones from PyPI.
 """
@@ -187,6 +188,43 @@ class Reaction:
         return "nothing"
 
 
+def open_socket(port, tls=False, ca=None, timeout=5.0, receive_buffer=None, host="127.0.0.1", before=b""):
+    """A connected socket on its way to HTTP/2: `before` (a PROXY header) sent in the clear,
+    then over TLS the handshake with ALPN h2 (verified against `ca`, for "localhost")."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    raw.settimeout(timeout)
+    raw.connect((host, port))
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    raw.sendall(before)
+    if not tls:
+        return raw
+    context = ssl.create_default_context(cafile=ca)
+    context.set_alpn_protocols(["h2"])
+    raw = context.wrap_socket(raw, server_hostname="localhost")
+    if raw.selected_alpn_protocol() != "h2":
+        raise RuntimeError("ALPN chose %r, not h2" % raw.selected_alpn_protocol())
+    return raw
+
+
+def take_frame(buffer):
+    """The first whole frame of `buffer` and the bytes after it, or (None, buffer)."""
+    if len(buffer) < 9:
+        return None, buffer
+    length = struct.unpack(">I", b"\0" + buffer[:3])[0]
+    if len(buffer) < 9 + length:
+        return None, buffer
+    kind, flags, stream = struct.unpack(">BBI", buffer[3:9])
+    return Frame(kind, flags, stream & 0x7FFFFFFF, buffer[9:9 + length]), buffer[9 + length:]
+
+
+def goaway_fields(f):
+    """A GOAWAY's (last stream id, error code)."""
+    last, code = struct.unpack(">II", f.payload[:8]) if len(f.payload) >= 8 else (0, -1)
+    return last & 0x7FFFFFFF, code
+
+
 class Connection:
     """One HTTP/2 connection to the server, as a client: the preface and SETTINGS
     exchange on `start`, then frames out (`send`) and events in (`reaction`, `response`,
@@ -194,21 +232,8 @@ class Connection:
 
     def __init__(self, port, tls=False, ca=None, timeout=5.0, receive_buffer=None, host="127.0.0.1"):
         self.timeout = timeout
-        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if receive_buffer:
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-        raw.settimeout(timeout)
-        raw.connect((host, port))
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.scheme = "http"
-        if tls:
-            context = ssl.create_default_context(cafile=ca)
-            context.set_alpn_protocols(["h2"])
-            raw = context.wrap_socket(raw, server_hostname="localhost")
-            if raw.selected_alpn_protocol() != "h2":
-                raise RuntimeError("ALPN chose %r, not h2" % raw.selected_alpn_protocol())
-            self.scheme = "https"
-        self.sock = raw
+        self.sock = open_socket(port, tls, ca, timeout, receive_buffer=receive_buffer, host=host)
+        self.scheme = "https" if tls else "http"
         self.buffer = b""
         self.eof = False
         self.decoder = hpack.Decoder()
@@ -286,15 +311,11 @@ class Connection:
     def read_frame(self, deadline=None):
         """The next frame; raises Closed at EOF, socket.timeout at the deadline."""
         deadline = deadline or time.monotonic() + self.timeout
-        while len(self.buffer) < 9:
+        while True:
+            f, self.buffer = take_frame(self.buffer)
+            if f is not None:
+                return f
             self._fill(deadline)
-        length = struct.unpack(">I", b"\0" + self.buffer[:3])[0]
-        while len(self.buffer) < 9 + length:
-            self._fill(deadline)
-        kind, flags, stream = struct.unpack(">BBI", self.buffer[3:9])
-        f = Frame(kind, flags, stream & 0x7FFFFFFF, self.buffer[9:9 + length])
-        self.buffer = self.buffer[9 + length:]
-        return f
 
     def handle(self, f):
         """What a client does with connection-level frames: ACK SETTINGS and PING. Returns
@@ -350,8 +371,8 @@ class Connection:
                 f = self.read_frame(deadline)
                 frames.append(f)
                 if f.kind == GOAWAY:
-                    last, code = struct.unpack(">II", f.payload[:8]) if len(f.payload) >= 8 else (0, -1)
-                    return Reaction("goaway", code=code, last_stream=last & 0x7FFFFFFF,
+                    last, code = goaway_fields(f)
+                    return Reaction("goaway", code=code, last_stream=last,
                                     closed=self.wait_closed(min(deadline, time.monotonic() + 3)), status=status,
                                     frames=frames)
                 fields = self.handle(f)
@@ -393,8 +414,8 @@ class Connection:
             while True:
                 f = self.read_frame(deadline)
                 if f.kind == GOAWAY:
-                    last, code = struct.unpack(">II", f.payload[:8])
-                    return Reaction("goaway", code=code, last_stream=last & 0x7FFFFFFF,
+                    last, code = goaway_fields(f)
+                    return Reaction("goaway", code=code, last_stream=last,
                                     closed=self.wait_closed(time.monotonic() + 3), frames=[f])
                 self.handle(f)
                 if f.kind == RST_STREAM and f.stream == stream:
@@ -438,48 +459,23 @@ def strip_padding_and_priority(f):
     return payload
 
 
-# --- a normal client (the h2 package) -----------------------------------------------------------
+# --- a normal client (the h2 package: h2_client.py) ---------------------------------------------
 
 def normal_get(port, path="/", tls=False, ca=None, timeout=5.0):
     """One GET with h2's H2Connection, validation on: (status, body) or raises. What a
     well-behaved client sees."""
-    import h2.config
-    import h2.connection
-    import h2.events
+    import h2_client
 
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    scheme = "http"
+    client = h2_client.Client(port, tls=tls, ca=ca, timeout=timeout)
     try:
-        if tls:
-            context = ssl.create_default_context(cafile=ca)
-            context.set_alpn_protocols(["h2"])
-            sock = context.wrap_socket(sock, server_hostname="localhost")
-            scheme = "https"
-        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
-        conn.initiate_connection()
-        conn.send_headers(1, [(":method", "GET"), (":scheme", scheme), (":authority", "127.0.0.1"),
-                              (":path", path)], end_stream=True)
-        sock.sendall(conn.data_to_send())
-        status, body = None, b""
-        deadline = time.monotonic() + timeout
-        while True:
-            sock.settimeout(max(0.01, deadline - time.monotonic()))
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise Closed("closed before the response ended")
-            for event in conn.receive_data(chunk):
-                if isinstance(event, h2.events.ResponseReceived):
-                    status = int(dict(event.headers)[b":status"])
-                elif isinstance(event, h2.events.DataReceived):
-                    body += event.data
-                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, h2.events.StreamEnded):
-                    return status, body
-                elif isinstance(event, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
-                    raise Closed("the normal request was refused: %r" % event)
-            sock.sendall(conn.data_to_send())
+        stream = client.send("GET", path)
+        got = client.collect([stream], timeout=timeout)
+        result = got.get(stream, {})
+        if stream not in client.ended or "reset" in result or "status" not in result:
+            raise Closed("the normal request was refused or cut: %r" % got)
+        return result["status"], result["body"].encode("latin-1")
     finally:
-        sock.close()
+        client.close()
 
 
 # --- reporting -----------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ import Testing
 /// the server is still up, its peak resident memory grew by less than `memoryBound`, and
 /// curl with --http2-prior-knowledge gets its answer.
 ///
-/// The frame floods, CONTINUATION floods and the HPACK bomb are refused by the event loop
-/// before any handler runs: inline dispatch shows them. The rapid reset (streams that reach
-/// the handlers' queue) and the two stalls (timers of streams that may be on app threads)
-/// run in both dispatches. Over h2c: TLS changes the transport, not how frames are handled.
+/// The frame floods, CONTINUATION floods, the HPACK bomb and streams past the limit are
+/// refused by the event loop before any handler runs: inline dispatch shows them. The rapid
+/// reset (streams that reach the handlers' queue) and the two stalls (timers of streams that
+/// may be on app threads) run in both dispatches. Over h2c: TLS changes the transport, not how
+/// frames are handled.
 ///
 /// The stalls rely on the server's `--body-timeout 1s` and `--write-timeout 1s` (reacting
 /// before them is a failure too, so the timers are what is seen). Seen failing with the
@@ -25,7 +26,7 @@ import Testing
 
     static let loopAttacks = [
         "continuation-flood", "empty-continuation-flood", "hpack-bomb", "settings-flood", "ping-flood",
-        "empty-data-flood",
+        "empty-data-flood", "stream-limit-flood",
     ]
     static let dispatchedAttacks = ["rapid-reset", "body-stall", "window-stall"]
 

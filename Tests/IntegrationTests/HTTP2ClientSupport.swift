@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 /// The raw HTTP/2 clients of `Tests/Clients` (`h2_conformance.py`, `h2_attacks.py`, on
-/// `h2_wire.py`: frames built by hand, Python's `hpack` and `h2` packages, installed by
-/// `make test-deps`). A run prints one JSON verdict per case; `expectAllPassed` turns each
+/// `h2_wire.py`: frames built by hand, Python's `hpack` package; `h2_client.py`, a normal
+/// client on Python's `h2` package, which the suites' short scripts import; both packages
+/// installed by `make test-deps`). A run prints one JSON verdict per case; `expectAllPassed` turns each
 /// failed one into an issue that names the case and what the server did.
 enum HTTP2Clients {
     /// One case's outcome as the client judged it from the RFC.

@@ -54,17 +54,16 @@ import Testing
         // 413 by its DATA, 431) while the connection goes on, a small client window.
         let script = """
             \(Self.h2Client)
-            sock, conn = open_h2(sys.argv[1], sys.argv[2])
+            client = Client(sys.argv[1], sys.argv[2])
             results = {}
-            s1 = send(sock, conn, "POST", "/body-info", body=b"x" * 3000)   # no content-length
-            s2 = send(sock, conn, "POST", "/echo", [("content-length", "100000")], end=False)
-            s3 = send(sock, conn, "POST", "/echo", body=b"y" * 70000)
-            s4 = send(sock, conn, "GET", "/", [("x-big", "z" * 5000)])
-            s5 = send(sock, conn, "GET", "/request?after=1")
-            s6 = send(sock, conn, "POST", "/trailers", body=b"with trailers", end=False)
-            conn.send_headers(s6, [("x-checksum", "42")], end_stream=True)
-            sock.sendall(conn.data_to_send())
-            got = collect(sock, conn, [s1, s2, s3, s4, s5, s6])
+            s1 = client.send("POST", "/body-info", body=b"x" * 3000)   # no content-length
+            s2 = client.send("POST", "/echo", [("content-length", "100000")], end=False)
+            s3 = client.send("POST", "/echo", body=b"y" * 70000)
+            s4 = client.send("GET", "/", [("x-big", "z" * 5000)])
+            s5 = client.send("GET", "/request?after=1")
+            s6 = client.send("POST", "/trailers", body=b"with trailers", end=False)
+            client.send_trailers(s6, [("x-checksum", "42")])
+            got = client.collect([s1, s2, s3, s4, s5, s6])
             print(json.dumps({str(k): v for k, v in got.items()}))
             """
         let frames = try python(server, script, arguments: [server.transport.caFile ?? ""], timeout: 20)
@@ -94,9 +93,9 @@ import Testing
 
         let window = """
             \(Self.h2Client)
-            sock, conn = open_h2(sys.argv[1], sys.argv[2], window=1024)
-            s = send(sock, conn, "GET", "/bytes?n=300000")
-            got = collect(sock, conn, [s])
+            client = Client(sys.argv[1], sys.argv[2], window=1024)
+            s = client.send("GET", "/bytes?n=300000")
+            got = client.collect([s])
             print(json.dumps({"length": len(got[s]["body"]), "status": got[s]["status"]}))
             """
         let small = try python(server, window, arguments: [server.transport.caFile ?? ""], timeout: 20)
@@ -157,9 +156,9 @@ import Testing
                 + (try mode.transport.serverFlags(directory: workDirectory)).dropFirst(2))
         let script = """
             \(Self.h2Client)
-            sock, conn = open_h2(sys.argv[1], sys.argv[2], before=b"PROXY TCP4 203.0.113.7 127.0.0.1 51234 80\\r\\n")
-            ids = [send(sock, conn, "GET", "/request?n=%d" % n) for n in range(3)]
-            got = collect(sock, conn, ids)
+            client = Client(sys.argv[1], sys.argv[2], before=b"PROXY TCP4 203.0.113.7 127.0.0.1 51234 80\\r\\n")
+            ids = [client.send("GET", "/request?n=%d" % n) for n in range(3)]
+            got = client.collect(ids)
             print("|".join(got[i]["body"] for i in ids))
             """
         let run = try python(server, script, arguments: [server.transport.caFile ?? ""])
@@ -185,84 +184,12 @@ import Testing
         return object.mapValues { ($0["status"] as? Int ?? 0, $0["body"] as? String ?? "") }
     }
 
-    /// Python: `open_h2(url, cafile, window=None)`, `send(...)` (returns the stream id) and
-    /// `collect(sock, conn, ids)` (each stream's status, body, reset, and whether a GOAWAY
-    /// came), with Python's h2 package.
+    /// Python: `Client(url, cafile, window=None, before=b"")` of `Tests/Clients/h2_client.py`
+    /// (Python's h2 package): `send(...)` returns the stream id, `collect(ids)` each stream's
+    /// status, body and reset, and the GOAWAYs that came.
     static let h2Client = """
-        import json, socket, ssl, sys, urllib.parse
-        import h2.config, h2.connection, h2.events, h2.settings
-
-        def open_h2(url, cafile, window=None, before=b""):
-            parts = urllib.parse.urlsplit(url)
-            sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
-            sock.sendall(before)  # a PROXY header comes first, in the clear
-            if parts.scheme == "https":
-                context = ssl.create_default_context(cafile=cafile)
-                context.set_alpn_protocols(["h2"])
-                sock = context.wrap_socket(sock, server_hostname="localhost")
-            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-            conn.initiate_connection()
-            if window is not None:
-                conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
-            sock.sendall(conn.data_to_send())
-            conn.authority = "%s:%d" % (parts.hostname, parts.port)
-            conn.scheme = parts.scheme
-            conn.results, conn.ended = {}, set()  # what arrives while sending counts too
-            conn.inbox = b""
-            return sock, conn
-
-        def send(sock, conn, method, path, headers=(), body=None, end=True):
-            sid = conn.get_next_available_stream_id()
-            fields = [(":method", method), (":path", path), (":scheme", conn.scheme), (":authority", conn.authority)]
-            conn.send_headers(sid, fields + list(headers), end_stream=end and body is None)
-            if body is not None:
-                for at in range(0, len(body), 16384):
-                    while conn.local_flow_control_window(sid) < min(16384, len(body) - at):
-                        pump(sock, conn)
-                    conn.send_data(sid, body[at:at + 16384], end_stream=end and at + 16384 >= len(body))
-            sock.sendall(conn.data_to_send())
-            return sid
-
-        def pump(sock, conn):
-            results, ended = conn.results, conn.ended
-            data = sock.recv(65536)
-            if not data:
-                results["closed"] = True
-                return False
-            # Python's h2 takes a GOAWAY for the end of everything and refuses the frames
-            # after it, which RFC 9113 allows: GOAWAYs are read here and kept from it.
-            conn.inbox += data
-            frames = b""
-            while len(conn.inbox) >= 9 and len(conn.inbox) >= 9 + int.from_bytes(conn.inbox[:3], "big"):
-                size = 9 + int.from_bytes(conn.inbox[:3], "big")
-                frame, conn.inbox = conn.inbox[:size], conn.inbox[size:]
-                if frame[3] == 7:
-                    results.setdefault("goaways", []).append(
-                        {"last": int.from_bytes(frame[9:13], "big") & 0x7FFFFFFF, "code": int.from_bytes(frame[13:17], "big")})
-                else:
-                    frames += frame
-            for event in conn.receive_data(frames):
-                if isinstance(event, h2.events.ResponseReceived):
-                    results.setdefault(event.stream_id, {"body": ""})["status"] = int(dict(event.headers)[":status"])
-                elif isinstance(event, h2.events.DataReceived):
-                    results.setdefault(event.stream_id, {"body": ""})["body"] += event.data.decode("latin-1")
-                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, h2.events.StreamEnded):
-                    ended.add(event.stream_id)
-                elif isinstance(event, h2.events.StreamReset):
-                    results.setdefault(event.stream_id, {"body": ""})["reset"] = event.error_code
-                    ended.add(event.stream_id)
-                elif isinstance(event, h2.events.ConnectionTerminated):
-                    results["goaway"] = {"last": event.last_stream_id, "code": event.error_code}
-            sock.sendall(conn.data_to_send())
-            return True
-
-        def collect(sock, conn, ids, until_closed=False):
-            while not set(ids) <= conn.ended or until_closed:
-                if not pump(sock, conn):
-                    break
-            return conn.results
-
-
+        import json, sys
+        sys.path.insert(0, "\(HTTP2Clients.directory.path)")
+        from h2_client import Client
         """
 }

@@ -27,10 +27,26 @@ OPT_IN_SERVERS=(raptor-async)
 
 # --- raptor-ev (the testapp, and the raptor-ev binary for static files; release builds) --
 
-RAPTOR_BIN_DIR="" RAPTOR_HAS_WORKERS=""
+# RAPTOR_BIN_DIR in the environment: raptor-testapp and raptor-ev from there, nothing built
+# (a before/after comparison: the binaries of another checkout, run by this one's bench).
+RAPTOR_BIN_GIVEN=${RAPTOR_BIN_DIR:-} RAPTOR_BIN_DIR=${RAPTOR_BIN_DIR:-} RAPTOR_HAS_WORKERS=""
 
 raptor_build() {
-    [[ -n $RAPTOR_BIN_DIR ]] && return 0
+    [[ -n $RAPTOR_HAS_WORKERS ]] && return 0
+    [[ -n $RAPTOR_BIN_GIVEN ]] || raptor_build_here
+    [[ -x $RAPTOR_BIN_DIR/raptor-testapp && -x $RAPTOR_BIN_DIR/raptor-ev ]] ||
+        die "raptor-testapp or raptor-ev not found in $RAPTOR_BIN_DIR"
+    # The prefork cluster (-w N) exists when the serve command documents --workers.
+    local help  # (not piped into grep -q: with pipefail, its early exit would fail the pipe)
+    help=$("$RAPTOR_BIN_DIR/raptor-testapp" serve --help 2>&1 || true)
+    if [[ $help == *--workers* ]]; then
+        RAPTOR_HAS_WORKERS=1
+    else
+        RAPTOR_HAS_WORKERS=0
+        warn "raptor-testapp has no --workers: raptor-ev runs as one process (cluster mode not available)"
+    fi
+}
+raptor_build_here() {
     local product
     for product in raptor-testapp raptor-ev; do
         log "building $product (release) in $REPO_ROOT"
@@ -46,17 +62,11 @@ raptor_build() {
     RAPTOR_BIN_DIR="$WORK_DIR/bin"
     mkdir -p "$RAPTOR_BIN_DIR"
     cp "$built/raptor-testapp" "$built/raptor-ev" "$RAPTOR_BIN_DIR/"
-    # The prefork cluster (-w N) exists when the serve command documents --workers.
-    local help  # (not piped into grep -q: with pipefail, its early exit would fail the pipe)
-    help=$("$RAPTOR_BIN_DIR/raptor-testapp" serve --help 2>&1 || true)
-    if [[ $help == *--workers* ]]; then
-        RAPTOR_HAS_WORKERS=1
-    else
-        RAPTOR_HAS_WORKERS=0
-        warn "raptor-testapp has no --workers: raptor-ev runs as one process (cluster mode not available)"
-    fi
 }
-raptor_version() { echo "raptor-ev $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo '?')"; }
+raptor_version() {
+    if [[ -n $RAPTOR_BIN_GIVEN ]]; then echo "raptor-ev (RAPTOR_BIN_DIR=$RAPTOR_BIN_GIVEN)"; return; fi
+    echo "raptor-ev $(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+}
 raptor_cmd() {  # PORT THREADS
     local port=$1 threads=$2
     if is_file_kind; then  # the static file server is the raptor-ev binary itself
