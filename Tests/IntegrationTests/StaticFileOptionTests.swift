@@ -6,6 +6,32 @@ import Testing
 /// `/.well-known/`, `--dotfiles allow`), `--listing` and `--fallback`, and the one-line
 /// errors for bad values.
 @Suite(.concurrent) final class StaticFileOptionTests: StaticSiteSuite {
+    /// The file server runs on the event loop unless `--threads` says otherwise (no app
+    /// thread in the worker), and gives a file all the same; a program with its own handler
+    /// keeps 5 app threads by default. Each started with its binary's defaults (one
+    /// process here), then the worker's threads counted in /proc beside the boot line's.
+    @Test(arguments: [
+        (Binaries.raptorEV, [String](), 0), (Binaries.raptorEV, ["--threads", "3"], 3), (Binaries.testApp, [], 5),
+    ])
+    func filesAreServedOnTheLoopUnlessThreadsAreGiven(binary: String, flags: [String], threads: Int) throws {
+        let site = try makeSite(["a.txt": Array("a\n".utf8)])
+        let leading = binary == Binaries.raptorEV ? ["serve", site] : []
+        let mode = ServerMode(.inline, .tcp)
+        let server = try startServer(
+            mode, binary: binary, leading: leading, flags: flags + ["--single"], dispatchFlags: false)
+        let booted = try #require(server.standardError.split(separator: "\n").first { $0.contains("worker booted") })
+        #expect(booted.contains("\"threads\":\"\(threads)\""), "\(booted)")
+        let reference = try startServer(
+            mode, binary: binary, leading: leading, flags: ["--single", "--threads", "0"], dispatchFlags: false)
+        // Answered: both engines run (their app threads start before the loop does).
+        let path = binary == Binaries.raptorEV ? "/a.txt" : "/"
+        for started in [server, reference] { try expectEqual(fetch(started, path).status, 200) }
+        let tasks = { (pid: pid_t) in
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").count) ?? -1
+        }
+        #expect(tasks(server.pid) - tasks(reference.pid) == threads, "threads beyond the loop's")
+    }
+
     @Test(arguments: ServerMode.all)
     func cacheControlIsOnEveryFileResponse(_ mode: ServerMode) throws {
         let site = try makeSite(["page.html": Array("<p>page</p>\n".utf8), "app.3f9a1c2b.js": [1, 2, 3]])

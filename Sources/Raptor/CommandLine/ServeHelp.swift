@@ -60,6 +60,9 @@ enum ServeHelp {
         conditional requests, byte ranges, precompressed x.br/x.zst/x.gz siblings,
         an open-file cache per worker (a change on disk is seen within a second).
         Names starting with '.' are 404 except /.well-known/ (see --dotfiles).
+        Files are served on the event loop, as nginx and h2o serve them; --threads N
+        moves them to N app threads, for a disk that can block (a network file
+        system).
 
         Logs go to standard error, one line per event (see --log-format); the access
         log goes to standard output. Exit status: 0 after a graceful stop, 64 for an

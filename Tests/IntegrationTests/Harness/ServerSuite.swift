@@ -55,14 +55,16 @@ class ServerSuite {
         try startServer(mode, binary: Binaries.raptorEV, leading: ["serve", directory], flags: flags)
     }
 
+    /// `dispatchFlags: false` leaves `--threads` and `--workers` to the binary's defaults.
     func startServer(
-        _ mode: ServerMode, binary: String, leading: [String], flags: [String], environment: [String: String] = [:]
+        _ mode: ServerMode, binary: String, leading: [String], flags: [String], environment: [String: String] = [:],
+        dispatchFlags: Bool = true
     ) throws -> ServerProcess {
         var arguments = leading + flags
         if !flags.contains("--bind") && !flags.contains("-b") {
             arguments += try mode.transport.serverFlags(directory: workDirectory)
         }
-        arguments += mode.dispatch.serverFlags(besides: flags)
+        if dispatchFlags { arguments += mode.dispatch.serverFlags(besides: flags) }
         if !flags.contains("--log-format") { arguments += ["--log-format", "json"] }
         if !flags.contains("--shutdown-timeout") { arguments += ["--shutdown-timeout", "3s"] }
         // A test starts on a whole server: with a master, once every worker booted. (A stop
