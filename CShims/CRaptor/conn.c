@@ -23,6 +23,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents);
 static int process_input(rv_conn *conn);
 static int finish_response(rv_conn *conn);
 static void forget_resume(rv_conn *conn);
+static void resume_later(rv_conn *conn);
 static void sniff_protocol(rv_conn *conn);
 
 /* ---- deadlines ---- */
@@ -542,8 +543,10 @@ static int next_request(rv_conn *conn) {
     set_timeout(conn, worker->config->keepalive_timeout, DEADLINE_IDLE);
     if (transport_has_buffered_input(conn)) {
         /* The transport holds bytes of the next request that the socket will not
-         * announce: read them in this loop iteration. */
-        ev_feed_event(worker->loop, &conn->io, EV_READ);
+         * announce: read them after the next poll, as past the read bound (a read fed
+         * now would start a new count of reads, and a client whose requests end where
+         * the buffer does could keep the loop on it). */
+        resume_later(conn);
         return 0;
     }
     release_buffer(conn);
@@ -592,10 +595,9 @@ static int finish_response(rv_conn *conn) {
 
 /* A connection waiting for the rest of a pipelined request may have it in the transport
  * already (TLS decrypted a record longer than the buffer took): the socket will not
- * announce it, so it is read in this loop iteration. */
+ * announce it, so it is read after the next poll. */
 void conn_after_handler(rv_conn *conn) {
-    if (finish_response(conn) && process_input(conn) && transport_has_buffered_input(conn))
-        ev_feed_event(conn->worker->loop, &conn->io, EV_READ);
+    if (finish_response(conn) && process_input(conn) && transport_has_buffered_input(conn)) resume_later(conn);
 }
 
 /* Feeds what was read to the parser and acts on the result; loops for pipelined
