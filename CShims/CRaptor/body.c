@@ -62,6 +62,8 @@ void rv_body_sink_init(rv_body_sink *sink, uint64_t memory_max) {
     sink->fd = -1;
     sink->pending = 0;
     sink->memory_max = memory_max;
+    sink->divert = NULL;
+    sink->divert_context = NULL;
 }
 
 /* Reallocates the buffer to `cap` bytes, keeping what it holds. */
@@ -121,13 +123,14 @@ static int flush_pending(rv_body_sink *sink) {
 }
 
 int rv_body_sink_expect(rv_body_sink *sink, uint64_t expected) {
-    if (expected == 0 || expected == UINT64_MAX || sink->fd >= 0) return 0;
+    if (expected == 0 || expected == UINT64_MAX || sink->fd >= 0 || sink->divert) return 0;
     if (sink->length + expected > sink->memory_max) return spool(sink);
     return reserve(sink, sink->length + expected);
 }
 
 int rv_body_sink_append(rv_body_sink *sink, const uint8_t *data, size_t length) {
     if (length == 0) return 0;
+    if (sink->divert) return sink->divert(sink->divert_context, data, length);
     if (sink->fd < 0 && sink->length + length > sink->memory_max) {
         if (spool(sink) < 0) return -1;
     }

@@ -29,6 +29,10 @@ typedef struct rv_body_sink {
     int fd;              /* >= 0 once spooled to a temporary file */
     size_t pending;      /* spooled: bytes at the start of buf not yet in the file */
     uint64_t memory_max; /* from rv_limits.body_memory_max */
+    /* Non-NULL: the bytes go to this function instead (a body streamed to its handler,
+     * body_stream.c); nothing is stored, and the published body stays empty. */
+    int (*divert)(void *context, const uint8_t *data, size_t length);
+    void *divert_context;
 } rv_body_sink;
 
 void rv_body_sink_init(rv_body_sink *sink, uint64_t memory_max);
@@ -38,7 +42,8 @@ void rv_body_sink_init(rv_body_sink *sink, uint64_t memory_max);
  * Returns 0, or -1 with errno. */
 int rv_body_sink_expect(rv_body_sink *sink, uint64_t expected);
 
-/* Appends bytes. Returns 0, or -1 with errno (out of memory, temp file, write error). */
+/* Appends bytes (or hands them to `divert`). Returns 0, or -1 with errno (out of memory,
+ * temp file, write error). */
 int rv_body_sink_append(rv_body_sink *sink, const uint8_t *data, size_t length);
 
 /* The body is complete: writes what is pending and rewinds the file (if any) so it
@@ -50,7 +55,7 @@ int rv_body_sink_finish(rv_body_sink *sink);
 void rv_body_sink_publish(const rv_body_sink *sink, rv_body *out);
 
 /* Forgets the body: closes the file, keeps the buffer unless it grew past
- * RV_BODY_KEEP_MAX. */
+ * RV_BODY_KEEP_MAX (and keeps `divert`, which is the connection's). */
 void rv_body_sink_reset(rv_body_sink *sink);
 
 /* Frees everything. */

@@ -23,6 +23,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents);
 static int process_input(rv_conn *conn);
 static int finish_response(rv_conn *conn);
 static void forget_resume(rv_conn *conn);
+static void resume_later(rv_conn *conn);
 static void sniff_protocol(rv_conn *conn);
 
 /* ---- deadlines ---- */
@@ -209,6 +210,7 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     rv_parser_reset(conn->parser);
     conn->request = rv_parser_request(conn->parser);
     conn->worker = worker;
+    if (worker->config->stream_bodies) body_stream_divert(conn);
     conn->fd = fd;
     conn->file_fd = -1;
     conn->state = CONN_IDLE;
@@ -266,6 +268,7 @@ void conn_close(rv_conn *conn) {
     rv_worker *worker = conn->worker;
     forget_resume(conn);
     if (conn->h2) h2_connection_closed(conn);
+    if (conn->body_stream) body_stream_end(conn);
     ev_io_stop(worker->loop, &conn->io);
     ev_timer_stop(worker->loop, &conn->timer);
     set_parked(conn, 0);
@@ -317,6 +320,13 @@ static void watch(rv_conn *conn, io_callback callback, int direction) {
 }
 
 static void watch_input(rv_conn *conn) { watch(conn, conn_read_cb, EV_READ); }
+
+void conn_watch_input(rv_conn *conn) { watch_input(conn); }
+
+void conn_set_body_deadline(rv_conn *conn, int armed) {
+    if (armed) set_timeout(conn, conn->worker->config->body_timeout, DEADLINE_BODY);
+    else set_deadline(conn, 0, DEADLINE_NONE);
+}
 
 /* How long a connection closing after its answer drains what the client still sends. */
 #define LINGER_AFTER_ANSWER 2.0
@@ -464,9 +474,8 @@ int conn_close_by_owner(rv_conn *conn) {
     return 1;
 }
 
-/* Returns 1 when the request was answered inline and bytes of the next one wait. */
-static int dispatch(rv_conn *conn) {
-    rv_worker *worker = conn->worker;
+/* The application has the request from now on. */
+static inline void hand_to_application(rv_conn *conn) {
     conn->state = CONN_DISPATCHED;
     conn->deadline_kind = DEADLINE_NONE;
     conn->deadline = 0;
@@ -474,6 +483,12 @@ static int dispatch(rv_conn *conn) {
      * request. If input arrives meanwhile (a pipelined request), conn_read_cb stops it. */
     conn->handback = HANDBACK_DONE;
     conn->responded = conn->finished = 0;
+}
+
+/* Returns 1 when the request was answered inline and bytes of the next one wait. */
+static int dispatch(rv_conn *conn) {
+    rv_worker *worker = conn->worker;
+    hand_to_application(conn);
     if (worker->config->threads == 0) {
         worker->config->handler(conn, worker->config->handler_context);
         respond_ensure_finished(conn);
@@ -485,6 +500,27 @@ static int dispatch(rv_conn *conn) {
         STAT_ADD(worker, RV_STAT_SHED_503, 1);
         conn_fail(conn, 503, NULL);
     }
+    return 0;
+}
+
+/* Streamed bodies (tasks mode): the request's task starts at the end of its head, and the
+ * loop goes on reading the body for it (body_stream.c). `continue_due`: 100 Continue is
+ * owed and no body byte came yet; it is sent when the task first waits for the body.
+ * Returns 0: the caller must not touch the connection any more. */
+static int dispatch_streamed(rv_conn *conn, int continue_due) {
+    rv_worker *worker = conn->worker;
+    if (body_stream_begin(conn, continue_due) != 0) {
+        conn_fail(conn, 500, NULL);
+        return 0;
+    }
+    if (pool_dispatch(worker, conn) != 0) {
+        STAT_ADD(worker, RV_STAT_SHED_503, 1);
+        conn_fail(conn, 503, NULL);
+        return 0;
+    }
+    hand_to_application(conn);
+    if (!continue_due) conn_set_body_deadline(conn, 1);
+    body_stream_pump(conn);
     return 0;
 }
 
@@ -507,8 +543,10 @@ static int next_request(rv_conn *conn) {
     set_timeout(conn, worker->config->keepalive_timeout, DEADLINE_IDLE);
     if (transport_has_buffered_input(conn)) {
         /* The transport holds bytes of the next request that the socket will not
-         * announce: read them in this loop iteration. */
-        ev_feed_event(worker->loop, &conn->io, EV_READ);
+         * announce: read them after the next poll, as past the read bound (a read fed
+         * now would start a new count of reads, and a client whose requests end where
+         * the buffer does could keep the loop on it). */
+        resume_later(conn);
         return 0;
     }
     release_buffer(conn);
@@ -557,10 +595,9 @@ static int finish_response(rv_conn *conn) {
 
 /* A connection waiting for the rest of a pipelined request may have it in the transport
  * already (TLS decrypted a record longer than the buffer took): the socket will not
- * announce it, so it is read in this loop iteration. */
+ * announce it, so it is read after the next poll. */
 void conn_after_handler(rv_conn *conn) {
-    if (finish_response(conn) && process_input(conn) && transport_has_buffered_input(conn))
-        ev_feed_event(conn->worker->loop, &conn->io, EV_READ);
+    if (finish_response(conn) && process_input(conn) && transport_has_buffered_input(conn)) resume_later(conn);
 }
 
 /* Feeds what was read to the parser and acts on the result; loops for pipelined
@@ -581,6 +618,7 @@ static int process_input(rv_conn *conn) {
         conn->parsed = consumed;
         switch (result) {
         case RV_PARSE_MORE:
+            if (rv_parser_head_done(conn->parser) && worker->config->stream_bodies) return dispatch_streamed(conn, 0);
             if (rv_parser_head_done(conn->parser) && rv_parser_body_bytes_discardable(conn->parser)) {
                 /* the body was copied out as it was parsed: reuse that room */
                 uint32_t head = conn->request->head_length;
@@ -590,6 +628,7 @@ static int process_input(rv_conn *conn) {
             else set_reading_deadline(conn);
             return 1;
         case RV_PARSE_HEAD_CONTINUE:
+            if (worker->config->stream_bodies) return dispatch_streamed(conn, conn->length == conn->parsed);
             /* A client that already sent body bytes does not wait for 100 Continue. */
             if (conn->length == conn->parsed && respond_continue(conn) != 0) {
                 conn_close(conn);
@@ -723,6 +762,8 @@ static void resume_later(rv_conn *conn) {
     ev_idle_start(worker->loop, &worker->resume_idle);
 }
 
+void conn_resume_later(rv_conn *conn) { resume_later(conn); }
+
 /* A closing connection leaves whichever list holds it: the one waiting for the next poll,
  * or the one resume_check_cb is going through. */
 static void forget_resume(rv_conn *conn) {
@@ -761,6 +802,8 @@ static inline void took_input(rv_conn *conn, ssize_t got) {
     STAT_ADD(conn->worker, RV_STAT_BYTES_READ, got);
     if (stopping(conn->worker)) conn->read_while_stopping = 1;
 }
+
+void conn_took_input(rv_conn *conn, ssize_t got) { took_input(conn, got); }
 
 /* ---- h2c with prior knowledge: the preface or HTTP/1.1 ---- */
 
@@ -807,6 +850,11 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
             return;
         }
         if (conn->state == CONN_DISPATCHED) {
+            if (conn->body_stream && body_stream_reads(conn)) { /* the task's body */
+                body_stream_pump(conn);
+                return;
+            }
+            if (conn->worker->config->start_task) tasks_check_client(conn);
             /* The buffer belongs to the handler now; the bytes wait in the kernel until
              * the connection is handed back (which must now wake the loop). */
             ev_io_stop(conn->worker->loop, &conn->io);
@@ -900,6 +948,10 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
         /* fall through */
     case DEADLINE_REQUEST:
     case DEADLINE_BODY:
+        if (conn->state == CONN_DISPATCHED) { /* a body streamed to its task stalled */
+            body_stream_timed_out(conn);
+            return;
+        }
         STAT_ADD(conn->worker, RV_STAT_TIMEOUTS, 1);
         conn_fail(conn, 408, NULL);
         return;

@@ -117,6 +117,10 @@ struct rv_conn {
     ev_timer writable_timer;
     rv_writable_fn resume;
     void *resume_context;
+    /* tasks mode: the request's task (rv_task_attach), taken once by whoever lets it go */
+    void *_Atomic task;
+    /* tasks mode with streamed bodies: the request's body on its way to the task */
+    struct rv_body_stream *body_stream;
 
     struct sockaddr_storage peer;
     socklen_t peer_length;
@@ -206,6 +210,10 @@ struct rv_worker {
      * like completions and taken by the loop on h2_async (h2_session.c) */
     struct h2_stream *_Atomic h2_news;
     ev_async h2_async;
+    /* Streamed request bodies a task asked the loop about (room again, 100-continue, stop
+     * reading, finished), pushed like completions and taken on body_async (body_stream.c) */
+    struct rv_body_stream *_Atomic body_news;
+    ev_async body_async;
     rv_in_process *in_process; /* NULL: a server's worker, which owns the stop signals */
 };
 
@@ -248,6 +256,13 @@ static inline int conn_keep_alive_allowed(const rv_conn *conn) {
            !(atomic_load_explicit(&conn->worker->stopping, memory_order_relaxed) &&
              conn_closes_when_stopping(conn));
 }
+/* For body_stream.c, which reads a dispatched connection's body: conn.c's reading watcher,
+ * the body deadline (armed: --body-timeout from now; else none), a read's bytes counted,
+ * and a read bounded per wake-up resumed after the next poll. */
+void conn_watch_input(rv_conn *conn);
+void conn_set_body_deadline(rv_conn *conn, int armed);
+void conn_took_input(rv_conn *conn, ssize_t got);
+void conn_resume_later(rv_conn *conn);
 /* Every second: connections parked since the last tick give back their transport's
  * buffers (a busy keep-alive connection keeps them from one request to the next). */
 void conn_slim_idle(rv_worker *worker);
@@ -296,6 +311,31 @@ void tasks_start(rv_worker *worker);
 void tasks_start_batch(rv_worker *worker);
 /* After completions were collected: start waiting requests up to --max-inflight. */
 void tasks_start_waiting(rv_worker *worker);
+/* Input (or its end) came while a task has the request: if the client went away, cancel
+ * the task. */
+void tasks_check_client(rv_conn *conn);
+/* Lets the request's task go (`cancel`: cancelled first), once: its hand-back, its client
+ * gone, or (HTTP/2) its stream reset. */
+void tasks_release(rv_conn *conn, int cancel);
+
+/* body_stream.c: a request body streamed to its task (config->stream_bodies) */
+void body_streams_start(rv_worker *worker);
+/* A new connection of a streaming worker: its parser's body bytes go to its stream. */
+void body_stream_divert(rv_conn *conn);
+/* The head is done and a body follows: the stream reads it from now on (`continue_due`:
+ * 100 Continue is owed, sent when the task first waits for the body). Before dispatch;
+ * -1 when out of memory. */
+int body_stream_begin(rv_conn *conn, int continue_due);
+/* Dispatched: read and decode while there is room (conn_read_cb while it reads). */
+void body_stream_pump(rv_conn *conn);
+int body_stream_reads(const rv_conn *conn);
+/* The body deadline passed while dispatched: the body fails with 408. */
+void body_stream_timed_out(rv_conn *conn);
+/* The request is over (closed): the stream is forgotten (a task still holding it sees
+ * it fail). */
+void body_stream_end(rv_conn *conn);
+/* tasks.c: a task with a stream finished; the loop forgets the stream, then collects. */
+void body_stream_task_finished(rv_conn *conn);
 
 /* engine.c */
 void worker_update_accepting(rv_worker *worker);

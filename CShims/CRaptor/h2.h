@@ -206,7 +206,8 @@ int h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t stream_id, cons
 int h2_stream_frame_received(h2_session *session, const nghttp2_frame *frame);
 void h2_stream_closed(h2_session *session, h2_stream *stream);
 /* The stream is done for its handler (reset, or the connection closed): its writes fail
- * from now on, and a writer waiting for room (a thread or a task) gives up. */
+ * from now on, a writer waiting for room (a thread or a task) gives up, and a task is
+ * cancelled (loop thread). */
 void h2_stream_mark_closed(h2_stream *stream);
 /* Runs the handlers of the streams whose requests are complete (inline), or queues them for
  * the app threads. */

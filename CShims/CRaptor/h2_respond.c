@@ -374,6 +374,9 @@ void h2_stream_mark_closed(h2_stream *stream) {
     rv_writable_fn resume = take_room_waiter(stream, &context);
     pthread_mutex_unlock(&session->lock);
     if (resume) resume(context, -1); /* so does a task */
+    /* a task that awaits something else is cancelled, as for a client gone (tasks.c); the
+     * loop thread calls this, which is where a task is cancelled */
+    tasks_release(&stream->conn, 1);
 }
 
 int rv_h2_respond_stream_end(rv_conn *conn) {

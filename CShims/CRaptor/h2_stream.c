@@ -421,6 +421,7 @@ void h2_start_task(rv_conn *conn) {
 
 void rv_h2_task_finished(rv_conn *conn) {
     h2_stream *stream = h2_stream_of(conn);
+    tasks_release(conn, 0);
     h2_respond_ensure_finished(stream);
     STAT_ADD(conn->worker, RV_STAT_BUSY_THREADS, -1);
     hand_back_stream(stream);

@@ -19,12 +19,20 @@
  * --max-inflight requests are out the worker stops accepting (worker_update_accepting), so other
  * workers take the new connections.
  *
+ * Cancellation: a task runs with its client's input watched (the read watcher stays on while
+ * a request is dispatched); when the client half-closed or closed (POLLRDHUP: the end of its
+ * input; over TLS also a close_notify alert waiting in the socket), the task is cancelled
+ * (config->release_task), so a handler awaiting something sees CancellationError. The
+ * engine already treats the end of a client's input as "nothing can be answered any more".
+ *
  * A streamed body never blocks a thread of the cooperative pool: a write the socket does
  * not take is kept (rv_respond_stream_begin_nowait), and the task waits for the loop to
  * send it (rv_conn_wait_writable): the connection comes to the loop through a lock-free
  * stack and an ev_async (only the loop thread calls libev), the loop watches EV_WRITE under
  * the write timeout, sends, and resumes the task, which owns the connection again.
  */
+#include <poll.h>
+
 #include "h2.h"
 #include "transport.h"
 
@@ -72,10 +80,40 @@ void tasks_start_batch(rv_worker *worker) {
     worker_update_accepting(worker);
 }
 
+/* Lets the request's task go (`cancel`: cancelled first), unless that was done already. */
+void tasks_release(rv_conn *conn, int cancel) {
+    void *task = atomic_exchange_explicit(&conn->task, NULL, memory_order_acq_rel);
+    if (task) conn->worker->config->release_task(task, cancel);
+}
+
+void rv_task_attach(rv_conn *conn, void *task) {
+    if (conn->worker->config->release_task) atomic_store_explicit(&conn->task, task, memory_order_release);
+}
+
+/* A TLS record of this type is an alert: from a client whose request is being answered, its
+ * close_notify (the loop does not decrypt while the task owns the SSL object; the FIN behind
+ * it may not have arrived yet). */
+#define TLS_ALERT_RECORD 21
+
+void tasks_check_client(rv_conn *conn) {
+    if (!atomic_load_explicit(&conn->task, memory_order_relaxed)) return;
+    struct pollfd peer = {.fd = conn->fd, .events = POLLIN | POLLRDHUP};
+    int gone = poll(&peer, 1, 0) == 1 && (peer.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    uint8_t first;
+    if (!gone && conn->tls && recv(conn->fd, &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
+        gone = first == TLS_ALERT_RECORD;
+    if (gone) tasks_release(conn, 1);
+}
+
 void rv_task_finished(rv_conn *conn) {
     rv_worker *worker = conn->worker;
+    tasks_release(conn, 0);
     respond_ensure_finished(conn);
     STAT_ADD(worker, RV_STAT_BUSY_THREADS, -1);
+    if (conn->body_stream) { /* the loop forgets the stream first, then collects */
+        body_stream_task_finished(conn);
+        return;
+    }
     /* requests wait for this one's slot: the loop must start the next now */
     pool_hand_back(worker, conn, atomic_load_explicit(&worker->pool.tasks_waiting, memory_order_relaxed) > 0);
 }
@@ -157,4 +195,5 @@ void tasks_start(rv_worker *worker) {
     ev_async_init(&pool->writers_async, writers_async_cb);
     pool->writers_async.data = worker;
     ev_async_start(worker->loop, &pool->writers_async);
+    if (worker->config->stream_bodies) body_streams_start(worker);
 }

@@ -130,11 +130,12 @@ public struct Request: ~Escapable {
         }
     }
 
-    /// The body, already read in full: in memory up to the configured size, else in an
-    /// unlinked temporary file.
+    /// The body: read in full before the handler runs (in memory up to the configured size,
+    /// else in an unlinked temporary file), or arriving while it runs
+    /// (`Responder.async(bodies: .streamed)`).
     public var body: RequestBody {
         @_lifetime(copy self)
-        get { RequestBody(raw: raw) }
+        get { RequestBody(raw: raw, connection: connection) }
     }
 
     /// The client's address: `203.0.113.7`, `2001:db8::1`, or nil for a Unix socket peer.

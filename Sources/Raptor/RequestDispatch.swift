@@ -19,6 +19,8 @@ final class Application: Sendable {
     let forwarding: ForwardedClient?
     /// Where an async handler's Tasks run; nil: Swift's cooperative pool.
     let taskExecutor: (any TaskExecutor)?
+    /// An async handler starts at the end of the head and reads the body as it arrives.
+    let streamsBodies: Bool
 
     init(
         responder: Responder, hooks: Hooks, logger: Logger, accessLogFormat: Configuration.LogFormat?,
@@ -28,9 +30,11 @@ final class Application: Sendable {
         case .sync(let handler):
             self.handler = handler
             self.asyncHandler = nil
+            self.streamsBodies = false
         case .async(let handler):
             self.handler = nil
-            self.asyncHandler = handler
+            self.streamsBodies = responder.bodies == .streamed
+            self.asyncHandler = streamsBodies ? Self.stoppingBodyReads(handler) : handler
         }
         self.hooks = hooks
         self.logger = logger
@@ -77,6 +81,23 @@ final class Application: Sendable {
         Calls.taskFinished(connection)
     }
 
+    /// A handler of streamed bodies, then the loop's reading of the body stopped, before the
+    /// Task's first write (the response, or the answer to what it threw): the transport has
+    /// one owner at a time. Only streaming applications pay the wait.
+    private static func stoppingBodyReads(_ handler: @escaping AsyncHandler) -> AsyncHandler {
+        { request in
+            let connection = ConnectionHandle(pointer: request.connection)
+            do {
+                let response = try await handler(request)
+                await BodyStreamWait.stopReading(connection.pointer)
+                return response
+            } catch {
+                await BodyStreamWait.stopReading(connection.pointer)
+                throw error
+            }
+        }
+    }
+
     private func logAccess(_ request: borrowing Request, status: Int, started: timespec) {
         guard let accessLogFormat else { return }
         let entry = AccessLogEntry(
@@ -97,13 +118,21 @@ final class Application: Sendable {
         if rv_response_started(connection) != 0 {
             // The head is out: a truncated body must not pass for a whole one.
             rv_respond_abort(connection)
-            if case RaptorError.clientGone = error {
+            if Self.clientWentAway(error) {
                 // The client's choice, not the application's failure.
                 logger.info(
                     "client went away during the response", metadata: ["method": "\(method)", "target": "\(target)"])
             } else {
                 reportFailure(error, method: method, target: target)
             }
+            return status
+        }
+        if Self.clientWentAway(error) {
+            // A streamed request body whose client went away, or a Task cancelled because its
+            // client did: nobody is left to answer.
+            rv_respond_abort(connection)
+            logger.info(
+                "client went away during the request", metadata: ["method": "\(method)", "target": "\(target)"])
             return status
         }
         if let answer = error as? any HTTPResponseError {
@@ -126,6 +155,11 @@ final class Application: Sendable {
         reportFailure(error, method: method, target: target)
         ResponseSender.sendInternalError(on: connection, calls)
         return 500
+    }
+
+    private static func clientWentAway(_ error: any Error) -> Bool {
+        if case RaptorError.clientGone = error { return true }
+        return error is CancellationError && Task.isCancelled
     }
 
     private func reportFailure(_ error: any Error, method: HTTPRequest.Method, target: String) {
@@ -204,12 +238,40 @@ private func startTask<Calls: ResponseCalls>(
 ) {
     guard let connection, let context else { return }
     let application = Unmanaged<Application>.fromOpaque(context).takeUnretainedValue()
-    let handle = ConnectionHandle(pointer: connection)
+    // Attached before the Task exists, so it is there however soon the Task finishes.
+    let running = RunningRequest(application: application, connection: connection)
+    rv_task_attach(connection, Unmanaged.passRetained(running).toOpaque())
     if let executor = application.taskExecutor {
-        Task(executorPreference: executor) { await application.handleAsync(handle.pointer, Calls.self) }
+        running.task = Task(executorPreference: executor) { await running.run(Calls.self) }
     } else {
-        Task { await application.handleAsync(handle.pointer, Calls.self) }
+        running.task = Task { await running.run(Calls.self) }
     }
+}
+
+/// A request's Task, held by the engine until it finished or its client went away (then it
+/// is cancelled: an awaiting handler sees `CancellationError`).
+final class RunningRequest: @unchecked Sendable {
+    let application: Application
+    /// A dispatched connection: exactly one thread at a time uses it (the engine's
+    /// ownership rule), which the compiler cannot see.
+    let connection: OpaquePointer
+    /// Set and read on the loop thread only (raptorStartTask, raptorReleaseTask's cancel).
+    var task: Task<Void, Never>?
+
+    init(application: Application, connection: OpaquePointer) {
+        self.application = application
+        self.connection = connection
+    }
+
+    func run<Calls: ResponseCalls>(_ calls: Calls.Type) async { await application.handleAsync(connection, calls) }
+}
+
+/// The engine letting a request's Task go (an `rv_task_release_fn`): cancelled first when
+/// its client went away (loop thread), or simply released once it finished (its thread).
+func raptorReleaseTask(_ context: UnsafeMutableRawPointer?, _ cancel: Int32) {
+    guard let context else { return }
+    let running = Unmanaged<RunningRequest>.fromOpaque(context).takeRetainedValue()
+    if cancel != 0 { running.task?.cancel() }
 }
 
 /// A dispatched connection travelling into its Task: exactly one thread at a time uses it

@@ -92,7 +92,9 @@ struct Worker {
                             config.threads = 1
                             config.start_task = raptorStartTask
                             config.start_stream_task = raptorStartStreamTask
+                            config.release_task = raptorReleaseTask
                             config.max_inflight = UInt32(configuration.maxInflight)
+                            config.stream_bodies = application.streamsBodies ? 1 : 0
                         }
                         config.accept_pause_backlog = UInt32(configuration.acceptPauseBacklog)
                         config.max_pending = UInt32(configuration.maxPending ?? 0)

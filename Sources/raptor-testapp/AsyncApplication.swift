@@ -1,5 +1,6 @@
 import HTTPTypes
 import Raptor
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -21,10 +22,15 @@ enum AsyncApplication {
         case "/sleep":
             // Awaits a timer: the I/O-bound handler of the tests; `report` says on standard
             // error when it began.
-            if request.queryItems.contains(where: { $0.name == "report" }) {
-                TestApplication.report("sleep began \(request.target)")
+            let report = request.queryItems.contains(where: { $0.name == "report" })
+            let target = request.target
+            if report { TestApplication.report("sleep began \(target)") }
+            do {
+                try await Task.sleep(for: .milliseconds(number("ms", 10)))
+            } catch {
+                if report { TestApplication.report("sleep \(target) ended: \(error)") }
+                throw error
             }
-            try await Task.sleep(for: .milliseconds(number("ms", 10)))
             return TestApplication.text("slept\n")
         case "/slow":
             // The sync application's /slow, awaiting instead of blocking: the benchmark's
@@ -64,6 +70,40 @@ enum AsyncApplication {
                 for byte in chunk { sum = sum &+ UInt64(byte) }
             }
             return TestApplication.text("chunks=\(count) length=\(length) sum=\(sum)\n")
+        case "/upload-hash":
+            // A streamed upload, hashed (FNV-1a, 64 bits) as it arrives. `gate`: first wait,
+            // without reading, until /gate-open opens that gate (the loop must stop reading
+            // meanwhile); `report`: say on standard error when the first chunk arrived.
+            let label = request.target
+            if let gate = request.queryItems.first(where: { $0.name == "gate" })?.value {
+                TestApplication.report("upload \(label) waits at gate \(gate)")
+                await Gates.shared.pass(gate)
+            }
+            var hash = UploadHash()
+            var count = 0
+            do {
+                for try await chunk in try request.body.chunks() {
+                    if count == 0 && request.queryItems.contains(where: { $0.name == "report" }) {
+                        TestApplication.report("upload first chunk \(label) \(chunk.count)")
+                    }
+                    count += 1
+                    hash.add(chunk)
+                }
+            } catch {
+                TestApplication.report("upload \(label) failed: \(error)")
+                throw error
+            }
+            return TestApplication.text("length=\(hash.length) hash=\(hash.value)\n")
+        case "/gate-open":
+            Gates.shared.open(request.queryItems.first { $0.name == "name" }?.value ?? "")
+            return TestApplication.text("open\n")
+        case "/refuse-upload":
+            // Answers before reading the body (an upload refused at its head).
+            return Response(status: .forbidden, headers: [.contentType: "text/plain"], body: "refused\n")
+        case "/receive":
+            // The whole streamed body, stored as the default mode stores it.
+            try await request.body.receive()
+            return try TestApplication.bodyInfo(request.body)
         case "/refuse-after-await":
             // A typed error thrown after an await.
             await Task.yield()
@@ -74,5 +114,51 @@ enum AsyncApplication {
         default:
             return try TestApplication.respond(to: request)
         }
+    }
+}
+
+/// FNV-1a over 64 bits: the upload tests' checksum (the test computes the same).
+struct UploadHash {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    private(set) var length = 0
+
+    mutating func add(_ bytes: [UInt8]) {
+        var hash = value
+        bytes.withUnsafeBufferPointer { buffer in
+            for byte in buffer { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
+        value = hash
+        length += bytes.count
+    }
+}
+
+/// Named gates a handler waits at until a request opens them (the upload tests hold a
+/// handler without reading, for as long as the test needs).
+final class Gates: Sendable {
+    static let shared = Gates()
+
+    private struct State {
+        var open: Set<String> = []
+        var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+    }
+    private let state = Mutex(State())
+
+    func pass(_ name: String) async {
+        await withCheckedContinuation { continuation in
+            let isOpen = state.withLock { state in
+                if state.open.contains(name) { return true }
+                state.waiting[name, default: []].append(continuation)
+                return false
+            }
+            if isOpen { continuation.resume() }
+        }
+    }
+
+    func open(_ name: String) {
+        let waiting = state.withLock { state in
+            state.open.insert(name)
+            return state.waiting.removeValue(forKey: name) ?? []
+        }
+        for continuation in waiting { continuation.resume() }
     }
 }

@@ -32,16 +32,7 @@ enum TestApplication {
             // memory or a spool file); answer like the other servers, 13 bytes.
             return text(request.body.count > 0 ? "Hello, World!" : "empty body!!!")
         case "/body-info":
-            // How the body arrived: length, whether it stayed in memory, a checksum.
-            var reader = request.body.reader()
-            var sum: UInt64 = 0
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let got = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
-                if got == 0 { break }
-                for byte in buffer[..<got] { sum = sum &+ UInt64(byte) }
-            }
-            return text("length=\(request.body.count) memory=\(request.body.isInMemory) sum=\(sum)\n")
+            return try bodyInfo(request.body)
         case "/headers":
             let lines = request.headers.all.map { "\($0.name): \($0.value)" }
             return text(lines.joined(separator: "\n") + "\n")
@@ -202,6 +193,19 @@ enum TestApplication {
         let ran = Atomic(false)
         Task.detached { ran.store(true, ordering: .releasing) }
         while !ran.load(ordering: .acquiring) { usleep(1000) }
+    }
+
+    /// How the body arrived: length, whether it stayed in memory, a checksum.
+    static func bodyInfo(_ body: borrowing RequestBody) throws -> Response {
+        var reader = body.reader()
+        var sum: UInt64 = 0
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let got = try buffer.withUnsafeMutableBytes { try reader.read(into: $0) }
+            if got == 0 { break }
+            for byte in buffer[..<got] { sum = sum &+ UInt64(byte) }
+        }
+        return text("length=\(body.count) memory=\(body.isInMemory) sum=\(sum)\n")
     }
 
     static func report(_ line: String) {

@@ -4,7 +4,8 @@
 // proof that the public API is enough to write a real application.
 //
 // Environment: RAPTOR_TESTAPP_APPLICATION=per-worker builds the application in each worker
-// (PerWorkerApplication), =async serves an async handler (AsyncApplication);
+// (PerWorkerApplication), =async serves an async handler (AsyncApplication; with
+// RAPTOR_TESTAPP_BODIES=streamed, its request bodies arrive while it runs);
 // RAPTOR_TESTAPP_BEFORE_RUN=task starts a Task before the server
 // runs, the mistake the fork guard refuses.
 import Raptor
@@ -14,6 +15,9 @@ if TestApplication.environment("RAPTOR_TESTAPP_APPLICATION") == "per-worker" {
     RaptorCommandLine.main(hooks: TestApplication.hooks, perWorker: PerWorkerApplication.make)
 }
 if TestApplication.environment("RAPTOR_TESTAPP_APPLICATION") == "async" {
-    RaptorCommandLine.main(responder: .async(AsyncApplication.respond), hooks: TestApplication.hooks)
+    // RAPTOR_TESTAPP_BODIES=streamed: request bodies reach the handler as they arrive.
+    let bodies: Responder.BodyDelivery =
+        TestApplication.environment("RAPTOR_TESTAPP_BODIES") == "streamed" ? .streamed : .whole
+    RaptorCommandLine.main(responder: .async(bodies: bodies, AsyncApplication.respond), hooks: TestApplication.hooks)
 }
 RaptorCommandLine.main(handler: TestApplication.respond, hooks: TestApplication.hooks)

@@ -68,6 +68,28 @@ import Testing
         #expect(chunks?["body"] as? String == "chunks=2 length=100000 sum=12000000\n", "\(got)")
     }
 
+    /// An application of streamed bodies (`.async(bodies: .streamed)`, HTTP/1.1's upload
+    /// streaming) over HTTP/2: each stream's Task starts once its body arrived whole, and
+    /// hands it out through the same calls: `chunks()` as it would have arrived, `receive()`
+    /// at once.
+    @Test(arguments: ServerMode.modes(.inline))
+    func streamedBodyApplicationsGetWholeBodiesOverHTTP2(_ mode: ServerMode) throws {
+        let server = try startTestApp(mode, [], environment: AsyncBodyStreamTests.streamed)
+        let got = try runH2(
+            server,
+            """
+            client = Client(sys.argv[1], sys.argv[2])
+            ids = [client.send("POST", "/body-chunks", body=b"x" * 200000),
+                   client.send("POST", "/receive", body=b"y" * 3000),
+                   client.send("POST", "/refuse-upload", body=b"z" * 1000)]
+            got = client.collect(ids)
+            print(json.dumps({str(i): got[i] for i in ids}))
+            """)
+        #expect((got["1"] as? [String: Any])?["body"] as? String == "chunks=4 length=200000 sum=24000000\n", "\(got)")
+        #expect((got["3"] as? [String: Any])?["body"] as? String == "length=3000 memory=true sum=363000\n", "\(got)")
+        #expect((got["5"] as? [String: Any])?["status"] as? Int == 403, "\(got)")
+    }
+
     /// 48 streams on one connection, each awaiting a 300 ms timer, finish together (one at a
     /// time they would take 14 s): awaiting holds no thread. With `--max-inflight 4
     /// --max-pending 4` the streams' Tasks count: 4 run, 4 wait for a slot, the rest get 503
@@ -157,10 +179,11 @@ import Testing
     }
 
     /// A client that resets a stream while its Task awaits a timer, or waits for room in the
-    /// stream's buffer: the Task sees the stream gone at its next write (no use after free:
-    /// the stream lives until the Task hands it back), and the connection goes on. A client
-    /// that leaves altogether while Tasks run does the same to each. Seen failing with the
-    /// reset not waking the Task waiting for room (no "ended" until the write timeout).
+    /// stream's buffer: the Task is cancelled (the timer throws CancellationError), or its
+    /// write fails (no use after free: the stream lives until the Task hands it back), and
+    /// the connection goes on. A client that leaves altogether while Tasks run does the same
+    /// to each. Seen failing with the reset not waking the Task waiting for room (no "ended"
+    /// until the write timeout).
     @Test(arguments: ServerMode.modes(.inline))
     func resetStreamsAndLeavingClientsEndTheirTasks(_ mode: ServerMode) throws {
         let server = try startAsyncApp(mode, ["--write-timeout", "30s"])
@@ -182,9 +205,9 @@ import Testing
             print(json.dumps({"after": got[after].get("status")}))
             """)
         #expect(got["after"] as? Int == 200, "the connection goes on: \(got)")
-        for id in ["sleeping", "waiting"] {
+        for (id, error) in [("sleeping", Self.cancelled), ("waiting", Self.clientGone)] {
             let ended = waitUntil(timeout: 5) {
-                server.standardError.contains("id=\(id) ended: the client closed the connection")
+                server.standardError.contains("id=\(id) ended: \(error)")
             }
             #expect(ended, "the \(id) Task saw its stream gone: \(server.logTail)")
         }
@@ -201,15 +224,19 @@ import Testing
             print(json.dumps({"left": True}))
             """)
         #expect(left["left"] as? Bool == true)
-        for id in ["left-sleeping", "left-waiting"] {
+        for (id, error) in [("left-sleeping", Self.cancelled), ("left-waiting", Self.clientGone)] {
             let ended = waitUntil(timeout: 5) {
-                server.standardError.contains("id=\(id) ended: the client closed the connection")
+                server.standardError.contains("id=\(id) ended: \(error)")
             }
             #expect(ended, "the \(id) Task saw its client gone: \(server.logTail)")
         }
         let still = try curlH2(server, "/")
         #expect(still.standardOutput == "Hello, World!", "\(still)\n\(server.logTail)")
     }
+
+    /// What the test application reports when its `.asyncStream` ends early.
+    static let cancelled = "CancellationError()"
+    static let clientGone = "the client closed the connection"
 
     /// A graceful stop with streams' Tasks in flight: the GOAWAY notice, then the final one
     /// naming the last stream; those streams finish whole, then the connection closes and the

@@ -333,6 +333,10 @@ typedef void (*rv_handler_fn)(rv_conn *conn, void *context);
  * through rv_respond_* (without blocking: rv_respond_stream_begin_nowait) and then calls
  * rv_task_finished. */
 typedef void (*rv_task_start_fn)(rv_conn *conn, void *context);
+/* A request's task, as the start function attached it (rv_task_attach): `cancel` 1 when its
+ * client went away (cancel it, then let it go), 0 when the task finished (let it go). Called
+ * once per attached task, on the loop thread (cancel) or the task's (finished). */
+typedef void (*rv_task_release_fn)(void *task, int cancel);
 /* Resumes a task that waited for writability (rv_conn_wait_writable), on the loop thread:
  * result 0 when the socket took everything left, -1 when the client is gone or the write
  * timeout passed. It must return at once. */
@@ -369,7 +373,11 @@ typedef struct rv_worker_config {
      * most max_inflight at once, the others wait (max_pending); `threads` must not be 0
      * and no app thread starts */
     rv_task_start_fn start_task;
+    rv_task_release_fn release_task; /* may be NULL: tasks are then never cancelled */
     uint32_t max_inflight;
+    /* tasks mode: a request with a body starts its task at the end of its head, and the
+     * body reaches the task as it arrives (rv_body_stream_*), never stored whole */
+    uint8_t stream_bodies;
     uint32_t accept_pause_backlog;   /* stop accepting while this many wait for a thread */
     uint32_t max_pending; /* 0: off; else answer 503 past this many waiting */
     /* Per listener (NULL: none anywhere): the rv_proxy_mode of listen_fds[i]; a header is
@@ -508,9 +516,56 @@ int rv_respond_stream_begin_nowait(rv_conn *conn);
  * socket took the rest, or it failed or stalled for the write timeout. The connection
  * stays the task's; only its output is the loop's meanwhile. */
 void rv_conn_wait_writable(rv_conn *conn, rv_writable_fn resume, void *context);
+/* From the start function, on the loop thread: the task running the request, cancelled
+ * through config->release_task if its client goes away (end of input while the handler
+ * runs) before it finishes. */
+void rv_task_attach(rv_conn *conn, void *task);
 /* A task's request is answered (or abandoned: a 500, or the stream closes): the connection
  * goes back to the loop. The task must not touch the request after this. */
 void rv_task_finished(rv_conn *conn);
+/* ---- a request body streamed to its task (config->stream_bodies; body_stream.c) ----
+ * The loop reads and decodes the body (Content-Length or chunked, under the parser's
+ * limits) into a bounded buffer the task takes from, and stops reading the socket while
+ * that buffer is full. The loop owns the transport until it stops reading: before its
+ * first write (the response, or an error) the task calls rv_body_stream_stop. */
+typedef struct rv_body_stream rv_body_stream;
+/* Called on the loop thread when what a task waits for happened; must return at once. */
+typedef void (*rv_body_ready_fn)(void *context);
+/* What rv_body_stream_available and rv_body_stream_read answer besides a count. */
+#define RV_BODY_STREAM_END 0      /* the whole body was taken */
+#define RV_BODY_STREAM_EMPTY (-1) /* nothing yet: rv_body_stream_wait */
+#define RV_BODY_STREAM_FAILED (-2) /* the body ends here: *failure says why */
+/* Why a streamed body failed (besides an HTTP status: 400, 408, 413, 431, 500). */
+#define RV_BODY_STREAM_GONE 1      /* the client closed or reset the connection */
+#define RV_BODY_STREAM_ABANDONED 2 /* the response began (or the request ended) first */
+/* The request's body stream, retained for the caller (release it with
+ * rv_body_stream_release; it may outlive the request, and then only fails); NULL when the
+ * body is not streamed (read rv_request.body). */
+rv_body_stream *rv_conn_body_stream(rv_conn *conn);
+void rv_body_stream_release(rv_body_stream *stream);
+/* Bytes there to take (> 0), or RV_BODY_STREAM_END / _EMPTY / _FAILED. */
+long rv_body_stream_available(rv_body_stream *stream, unsigned *failure);
+/* Takes up to `capacity` bytes: how many (> 0), or as rv_body_stream_available. */
+long rv_body_stream_read(rv_body_stream *stream, uint8_t *into, size_t capacity, unsigned *failure);
+/* After RV_BODY_STREAM_EMPTY: `ready` is called once bytes, the end or a failure arrived
+ * (0), or is not called because one already did (1: look again). The first wait of a
+ * request that asked for 100-continue has the loop send it. */
+int rv_body_stream_wait(rv_body_stream *stream, rv_body_ready_fn ready, void *context);
+/* Before the task's first write: 0 when the loop reads the socket no more (the task owns
+ * the transport now), 1 when `ready` is called once it stopped. A body not read to its end
+ * is abandoned: the response closes the connection. */
+int rv_body_stream_stop(rv_conn *conn, rv_body_ready_fn ready, void *context);
+/* 1 once the loop reads the body no more. It takes the stream's lock, after which what the
+ * loop wrote to the request before it stopped is visible to the caller. */
+int rv_body_stream_stopped(rv_conn *conn);
+/* The whole body for a task that wants it so (`receive`): the task stores what it takes
+ * (memory, then a temporary file, as a body read before dispatch; 0 or -1 with errno),
+ * then, at the end, publishes it as the request's rv_body (0, or -1 with errno), valid
+ * until the response is finished. */
+int rv_body_stream_store(rv_body_stream *stream, const uint8_t *data, size_t length);
+int rv_body_stream_publish(rv_conn *conn);
+int rv_body_stream_received(const rv_body_stream *stream);
+
 /* Gives up on the response (a streaming handler failed midway): the connection is closed
  * without the final chunk, so the client cannot mistake a truncated body for a whole. */
 void rv_respond_abort(rv_conn *conn);
