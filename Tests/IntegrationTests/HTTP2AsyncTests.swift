@@ -98,39 +98,30 @@ import Testing
     /// the limit (all 200 in one round).
     @Test(arguments: ServerMode.modes(.inline))
     func concurrentStreamsAwaitTogetherWithinTheInFlightLimit(_ mode: ServerMode) throws {
-        let free = try startAsyncApp(mode)
-        let together = try runH2(
-            free,
-            """
-            import time
-            client = Client(sys.argv[1], sys.argv[2])
-            started = time.monotonic()
-            ids = [client.send("GET", "/sleep?ms=300") for _ in range(48)]
-            got = client.collect(ids)
-            print(json.dumps({"elapsed": time.monotonic() - started,
-                              "bodies": sorted(set(got[i].get("body") for i in ids)),
-                              "statuses": sorted(set(got[i].get("status") for i in ids))}))
-            """)
-        #expect(
-            together["statuses"] as? [Int] == [200] && together["bodies"] as? [String] == ["slept\n"], "\(together)")
-        let elapsed = together["elapsed"] as? Double ?? 99
+        // `count` streams of /sleep?ms=300 at once on one connection: how long, what came.
+        func sleepers(_ server: ServerProcess, _ count: Int) throws -> (Double, [Int], [String]) {
+            let got = try runH2(
+                server,
+                """
+                import time
+                client = Client(sys.argv[1], sys.argv[2])
+                started = time.monotonic()
+                ids = [client.send("GET", "/sleep?ms=300") for _ in range(int(sys.argv[3]))]
+                got = client.collect(ids)
+                print(json.dumps({"elapsed": time.monotonic() - started,
+                                  "statuses": [got[i].get("status") for i in ids],
+                                  "bodies": [got[i].get("body") for i in ids]}))
+                """, [String(count)])
+            return (got["elapsed"] as? Double ?? 99, got["statuses"] as? [Int] ?? [], got["bodies"] as? [String] ?? [])
+        }
+        let (elapsed, together, bodies) = try sleepers(startAsyncApp(mode), 48)
+        #expect(together == Array(repeating: 200, count: 48), "\(together)")
+        #expect(bodies == Array(repeating: "slept\n", count: 48), "\(bodies)")
         #expect(elapsed < 1.5, "48 streams of 300 ms took \(elapsed) s")
 
         let limited = try startAsyncApp(mode, ["--max-inflight", "4", "--max-pending", "4"])
-        let rounds = try runH2(
-            limited,
-            """
-            import time
-            client = Client(sys.argv[1], sys.argv[2])
-            started = time.monotonic()
-            ids = [client.send("GET", "/sleep?ms=300") for _ in range(12)]
-            got = client.collect(ids)
-            print(json.dumps({"elapsed": time.monotonic() - started,
-                              "statuses": [got[i].get("status") for i in ids]}))
-            """)
-        let statuses = rounds["statuses"] as? [Int] ?? []
-        #expect(statuses == Array(repeating: 200, count: 8) + Array(repeating: 503, count: 4), "\(rounds)")
-        let twoRounds = rounds["elapsed"] as? Double ?? 0
+        let (twoRounds, statuses, _) = try sleepers(limited, 12)
+        #expect(statuses == Array(repeating: 200, count: 8) + Array(repeating: 503, count: 4), "\(statuses)")
         #expect(twoRounds >= 0.55, "8 streams through 4 slots took \(twoRounds) s: the limit did not hold")
         let after = try curlH2(limited, "/")
         #expect(after.standardOutput == "Hello, World!", "a slot frees for the next: \(after)")
