@@ -185,6 +185,7 @@ import Testing
             Binaries.raptorEV, ["serve", "--bind", "tcp://127.0.0.1:0?proxy=v2", "--check-config"], timeout: 20,
             outputDirectory: directory)
         #expect(unknown.status == .exited(64))
-        #expect(unknown.standardError.contains("unknown option 'proxy' (known: proxy_protocol, cert, key)"), "\(unknown)")
+        #expect(
+            unknown.standardError.contains("unknown option 'proxy' (known: proxy_protocol, cert, key)"), "\(unknown)")
     }
 }
