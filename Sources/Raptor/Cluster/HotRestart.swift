@@ -257,8 +257,13 @@ final class PreviousImageReaper: @unchecked Sendable {
         thread?.start()
     }
 
-    /// Waits until every one was reaped (at most `limit` and a tick from `start`).
-    func wait() { thread?.join() }
+    /// Waits until every one was reaped (at most `limit` and a tick from `start`). The
+    /// thread's tick holds this reaper: letting go of the thread ends that cycle
+    /// (LeakSanitizer found it at exit).
+    func wait() {
+        thread?.join()
+        thread = nil
+    }
 
     /// True while some are left.
     private func reapExited() -> Bool {
