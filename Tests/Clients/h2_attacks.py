@@ -237,7 +237,9 @@ def stream_limit_flood(args):
         return False, "%d streams past the limit of %d, %d refused, no GOAWAY (%s)" % (
             opened, limit, refusals, "closed" if closed else "still open"), figures
     last, code = w.goaway_fields(goaway)
-    ok = code == w.ENHANCE_YOUR_CALM and closed and refusals > 0
+    # The refusals themselves are the conformance suite's (too-many-concurrent-streams); a flood
+    # read in one pass can pass the cap before any RST_STREAM leaves (seen under ASan).
+    ok = code == w.ENHANCE_YOUR_CALM and closed
     return ok, "GOAWAY %s (last stream %d) after %d streams past the limit of %d, %d refused; %s" % (
         w.error_name(code), last, opened, limit, refusals, "closed" if closed else "NOT closed"), figures
 
