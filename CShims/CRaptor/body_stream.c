@@ -46,8 +46,6 @@
 /* The loop reads only with this much room (a read's worth; less would be many small reads),
  * or with the whole stream free when it is smaller. */
 #define READ_ROOM ((size_t)RV_BUFFER_SIZE)
-/* Reads per wake-up, as conn.c bounds them (fairness between connections). */
-#define READS_PER_WAKE 16
 
 struct rv_body_stream {
     pthread_mutex_t lock; /* guards everything below but `refs` and the loop's own fields */

@@ -735,7 +735,6 @@ static int handshake(rv_conn *conn) {
  * wake-up reads at most READS_PER_WAKE full buffers, then the loop polls again. Input left
  * in the socket is announced again by the poll (level-triggered); input TLS has already
  * taken from the socket is not, so such a connection goes on worker->resume_reads. */
-#define READS_PER_WAKE 16
 
 static void resume_check_cb(struct ev_loop *loop, ev_check *check, int revents);
 

@@ -219,6 +219,9 @@ struct rv_worker {
 
 /* Read buffers: most requests fit in one; bigger heads grow it up to the limit. */
 #define RV_BUFFER_SIZE 8192
+/* Full reads of one connection per wake-up of the loop, whatever reads it (HTTP/1.1, a
+ * streamed body, HTTP/2): then the loop polls again (conn.c, "bounded reads"). */
+#define READS_PER_WAKE 16
 
 /* conn.c: the loop side of a connection */
 void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *peer,

@@ -42,8 +42,6 @@
 /* An idle session (no stream, nothing unsent) frees its output buffer after this long: a
  * client between requests keeps it, a parked connection costs its structs and nghttp2's. */
 #define H2_SLIM_AFTER 1.0
-/* Full reads of one connection per wake-up of the loop, as for HTTP/1.1 (conn.c). */
-#define H2_READS_PER_WAKE 16
 /* CONTINUATION frames after one HEADERS (CVE-2024-28182); nghttp2's default, made explicit. */
 #define H2_MAX_CONTINUATIONS 8
 
@@ -379,7 +377,7 @@ static int read_input(h2_session *session) {
     rv_conn *conn = session->conn;
     if (conn_take_buffer(conn) != 0) return 0; /* given back while idle (h2_session_pump) */
     for (int reads = 0;; reads++) {
-        if (reads == H2_READS_PER_WAKE) {
+        if (reads == READS_PER_WAKE) {
             /* Others get their turn (as conn.c bounds HTTP/1.1's reads); what the socket
              * still has is announced again by the next poll, what TLS holds is not. */
             if (transport_has_buffered_input(conn)) ev_feed_event(session->worker->loop, &conn->io, EV_READ);
