@@ -289,7 +289,7 @@ void conn_close(rv_conn *conn) {
         rv_parser_destroy(conn->parser);
         free(conn);
     }
-    worker_connection_closed(worker);
+    worker_check_drained(worker);
 }
 
 void conn_slim_idle(rv_worker *worker) {

@@ -181,11 +181,15 @@ static void tick_cb(struct ev_loop *loop, ev_periodic *tick, int revents) {
     conn_slim_idle(worker);
 }
 
+/* Drained: no connection left, and no request out on a thread or a task. An HTTP/2 stream
+ * outlives its connection while its handler runs (h2_connection_closed): the worker's memory
+ * must too, until the stream came back. */
 static void finish_if_drained(rv_worker *worker) {
-    if (atomic_load(&worker->stopping) && worker->connections == 0) ev_break(worker->loop, EVBREAK_ALL);
+    if (atomic_load(&worker->stopping) && worker->connections == 0 && worker->pool.in_flight == 0)
+        ev_break(worker->loop, EVBREAK_ALL);
 }
 
-void worker_connection_closed(rv_worker *worker) { finish_if_drained(worker); }
+void worker_check_drained(rv_worker *worker) { finish_if_drained(worker); }
 
 static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
     (void)revents;

@@ -342,7 +342,8 @@ void body_stream_task_finished(rv_conn *conn);
 
 /* engine.c */
 void worker_update_accepting(rv_worker *worker);
-void worker_connection_closed(rv_worker *worker);
+/* Ends a stopping worker's loop once nothing is left: no connection, no request out. */
+void worker_check_drained(rv_worker *worker);
 /* rv_worker_run's body; in process (non-NULL `in_process`) it leaves the signals alone. */
 int worker_run(const rv_worker_config *config, rv_in_process *in_process);
 /* A graceful stop of this worker, from any thread. */

@@ -639,6 +639,7 @@ static void news_cb(struct ev_loop *loop, ev_async *watcher, int revents) {
     for (unsigned i = 0; i < dirty_count; i++) h2_session_pump(dirty[i]);
     if (worker->config->start_task) tasks_start_waiting(worker); /* a stream's task freed a slot */
     worker_update_accepting(worker);
+    worker_check_drained(worker); /* a stopping worker's last stream came back */
 }
 
 void h2_worker_start(rv_worker *worker) {

@@ -32,6 +32,16 @@ enum AsyncApplication {
                 throw error
             }
             return TestApplication.text("slept\n")
+        case "/linger":
+            // Awaits work that does not honour cancellation (a detached Task's timer): the
+            // handler outlives a client that left, and a stopping worker must wait for it.
+            // Says on standard error when it began and when it ended.
+            let target = request.target
+            let milliseconds = number("ms", 1000)
+            TestApplication.report("linger began \(target)")
+            await Task.detached { try? await Task.sleep(for: .milliseconds(milliseconds)) }.value
+            TestApplication.report("linger ended \(target)")
+            return TestApplication.text("lingered\n")
         case "/slow":
             // The sync application's /slow, awaiting instead of blocking: the benchmark's
             // I/O-bound route in both modes (bench/, io-10ms-c256).

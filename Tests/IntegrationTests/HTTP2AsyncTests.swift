@@ -229,6 +229,36 @@ import Testing
         #expect(still.standardOutput == "Hello, World!", "\(still)\n\(server.logTail)")
     }
 
+    /// A stream's Task outlives its connection (the client left while the handler awaits
+    /// work that ignores cancellation) and the worker is stopped meanwhile: it exits once the
+    /// Task handed the stream back, not at its last connection. Seen failing with the worker
+    /// drained at its last connection: it exited before the Task ended (under ASan, the
+    /// Task's hand-back was a use after free of the worker).
+    @Test func aStoppingWorkerWaitsForTheTasksOfClosedConnections() throws {
+        let server = try startAsyncApp(ServerMode(.inline, .tcp), ["--shutdown-timeout", "10s"])
+        let client = try connect(server)
+        try client.send(Self.priorKnowledgeGet("/linger?ms=1500"))
+        let began = waitUntil(timeout: 10) { server.standardError.contains("linger began /linger?ms=1500") }
+        #expect(began, "\(server.logTail)")
+        client.close()
+        server.terminate()
+        #expect(server.waitForExit(timeout: 15) == .exited(0), "\(server.logTail)")
+        #expect(
+            server.standardError.contains("linger ended /linger?ms=1500"),
+            "the worker exited before the Task ended: \(server.logTail)")
+    }
+
+    /// An h2c connection's first flight with one GET (prior knowledge): the preface, empty
+    /// SETTINGS, and HEADERS on stream 1 with END_STREAM, its fields as HPACK literals.
+    static func priorKnowledgeGet(_ path: String) -> [UInt8] {
+        func literal(nameIndex: UInt8, _ value: String) -> [UInt8] {
+            [nameIndex, UInt8(value.utf8.count)] + Array(value.utf8)  // without indexing, no Huffman
+        }
+        let block: [UInt8] = [0x82, 0x86] + literal(nameIndex: 4, path) + literal(nameIndex: 1, "localhost")
+        let headers: [UInt8] = [0, 0, UInt8(block.count), 0x1, 0x5, 0, 0, 0, 1] + block
+        return Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 0x4, 0, 0, 0, 0, 0] + headers
+    }
+
     /// Opens a stream's window for its first 8-byte chunk and waits for it: the stream's Task
     /// is then in its pause (without it, a reset under ASan once reached the Task before its
     /// first write, which then failed instead of the pause being cancelled).
