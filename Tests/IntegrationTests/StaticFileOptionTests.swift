@@ -19,7 +19,10 @@ import Testing
         let mode = ServerMode(.inline, .tcp)
         let server = try startServer(
             mode, binary: binary, leading: leading, flags: flags + ["--single"], dispatchFlags: false)
-        let booted = try #require(server.standardError.split(separator: "\n").first { $0.contains("worker booted") })
+        // The boot line follows "listening", which is what startServer waits for.
+        let bootLine = { server.standardError.split(separator: "\n").first { $0.contains("worker booted") } }
+        #expect(waitUntil(timeout: 10) { bootLine() != nil }, "\(server.logTail)")
+        let booted = try #require(bootLine())
         #expect(booted.contains("\"threads\":\"\(threads)\""), "\(booted)")
         let reference = try startServer(
             mode, binary: binary, leading: leading, flags: ["--single", "--threads", "0"], dispatchFlags: false)
