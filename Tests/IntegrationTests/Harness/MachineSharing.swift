@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 /// Which integration tests may run at the same time. Swift Testing runs tests in parallel;
@@ -37,6 +38,8 @@ struct MachineSharing: TestTrait, SuiteTrait, TestScoping {
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
         await MachineGate.shared.enter(exclusive: isExclusive)
+        let entered = ContinuousClock.now
+        defer { GateTimes.record(test, exclusive: isExclusive, since: entered) }
         do {
             try await function()
         } catch {
@@ -98,5 +101,22 @@ actor MachineGate {
 
     private func admit(exclusive: Bool) {
         if exclusive { exclusiveInside = true } else { concurrentInside += 1 }
+    }
+}
+
+/// With RAPTOR_TEST_TIMES set to a file, each test case's time inside the gate is appended
+/// to it (`seconds exclusive|concurrent test`): what the suite's wall time is made of, since
+/// Swift Testing's own durations include the wait at the gate.
+enum GateTimes {
+    private static let path = ProcessInfo.processInfo.environment["RAPTOR_TEST_TIMES"]
+
+    static func record(_ test: Test, exclusive: Bool, since entered: ContinuousClock.Instant) {
+        guard let path else { return }
+        let seconds = entered.duration(to: .now) / .seconds(1)
+        let line = String(format: "%.2f %@ %@\n", seconds, exclusive ? "exclusive" : "concurrent", test.id.description)
+        let file = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)  // one write per line: no interleaving
+        guard file >= 0 else { return }
+        _ = line.withCString { write(file, $0, strlen($0)) }
+        close(file)
     }
 }
