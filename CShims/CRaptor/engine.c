@@ -184,12 +184,10 @@ static void tick_cb(struct ev_loop *loop, ev_periodic *tick, int revents) {
 /* Drained: no connection left, and no request out on a thread or a task. An HTTP/2 stream
  * outlives its connection while its handler runs (h2_connection_closed): the worker's memory
  * must too, until the stream came back. */
-static void finish_if_drained(rv_worker *worker) {
+void worker_check_drained(rv_worker *worker) {
     if (atomic_load(&worker->stopping) && worker->connections == 0 && worker->pool.in_flight == 0)
         ev_break(worker->loop, EVBREAK_ALL);
 }
-
-void worker_check_drained(rv_worker *worker) { finish_if_drained(worker); }
 
 static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *timer, int revents) {
     (void)revents;
@@ -209,7 +207,7 @@ static void begin_stop(rv_worker *worker) {
     ev_timer_set(&worker->shutdown_timer, worker->config->shutdown_timeout, 0.);
     ev_timer_start(worker->loop, &worker->shutdown_timer);
     conn_stop_all(worker);
-    finish_if_drained(worker);
+    worker_check_drained(worker);
 }
 
 static void signal_cb(struct ev_loop *loop, ev_signal *watcher, int revents) {
