@@ -78,9 +78,23 @@ static int valid_name(const uint8_t *name, size_t length) {
     return 1;
 }
 
+static inline int ends_a_line(uint8_t c) { return c == '\r' || c == '\n' || c == 0; }
+
+/* A value may hold any byte but CR, LF and NUL. Eight bytes at a time: a word with no byte
+ * below 0x0E (the "has a byte less than n" bit trick, exact for n <= 128) holds none of
+ * them, and most values have no such byte at all; byte by byte, this loop was about a
+ * third of a file response's head (callgrind). */
 static int valid_value(const uint8_t *value, size_t length) {
-    for (size_t i = 0; i < length; i++)
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == 0) return 0;
+    size_t i = 0;
+    for (; i + 8 <= length; i += 8) {
+        uint64_t word;
+        memcpy(&word, value + i, sizeof word);
+        if (((word - 0x0E0E0E0E0E0E0E0EULL) & ~word & 0x8080808080808080ULL) == 0) continue;
+        for (size_t j = i; j < i + 8; j++)
+            if (ends_a_line(value[j])) return 0;
+    }
+    for (; i < length; i++)
+        if (ends_a_line(value[i])) return 0;
     return 1;
 }
 
@@ -398,10 +412,15 @@ int rv_respond_field(rv_conn *conn, const uint8_t *name, size_t name_length,
     if (name_is(name, name_length, "content-length") ||
         name_is(name, name_length, "transfer-encoding") || name_is(name, name_length, "date"))
         return 0;
-    head_append(name, name_length);
-    HEAD_LITERAL(": ");
-    head_append(value, value_length);
-    HEAD_LITERAL("\r\n");
+    /* One reservation for the whole line. */
+    size_t line_length = name_length + 2 + value_length + 2;
+    if (head_reserve(line_length) != 0) return 0; /* out of memory: the head is cut short */
+    uint8_t *line = head.data + head.length;
+    memcpy(line, name, name_length);
+    memcpy(line + name_length, ": ", 2);
+    memcpy(line + name_length + 2, value, value_length);
+    memcpy(line + line_length - 2, "\r\n", 2);
+    head.length += line_length;
     return 0;
 }
 

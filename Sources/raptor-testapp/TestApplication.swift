@@ -125,6 +125,12 @@ enum TestApplication {
         case "/split-header":
             // A handler that tries response splitting: the engine must drop the field.
             return Response(headers: [HTTPField.Name("X-Injected")!: "a\r\nSet-Cookie: evil=1"], body: "safe\n")
+        case "/value-byte":
+            // X-Probe: `length` (24) times "v" with the byte `byte` at `at`, as it is.
+            var value = [UInt8](repeating: UInt8(ascii: "v"), count: number("length", 24))
+            value[number("at", 0)] = UInt8(number("byte", 0))
+            return Response(
+                headers: [HTTPField.Name("X-Probe")!: String(decoding: value, as: UTF8.self)], body: "probe\n")
         case "/exit":
             // A crashing application: the worker dies (the cluster respawns it).
             exit(3)

@@ -81,4 +81,27 @@ import Testing
         let body = try client.readResponse().bodyText
         #expect(body == "Hello, World!")
     }
+
+    /// A field value with CR, LF or NUL anywhere in it is dropped; other bytes below 0x20
+    /// (HTAB, and control bytes a sender should not send but the engine passes on) are kept.
+    /// Every position of a 24-byte value: the engine checks eight bytes at a time, then the
+    /// rest one by one (respond.c, valid_value).
+    @Test(arguments: [(0, false), (10, false), (13, false), (9, true), (1, true), (12, true), (31, true)])
+    func fieldValuesWithLineBreaksAreDroppedAtEveryPosition(byte: Int, kept: Bool) throws {
+        let server = try startTestApp(ServerMode(.inline, .tcp))
+        let client = try connect(server)
+        for length in [7, 24] {
+            for at in 0..<length {
+                try client.send(Requests.get("/value-byte?byte=\(byte)&at=\(at)&length=\(length)"))
+                let response = try client.readResponse()
+                #expect(response.bodyText == "probe\n")
+                var expected = [UInt8](repeating: UInt8(ascii: "v"), count: length)
+                expected[at] = UInt8(byte)
+                let probe = response.rawHead.split(separator: "\r\n").first { $0.hasPrefix("X-Probe: ") }
+                #expect(
+                    probe.map { Array($0.utf8.dropFirst(9)) } == (kept ? expected : nil),
+                    "byte \(byte) at \(at) of \(length): \(response.rawHead.debugDescription)")
+            }
+        }
+    }
 }
