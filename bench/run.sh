@@ -139,7 +139,7 @@ load_cmd() {  # SERVER DURATION -> LOAD_CMD array (the scenario's load generator
     if [[ $LOAD == idle ]]; then
         LOAD_CMD=("${LOAD_PIN[@]}" python3 "$BENCH_DIR/lib/idle_conns.py" --port "$port"
             --pid "${SERVER_PID[$1]}" --conns "$IDLE_CONNS" --path "$path" --timeout "$idle_timeout")
-        ((TLS)) && LOAD_CMD+=(--tls --settle 3)
+        if ((TLS)); then LOAD_CMD+=(--tls --settle 3); fi  # not `&&`: its false would end load_cmd with 1 (set -e)
     elif [[ $LOAD == s_time ]]; then
         LOAD_CMD=("${LOAD_PIN[@]}" openssl s_time -connect "127.0.0.1:$port" -www "$path" -reuse -time "$2")
     elif [[ $LOAD == h2load ]]; then
