@@ -33,7 +33,7 @@ import Testing
 
     @Test(arguments: Fixture.Dispatch.allCases)
     func stopReleasesThePort(_ dispatch: Fixture.Dispatch) throws {
-        let server = try TestServer(configuration: dispatch.configuration, handler: Fixture.handler)
+        let server = try Self.serverBelowTheEphemeralRange(dispatch)
         let port = server.address.port
         #expect(try server.connect().send(.get("/hello")).status == .ok)
         let taken = Result { try Listener.bind(BindAddress(parsing: "tcp://127.0.0.1:\(port)"), backlog: 1) }
@@ -43,6 +43,24 @@ import Testing
         #expect(listeners.count == 1)
         listeners.forEach { $0.close() }
         #expect(throws: RaptorTestingError.self) { try server.connect() }
+    }
+
+    /// A server on a port the kernel never hands out by itself: a port of the ephemeral range,
+    /// once freed, may become the local port of another test's client before this test binds
+    /// it again, and that client's socket (without SO_REUSEADDR) makes the bind fail.
+    static func serverBelowTheEphemeralRange(_ dispatch: Fixture.Dispatch) throws -> TestServer {
+        let range = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+        let lowest = try #require(range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) })
+        var lastFailure: any Error = RaptorTestingError.unsupportedBind("no port below \(lowest)")
+        for port in (lowest / 2..<lowest).shuffled().prefix(64) {
+            do {
+                return try TestServer(
+                    bind: "tcp://127.0.0.1:\(port)", configuration: dispatch.configuration, handler: Fixture.handler)
+            } catch {
+                lastFailure = error
+            }
+        }
+        throw lastFailure
     }
 
     @Test func onlyPlainTCPAddresses() {
