@@ -75,16 +75,48 @@ static int acquire_buffer(rv_conn *conn) {
     return 0;
 }
 
-/* An idle keep-alive connection holds no buffer: 10k of them cost only their structs. */
+/* An idle keep-alive connection holds no buffer (nor parser): 10k of them cost only their
+ * structs. */
 static void release_buffer(rv_conn *conn) {
     if (!conn->buffer) return;
     rv_worker *worker = conn->worker;
-    if (conn->capacity == RV_BUFFER_SIZE && worker->free_buffer_count < 1024)
+    if (conn->capacity == RV_BUFFER_SIZE && worker->free_buffer_count < RV_POOLED)
         worker->free_buffers[worker->free_buffer_count++] = conn->buffer;
     else
         free(conn->buffer);
     conn->buffer = NULL;
     conn->capacity = conn->length = conn->parsed = 0;
+}
+
+/* ---- parsers: pooled like buffers, held from a request's first byte to its answer ----
+ * A parser is about 2 KiB (its request's field table is most of it): a connection waiting
+ * for a request, or speaking HTTP/2, holds none. */
+
+static int acquire_parser(rv_conn *conn) {
+    if (conn->parser) return 0;
+    rv_worker *worker = conn->worker;
+    if (worker->free_parser_count > 0) {
+        conn->parser = worker->free_parsers[--worker->free_parser_count];
+    } else {
+        conn->parser = rv_parser_create(&worker->config->limits);
+        if (!conn->parser) return -1;
+    }
+    conn->request = rv_parser_request(conn->parser);
+    if (worker->config->stream_bodies) body_stream_divert(conn);
+    return 0;
+}
+
+/* Parsers go back reset: the next connection's request starts empty. */
+static void release_parser(rv_conn *conn) {
+    if (!conn->parser) return;
+    rv_worker *worker = conn->worker;
+    rv_parser_reset(conn->parser); /* closes a spooled body file */
+    if (worker->free_parser_count < RV_POOLED)
+        worker->free_parsers[worker->free_parser_count++] = conn->parser;
+    else
+        rv_parser_destroy(conn->parser);
+    conn->parser = NULL;
+    conn->request = NULL;
 }
 
 /* HTTP/2 reads through the same pooled buffers and gives its back while idle (h2_session.c). */
@@ -106,7 +138,7 @@ static int grow_buffer(rv_conn *conn) {
         if (grown) {
             memcpy(grown, conn->buffer, conn->length);
             rv_worker *worker = conn->worker;
-            if (worker->free_buffer_count < 1024)
+            if (worker->free_buffer_count < RV_POOLED)
                 worker->free_buffers[worker->free_buffer_count++] = conn->buffer;
             else
                 free(conn->buffer);
@@ -195,22 +227,15 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     if (conn) {
         worker->free_conns = conn->next;
         worker->free_conn_count--;
-        rv_parser *parser = conn->parser;
         memset(conn, 0, sizeof *conn);
-        conn->parser = parser;
     } else {
         conn = calloc(1, sizeof *conn);
-        if (conn) conn->parser = rv_parser_create(&worker->config->limits);
-        if (!conn || !conn->parser) {
-            free(conn);
+        if (!conn) {
             close(fd);
             return;
         }
     }
-    rv_parser_reset(conn->parser);
-    conn->request = rv_parser_request(conn->parser);
     conn->worker = worker;
-    if (worker->config->stream_bodies) body_stream_divert(conn);
     conn->fd = fd;
     conn->file_fd = -1;
     conn->state = CONN_IDLE;
@@ -274,19 +299,18 @@ void conn_close(rv_conn *conn) {
     set_parked(conn, 0);
     if (conn->handback != HANDBACK_CLOSED) transport_close(conn); /* else its thread did */
     respond_reset(conn);
-    rv_parser_reset(conn->parser); /* closes a spooled body file */
+    release_parser(conn);
     release_buffer(conn);
     if (conn->live_prev) conn->live_prev->live_next = conn->live_next;
     else worker->live = conn->live_next;
     if (conn->live_next) conn->live_next->live_prev = conn->live_prev;
     worker->connections--;
     STAT_ADD(worker, RV_STAT_ACTIVE_CONNECTIONS, -1);
-    if (worker->free_conn_count < 1024) {
+    if (worker->free_conn_count < RV_POOLED) {
         conn->next = worker->free_conns;
         worker->free_conns = conn;
         worker->free_conn_count++;
     } else {
-        rv_parser_destroy(conn->parser);
         free(conn);
     }
     worker_check_drained(worker);
@@ -440,6 +464,12 @@ static void close_idle_when_stopping(rv_conn *conn) {
 /* Answers with one of the engine's own errors (400, 408, 431, 503, ...), then closes.
  * `text`: the body, when the reason phrase does not say enough. */
 static void conn_fail(rv_conn *conn, unsigned status, const char *text) {
+    /* respond.c reads the request (HEAD has no body): a connection that had none yet (an
+     * idle one's 408, plain HTTP on a TLS port) answers from an empty one */
+    if (acquire_parser(conn) != 0) {
+        conn_close(conn);
+        return;
+    }
     respond_error(conn, status, text);
     finish_response(conn);
 }
@@ -530,7 +560,7 @@ static int dispatch_streamed(rv_conn *conn, int continue_due) {
 static int next_request(rv_conn *conn) {
     rv_worker *worker = conn->worker;
     conn->requests_served++;
-    rv_parser_reset(conn->parser);
+    release_parser(conn); /* a pipelined request takes one again, most likely the same */
     respond_reset(conn);
     uint32_t leftover = conn->length - conn->parsed;
     if (leftover > 0) memmove(conn->buffer, conn->buffer + conn->parsed, leftover);
@@ -608,6 +638,10 @@ static int process_input(rv_conn *conn) {
     while (conn->state == CONN_IDLE || conn->state == CONN_READING) {
         if (conn->parsed == conn->length) return 1;
         if (conn->state == CONN_IDLE) {
+            if (acquire_parser(conn) != 0) {
+                conn_close(conn);
+                return 0;
+            }
             conn->state = CONN_READING;
             set_parked(conn, 0);
             conn->request_started = ev_now(worker->loop);

@@ -265,11 +265,12 @@ static void free_caches(rv_worker *worker) {
     while (worker->free_conns) {
         rv_conn *conn = worker->free_conns;
         worker->free_conns = conn->next;
-        rv_parser_destroy(conn->parser);
         free(conn);
     }
     for (uint32_t i = 0; i < worker->free_buffer_count; i++) free(worker->free_buffers[i]);
     free(worker->free_buffers);
+    for (uint32_t i = 0; i < worker->free_parser_count; i++) rv_parser_destroy(worker->free_parsers[i]);
+    free(worker->free_parsers);
 }
 
 /* After a stop: drop stop signals that came meanwhile (a second SIGTERM must not kill the
@@ -306,12 +307,13 @@ int worker_run(const rv_worker_config *config, rv_in_process *in_process) {
     worker->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | (in_process ? 0 : EVFLAG_SIGNALFD));
     worker->listeners = calloc((size_t)(config->listen_count > 0 ? config->listen_count : 1),
                                sizeof *worker->listeners);
-    worker->free_buffers = calloc(1024, sizeof *worker->free_buffers);
-    if (!worker->loop || !worker->listeners || !worker->free_buffers) {
+    worker->free_buffers = calloc(RV_POOLED, sizeof *worker->free_buffers);
+    worker->free_parsers = calloc(RV_POOLED, sizeof *worker->free_parsers);
+    if (!worker->loop || !worker->listeners || !worker->free_buffers || !worker->free_parsers) {
         pthread_sigmask(SIG_SETMASK, &previous_mask, NULL);
         if (worker->loop) ev_loop_destroy(worker->loop);
         free(worker->listeners);
-        free(worker->free_buffers);
+        free_caches(worker);
         free(worker);
         errno = ENOMEM;
         return -1;
@@ -351,7 +353,7 @@ int worker_run(const rv_worker_config *config, rv_in_process *in_process) {
         if (worker->reserve_fd >= 0) close(worker->reserve_fd);
         ev_loop_destroy(loop);
         free(worker->listeners);
-        free(worker->free_buffers);
+        free_caches(worker);
         free(worker);
         errno = saved;
         return -1;

@@ -197,6 +197,8 @@ struct rv_worker {
     uint32_t free_conn_count;
     uint8_t **free_buffers;
     uint32_t free_buffer_count;
+    rv_parser **free_parsers; /* a parser is held only while a request is read or answered */
+    uint32_t free_parser_count;
     /* Connections that stopped reading at the per-wake bound with input still inside
      * their transport: read again after the next poll (conn.c, resume_check_cb). The idle
      * watcher, started with the check, keeps that poll from blocking. */
@@ -219,6 +221,8 @@ struct rv_worker {
 
 /* Read buffers: most requests fit in one; bigger heads grow it up to the limit. */
 #define RV_BUFFER_SIZE 8192
+/* At most this many free connections, buffers and parsers kept per worker for reuse. */
+#define RV_POOLED 1024
 /* Full reads of one connection per wake-up of the loop, whatever reads it (HTTP/1.1, a
  * streamed body, HTTP/2): then the loop polls again (conn.c, "bounded reads"). */
 #define READS_PER_WAKE 16
@@ -323,7 +327,7 @@ void tasks_release(rv_conn *conn, int cancel);
 
 /* body_stream.c: a request body streamed to its task (config->stream_bodies) */
 void body_streams_start(rv_worker *worker);
-/* A new connection of a streaming worker: its parser's body bytes go to its stream. */
+/* A connection of a streaming worker took a parser: its body bytes go to its stream. */
 void body_stream_divert(rv_conn *conn);
 /* The head is done and a body follows: the stream reads it from now on (`continue_due`:
  * 100 Continue is owed, sent when the task first waits for the body). Before dispatch;

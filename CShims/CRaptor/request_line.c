@@ -76,6 +76,7 @@ static inline __attribute__((always_inline)) int lookup_method(const uint8_t *s,
 }
 
 int request_method_lookup(const uint8_t *s, size_t n, const char **name, rv_method *code) {
+    request_line_init(); /* HTTP/2 may look methods up in a worker that made no parser yet */
     return lookup_method(s, n, name, code);
 }
 

@@ -206,6 +206,25 @@ import Testing
         expectStillOpen(client)
     }
 
+    /// Parsers are pooled: a connection holds one only while a request is read or answered,
+    /// so a parked connection's parser reads the next connection's request. Two connections
+    /// stay open and take turns uploading; every body reaches its own handler whole. Seen
+    /// failing (the worker died at the second upload: its bytes went to the first
+    /// connection) with the parser's body diverted to its connection only when it was made.
+    @Test(arguments: ServerMode.modes(.inline))
+    func uploadsOnConnectionsTakingTurnsReachTheirOwnHandlers(_ mode: ServerMode) throws {
+        let server = try startStreamingApp(mode)
+        let clients = [try connect(server), try connect(server)]
+        for turn in 0..<4 {
+            let body = Self.body(20_000 + turn)
+            let client = clients[turn % 2]
+            try client.send(Self.head("/upload-hash", length: body.count) + body)
+            let response = try client.readResponse()
+            #expect(response.bodyText == Self.answer(body), "turn \(turn): \(response.rawHead)")
+        }
+        clients.forEach { expectStillOpen($0) }
+    }
+
     /// `receive()` stores the whole streamed body as the default mode does: in memory, or
     /// past --body-memory-limit in a temporary file; the whole-body calls read it then.
     @Test(arguments: ServerMode.modes(.inline))
