@@ -152,6 +152,17 @@ static int grow_buffer(rv_conn *conn) {
     return 0;
 }
 
+/* An idle connection is its struct alone: one 512-byte block of malloc (504 bytes and its
+ * 8-byte header). What grows it costs every idle connection a block of the next size. */
+_Static_assert(sizeof(rv_conn) <= 504, "rv_conn outgrew its 512-byte malloc block");
+
+/* An IP peer whole; any other (a Unix socket's) by its family only. */
+static void set_peer(rv_conn *conn, const struct sockaddr_storage *peer, socklen_t length) {
+    if (length > sizeof conn->peer) length = sizeof conn->peer.address.sa_family;
+    memcpy(&conn->peer, peer, length);
+    conn->peer_length = length;
+}
+
 /* ---- the PROXY protocol (proxy.c): a header before anything else, from trusted peers ---- */
 
 /* A Unix socket peer is a local process the socket's permissions let in. */
@@ -177,8 +188,7 @@ static int take_proxy_header(rv_conn *conn) {
     case RV_PROXY_HEADER:
         if (conn->proxy_untrusted) break;
         if (!header.local) {
-            memcpy(&conn->peer, &header.source, header.source_length);
-            conn->peer_length = header.source_length;
+            set_peer(conn, &header.source, header.source_length);
         }
         conn->length -= header.length;
         memmove(conn->buffer, conn->buffer + header.length, conn->length);
@@ -255,8 +265,7 @@ void conn_accepted(rv_worker *worker, int fd, const struct sockaddr_storage *pee
     /* TLS writes several times per connection (the flights, a session ticket, the
      * response, close_notify): none may wait for the ACK of the one before. */
     if (tls) transport_set_nodelay(conn);
-    memcpy(&conn->peer, peer, peer_length);
-    conn->peer_length = peer_length;
+    set_peer(conn, peer, peer_length);
     conn->proxy_mode = (uint8_t)proxy;
     conn->proxy_untrusted = (uint8_t)untrusted;
     conn->live_next = worker->live;
@@ -691,16 +700,15 @@ static int process_input(rv_conn *conn) {
 static void describe_peer(const rv_conn *conn, char *out, size_t capacity) {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
-    if (conn->peer.ss_family == AF_INET) {
-        const struct sockaddr_in *address = (const struct sockaddr_in *)&conn->peer;
-        inet_ntop(AF_INET, &address->sin_addr, host, sizeof host);
-        port = ntohs(address->sin_port);
-    } else if (conn->peer.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *address = (const struct sockaddr_in6 *)&conn->peer;
-        inet_ntop(AF_INET6, &address->sin6_addr, host, sizeof host);
-        port = ntohs(address->sin6_port);
+    sa_family_t family = conn->peer.address.sa_family;
+    if (family == AF_INET) {
+        inet_ntop(AF_INET, &conn->peer.v4.sin_addr, host, sizeof host);
+        port = ntohs(conn->peer.v4.sin_port);
+    } else if (family == AF_INET6) {
+        inet_ntop(AF_INET6, &conn->peer.v6.sin6_addr, host, sizeof host);
+        port = ntohs(conn->peer.v6.sin6_port);
     }
-    snprintf(out, capacity, conn->peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+    snprintf(out, capacity, family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 /* A failed handshake is counted and logged at debug level only: an error line per

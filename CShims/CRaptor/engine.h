@@ -14,6 +14,7 @@
 #define RAPTOR_ENGINE_H
 
 #include <ev.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
@@ -53,6 +54,14 @@ typedef enum handback {
 } handback;
 
 typedef struct rv_worker rv_worker;
+
+/* A connection's peer: an IP address. A Unix socket peer keeps its family only (no one
+ * reads its path), so an idle connection's struct stays small (conn.c: 504 bytes). */
+typedef union rv_peer {
+    struct sockaddr address;
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+} rv_peer;
 /* The state of a worker run in process (in_process.c); NULL in a server's worker. */
 typedef struct rv_in_process rv_in_process;
 
@@ -65,8 +74,8 @@ struct rv_conn {
     uint8_t tls_wants;   /* after EAGAIN: the readiness TLS waits for, if not the call's own */
     uint8_t tls_sniffed; /* the first bytes were read and looked like a ClientHello */
     uint8_t tls_quiet;   /* the session failed or the peer closed: no close_notify */
-    uint8_t *tls_out;    /* encrypted output the socket has not taken yet (usually NULL) */
     uint32_t tls_out_length;
+    uint8_t *tls_out;    /* encrypted output the socket has not taken yet (usually NULL) */
     ev_io io;
     ev_timer timer;
     ev_tstamp deadline;    /* 0: none */
@@ -104,6 +113,9 @@ struct rv_conn {
     uint8_t streaming;    /* 1 chunked, 2 close-delimited */
     uint8_t engine_error; /* the answer is the engine's own error (400, 408, 503, ...) */
     uint8_t stream_nowait; /* a task's stream: writes never block (rv_respond_stream_begin_nowait) */
+    /* HTTP/2: an rv_conn that is a stream's (the handler's view of one h2 request, h2.h)
+     * has no socket */
+    uint8_t h2_stream;
     uint16_t status;
     uint64_t body_bytes;
     uint8_t *pending;     /* unsent output the loop owns (copied on EAGAIN) */
@@ -122,16 +134,14 @@ struct rv_conn {
     /* tasks mode with streamed bodies: the request's body on its way to the task */
     struct rv_body_stream *body_stream;
 
-    struct sockaddr_storage peer;
+    rv_peer peer;
     socklen_t peer_length;
 
     rv_conn *next; /* free list, dispatch queue or completion list */
     rv_conn *resume_next; /* worker->resume_reads or worker->resuming */
     rv_conn *live_prev, *live_next; /* every open connection, for a graceful stop */
-    /* HTTP/2 (h2.h): the session of a connection that speaks it; an rv_conn that is a
-     * stream's (the handler's view of one h2 request) has h2_stream set and no socket */
+    /* HTTP/2 (h2.h): the session of a connection that speaks it, or of a stream's */
     struct h2_session *h2;
-    uint8_t h2_stream;
 };
 
 /* Thread pool with its dispatch queue and the completion list back to the loop. */

@@ -57,7 +57,7 @@ static h2_stream *stream_new(h2_session *session, int32_t id) {
     conn->h2 = session;
     conn->h2_stream = 1;
     conn->request = &stream->request;
-    memcpy(&conn->peer, &connection->peer, connection->peer_length);
+    conn->peer = connection->peer;
     conn->peer_length = connection->peer_length;
     conn->request_started = ev_now(session->worker->loop);
     stream->last_input = conn->request_started;

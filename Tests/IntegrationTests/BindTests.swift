@@ -24,13 +24,34 @@ import Testing
             outputDirectory: workDirectory)
         #expect(stale.succeeded && FileManager.default.fileExists(atPath: path), "\(stale)")
 
-        let server = try startTestApp(Self.mode, ["--bind", "tcp://127.0.0.1:0", "--bind", "unix://\(path)"])
+        // One process: a worker that died would not be replaced unseen.
+        let server = try startTestApp(
+            Self.mode, ["--bind", "tcp://127.0.0.1:0", "--bind", "unix://\(path)", "--workers", "0"])
         func getOverTheSocket(_ name: String) throws -> ExternalClient.Result {
             try ExternalClient.curl(
                 ["-sS", "--unix-socket", path, "http://localhost/request?n=\(name)"], outputDirectory: workDirectory)
         }
         let first = try getOverTheSocket("unix")
         #expect(first.succeeded && first.standardOutput.contains("query=n=unix"), "\(first)")
+        #expect(first.standardOutput.contains("remote=- "), "a Unix peer has no address: \(first)")
+        // A client socket with a name (longer than an IPv6 address: the server keeps a Unix
+        // peer's family only) is answered the same. Seen failing (the server died of SIGSEGV)
+        // with the whole name copied into the connection.
+        let named = try ExternalClient.python(
+            """
+            import socket, sys
+            client = socket.socket(socket.AF_UNIX)
+            client.bind(sys.argv[2])
+            client.connect(sys.argv[1])
+            client.sendall(b"GET /request?n=named HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n")
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+            print(answer.decode())
+            """, arguments: [path, workDirectory.appendingPathComponent("a-client-with-a-long-socket-name.sock").path],
+            outputDirectory: workDirectory)
+        #expect(named.succeeded && named.standardOutput.contains("query=n=named"), "\(named)")
+        #expect(named.standardOutput.contains("remote=- "), "\(named)")
 
         // A second server must not take the socket a live one answers on.
         try expectCommandLineError(
