@@ -62,6 +62,7 @@ typedef union rv_peer {
     struct sockaddr_in v4;
     struct sockaddr_in6 v6;
 } rv_peer;
+
 /* The state of a worker run in process (in_process.c); NULL in a server's worker. */
 typedef struct rv_in_process rv_in_process;
 
