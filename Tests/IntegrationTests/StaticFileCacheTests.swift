@@ -102,4 +102,32 @@ import Testing
         // The server goes on.
         try expectEqual(fetch(server, "/big.bin", ["Range: bytes=0-9"]).status, 206)
     }
+
+    /// A small file, kept in memory, leaves in the same write as its head (one sendmsg, no
+    /// sendfile); a larger one, kept open, with sendfile. Each server traced separately
+    /// (`--workers 0`), every response asked for twice (opened, then from the cache). Seen
+    /// failing (sendfile for the small file) with nothing kept in memory.
+    @Test(.exclusive) func smallFilesLeaveWithTheHeadLargerOnesWithSendfile() throws {
+        let files = [
+            (name: "small.bin", size: 2_000, inMemory: true), (name: "large.bin", size: 200_000, inMemory: false),
+        ]
+        let site = try makeSite(Dictionary(uniqueKeysWithValues: files.map { ($0.name, Self.noise($0.size, seed: 7)) }))
+        for (name, size, inMemory) in files {
+            let traced = try startTracedStaticServer(
+                ServerMode(.inline, .tcp), directory: site, syscalls: ["sendmsg", "sendfile", "writev", "write"],
+                ["--workers", "0"])
+            for _ in 0..<2 {
+                let response = try fetch(traced.server, "/" + name)
+                #expect(response.status == 200 && response.body.count == size, "\(response.rawHead)")
+            }
+            let calls = try traced.finish().map(TracedCall.init)
+            let sendfiles = calls.filter { $0.isCall("sendfile") && ($0.result ?? 0) > 0 }
+            let wholeWrites = calls.filter { $0.isCall("sendmsg") && ($0.result ?? 0) > size }
+            if inMemory {
+                #expect(sendfiles.isEmpty && wholeWrites.count == 2, "\(name): \(calls.map(\.line))")
+            } else {
+                #expect(sendfiles.count >= 2, "\(name): \(calls.map(\.line))")
+            }
+        }
+    }
 }

@@ -5,8 +5,8 @@ import Testing
     import Glibc
 #endif
 
-/// A test app run under `strace -f`, for what only the server's system calls show (how many
-/// connections one wake-up accepts, which sockets get TCP_NODELAY). `server.pid` is strace's;
+/// A server run under `strace -f`, for what only its system calls show (how many connections
+/// one wake-up accepts, which sockets get TCP_NODELAY, how a file leaves). `server.pid` is strace's;
 /// `traced` is the server itself.
 struct TracedServer {
     let server: ServerProcess
@@ -30,10 +30,23 @@ struct TracedServer {
 extension ServerSuite {
     /// The test app in `mode` with `flags`, under `strace -f -e trace=SYSCALLS`.
     func startTracedTestApp(_ mode: ServerMode, syscalls: [String], _ flags: [String]) throws -> TracedServer {
+        try startTraced(mode, syscalls: syscalls, command: [Binaries.testApp], flags)
+    }
+
+    /// `raptor-ev serve DIRECTORY` the same way.
+    func startTracedStaticServer(
+        _ mode: ServerMode, directory: String, syscalls: [String], _ flags: [String]
+    ) throws -> TracedServer {
+        try startTraced(mode, syscalls: syscalls, command: [Binaries.raptorEV, "serve", directory], flags)
+    }
+
+    private func startTraced(
+        _ mode: ServerMode, syscalls: [String], command: [String], _ flags: [String]
+    ) throws -> TracedServer {
         let trace = workDirectory.appendingPathComponent("syscalls.trace").path
         let server = try startServer(
             mode, binary: "/usr/bin/strace",
-            leading: ["-f", "-qq", "-e", "trace=" + syscalls.joined(separator: ","), "-o", trace, Binaries.testApp],
+            leading: ["-f", "-qq", "-e", "trace=" + syscalls.joined(separator: ","), "-o", trace] + command,
             flags: flags)
         return TracedServer(server: server, tracePath: trace)
     }
