@@ -121,46 +121,48 @@ static int refuse_with_reserve(rv_worker *worker, const ev_io *listener) {
     return failure == EAGAIN ? 0 : -1;
 }
 
+/* Takes one connection waiting on `listener`: 1 when it did, 0 when none waits (another
+ * worker or thread took it), -1 when accept4 failed otherwise (errno says why). */
+static int accept_waiting(rv_worker *worker, ev_io *listener) {
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t peer_length = sizeof peer;
+        int fd = accept4(listener->fd, (struct sockaddr *)&peer, &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        const rv_worker_config *config = worker->config;
+        ptrdiff_t index = listener - worker->listeners;
+        conn_accepted(worker, fd, &peer, peer_length,
+                      config->listen_proxy ? (rv_proxy_mode)config->listen_proxy[index] : RV_PROXY_OFF,
+                      config->listen_tls ? config->listen_tls[index] : NULL);
+        return 1;
+    }
+}
+
 /* One connection per readiness of the listener, as nginx does by default (multi_accept
  * off). A listener stays readable while connections wait, so the loop comes back to it
  * at its next iteration, after serving what else epoll reported: a flood of new
  * connections cannot starve the ones the worker has. And the accept4 that would only
  * have found the queue empty is never made: with clients that connect one at a time (a
  * new connection per request) that was 0.8 failing accept4 per request (perf stat), and
- * the worker's CPU per request went from 1.09x to 0.97x h2o's (docs/BENCHMARKS.md). The
- * loop below only retries an accept that failed for a reason that leaves connections
- * waiting. */
+ * the worker's CPU per request went from 1.09x to 0.97x h2o's (docs/BENCHMARKS.md). Only an
+ * accept that failed for a reason that leaves connections waiting is tried again. */
 static void accept_cb(struct ev_loop *loop, ev_io *watcher, int revents) {
     (void)loop;
     (void)revents;
     rv_worker *worker = watcher->data;
-    for (;;) {
-        struct sockaddr_storage peer;
-        socklen_t peer_length = sizeof peer;
-        int fd = accept4(watcher->fd, (struct sockaddr *)&peer, &peer_length,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            int failure = errno;
-            if (failure == EINTR || failure == ECONNABORTED) continue;
-            if (failure == EMFILE || failure == ENFILE) {
-                /* One answered (or none waited): the listener reports the rest. */
-                if (refuse_with_reserve(worker, watcher) >= 0) return;
-            }
-            if (failure == EMFILE || failure == ENFILE || failure == ENOBUFS || failure == ENOMEM) {
-                /* No reserve, or out of memory: stop asking for 100 ms instead of
-                 * spinning on a listener that stays readable. */
-                ev_timer_set(&worker->accept_retry, 0.1, 0.);
-                ev_timer_start(worker->loop, &worker->accept_retry);
-                stop_listeners(worker);
-            }
-            return; /* EAGAIN: another worker or thread took it */
-        }
-        const rv_worker_config *config = worker->config;
-        ptrdiff_t index = watcher - worker->listeners;
-        conn_accepted(worker, fd, &peer, peer_length,
-                      config->listen_proxy ? (rv_proxy_mode)config->listen_proxy[index] : RV_PROXY_OFF,
-                      config->listen_tls ? config->listen_tls[index] : NULL);
-        return;
+    if (accept_waiting(worker, watcher) >= 0) return;
+    int failure = errno;
+    /* One answered (or none waited): the listener reports the rest. */
+    if ((failure == EMFILE || failure == ENFILE) && refuse_with_reserve(worker, watcher) >= 0) return;
+    if (failure == EMFILE || failure == ENFILE || failure == ENOBUFS || failure == ENOMEM) {
+        /* No reserve, or out of memory: stop asking for 100 ms instead of spinning on a
+         * listener that stays readable. */
+        ev_timer_set(&worker->accept_retry, 0.1, 0.);
+        ev_timer_start(worker->loop, &worker->accept_retry);
+        stop_listeners(worker);
     }
 }
 
@@ -199,12 +201,36 @@ static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *timer, int reven
     ev_break(loop, EVBREAK_ALL);
 }
 
+/* Connections waiting in a listener's queue when the stop begins have completed their
+ * handshake, and their clients may have sent requests already: closing the listener would
+ * reset them. One accept per readiness can leave several there (a client that reconnected
+ * after its 1,000th keep-alive request, just before a TERM, lost its pipelined requests
+ * that way). They are taken before the worker counts as stopping, so that one answered and
+ * closed at once cannot end the loop (worker_check_drained) with the rest still queued;
+ * then they drain like the others. A connection arriving after this still meets a closing
+ * listener, as with any server. Bounded, so that a flood cannot hold the stop back; at
+ * the descriptor limit they get the reserve's 503. */
+#define STOP_TAKES_MAX 4096 /* a full queue at net.core.somaxconn's default */
+
+static void take_waiting_connections(rv_worker *worker) {
+    for (int i = 0; i < worker->config->listen_count; i++) {
+        ev_io *listener = &worker->listeners[i];
+        for (int taken = 0; taken < STOP_TAKES_MAX; taken++) {
+            int result = accept_waiting(worker, listener);
+            if (result < 0 && (errno == EMFILE || errno == ENFILE)) result = refuse_with_reserve(worker, listener);
+            if (result <= 0) break;
+        }
+    }
+}
+
 /* Graceful stop: no new connections; open ones go on being read, each answer from now on
  * says Connection: close, and a connection idle for the grace closes (conn.c, "a graceful
  * stop"); requests in flight and queued finish. Past the shutdown timeout, whatever is
  * still open is dropped. */
 static void begin_stop(rv_worker *worker) {
-    if (atomic_exchange(&worker->stopping, 1)) return;
+    if (atomic_load(&worker->stopping)) return;
+    take_waiting_connections(worker);
+    atomic_store(&worker->stopping, 1);
     stop_listeners(worker);
     ev_timer_stop(worker->loop, &worker->accept_retry);
     ev_timer_set(&worker->shutdown_timer, worker->config->shutdown_timeout, 0.);

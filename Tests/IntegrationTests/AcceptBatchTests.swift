@@ -38,10 +38,14 @@ import Testing
             try expectEqual(client.readResponse().status, 200)
         }
 
+        // The trace until now: the stop then takes what still waits in the queue (engine.c,
+        // begin_stop) with accept4s of its own, the last of which finds the queue empty.
+        let servedLines = try String(contentsOfFile: traced.tracePath, encoding: .utf8).split(separator: "\n").count
+
         // Runs of successful accept4 calls between two epoll_waits, and the failed ones.
         var runs: [Int] = [0]
         var failed: [Substring] = []
-        for call in try traced.finish().map(TracedCall.init) {
+        for call in try traced.finish().prefix(servedLines).map(TracedCall.init) {
             if call.isCall("epoll_wait") || call.isCall("epoll_pwait") {
                 if runs.last != 0 { runs.append(0) }
             } else if call.isCall("accept4"), call.result != nil {

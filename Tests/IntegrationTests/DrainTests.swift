@@ -208,6 +208,43 @@ import Testing
         #expect(server.waitForExit(timeout: 15) == .exited(0), "\(server.logTail)")
     }
 
+    /// Connections still in the listener's queue when the stop begins (the process is busy:
+    /// here stopped with SIGSTOP while they connect) are served, not reset with the
+    /// listener: each request is answered, and each connection ends with a FIN, the one that
+    /// sent nothing after the grace. A client that reconnected just before a TERM lost its
+    /// pipelined requests that way under load (DrainTests' drain client, in CI).
+    @Test(arguments: ServerMode.Dispatch.allCases)
+    func connectionsWaitingToBeAcceptedWhenTheStopBeginsAreServed(_ dispatch: ServerMode.Dispatch) throws {
+        let server = try startServer(dispatch, workers: 0)
+        server.process.signal(SIGSTOP)
+        defer { server.process.signal(SIGCONT) }
+        let clients = try (0..<4).map { n in
+            let client = try RawClient(port: server.port, timeout: 10)
+            // Half of them ask to close: one such answered and closed first must not end
+            // the worker with the others still queued.
+            try client.send(Requests.get("/request?n=\(n)", n % 2 == 0 ? "Connection: close\r\n" : ""))
+            return client
+        }
+        let silent = try RawClient(port: server.port, timeout: 10)
+        defer { (clients + [silent]).forEach { $0.close() } }
+        #expect(
+            waitUntil(timeout: 5) { ProcFS.acceptQueue(port: server.port) == clients.count + 1 },
+            "the connections are not all waiting in the queue")
+        server.terminate()  // pending until the process runs again, with the queue full
+        let resumed = ContinuousClock.now
+        server.process.signal(SIGCONT)
+        for (n, client) in clients.enumerated() {
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.bodyText.contains("query=n=\(n)"), "\(response.bodyText)")
+            expectClosed(client, allowingReset: false)
+        }
+        expectClosed(silent, allowingReset: false)
+        let idle = resumed.duration(to: ContinuousClock.now).secondsValue
+        #expect(idle >= Self.grace, "the connection that sent nothing was closed before the grace")
+        #expect(server.waitForExit(timeout: 15) == .exited(0), "\(server.logTail)")
+    }
+
     /// Responses in progress when the stop began, that promised keep-alive (their clients
     /// are slow to take them). Once one is complete, a request its client sends at once is
     /// answered, with Connection: close; a connection whose client sends nothing more is
