@@ -2,11 +2,12 @@
 """Keep-alive clients through a graceful stop, every response checked.
 
 Opens --connections keep-alive connections to 127.0.0.1:PORT and keeps them busy; once
-every connection has had a response and --warmup seconds passed, sends --signal to --pid
-(the master, or the single process), and goes on until --until-file exists, every
-connection is refused or ended (the server is gone), or --deadline passes. A connection
-the server closed is replaced by a new one, except after the signal with --no-reconnect
-(for a full stop, where nothing would take a new connection). Prints one JSON object.
+every connection has had a response on its current socket and --warmup seconds passed,
+sends --signal to --pid (the master, or the single process), and goes on until
+--until-file exists, every connection is refused or ended (the server is gone), or
+--deadline passes. A connection the server closed is replaced by a new one, except after
+the signal with --no-reconnect (for a full stop, where nothing would take a new
+connection). Prints one JSON object.
 
 Connections, by index (i % 4):
   0 busy       the next request the moment a response is read, GET and POST (/echo) in turn
@@ -77,6 +78,7 @@ class Connection:
         self.sock = sock
         self.state = "connecting"
         self.reused = False
+        self.responses = 0  # on this socket
         self.inbox = bytearray()
         self.outstanding = []
         self.wake_at = None
@@ -299,6 +301,9 @@ class Client:
                 self.problem("deadline passed")
                 break
             if self.signalled_at is None:
+                # Every connection answered on its current socket: one opened a moment
+                # before the signal (after a Connection: close, say) could still be on its
+                # way into the listener's queue when a full stop closes it, and be reset.
                 warm = all(c.responses > 0 for c in self.connections)
                 if warm and now - started >= args.warmup:
                     os.kill(args.pid, getattr(signal, "SIG" + args.signal))
