@@ -216,6 +216,9 @@ import Testing
     @Test(arguments: ServerMode.Dispatch.allCases)
     func connectionsWaitingToBeAcceptedWhenTheStopBeginsAreServed(_ dispatch: ServerMode.Dispatch) throws {
         let server = try startServer(dispatch, workers: 0)
+        // Answered: the loop runs (and TERM is its to handle) before the process stops.
+        let probe = try keptAliveProbe(server)
+        defer { probe.close() }
         server.process.signal(SIGSTOP)
         defer { server.process.signal(SIGCONT) }
         let clients = try (0..<4).map { n in
