@@ -169,19 +169,19 @@ void rv_body_sink_reset(rv_body_sink *sink) {
     }
     sink->length = 0;
     sink->pending = 0;
-    if (sink->cap > RV_BODY_KEEP_MAX) {
-        free(sink->buf);
-        sink->buf = NULL;
-        sink->cap = 0;
-    }
+    if (sink->cap > RV_BODY_KEEP_MAX) rv_body_sink_free_buffer(sink);
+}
+
+void rv_body_sink_free_buffer(rv_body_sink *sink) {
+    free(sink->buf);
+    sink->buf = NULL;
+    sink->cap = 0;
 }
 
 void rv_body_sink_destroy(rv_body_sink *sink) {
     if (sink->fd >= 0) close(sink->fd);
-    free(sink->buf);
+    rv_body_sink_free_buffer(sink);
     sink->fd = -1;
-    sink->buf = NULL;
-    sink->cap = 0;
     sink->length = 0;
     sink->pending = 0;
 }

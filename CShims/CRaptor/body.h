@@ -58,6 +58,9 @@ void rv_body_sink_publish(const rv_body_sink *sink, rv_body *out);
  * RV_BODY_KEEP_MAX (and keeps `divert`, which is the connection's). */
 void rv_body_sink_reset(rv_body_sink *sink);
 
+/* Frees the reusable buffer of an empty sink (after reset). */
+void rv_body_sink_free_buffer(rv_body_sink *sink);
+
 /* Frees everything. */
 void rv_body_sink_destroy(rv_body_sink *sink);
 

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "h2.h"
+#include "parser.h"
 #include "transport.h"
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *watcher, int revents);
@@ -97,6 +98,7 @@ static int acquire_parser(rv_conn *conn) {
     rv_worker *worker = conn->worker;
     if (worker->free_parser_count > 0) {
         conn->parser = worker->free_parsers[--worker->free_parser_count];
+        worker->pooled_body_bytes -= conn->parser->sink.cap;
     } else {
         conn->parser = rv_parser_create(&worker->config->limits);
         if (!conn->parser) return -1;
@@ -106,15 +108,24 @@ static int acquire_parser(rv_conn *conn) {
     return 0;
 }
 
+/* A parser keeps its body buffer (up to RV_BODY_KEEP_MAX, 64 KiB) for the next upload. In
+ * the pool, where a burst of uploads leaves up to RV_POOLED parsers, that would be 64 MiB
+ * held until the worker exits: the free parsers keep at most this much between them. */
+#define POOLED_BODY_BYTES_MAX ((size_t)4 << 20)
+
 /* Parsers go back reset: the next connection's request starts empty. */
 static void release_parser(rv_conn *conn) {
     if (!conn->parser) return;
     rv_worker *worker = conn->worker;
     rv_parser_reset(conn->parser); /* closes a spooled body file */
-    if (worker->free_parser_count < RV_POOLED)
+    if (worker->free_parser_count < RV_POOLED) {
+        rv_body_sink *body = &conn->parser->sink;
+        if (worker->pooled_body_bytes + body->cap > POOLED_BODY_BYTES_MAX) rv_body_sink_free_buffer(body);
+        worker->pooled_body_bytes += body->cap;
         worker->free_parsers[worker->free_parser_count++] = conn->parser;
-    else
+    } else {
         rv_parser_destroy(conn->parser);
+    }
     conn->parser = NULL;
     conn->request = NULL;
 }

@@ -210,6 +210,7 @@ struct rv_worker {
     uint32_t free_buffer_count;
     rv_parser **free_parsers; /* a parser is held only while a request is read or answered */
     uint32_t free_parser_count;
+    size_t pooled_body_bytes; /* the body buffers free parsers keep (conn.c, release_parser) */
     /* Connections that stopped reading at the per-wake bound with input still inside
      * their transport: read again after the next poll (conn.c, resume_check_cb). The idle
      * watcher, started with the check, keeps that poll from blocking. */

@@ -58,6 +58,51 @@ import Testing
         expectStillOpen(clients[clients.count - 1])
     }
 
+    /// Parsers keep their request body buffer (up to 64 KiB) for the next upload; once a
+    /// burst of uploads is over and its connections closed, the parsers left in the pool keep
+    /// at most 4 MiB of them between them (conn.c, POOLED_BODY_BYTES_MAX), not 64 KiB each.
+    /// glibc is told to map every allocation of 32 KiB or more on its own, so that a freed
+    /// buffer leaves the heap (VmData) at once and a kept one stays in it.
+    @Test(arguments: ServerMode.Dispatch.allCases)
+    func aBurstOfUploadsLeavesAtMostFourMebibytesOfBodyBuffers(_ dispatch: ServerMode.Dispatch) throws {
+        let uploads = 200
+        let bodySize = 60_000  // a 64 KiB buffer: 17 pages mapped
+        let server = try startTestApp(
+            ServerMode(dispatch, .tcp), ["--workers", "0"], environment: ["MALLOC_MMAP_THRESHOLD_": "32768"])
+        let descriptors = {
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.pid)/fd").count) ?? 0
+        }
+        let baseline = descriptors()
+        /// `uploads` connections at once, each sending `request` and then `rest`, all the
+        /// `request`s before any `rest`; then all closed.
+        func burst(_ request: String, _ rest: String) throws {
+            let clients = try (0..<uploads).map { _ in
+                let client = try connect(server)
+                try client.send(request)
+                return client
+            }
+            for client in clients {
+                try client.send(rest)
+                try expectEqual(client.readResponse().status, 200)
+                client.close()
+            }
+            let closed = waitUntil(timeout: 10) { descriptors() <= baseline }
+            try #require(closed, "\(descriptors() - baseline) connections still open")
+        }
+        // The same burst of requests without a body first: the pools' connections, read
+        // buffers and parsers are made before measuring (and no small body buffer that the
+        // uploads would grow inside the heap), so what the uploads add is body buffers.
+        try burst("GET / HTTP/1.1\r\nHost: localhost\r\n", "\r\n")
+        let before = try Memory(server)
+        let body = String(repeating: "b", count: bodySize)
+        try burst(
+            "POST /post HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(bodySize)\r\n\r\n" + body.prefix(1000),
+            String(body.dropFirst(1000)))
+        let kept = try Memory(server).heapKiB - before.heapKiB
+        // 64 buffers (68 KiB mapped each) make 4,352 KiB; 200 would make 13,600.
+        #expect(kept < 4096 + 512, "the pool kept \(kept) KiB of body buffers after \(uploads) uploads")
+    }
+
     func expectHeldOnlyStructs(
         _ heapGrowthKiB: Int, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
     ) {
