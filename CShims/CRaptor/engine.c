@@ -223,6 +223,22 @@ static void take_waiting_connections(rv_worker *worker) {
     }
 }
 
+/* Once the queue was taken, the worker lets go of its listening sockets: where no other
+ * process holds one any more (a full stop, the master having closed its copies first, or
+ * --single), the socket closes, and a client connecting from then on is refused, which it
+ * can retry elsewhere, rather than accepted into a queue nobody reads and reset at exit
+ * with its request unanswered. The descriptor numbers stay taken, on /dev/null, for their
+ * owner to close (Server, or the exit). During a restart the master and the next worker
+ * keep the socket open, and its epoll registration stays too (libev leaves a stopped
+ * watcher's descriptor in the set, ev_epoll.c): the first new connection it reports makes
+ * libev, failing to remove it under that number, rebuild its epoll set once. */
+static void release_listeners(rv_worker *worker) {
+    int placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (placeholder < 0) return; /* the sockets stay until the exit, as before */
+    for (int i = 0; i < worker->config->listen_count; i++) dup3(placeholder, worker->listeners[i].fd, O_CLOEXEC);
+    close(placeholder);
+}
+
 /* Graceful stop: no new connections; open ones go on being read, each answer from now on
  * says Connection: close, and a connection idle for the grace closes (conn.c, "a graceful
  * stop"); requests in flight and queued finish. Past the shutdown timeout, whatever is
@@ -232,6 +248,7 @@ static void begin_stop(rv_worker *worker) {
     take_waiting_connections(worker);
     atomic_store(&worker->stopping, 1);
     stop_listeners(worker);
+    release_listeners(worker);
     ev_timer_stop(worker->loop, &worker->accept_retry);
     ev_timer_set(&worker->shutdown_timer, worker->config->shutdown_timeout, 0.);
     ev_timer_start(worker->loop, &worker->shutdown_timer);

@@ -53,8 +53,8 @@ import Testing
         let server = try startServer(dispatch, workers: stop.workers, ["--shutdown-timeout", "10s"])
         let untilPath = directory.appendingPathComponent("until").path
         // wrk replaces a connection closed after `Connection: close`; after a full stop the
-        // new one would wait in a listener nobody accepts from (see docs/cluster.md), so wrk
-        // covers the restarts and the raw client alone the full stops.
+        // new one is refused (newClientsAreRefusedDuringAFullStop), which wrk counts as an
+        // error, so wrk covers the restarts and the raw client alone the full stops.
         let wrk =
             stop.endsTheServer
             ? nil
@@ -246,6 +246,47 @@ import Testing
         let idle = resumed.duration(to: ContinuousClock.now).secondsValue
         #expect(idle >= Self.grace, "the connection that sent nothing was closed before the grace")
         #expect(server.waitForExit(timeout: 15) == .exited(0), "\(server.logTail)")
+    }
+
+    /// Once a full stop began (TERM to the master, or to `--single`), a new client is
+    /// refused while the worker still drains what it has, as nginx does: it can retry
+    /// elsewhere, where a connection accepted into a queue nobody reads would be reset at
+    /// the exit with its request unanswered. The master closes its copies of the sockets and
+    /// each worker lets go of its own once it has taken what was queued (engine.c).
+    @Test(arguments: [Stop.shutdown, .singleProcessShutdown])
+    func newClientsAreRefusedDuringAFullStop(_ stop: Stop) throws {
+        let grace = 3.0
+        let server = try startServer(
+            .inline, workers: stop.workers, ["--shutdown-idle-grace", "3s", "--shutdown-timeout", "10s"])
+        let probe = try keptAliveProbe(server)  // drains for the grace
+        defer { probe.close() }
+        let signalled = ContinuousClock.now
+        server.terminate()
+        let refused = waitUntil(timeout: grace - 1) { Self.connectionRefused(port: server.port) }
+        let refusedAfter = signalled.duration(to: ContinuousClock.now).secondsValue
+        #expect(refused, "new connections were still accepted \(grace - 1) s into the stop")
+        #expect(server.isRunning && refusedAfter < grace, "refused only once the server was gone")
+        let (closed, data) = probe.waitForClose(timeout: 10)
+        #expect(closed && data.isEmpty, "the kept-alive connection was not closed cleanly after the grace")
+        probe.close()  // the worker lingers on it until the client closes too
+        #expect(server.waitForExit(timeout: 15) == .exited(0), "\(server.logTail)")
+    }
+
+    /// Whether a TCP connection to 127.0.0.1:`port` is refused (a connection made is closed).
+    static func connectionRefused(port: UInt16) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return result != 0 && errno == ECONNREFUSED
     }
 
     /// Responses in progress when the stop began, that promised keep-alive (their clients

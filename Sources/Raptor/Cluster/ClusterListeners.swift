@@ -185,6 +185,16 @@ final class ClusterListeners {
         if perSlot.allSatisfy({ $0.isEmpty }) { perSlot = [] }
     }
 
+    /// Closes the sockets that serve requests (not the metrics server's), as a full stop
+    /// begins: each stopping worker takes what is queued on its own and lets go of them
+    /// (engine.c, release_listeners), so that the sockets close and a client connecting
+    /// during the drain is refused, not reset at the exit.
+    func closeServing() {
+        for socket in shared + perSlot.flatMap({ $0 }) { release(socket) }
+        shared = []
+        perSlot = []
+    }
+
     /// Closes every socket and removes the Unix socket files this server created.
     func closeAll() {
         for socket in all { release(socket) }

@@ -264,6 +264,7 @@ final class Master {
         metadata["workers"] = "\(workers.count + previousImage.count)"
         metadata["shutdown_timeout"] = "\(configuration.shutdownTimeout.seconds)s"
         logger.info("shutting down", metadata: metadata)
+        listeners.closeServing()
         for worker in workers.values { stop(worker, reason: "shutdown", now: now) }
         previousImage.stop(now)
     }
