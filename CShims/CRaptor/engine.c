@@ -333,7 +333,8 @@ int worker_run(const rv_worker_config *config, rv_in_process *in_process) {
     if (!in_process) signal(SIGPIPE, SIG_IGN);
     rv_worker *worker = calloc(1, sizeof *worker);
     if (!worker) return -1;
-    worker->config = config;
+    worker->settings = *config;
+    worker->config = &worker->settings;
     worker->stats = config->stats;
     worker->in_process = in_process;
     /* Signals arrive through a signalfd, and are blocked in this thread before the app

@@ -188,7 +188,12 @@ typedef struct rv_pool {
 
 struct rv_worker {
     struct ev_loop *loop;
-    const rv_worker_config *config;
+    const rv_worker_config *config; /* &settings */
+    /* The caller's settings, copied: after a forced stop in process, handlers still running
+     * on app threads read them (the keep-alive limit, the write timeout) once the caller's
+     * struct, on its thread's stack, is gone. What it points to (the application, the
+     * stats) the caller leaves to them (InProcessWorker). */
+    rv_worker_config settings;
     rv_stats *stats;
     ev_io *listeners;
     int listening;          /* listener watchers are started */
