@@ -134,8 +134,12 @@ static int use_key(const ticket_key *key, unsigned char *iv, EVP_CIPHER_CTX *cip
 }
 
 /* OpenSSL's ticket key callback: encrypt with the current key; decrypt with the key the
- * ticket names, asking for a new ticket when that is the previous key. 0: not ours (a
- * full handshake follows); -1: error. */
+ * ticket names. 0: not ours (a full handshake follows); -1: error. A new ticket is asked
+ * for (2) when the key is the previous one, and after every TLS 1.3 resumption: clients
+ * use a TLS 1.3 ticket once (RFC 8446 C.4), and OpenSSL issues a resumed connection its
+ * one new ticket only when asked here. Without it, wrk resumed only every other
+ * connection and made a full handshake in between. A TLS 1.2 ticket may be used again,
+ * so it is renewed only with its key. */
 int tls_ticket_key_callback(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
                             EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int encrypt) {
     const rv_tls_context *context = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
@@ -151,8 +155,10 @@ int tls_ticket_key_callback(SSL *ssl, unsigned char key_name[16], unsigned char 
         result = 0;
         for (unsigned age = 0; age < 2 && result == 0; age++) {
             if (read_slot(keys, (unsigned)((generation + 3 - age) % 3), &key) &&
-                memcmp(key_name, key.name, sizeof key.name) == 0)
-                result = use_key(&key, iv, cipher, mac, 0) ? (age == 0 ? 1 : 2) : -1;
+                memcmp(key_name, key.name, sizeof key.name) == 0) {
+                int renew = age > 0 || SSL_version(ssl) == TLS1_3_VERSION;
+                result = !use_key(&key, iv, cipher, mac, 0) ? -1 : renew ? 2 : 1;
+            }
         }
     }
     OPENSSL_cleanse(&key, sizeof key);

@@ -357,6 +357,37 @@ struct TLSTests {
         #expect(TLSTestServer.words(afterRestart.output)["pid"] != issuer)
     }
 
+    @Test("every TLS 1.3 resumption brings a new ticket: a client that uses each ticket once keeps resuming")
+    func everyResumptionBringsANewTicket() throws {
+        let server = try TLSTestServer([])
+        let request = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        func ticketFile(_ use: Int) -> String { server.directory.appendingPathComponent("ticket-\(use).pem").path }
+        try newSession(server, ticketFile(0))
+        // RFC 8446 C.4: a client should not use a ticket twice; s_client -sess_out writes
+        // only the tickets that arrive on this connection.
+        for use in 1...3 {
+            let outcome = try SClient.run(
+                port: server.port, ["-sess_in", ticketFile(use - 1), "-sess_out", ticketFile(use)], request: request,
+                directory: server.directory)
+            #expect(outcome.reused, "use \(use): not resumed: \(outcome.result)")
+            #expect(
+                outcome.output.contains("New Session Ticket arrived"),
+                "use \(use): the resumed connection brought no new ticket: \(outcome.result)")
+            try #require(FileManager.default.fileExists(atPath: ticketFile(use)), "use \(use): no ticket saved")
+        }
+
+        // A TLS 1.2 ticket is not renewed with its key unchanged, and resumes again.
+        let tls12 = server.directory.appendingPathComponent("tls12.pem").path
+        let first = try SClient.run(
+            port: server.port, ["-tls1_2", "-sess_out", tls12], request: request, directory: server.directory)
+        try #require(first.handshakeSucceeded && !first.reused, "\(first.result)")
+        for use in 1...2 {
+            let outcome = try SClient.run(
+                port: server.port, ["-tls1_2", "-sess_in", tls12], request: request, directory: server.directory)
+            #expect(outcome.reused, "TLS 1.2 use \(use): not resumed: \(outcome.result)")
+        }
+    }
+
     /// Whether the session saved in `file` still resumes.
     func resumes(_ server: TLSTestServer, _ file: String) throws -> Bool {
         let request = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
