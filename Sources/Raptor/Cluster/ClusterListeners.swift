@@ -197,9 +197,8 @@ final class ClusterListeners {
 
     /// Closes every socket and removes the Unix socket files this server created.
     func closeAll() {
-        for socket in all { release(socket) }
-        shared = []
-        perSlot = []
+        closeServing()
+        for socket in metrics { release(socket) }
         metrics = []
     }
 
