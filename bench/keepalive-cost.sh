@@ -8,7 +8,8 @@
 # serves 0, divided by N, so start-up and shutdown cancel out. Keep-alive: N requests on
 # one connection against that connection opened and closed. --close: N connections, one
 # request each (Connection: close, the client waits for the server's close before the
-# next), against none.
+# next), against none. --resume: those connections resume TLS sessions as wrk does (each
+# offers the ticket the one before brought).
 #
 # --server nginx measures nginx the same way (one process: master_process off, the bench's
 # nginx.conf, its `return 200 "Hello, World!"`), for an exact side-by-side of user-space cost
@@ -19,9 +20,10 @@
 # sleep; the engine's share in the binary does not) and system calls by name.
 #
 # Usage: bash bench/keepalive-cost.sh [--threads N] [--async] [--requests N] [--tls] [--close]
-#                                     [--file] [--bin DIR] [--server raptor|nginx]
+#                                     [--resume] [--file] [--bin DIR] [--server raptor|nginx]
 #   --threads  0 (inline, default) or the pool size
 #   --close    a new connection per request (Connection: close)
+#   --resume   with --tls --close: each connection resumes with the last one's ticket
 #   --file     a 13-byte file is requested (raptor: `raptor-ev serve` on its directory)
 #   --async    the test app's async handler (each request a Task; --threads plays no part)
 #   --tls      an ssl:// bind with a throwaway certificate; the client speaks TLS
@@ -31,13 +33,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-threads=0 requests=2000 tls=0 bin= server=raptor product=raptor-testapp client_flags=() serve=()
+threads=0 requests=2000 tls=0 resume=0 bin= server=raptor product=raptor-testapp client_flags=() serve=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;
         --requests) requests=$2; shift 2 ;;
         --tls) tls=1; shift ;;
         --close) client_flags+=(--close); shift ;;
+        --resume) client_flags+=(--resume); resume=1; shift ;;
         --file) product=raptor-ev client_flags+=(--path /13b.txt); shift ;;
         --async) export RAPTOR_TESTAPP_APPLICATION=async; shift ;;
         --bin) bin=$2; shift 2 ;;
@@ -45,6 +48,10 @@ while [ $# -gt 0 ]; do
         *) echo "keepalive-cost.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
+if [ "$resume" = 1 ] && { [ "$tls" = 0 ] || [[ " ${client_flags[*]} " != *" --close "* ]]; }; then
+    echo "keepalive-cost.sh: --resume needs --tls and --close" >&2
+    exit 2
+fi
 case "$server" in
     raptor) tools=(valgrind strace python3) ;;
     nginx) tools=(valgrind strace python3 nginx) ;;

@@ -3,23 +3,28 @@
 framing): all on one keep-alive connection, or with --close each on a new connection that
 says Connection: close (the response is read, then the server's close, then the next
 connection opens). With --tls the connections speak TLS (no certificate check: the probes
-use a throwaway certificate).
+use a throwaway certificate). With --resume (and --close) each new connection offers the
+session the one before ended with, as wrk and browsers do: a TLS 1.3 ticket is used once.
 
-Usage: keepalive_client.py PORT N [--tls] [--close] [--path /]
+Usage: keepalive_client.py PORT N [--tls] [--close] [--resume] [--path /]
 """
 import socket
 import ssl
 import sys
 
 
-def connect(port: int, tls: bool) -> socket.socket:
+def tls_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def connect(port: int, tls: ssl.SSLContext | None, session: ssl.SSLSession | None = None) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if tls:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        sock = context.wrap_socket(sock, server_hostname="localhost")
+        sock = tls.wrap_socket(sock, server_hostname="localhost", session=session)
     return sock
 
 
@@ -49,11 +54,13 @@ def read_response(sock: socket.socket, pending: bytes) -> bytes | None:
 def main() -> int:
     port, count = int(sys.argv[1]), int(sys.argv[2])
     path = sys.argv[sys.argv.index("--path") + 1] if "--path" in sys.argv else "/"
-    tls, close = "--tls" in sys.argv, "--close" in sys.argv
+    tls = tls_context() if "--tls" in sys.argv else None
+    close, resume = "--close" in sys.argv, "--resume" in sys.argv
     if close:
         request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode()
+        session, resumed = None, 0
         for _ in range(count):
-            sock = connect(port, tls)
+            sock = connect(port, tls, session)
             sock.sendall(request)
             rest = read_response(sock, b"")
             if rest is None:
@@ -64,7 +71,12 @@ def main() -> int:
                         break
                 except ssl.SSLError:  # a TLS peer that closes without close_notify
                     break
+            if resume:
+                resumed += sock.session_reused
+                session = sock.session  # the ticket this connection brought, if any
             sock.close()
+        if resume:
+            print(f"keepalive_client: {resumed} of {count} connections resumed", file=sys.stderr)
         return 0
     sock = connect(port, tls)
     request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
