@@ -4,7 +4,8 @@ framing): all on one keep-alive connection, or with --close each on a new connec
 says Connection: close (the response is read, then the server's close, then the next
 connection opens). With --tls the connections speak TLS (no certificate check: the probes
 use a throwaway certificate). With --resume (and --close) each new connection offers the
-session the one before ended with, as wrk and browsers do: a TLS 1.3 ticket is used once.
+session the one before ended with: the newest ticket, as wrk and browsers do (they use a
+TLS 1.3 ticket once; this client offers the old one again when no new ticket came).
 
 Usage: keepalive_client.py PORT N [--tls] [--close] [--resume] [--path /]
 """
